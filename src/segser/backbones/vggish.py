@@ -1,0 +1,105 @@
+"""VGGish (Hershey et al. 2017), exactly paper 001 Table 2, in PyTorch.
+
+Module names follow the torchvggish state dict (``features.N``,
+``embeddings.N``), the published PyTorch port of Google's AudioSet weights.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..features import VGGishLogMel
+from ..segments import cut
+from ..weights import resolve
+from .base import Backbone
+
+
+def _features() -> nn.Sequential:
+    layers: list[nn.Module] = []
+    channels = 1
+    for block in ([64], [128], [256, 256], [512, 512]):
+        for out in block:
+            layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU(inplace=True)]
+            channels = out
+        layers.append(nn.MaxPool2d(2, 2))
+    return nn.Sequential(*layers)
+
+
+class VGGishNet(nn.Module):
+    """(batch, 96, 64) log-mel patches -> (batch, 128) embeddings (about 72.1 M parameters)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = _features()
+        self.embeddings = nn.Sequential(
+            nn.Linear(512 * 6 * 4, 4096), nn.ReLU(inplace=True),
+            nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Linear(4096, 128), nn.ReLU(inplace=True),
+        )
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        x = self.features(patches.unsqueeze(1))
+        # Flatten in TensorFlow's NHWC order, the order the AudioSet weights expect.
+        x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+        return self.embeddings(x)
+
+
+class VGGishPostprocessor(nn.Module):
+    """AudioSet PCA/whitening, clip to [-2, 2], optional 8-bit quantisation."""
+
+    def __init__(self, eigen_vectors: torch.Tensor, means: torch.Tensor, quantize: bool = False):
+        super().__init__()
+        self.register_buffer("eigen_vectors", eigen_vectors.float())
+        self.register_buffer("means", means.float().reshape(1, -1))
+        self.quantize = quantize
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        out = ((emb - self.means) @ self.eigen_vectors.T).clamp(-2.0, 2.0)
+        if self.quantize:
+            out = torch.round((out + 2.0) * (255.0 / 4.0))
+        return out
+
+
+def load_vggish_state(path) -> dict:
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or "features.0.weight" not in state:
+        raise ValueError(f"{path}: not a torchvggish state dict (no 'features.0.weight')")
+    return state
+
+
+class VGGish(Backbone):
+    name = "vggish"
+    dim = 128
+    layers = ("embedding",)
+
+    def __init__(self, weights=None, *, pca: bool = False, pca_weights=None, segment_length: float = 1.0,
+                 batch_size: int = 64):
+        super().__init__()
+        self.frontend = VGGishLogMel()
+        self.net = VGGishNet()
+        self.weights_path = resolve("vggish", weights)
+        self.net.load_state_dict(load_vggish_state(self.weights_path))
+        self.post = None
+        if pca:
+            params = torch.load(str(resolve("vggish-pca", pca_weights)), map_location="cpu", weights_only=True)
+            self.post = VGGishPostprocessor(torch.as_tensor(params["pca_eigen_vectors"]),
+                                            torch.as_tensor(params["pca_means"]))
+        self.segment_length = segment_length
+        self.batch_size = batch_size
+        self.eval()
+
+    def describe(self) -> dict:
+        return {"backbone": self.name, "weights": str(self.weights_path), "pca": self.post is not None,
+                "segment_length": self.segment_length}
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        emb = self.net(patches)
+        return self.post(emb) if self.post is not None else emb
+
+    @torch.no_grad()
+    def embed(self, x, spans):
+        patches = torch.from_numpy(self.frontend.patches(cut(x, spans, sample_rate=self.sample_rate,
+                                                              length=self.segment_length)))
+        out = [self(patches[i: i + self.batch_size]) for i in range(0, len(patches), self.batch_size)]
+        return torch.cat(out).numpy()

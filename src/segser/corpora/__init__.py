@@ -1,0 +1,55 @@
+"""One module per corpus; each ``load(root)`` returns a manifest DataFrame with
+columns path, corpus, label (canonical), native_label, speaker, gender,
+session, duration (plus corpus-specific extras)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from . import cremad, emodb, generic, iemocap, ravdess, savee, tess
+from .base import COLUMNS, CorpusError
+
+LOADERS = {
+    "emodb": emodb,
+    "ravdess": ravdess,
+    "cremad": cremad,
+    "tess": tess,
+    "savee": savee,
+    "iemocap": iemocap,
+}
+
+
+def load(name: str, root, **options) -> pd.DataFrame:
+    """Manifest of corpus ``name`` at ``root``; ``name`` may also be ``csv`` or ``folders``."""
+    if name == "csv":
+        return generic.load_csv(root)
+    if name == "folders":
+        return generic.load_folders(root)
+    if name not in LOADERS:
+        raise CorpusError(f"unknown corpus {name!r}; available: {', '.join([*LOADERS, 'csv', 'folders'])}")
+    return LOADERS[name].load(Path(root), **options)
+
+
+def default_protocol(names: list[str], manifest: pd.DataFrame) -> str:
+    """The honest default: the corpus's speaker-independent protocol."""
+    if len(names) == 1 and names[0] in LOADERS:
+        return LOADERS[names[0]].DEFAULT_PROTOCOL
+    has_speakers = manifest["speaker"].notna().all() and manifest["speaker"].nunique() >= 3
+    return "speaker-kfold:5" if has_speakers else "kfold:5"
+
+
+def summary(df: pd.DataFrame) -> str:
+    lines = [f"{len(df)} clips, {df['speaker'].nunique()} speakers, {df['label'].nunique()} classes, "
+             f"{df['duration'].sum() / 3600:.3f} h"]
+    lines.append("per class:   " + ", ".join(f"{k} {v}" for k, v in df["label"].value_counts().sort_index().items()))
+    if df["speaker"].notna().any():
+        lines.append("per speaker: " + ", ".join(f"{k} {v}" for k, v in df["speaker"].value_counts().sort_index().items()))
+    if df["session"].notna().any():
+        lines.append("per session: " + ", ".join(f"{int(k)} {v}" for k, v in df["session"].value_counts().sort_index().items()))
+    if df.attrs.get("errors"):
+        lines.append(f"unreadable ({len(df.attrs['errors'])}): " + "; ".join(df.attrs["errors"][:5]))
+    return "\n".join(lines)
+
+
+__all__ = ["COLUMNS", "CorpusError", "LOADERS", "load", "default_protocol", "summary"]

@@ -1,0 +1,10 @@
+"""Frontends: waveform -> time-frequency features, each with a dataclass config."""
+from .base import Frontend
+from .vggish_logmel import VGGishLogMel, VGGishLogMelConfig
+from .whisper_logmel import WhisperLogMel, WhisperLogMelConfig
+from .mel import hz_to_mel_htk, htk_mel_matrix, slaney_mel_matrix
+
+__all__ = [
+    "Frontend", "VGGishLogMel", "VGGishLogMelConfig", "WhisperLogMel", "WhisperLogMelConfig",
+    "hz_to_mel_htk", "htk_mel_matrix", "slaney_mel_matrix",
+]

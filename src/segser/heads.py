@@ -1,0 +1,75 @@
+"""Classifier heads on top of backbone embeddings (paper 001 section 4.3)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SegmentClassifier(nn.Module):
+    """Paper 001's classification model: one hidden layer of ``hidden`` units
+    (N = 200 by default), ReLU, then the logits layer."""
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: int = 200, dropout: float = 0.0):
+        super().__init__()
+        self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class BaselineMLP(nn.Module):
+    """Paper 001's baseline: ``layers`` fully connected layers of ``units``
+    units with ReLU, batch norm and dropout 0.5 between them, then logits."""
+
+    def __init__(self, in_dim: int, n_classes: int, layers: int = 2, units: int = 200, dropout: float = 0.5):
+        super().__init__()
+        mods: list[nn.Module] = []
+        d = in_dim
+        for i in range(layers):
+            mods += [nn.Linear(d, units), nn.ReLU()]
+            if i < layers - 1:
+                mods += [nn.BatchNorm1d(units), nn.Dropout(dropout)]
+            d = units
+        mods.append(nn.Linear(d, n_classes))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Linear(nn.Module):
+    """Logistic regression on embeddings."""
+
+    def __init__(self, in_dim: int, n_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, n_classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class LayerWeightedSum(nn.Module):
+    """Learned softmax-weighted sum of backbone layers (input: layers x dim
+    concatenated), followed by another head; 003's bottleneck-layer choice made
+    differentiable."""
+
+    def __init__(self, in_dim: int, n_classes: int, n_layers: int, inner: str = "segment", **inner_kw):
+        super().__init__()
+        if in_dim % n_layers:
+            raise ValueError(f"input dim {in_dim} is not a multiple of {n_layers} layers")
+        self.n_layers = n_layers
+        self.logits = nn.Parameter(torch.zeros(n_layers))
+        self.inner = create(inner, in_dim // n_layers, n_classes, **inner_kw)
+
+    def forward(self, x):
+        x = x.view(x.shape[0], self.n_layers, -1)
+        return self.inner((torch.softmax(self.logits, 0)[None, :, None] * x).sum(1))
+
+
+HEADS = {"segment": SegmentClassifier, "mlp": BaselineMLP, "linear": Linear, "layersum": LayerWeightedSum}
+
+
+def create(name: str, in_dim: int, n_classes: int, **options) -> nn.Module:
+    if name not in HEADS:
+        raise ValueError(f"unknown head {name!r}; available: {', '.join(HEADS)}")
+    return HEADS[name](in_dim, n_classes, **options)

@@ -1,0 +1,68 @@
+"""Figures written into run directories (matplotlib, Agg backend, atomic writes)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_confusion(cm: np.ndarray, classes, path, *, title: str = "") -> None:
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(classes), 0.8 + 0.6 * len(classes)))
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
+def plot_learning_curves(curves, path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, hist in curves:
+        ep = [h["epoch"] for h in hist]
+        line, = ax.plot(ep, [h["val_loss"] for h in hist], label=f"{name} val", lw=1)
+        ax.plot(ep, [h["train_loss"] for h in hist], color=line.get_color(), ls=":", lw=1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy (dotted: train)")
+    if len(curves) <= 10:
+        ax.legend(fontsize=6)
+    _save(fig, path)
+
+
+def plot_timeline(x: np.ndarray, sample_rate: int, timeline, classes, path, *, title: str = "") -> None:
+    """Waveform on top, per-class segment probabilities over time below."""
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 4.5), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
+    t = np.arange(x.size) / sample_rate
+    step = max(1, x.size // 20000)
+    a1.plot(t[::step], x[::step], lw=0.5, color="0.3")
+    a1.set_ylabel("waveform")
+    a1.set_title(title, fontsize=9)
+    mid = (timeline["start"].to_numpy() + np.minimum(timeline["end"].to_numpy(), x.size / sample_rate)) / 2
+    for c in classes:
+        a2.plot(mid, timeline[f"p_{c}"].to_numpy(), marker="o", ms=3, lw=1.2, label=c)
+    a2.set_ylim(0, 1)
+    a2.set_ylabel("probability")
+    a2.set_xlabel("time (s)")
+    a2.legend(fontsize=7, ncol=min(len(classes), 6), loc="upper right")
+    _save(fig, path)

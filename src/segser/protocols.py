@@ -1,0 +1,122 @@
+"""Train/validation/test splits over CLIPS (never segments), speaker-independent by default.
+
+A protocol spec is a string:
+
+* ``loso`` leave-one-speaker-out; ``loso-session`` leave-one-session-out;
+* ``speaker-kfold:K`` K speaker-disjoint folds, stratified by label;
+* ``groups:1-4,5-8,...`` explicit speaker folds (numbers match the trailing
+  digits of speaker ids, e.g. RAVDESS actors);
+* ``kfold:K`` stratified K-fold over clips (NOT speaker-independent);
+* ``random`` paper 001's stratified 8:1:1 split over clips (NOT speaker-independent).
+
+Validation clips for early stopping come from training speakers only (about
+one speaker in nine, at least one) or, without speakers, 10% of training clips.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
+
+
+@dataclass(frozen=True)
+class Fold:
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+class ProtocolError(ValueError):
+    pass
+
+
+def speaker_independent(spec: str) -> bool:
+    return not (spec.startswith("kfold") or spec == "random")
+
+
+def _validation(df: pd.DataFrame, train: np.ndarray, rng: np.random.Generator, by_speaker: bool):
+    if by_speaker:
+        speakers = np.array(sorted(df.loc[train, "speaker"].unique()))
+        if len(speakers) >= 2:
+            n_val = max(1, int(round(len(speakers) / 9)))
+            val_spk = set(rng.choice(speakers, size=n_val, replace=False))
+            is_val = df.loc[train, "speaker"].isin(val_spk).to_numpy()
+            return train[~is_val], train[is_val]
+    labels = df.loc[train, "label"].to_numpy()
+    strat = labels if min(np.unique(labels, return_counts=True)[1]) >= 2 else None
+    tr, va = train_test_split(train, test_size=0.1, random_state=int(rng.integers(1 << 31)), stratify=strat)
+    return np.sort(tr), np.sort(va)
+
+
+def _speaker_number(s: str) -> int:
+    m = re.search(r"(\d+)$", str(s))
+    if not m:
+        raise ProtocolError(f"speaker id {s!r} has no trailing number for a groups: protocol")
+    return int(m.group(1))
+
+
+def make_folds(df: pd.DataFrame, spec: str, *, seed: int = 0) -> list[Fold]:
+    """Folds of clip indices (0..len(df)-1) for protocol ``spec``."""
+    n = len(df)
+    idx = np.arange(n)
+    rng = np.random.default_rng(seed)
+    labels = df["label"].to_numpy()
+    speakers = df["speaker"].to_numpy() if "speaker" in df else np.array([None] * n)
+    needs_speakers = speaker_independent(spec)
+    if needs_speakers and pd.isna(speakers).any():
+        raise ProtocolError(f"protocol {spec!r} needs a speaker for every clip; use kfold:K or random for data without speakers")
+    folds: list[tuple[str, np.ndarray]] = []
+    if spec == "loso":
+        for s in sorted(set(speakers)):
+            folds.append((f"speaker={s}", idx[speakers == s]))
+    elif spec == "loso-session":
+        if "session" not in df or df["session"].isna().any():
+            raise ProtocolError("protocol 'loso-session' needs a session for every clip")
+        for s in sorted(df["session"].unique()):
+            folds.append((f"session={int(s)}", idx[df["session"].to_numpy() == s]))
+    elif spec.startswith("speaker-kfold"):
+        k = int(spec.split(":")[1]) if ":" in spec else 5
+        if len(set(speakers)) < k:
+            raise ProtocolError(f"{spec}: only {len(set(speakers))} speakers for {k} folds")
+        sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        for i, (_, test) in enumerate(sgkf.split(idx, labels, groups=speakers)):
+            folds.append((f"fold={i}", test))
+    elif spec.startswith("groups:"):
+        numbers = np.array([_speaker_number(s) for s in speakers])
+        for group in spec.split(":", 1)[1].split(","):
+            a, _, b = group.partition("-")
+            lo, hi = int(a), int(b or a)
+            test = idx[(numbers >= lo) & (numbers <= hi)]
+            if test.size:
+                folds.append((f"speakers={lo}-{hi}", test))
+        covered = np.unique(np.concatenate([t for _, t in folds])) if folds else np.array([])
+        if covered.size != n:
+            raise ProtocolError(f"{spec}: {n - covered.size} clips belong to no fold")
+    elif spec.startswith("kfold"):
+        k = int(spec.split(":")[1]) if ":" in spec else 5
+        skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        for i, (_, test) in enumerate(skf.split(idx, labels)):
+            folds.append((f"fold={i}", test))
+    elif spec == "random":
+        rest, test = train_test_split(idx, test_size=0.1, random_state=seed, stratify=labels)
+        train, val = train_test_split(rest, test_size=1 / 9, random_state=seed, stratify=labels[rest])
+        return [Fold("random-8:1:1", np.sort(train), np.sort(val), np.sort(test))]
+    else:
+        raise ProtocolError(f"unknown protocol {spec!r} (loso, loso-session, speaker-kfold:K, groups:..., kfold:K, random)")
+    out = []
+    for name, test in folds:
+        train = np.setdiff1d(idx, test)
+        tr, va = _validation(df, train, rng, by_speaker=needs_speakers)
+        out.append(Fold(name, tr, va, np.sort(test)))
+    return out
+
+
+def final_split(df: pd.DataFrame, spec: str, *, seed: int = 0) -> Fold:
+    """All clips for training the shipped model, validation carved as in a fold."""
+    idx = np.arange(len(df))
+    tr, va = _validation(df, idx, np.random.default_rng(seed), by_speaker=speaker_independent(spec))
+    return Fold("final", tr, va, np.array([], dtype=int))

