@@ -28,8 +28,8 @@ def shared_models() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("SEGSER_CACHE", str(tmp_path_factory.getbasetemp() / "segser-cache"))
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGSER_CACHE", str(tmp_path / "segser-cache"))
     monkeypatch.setenv("SEGSER_OFFLINE", "1")
 
 

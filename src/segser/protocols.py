@@ -47,8 +47,10 @@ def _validation(df: pd.DataFrame, train: np.ndarray, rng: np.random.Generator, b
             is_val = df.loc[train, "speaker"].isin(val_spk).to_numpy()
             return train[~is_val], train[is_val]
     labels = df.loc[train, "label"].to_numpy()
-    strat = labels if min(np.unique(labels, return_counts=True)[1]) >= 2 else None
-    tr, va = train_test_split(train, test_size=0.1, random_state=int(rng.integers(1 << 31)), stratify=strat)
+    classes, counts = np.unique(labels, return_counts=True)
+    n_val = max(1, int(round(0.1 * len(train))))
+    strat = labels if counts.min() >= 2 and n_val >= len(classes) else None
+    tr, va = train_test_split(train, test_size=n_val, random_state=int(rng.integers(1 << 31)), stratify=strat)
     return np.sort(tr), np.sort(va)
 
 

@@ -235,6 +235,7 @@ class Whisper(Backbone):
         return {"backbone": self.name, "size": self.size, "layer": self.layer, "context": self.context,
                 "pooling": self.pooling, "weights_file": Path(self.weights_path).name}
 
+    @torch.no_grad()
     def _window_states(self, x: np.ndarray) -> torch.Tensor:
         """Hidden states (layers, frames, n_state) of every 20 ms frame of ``x``."""
         sr = self.sample_rate

