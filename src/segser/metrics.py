@@ -61,6 +61,8 @@ def roc_auc(y_true, scores: np.ndarray) -> float | None:
     k = scores.shape[1]
     if len(np.unique(y_true)) < k:
         return None
+    if k == 2:
+        return float(skm.roc_auc_score(y_true, scores[:, 1]))
     return float(skm.roc_auc_score(y_true, scores, multi_class="ovr", average="macro", labels=list(range(k))))
 
 

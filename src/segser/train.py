@@ -196,6 +196,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
@@ -204,6 +205,7 @@ def save_model(path: Path, model: EmotionHead, cfg: TrainConfig, classes: list[s
     os.close(fd)
     torch.save({"state_dict": model.state_dict(), "in_dim": in_dim, "classes": classes, "head": cfg.head,
                 "head_options": cfg.head_options, "segser_version": __version__}, tmp)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

@@ -1,0 +1,63 @@
+"""The main job: the built-in default model on real recordings, and bad input in a batch."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from segser.inference import ModelError, load_model, predict
+from segser.segments import Segmentation
+
+pytestmark = pytest.mark.integration
+
+
+def test_cli_predict_default_model(shared_data):
+    out = subprocess.run([sys.executable, "-m", "segser.cli", "predict", str(shared_data / "emodb-originals" / "03a01Wa.wav")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "start" in out.stdout and "clip:" in out.stdout
+    assert out.stdout.count("\n") >= 4
+
+
+def test_batch_with_bad_inputs_keeps_going(shared_data, tmp_path):
+    x, sr = sf.read(str(shared_data / "emodb-originals" / "03a01Fa.wav"), dtype="float32")
+    sf.write(str(tmp_path / "six_channels.wav"), np.stack([x] * 6, axis=1), sr)
+    sf.write(str(tmp_path / "rate_8k.wav"), soxr.resample(x, sr, 8000), 8000)
+    sf.write(str(tmp_path / "rate_96k.flac"), soxr.resample(x, sr, 96000), 96000)
+    sf.write(str(tmp_path / "silence.wav"), np.zeros(sr, np.float32), sr)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "not_audio.wav").write_text("hello")
+    (tmp_path / "empty_dir").mkdir()
+    timeline, decisions, errors = predict([tmp_path, tmp_path / "empty_dir"])
+    assert sorted(p.split("/")[-1] for p in decisions.index) == ["rate_8k.wav", "rate_96k.flac", "six_channels.wav"]
+    assert "6 channels mixed to mono" in decisions.loc[str(tmp_path / "six_channels.wav"), "notes"]
+    assert "upsampled from 8000 Hz" in decisions.loc[str(tmp_path / "rate_8k.wav"), "notes"]
+    msgs = " | ".join(errors.values())
+    for fragment in ("silence.wav: pure digital silence", "empty.wav: empty file", "not_audio.wav: unreadable",
+                     "empty_dir: directory contains no audio"):
+        assert fragment in msgs
+
+
+def test_vad_segments_skip_silence(shared_data, tmp_path):
+    x, sr = sf.read(str(shared_data / "emodb-originals" / "03a02Ta.wav"), dtype="float32")
+    padded = np.concatenate([np.zeros(sr * 2, np.float32), x, np.zeros(sr * 2, np.float32)])
+    sf.write(str(tmp_path / "padded.wav"), padded, sr)
+    model = load_model()
+    timeline, _, _ = predict([tmp_path / "padded.wav"], model, segmentation=Segmentation(method="vad"))
+    starts = timeline.index.get_level_values("start")
+    ends = timeline.index.get_level_values("end")
+    assert starts.min() >= 1.7 and ends.max() <= 2.0 + x.size / sr + 0.3
+
+
+def test_altered_model_file_is_refused(tmp_path):
+    src = load_model().source
+    shutil.copytree(src, tmp_path / "m")
+    with open(tmp_path / "m" / "model.pt", "r+b") as f:
+        f.seek(2000)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ModelError, match="checksum"):
+        load_model(tmp_path / "m")

@@ -1,0 +1,75 @@
+"""End to end on generated signals: train -> run directory -> predict, and the CLI."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from segser.cli import main
+from segser.inference import load_model, predict
+from segser.train import TrainConfig, run
+from tests.conftest import tone, write
+
+
+@pytest.fixture
+def toy_corpus(tmp_path):
+    """Two 'emotions' that differ in pitch, 4 speakers, 1.5 s clips."""
+    rows = ["path,label,speaker"]
+    for s in range(4):
+        for k in range(6):
+            for label, f0 in (("angry", 300.0), ("sad", 1200.0)):
+                p = write(tmp_path / "wav" / f"s{s}_{label}_{k}.wav", tone(f0 + 20 * k + 7 * s, 1.5, seed=s * 100 + k))
+                rows.append(f"{p.relative_to(tmp_path)},{label},spk{s}")
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path / "data.csv"
+
+
+def test_train_writes_complete_run_and_predicts(toy_corpus, tmp_path):
+    cfg = TrainConfig(corpora=[{"name": "csv", "root": str(toy_corpus)}], backbone="logmel", max_epochs=30, patience=5,
+                      protocol="speaker-kfold:2")
+    result = run(cfg, tmp_path / "run", progress=False)
+    for f in ("config.json", "metrics.json", "predictions.csv", "segments.csv", "confusion.png", "learning_curve.png", "model.pt"):
+        assert (tmp_path / "run" / f).exists(), f
+    assert result["summary"]["UA"]["mean"] > 0.9
+    assert result["provenance"]["speaker_independent"] and result["provenance"]["protocol"] == "speaker-kfold:2"
+    model = load_model(tmp_path / "run")
+    timeline, decisions, errors = predict([tmp_path / "wav" / "s0_sad_0.wav"], model)
+    assert list(timeline.index.names) == ["file", "start", "end"]
+    assert len(timeline) == 2 and decisions.iloc[0]["label"] == "sad"
+
+
+def test_cli_train_predict_json_and_bad_files(toy_corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--csv", str(toy_corpus), "--backbone", "logmel", "--epochs", "20", "--protocol", "kfold:2",
+                 "--out", str(out), "--quiet"]) == 0
+    assert "NOT speaker-independent" in capsys.readouterr().out
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.wav").write_bytes(b"")
+    sf.write(str(bad / "silent.wav"), np.zeros(16000, np.float32), 16000)
+    (tmp_path / "no_audio").mkdir()
+    good = tmp_path / "wav" / "s1_angry_2.wav"
+    code = main(["predict", str(out), str(good), str(bad), str(tmp_path / "no_audio"), "--json", "--quiet"])
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert code == 0 and len(payload["files"]) == 1
+    assert payload["files"][0]["decision"]["label"] == "angry"
+    errs = payload["errors"]
+    assert any("empty.wav" in k and "empty" in v for k, v in errs.items())
+    assert any("silent.wav" in k and "silence" in v for k, v in errs.items())
+    assert any("no_audio" in k and "no audio files" in v for k, v in errs.items())
+
+
+def test_cli_corpus_writes_manifest(tmp_path, capsys):
+    for n in ("03a01Fa", "08a02Wb"):
+        write(tmp_path / "emo" / f"{n}.wav", tone(200, 0.5))
+    assert main(["corpus", "emodb", str(tmp_path / "emo"), "--out", str(tmp_path / "m.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "2 clips, 2 speakers" in out and (tmp_path / "m.csv").read_text().startswith("path,corpus,label")
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    assert main(["corpus", "emodb", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path), str(tmp_path / "x.wav")]) == 2
+    assert "model" in capsys.readouterr().err.lower()
