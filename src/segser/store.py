@@ -68,29 +68,33 @@ def embed_signal(x: np.ndarray, backbone, segmentation: Segmentation, *, name="<
     return backbone.embed(x, spans).astype(np.float32), spans
 
 
-def embed_clip(path, backbone, segmentation: Segmentation) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    return embed_signal(load(path, sample_rate=backbone.sample_rate), backbone, segmentation, name=path)
-
-
 def embed_manifest(df: pd.DataFrame, backbone, segmentation: Segmentation, *, use_cache: bool = True,
-                   progress: bool = True) -> Embeddings:
+                   progress: bool = True, transform=None, tag: str = "") -> Embeddings:
     """Embeddings of every clip in ``df``; unreadable clips are reported in
-    ``errors`` and left out, never abort the run."""
+    ``errors`` and left out, never abort the run.
+
+    ``transform(x, digest)`` alters each loaded signal first (noise mix-up);
+    ``tag`` must then describe it, as it is part of the cache key.
+    """
     key = config_key(backbone, segmentation)
-    root = cache_dir() / "embeddings" / f"{backbone.name}-{key}"
+    root = cache_dir() / "embeddings" / f"{backbone.name}-{key}" / (tag or "clean")
     X, clip, start, end, errors = [], [], [], [], {}
     for i, path in enumerate(tqdm(df["path"], desc=f"embed {backbone.name}", disable=not progress, leave=False)):
         try:
-            cached = root / f"{file_digest(path)}.npz" if use_cache else None
+            digest = file_digest(path)
         except OSError as exc:
             errors[i] = f"{path}: unreadable ({exc.strerror})"
             continue
+        cached = root / f"{digest}.npz" if use_cache else None
         if cached is not None and cached.exists():
             with np.load(cached) as z:
                 emb, spans = z["X"], z["spans"]
         else:
             try:
-                emb, spans = embed_clip(path, backbone, segmentation)
+                x = load(path, sample_rate=backbone.sample_rate)
+                if transform is not None:
+                    x = transform(x, digest)
+                emb, spans = embed_signal(x, backbone, segmentation, name=path)
             except AudioError as exc:
                 errors[i] = str(exc)
                 continue

@@ -9,6 +9,7 @@ validation speakers carved out) — enough to reload, re-evaluate and predict.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -50,6 +51,9 @@ class TrainConfig:
     aggregation: str = "mean_logits"
     seed: int = 0
     folds: list[int] | None = None  # run only these fold indices (smoke tests)
+    # Paper 002 noise mix-up: {"dir": noise root with train/ and test/, "snrs": [15, 20, 40],
+    # "copies": 1 noisy copy per training clip, "test_snrs": [15, 20, 40] noisy test sets per fold}
+    noise: dict | None = None
     final_model: bool = True
 
     def to_dict(self) -> dict:
@@ -187,6 +191,55 @@ def summarise(fold_metrics: list[dict]) -> dict:
     return out
 
 
+ROBUSTNESS_KEYS = ("UA", "WA", "weighted_precision", "weighted_recall", "weighted_f1", "ALCA", "SA")
+
+
+def noisy_embeddings(cfg: TrainConfig, manifest, backbone, *, progress: bool):
+    """Noisy training copies (train noise only) and noisy test sets (test noise only)."""
+    if not cfg.noise:
+        return [], {}
+    from .augment import NoiseBank
+
+    nz = cfg.noise
+    root = Path(nz["dir"])
+    sr = backbone.sample_rate
+    snrs = [float(s) for s in nz.get("snrs", [15, 20, 40])]
+    train_bank = NoiseBank.from_dir(root, split="train", sample_rate=sr)
+    test_bank = NoiseBank.from_dir(root, split="test", sample_rate=sr)
+    if set(train_bank.files) & set(test_bank.files):
+        raise ValueError(f"{root}: train and test noise overlap; give a folder with train/ and test/")
+    seg = cfg.segmentation
+    bank_id = hashlib.sha1("|".join(sorted(map(str, train_bank.files + test_bank.files))).encode()).hexdigest()[:10]
+    noisy_train = []
+    for copy in range(int(nz.get("copies", 1))):
+        def mix(x, digest, copy=copy):
+            rng = np.random.default_rng([cfg.seed, int(digest[:12], 16), copy])
+            return train_bank.mix(x, float(rng.choice(snrs)), rng)
+        tag = f"train-noise-{bank_id}-{'_'.join(map(str, snrs))}-s{cfg.seed}-c{copy}"
+        noisy_train.append(embed_manifest(manifest, backbone, seg, transform=mix, tag=tag, progress=progress))
+    noisy_test = {}
+    for snr in nz.get("test_snrs", []):
+        def mix(x, digest, snr=float(snr)):
+            rng = np.random.default_rng([cfg.seed, int(digest[:12], 16), 1000 + int(round(snr * 10))])
+            return test_bank.mix(x, snr, rng)
+        tag = f"test-noise-{bank_id}-{float(snr):g}-s{cfg.seed}"
+        noisy_test[f"{float(snr):g}dB"] = embed_manifest(manifest, backbone, seg, transform=mix, tag=tag, progress=progress)
+    return noisy_train, noisy_test
+
+
+def with_noisy_copies(X, y, noisy_train, train_clips, manifest, classes):
+    """Training segments plus the noisy copies of the SAME training clips."""
+    if not noisy_train:
+        return X, y
+    label_idx = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    parts_X, parts_y = [X], [y]
+    for e in noisy_train:
+        sub = e.select(train_clips)
+        parts_X.append(sub.X)
+        parts_y.append(label_idx[sub.clip])
+    return np.concatenate(parts_X), np.concatenate(parts_y)
+
+
 def write_json_atomic(path: Path, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, default=str))
 
@@ -245,6 +298,11 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
     if cfg.speaker_norm:
         X = speaker_normalise(X, manifest["speaker"].to_numpy()[emb.clip])
     y_seg = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()[emb.clip]
+    noisy_train, noisy_test = noisy_embeddings(cfg, manifest, backbone, progress=progress)
+    if cfg.speaker_norm:
+        spk = manifest["speaker"].to_numpy()
+        for e in [*noisy_train, *noisy_test.values()]:
+            e.X = speaker_normalise(e.X, spk[e.clip])
     folds = protocols.make_folds(manifest.loc[ok].reset_index(drop=True), protocol, seed=cfg.seed)
     ok_map = ok  # fold indices refer to rows of manifest.loc[ok]
     fold_metrics, all_preds, curves, seg_rows = [], [], [], []
@@ -252,10 +310,15 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
     for fold in tqdm(selected, desc="folds", disable=not progress):
         tr, va, te = (ok_map[f] for f in (fold.train, fold.val, fold.test))
         mtr, mva, mte = (np.isin(emb.clip, s) for s in (tr, va, te))
-        model, hist = fit_head(X[mtr], y_seg[mtr], X[mva], y_seg[mva], len(classes), cfg)
+        X_tr, y_tr = with_noisy_copies(X[mtr], y_seg[mtr], noisy_train, tr, manifest, classes)
+        model, hist = fit_head(X_tr, y_tr, X[mva], y_seg[mva], len(classes), cfg)
         lg = logits_of(model, X[mte])
         sub = Embeddings(X[mte], emb.clip[mte], emb.start[mte], emb.end[mte])
         m, preds = evaluate_logits(lg, sub, manifest, classes, cfg.aggregation)
+        for cond, ne in noisy_test.items():
+            nsub = ne.select(te)
+            nm, _ = evaluate_logits(logits_of(model, nsub.X), nsub, manifest, classes, cfg.aggregation)
+            m.update({f"{k}@{cond}": v for k, v in nm.items() if k in ROBUSTNESS_KEYS})
         m.update({"fold": fold.name, "epochs": len(hist), "best_epoch": int(np.argmin([h["val_loss"] for h in hist]) + 1)})
         fold_metrics.append(m)
         preds.insert(0, "fold", fold.name)
@@ -291,7 +354,8 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
         final = protocols.final_split(manifest.loc[ok].reset_index(drop=True), protocol, seed=cfg.seed)
         tr, va = ok_map[final.train], ok_map[final.val]
         mtr, mva = np.isin(emb.clip, tr), np.isin(emb.clip, va)
-        model, _ = fit_head(X[mtr], y_seg[mtr], X[mva], y_seg[mva], len(classes), cfg)
+        X_tr, y_tr = with_noisy_copies(X[mtr], y_seg[mtr], noisy_train, tr, manifest, classes)
+        model, _ = fit_head(X_tr, y_tr, X[mva], y_seg[mva], len(classes), cfg)
         save_model(out / "model.pt", model, cfg, classes, X.shape[1])
     result["seconds"]["total"] = round(time.time() - t0, 1)
     write_json_atomic(out / "metrics.json", result)

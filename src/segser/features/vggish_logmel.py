@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 
 from .base import Frontend, frame_signal, periodic_hann
 from .mel import htk_mel_matrix
@@ -44,7 +45,7 @@ class VGGishLogMel(Frontend):
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         frames = frame_signal(np.asarray(x, dtype=np.float32), frame_length=self.win, hop=self.hop)
-        mag = np.abs(np.fft.rfft(frames * self.window, n=self.n_fft, axis=-1)).astype(np.float32)
+        mag = np.abs(scipy.fft.rfft(frames * self.window, n=self.n_fft, axis=-1, workers=-1))
         return np.log(mag @ self.mel + self.config.log_offset).astype(np.float32)
 
     def patches(self, segments: np.ndarray) -> np.ndarray:
