@@ -43,3 +43,16 @@ def write(path: Path, x: np.ndarray, sr: int = 16000, **kw) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), x, sr, **kw)
     return path
+
+
+@pytest.fixture
+def toy_corpus(tmp_path):
+    """Two 'emotions' that differ in pitch, 4 speakers, 1.5 s clips."""
+    rows = ["path,label,speaker"]
+    for s in range(4):
+        for k in range(6):
+            for label, f0 in (("angry", 300.0), ("sad", 1200.0)):
+                p = write(tmp_path / "wav" / f"s{s}_{label}_{k}.wav", tone(f0 + 20 * k + 7 * s, 1.5, seed=s * 100 + k))
+                rows.append(f"{p.relative_to(tmp_path)},{label},spk{s}")
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path / "data.csv"

@@ -141,6 +141,16 @@ def cmd_predict(args) -> int:
     return 0 if len(decisions) else 1
 
 
+def cmd_benchmark(args) -> int:
+    from .benchmark import load_suite, run_suite
+
+    suite = load_suite(args.suite)
+    folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+    payload = run_suite(suite, args.out, progress=not args.quiet, folds=folds)
+    print((Path(args.out) / "report.md").read_text())
+    return 0 if payload["results"] else 1
+
+
 def cmd_corpus(args) -> int:
     from . import corpora, labels as labelsets
 
@@ -211,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--plot", help="PNG path for the timeline plot")
     pr.add_argument("--quiet", action="store_true")
     pr.set_defaults(func=cmd_predict)
+
+    b = sub.add_parser("benchmark", help="run a suite of pipelines x corpora; write results.json and report.md")
+    b.add_argument("--suite", required=True, help="suite JSON (see benchmarks/suites/)")
+    b.add_argument("--out", required=True, help="output folder")
+    b.add_argument("--folds", help="only these fold indices (smoke runs)")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=cmd_benchmark)
 
     c = sub.add_parser("corpus", help="summarise a corpus and write its manifest")
     c.add_argument("name", help="emodb, ravdess, cremad, tess, savee, iemocap, csv, folders")

@@ -1,6 +1,7 @@
 """Classifier heads on top of backbone embeddings (paper 001 section 4.3)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -64,6 +65,31 @@ class LayerWeightedSum(nn.Module):
     def forward(self, x):
         x = x.view(x.shape[0], self.n_layers, -1)
         return self.inner((torch.softmax(self.logits, 0)[None, :, None] * x).sum(1))
+
+
+class SVMHead:
+    """Support-vector machine (scikit-learn) on standardised features, the
+    classical baseline's classifier; its decision function stands in for logits.
+    Used by ``train.fit_head`` when ``head="svm"`` (not saved as a torch model)."""
+
+    def __init__(self, kernel: str = "rbf", C: float = 1.0, class_weight=None):
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
+        self.model = make_pipeline(StandardScaler(), SVC(kernel=kernel, C=C, class_weight=class_weight,
+                                                         decision_function_shape="ovr"))
+
+    def fit(self, X, y):
+        self.model.fit(X, y)
+        return self
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.model.decision_function(x.numpy())
+        return torch.from_numpy(np.asarray(d, dtype=np.float32))
+
+    def eval(self):
+        return self
 
 
 HEADS = {"segment": SegmentClassifier, "mlp": BaselineMLP, "linear": Linear, "layersum": LayerWeightedSum}

@@ -98,8 +98,12 @@ def speaker_normalise(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
 
 
 def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progress: bool = False):
-    """Adam, mini-batches, early stopping on validation loss, best epoch restored."""
+    """Adam, mini-batches, early stopping on validation loss, best epoch restored.
+    ``head="svm"`` fits scikit-learn's SVM on train + validation instead."""
     seed_everything(cfg.seed)
+    if cfg.head == "svm":
+        svm = heads.SVMHead(**cfg.head_options, class_weight="balanced" if cfg.class_weights else None)
+        return svm.fit(np.concatenate([X_tr, X_va]), np.concatenate([y_tr, y_va])), [{"epoch": 1, "train_loss": 0.0, "val_loss": 0.0}]
     model = EmotionHead(X_tr.shape[1], n_classes, cfg.head, **cfg.head_options)
     model.mean.copy_(torch.from_numpy(X_tr.mean(0)))
     model.std.copy_(torch.from_numpy(X_tr.std(0) + 1e-5))
@@ -279,6 +283,7 @@ def provenance(cfg: TrainConfig, manifest: pd.DataFrame, classes, protocol: str)
         "n_clips": int(len(manifest)), "n_speakers": int(manifest["speaker"].nunique()),
         "segser_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
         "speaker_norm": cfg.speaker_norm, "aggregation": cfg.aggregation,
+        "audio_seconds": round(float(manifest["duration"].sum()), 1),
     }
 
 
@@ -350,7 +355,7 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
     plot_confusion(confusion(y_all, np.where(yhat_all < 0, 0, yhat_all), len(classes)), classes, out / "confusion.png",
                    title=f"{'+'.join(result['provenance']['corpora'])} {protocol} (clip, {cfg.aggregation})")
     plot_learning_curves(curves, out / "learning_curve.png")
-    if cfg.final_model:
+    if cfg.final_model and cfg.head != "svm":
         final = protocols.final_split(manifest.loc[ok].reset_index(drop=True), protocol, seed=cfg.seed)
         tr, va = ok_map[final.train], ok_map[final.val]
         mtr, mva = np.isin(emb.clip, tr), np.isin(emb.clip, va)
@@ -371,6 +376,9 @@ def format_summary(result: dict) -> str:
         if k in result["summary"]:
             s = result["summary"][k]
             lines.append(f"  {k:9s} {s['mean']:.3f} +- {s['std']:.3f}  ({s['n_folds']} folds)")
+    for k, s in result["summary"].items():
+        if "@" in k and k.split("@")[0] in ("UA", "WA", "weighted_f1"):
+            lines.append(f"  {k:14s} {s['mean']:.3f} +- {s['std']:.3f}  (noisy test set)")
     lines.append(f"  chance    UA {result['chance']['UA']:.3f}  WA {result['chance']['WA']:.3f}")
     if result["unreadable"]:
         lines.append(f"  unreadable files skipped: {len(result['unreadable'])}")

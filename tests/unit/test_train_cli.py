@@ -11,19 +11,6 @@ from segser.train import TrainConfig, run
 from tests.conftest import tone, write
 
 
-@pytest.fixture
-def toy_corpus(tmp_path):
-    """Two 'emotions' that differ in pitch, 4 speakers, 1.5 s clips."""
-    rows = ["path,label,speaker"]
-    for s in range(4):
-        for k in range(6):
-            for label, f0 in (("angry", 300.0), ("sad", 1200.0)):
-                p = write(tmp_path / "wav" / f"s{s}_{label}_{k}.wav", tone(f0 + 20 * k + 7 * s, 1.5, seed=s * 100 + k))
-                rows.append(f"{p.relative_to(tmp_path)},{label},spk{s}")
-    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
-    return tmp_path / "data.csv"
-
-
 def test_train_writes_complete_run_and_predicts(toy_corpus, tmp_path):
     cfg = TrainConfig(corpora=[{"name": "csv", "root": str(toy_corpus)}], backbone="logmel", max_epochs=30, patience=5,
                       protocol="speaker-kfold:2")

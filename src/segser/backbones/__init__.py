@@ -22,7 +22,13 @@ def _whisper(**kw):
     return Whisper(**kw)
 
 
+def _egemaps(**kw):
+    from .egemaps import EGeMAPS
+    return EGeMAPS(**kw)
+
+
 REGISTRY = {
+    "egemaps": _egemaps,
     "logmel": _logmel,
     "vggish": _vggish,
     "whisper": _whisper,

@@ -35,8 +35,8 @@ def default_protocol(names: list[str], manifest: pd.DataFrame) -> str:
     """The honest default: the corpus's speaker-independent protocol."""
     if len(names) == 1 and names[0] in LOADERS:
         return LOADERS[names[0]].DEFAULT_PROTOCOL
-    has_speakers = manifest["speaker"].notna().all() and manifest["speaker"].nunique() >= 3
-    return "speaker-kfold:5" if has_speakers else "kfold:5"
+    n_speakers = manifest["speaker"].nunique() if manifest["speaker"].notna().all() else 0
+    return f"speaker-kfold:{min(5, n_speakers)}" if n_speakers >= 3 else "kfold:5"
 
 
 def summary(df: pd.DataFrame) -> str:
