@@ -27,11 +27,17 @@ def _egemaps(**kw):
     return EGeMAPS(**kw)
 
 
+def _yamnet(**kw):
+    from .yamnet import YAMNet
+    return YAMNet(**kw)
+
+
 REGISTRY = {
     "egemaps": _egemaps,
     "logmel": _logmel,
     "vggish": _vggish,
     "whisper": _whisper,
+    "yamnet": _yamnet,
 }
 
 

@@ -1,0 +1,146 @@
+"""YAMNet (AudioSet, MobileNet-v1) rebuilt in PyTorch from Google Coral's int8
+TFLite file (``../shared/models/yamnet/yamnet_spectra_in.tflite``, Apache-2.0).
+
+The file's int8 weights are dequantised (scale * (q - zero_point); biases with
+their int32 scales) into float convolutions; ``emulate_int8=True`` also
+re-quantises every activation to the file's own scales, reproducing the TFLite
+interpreter's arithmetic closely. The file is read with LiteRT
+(``pip install ai-edge-litert``), the official TFLite reader. Input: 96x64
+log-mel patches like VGGish's but with log(mel + 0.001); output: the 1024-d
+global-average-pooled embedding (and 521 AudioSet scores).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..features import VGGishLogMel, VGGishLogMelConfig
+from ..segments import cut
+from ..weights import resolve
+from .base import Backbone
+
+
+def _same_pad(x: torch.Tensor, k: int, stride: int) -> torch.Tensor:
+    """TensorFlow 'SAME' padding (extra row/column at the end)."""
+    pads = []
+    for size in (x.shape[3], x.shape[2]):
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads)
+
+
+def _fake_quant(x: torch.Tensor, scale: float, zero: int) -> torch.Tensor:
+    return (torch.clamp(torch.round(x / scale) + zero, -128, 127) - zero) * scale
+
+
+def read_tflite(path) -> dict:
+    """Dequantised layers of the Coral YAMNet file: a list of conv layers
+    (weight, bias, stride, groups, activation quantisation) and the classifier."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise ImportError("reading the YAMNet TFLite file needs LiteRT: pip install ai-edge-litert") from exc
+    it = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    ops = it._get_ops_details()
+
+    def deq(i, axis=None):
+        d = details[i]
+        q = d["quantization_parameters"]
+        w = it.get_tensor(i).astype(np.float32)
+        s, z = q["scales"], q["zero_points"]
+        if len(s) > 1:
+            shape = [1] * w.ndim
+            shape[q["quantized_dimension"]] = -1
+            return (w - z.reshape(shape)) * s.reshape(shape)
+        return (w - z[0]) * s[0]
+
+    def act_q(i):
+        q = details[i]["quantization_parameters"]
+        return float(q["scales"][0]), int(q["zero_points"][0])
+
+    layers, fc, input_q, pool_q = [], None, None, None
+    for op in ops:
+        name, ins, outs = op["op_name"], list(op["inputs"]), list(op["outputs"])
+        if name == "QUANTIZE" and input_q is None:
+            input_q = act_q(outs[0])
+        elif name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            x_shape, y_shape = details[ins[0]]["shape"], details[outs[0]]["shape"]
+            stride = int(x_shape[1] // y_shape[1])
+            w = deq(ins[1])
+            if name == "CONV_2D":  # [out, kh, kw, in] -> [out, in, kh, kw]
+                weight, groups = w.transpose(0, 3, 1, 2), 1
+            else:  # [1, kh, kw, C] -> [C, 1, kh, kw]
+                weight, groups = w.transpose(3, 0, 1, 2), int(w.shape[3])
+            layers.append({"weight": torch.from_numpy(np.ascontiguousarray(weight)), "bias": torch.from_numpy(deq(ins[2])),
+                           "stride": stride, "groups": groups, "act_q": act_q(outs[0])})
+        elif name == "MEAN":
+            pool_q = act_q(outs[0])
+        elif name == "FULLY_CONNECTED":
+            fc = {"weight": torch.from_numpy(deq(ins[1])), "bias": torch.from_numpy(deq(ins[2]))}
+    if len(layers) != 27 or fc is None:
+        raise ValueError(f"{path}: not the Coral YAMNet layout (found {len(layers)} conv layers)")
+    return {"layers": layers, "fc": fc, "input_q": input_q, "pool_q": pool_q}
+
+
+class YAMNetNet(nn.Module):
+    def __init__(self, spec: dict, emulate_int8: bool = False):
+        super().__init__()
+        self.convs = nn.ModuleList()
+        self.meta = []
+        for layer in spec["layers"]:
+            w = layer["weight"]
+            conv = nn.Conv2d(w.shape[1] * layer["groups"], w.shape[0], w.shape[2], stride=layer["stride"],
+                             groups=layer["groups"])
+            conv.weight.data.copy_(w)
+            conv.bias.data.copy_(layer["bias"])
+            self.convs.append(conv)
+            self.meta.append((w.shape[2], layer["stride"], layer["act_q"]))
+        self.fc = nn.Linear(1024, spec["fc"]["weight"].shape[0])
+        self.fc.weight.data.copy_(spec["fc"]["weight"])
+        self.fc.bias.data.copy_(spec["fc"]["bias"])
+        self.input_q, self.pool_q = spec["input_q"], spec["pool_q"]
+        self.emulate_int8 = emulate_int8
+
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, 96, 64) log-mel -> (embeddings (batch, 1024), AudioSet scores (batch, 521))."""
+        x = patches.unsqueeze(1)
+        if self.emulate_int8:
+            x = _fake_quant(x, *self.input_q)
+        for conv, (k, stride, act_q) in zip(self.convs, self.meta):
+            x = torch.clamp(conv(_same_pad(x, k, stride)), 0.0, 6.0)
+            if self.emulate_int8:
+                x = _fake_quant(x, *act_q)
+        emb = x.mean(dim=(2, 3))
+        if self.emulate_int8:
+            emb = _fake_quant(emb, *self.pool_q)
+        return emb, torch.sigmoid(self.fc(emb))
+
+
+class YAMNet(Backbone):
+    name = "yamnet"
+    dim = 1024
+    layers = ("embedding",)
+
+    def __init__(self, weights=None, *, emulate_int8: bool = False, segment_length: float = 1.0, batch_size: int = 64):
+        super().__init__()
+        self.weights_path = resolve("yamnet-int8", weights)
+        self.net = YAMNetNet(read_tflite(self.weights_path), emulate_int8=emulate_int8).eval()
+        self.frontend = VGGishLogMel(VGGishLogMelConfig(log_offset=0.001))
+        self.segment_length = segment_length
+        self.batch_size = batch_size
+
+    def describe(self) -> dict:
+        return {"backbone": self.name, "weights_file": str(self.weights_path), "emulate_int8": self.net.emulate_int8,
+                "segment_length": self.segment_length}
+
+    @torch.no_grad()
+    def embed(self, x, spans):
+        patches = torch.from_numpy(self.frontend.patches(cut(x, spans, sample_rate=self.sample_rate,
+                                                              length=self.segment_length)))
+        return torch.cat([self.net(patches[i: i + self.batch_size])[0]
+                          for i in range(0, len(patches), self.batch_size)]).numpy()
