@@ -66,3 +66,22 @@ def plot_timeline(x: np.ndarray, sample_rate: int, timeline, classes, path, *, t
     a2.set_xlabel("time (s)")
     a2.legend(fontsize=7, ncol=min(len(classes), 6), loc="upper right")
     _save(fig, path)
+
+
+def plot_roc(y_true: np.ndarray, scores: np.ndarray, classes, path, *, title: str = "") -> None:
+    """One-vs-rest ROC curve per class from clip scores, with each AUC (paper 004)."""
+    from sklearn.metrics import auc, roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for k, c in enumerate(classes):
+        positive = y_true == k
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = roc_curve(positive, scores[:, k])
+        ax.plot(fpr, tpr, lw=1.2, label=f"{c} (AUC {auc(fpr, tpr):.3f})")
+    ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    _save(fig, path)

