@@ -17,15 +17,15 @@ class Segmentation:
 
     length: float = 1.0
     hop: float = 1.0
-    method: str = "fixed"  # "fixed" | "vad"
+    method: str = "fixed"  # "fixed" | "vad" | "clip" (one span: the whole clip)
     min_speech: float = 0.25  # VAD: shortest speech region kept (s)
     max_length: float = 4.0  # VAD: longer regions are split (s)
 
     def __post_init__(self):
         if self.length <= 0 or self.hop <= 0:
             raise ValueError(f"segment length and hop must be > 0 (got {self.length}, {self.hop})")
-        if self.method not in ("fixed", "vad"):
-            raise ValueError(f"unknown segmentation method {self.method!r} (fixed, vad)")
+        if self.method not in ("fixed", "vad", "clip"):
+            raise ValueError(f"unknown segmentation method {self.method!r} (fixed, vad, clip)")
 
 
 def fixed_spans(duration: float, *, length: float = 1.0, hop: float = 1.0) -> list[tuple[float, float]]:
@@ -92,6 +92,8 @@ def speech_spans(x: np.ndarray, *, sample_rate: int, min_speech: float = 0.25, m
 
 def spans_for(x: np.ndarray, *, sample_rate: int, segmentation: Segmentation) -> list[tuple[float, float]]:
     duration = x.size / sample_rate
+    if segmentation.method == "clip":
+        return [(0.0, round(duration, 6))]
     if segmentation.method == "vad":
         return speech_spans(x, sample_rate=sample_rate, min_speech=segmentation.min_speech,
                             max_length=segmentation.max_length)

@@ -61,3 +61,18 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "nowhere" in capsys.readouterr().err
     assert main(["predict", "--model", str(tmp_path), str(tmp_path / "x.wav")]) == 2
     assert "model" in capsys.readouterr().err.lower()
+
+
+def test_committed_recipes_are_valid_configs():
+    from pathlib import Path
+
+    recipes = sorted(Path(__file__).resolve().parents[2].joinpath("recipes").glob("*/*.json"))
+    assert len(recipes) >= 10
+    for r in recipes:
+        TrainConfig.from_dict(json.loads(r.read_text()))
+
+
+def test_clip_segmentation_gives_one_unpadded_span():
+    from segser.segments import Segmentation, spans_for
+
+    assert spans_for(np.ones(38220, np.float32), sample_rate=16000, segmentation=Segmentation(method="clip")) == [(0.0, 2.38875)]

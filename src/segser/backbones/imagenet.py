@@ -144,6 +144,10 @@ class ImageNetCNN(Backbone):
 
     @torch.no_grad()
     def embed(self, x, spans):
-        segs = torch.from_numpy(cut(x, spans, sample_rate=self.sample_rate, length=self.segment_length))
+        lengths = {round(e - s, 6) for s, e in spans}
+        if len(lengths) > 1:  # speech regions or whole clips: one image per span, each its own length
+            return np.concatenate([self.embed(x, [span]) for span in spans])
+        length = self.segment_length if lengths == {self.segment_length} else lengths.pop()
+        segs = torch.from_numpy(cut(x, spans, sample_rate=self.sample_rate, length=length))
         out = [self(self.frontend.torch(segs[i: i + self.batch_size])) for i in range(0, len(segs), self.batch_size)]
         return torch.cat(out).numpy()
