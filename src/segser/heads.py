@@ -67,6 +67,28 @@ class LayerWeightedSum(nn.Module):
         return self.inner((torch.softmax(self.logits, 0)[None, :, None] * x).sum(1))
 
 
+class TDNN(nn.Module):
+    """Time-delay network (dilated 1-D convolutions, statistics pooling) over
+    a segment's feature frames, trained from scratch: paper 003's baseline role.
+    Input: (batch, frames * n_features) as the ``mfcc`` backbone gives it."""
+
+    def __init__(self, in_dim: int, n_classes: int, n_features: int = 40, channels: int = 256, dropout: float = 0.2):
+        super().__init__()
+        if in_dim % n_features:
+            raise ValueError(f"input dim {in_dim} is not frames x {n_features}")
+        self.n_features = n_features
+        layers, c = [], n_features
+        for k, d in ((5, 1), (3, 2), (3, 3), (1, 1)):
+            layers += [nn.Conv1d(c, channels, k, dilation=d), nn.ReLU(), nn.BatchNorm1d(channels)]
+            c = channels
+        self.frames = nn.Sequential(*layers)
+        self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * channels, channels), nn.ReLU(), nn.Linear(channels, n_classes))
+
+    def forward(self, x):
+        h = self.frames(x.view(x.shape[0], -1, self.n_features).transpose(1, 2))
+        return self.out(torch.cat([h.mean(-1), h.std(-1)], dim=1))
+
+
 class SVMHead:
     """Support-vector machine (scikit-learn) on standardised features, the
     classical baseline's classifier; its decision function stands in for logits.
@@ -92,7 +114,7 @@ class SVMHead:
         return self
 
 
-HEADS = {"segment": SegmentClassifier, "mlp": BaselineMLP, "linear": Linear, "layersum": LayerWeightedSum}
+HEADS = {"segment": SegmentClassifier, "mlp": BaselineMLP, "linear": Linear, "layersum": LayerWeightedSum, "tdnn": TDNN}
 
 
 def create(name: str, in_dim: int, n_classes: int, **options) -> nn.Module:

@@ -66,3 +66,19 @@ def test_whisper_logmel_matches_librosa_reference():
     ref = (np.maximum(ref, ref.max() - 8.0) + 4.0) / 4.0
     assert ours.shape == ref.shape == (80, 150)
     np.testing.assert_allclose(ours, ref, atol=1e-3)
+
+
+def test_mfcc40_matches_librosa_on_dc_free_frames():
+    librosa = pytest.importorskip("librosa")
+    from segser.features.mfcc import MFCC
+
+    rng = np.random.default_rng(3)
+    x = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    ours = MFCC()(x)
+    frames = librosa.util.frame(x, frame_length=400, hop_length=160).T.astype(np.float64)
+    frames = frames - frames.mean(axis=1, keepdims=True)  # Kaldi's DC removal, done by hand here
+    power = np.abs(np.fft.rfft(frames * np.hamming(400), 512)) ** 2
+    mel = librosa.filters.mel(sr=16000, n_fft=512, n_mels=40, fmin=20, fmax=7600, htk=True, norm=None)
+    ref = librosa.feature.mfcc(S=np.log(np.maximum(mel @ power.T, 1e-10)), n_mfcc=40, dct_type=2, norm="ortho").T
+    assert ours.shape == ref.shape == (98, 40)
+    np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=2e-2)

@@ -37,7 +37,13 @@ def _imagenet(**kw):
     return ImageNetCNN(**kw)
 
 
+def _mfcc(**kw):
+    from .mfcc import MFCCFrames
+    return MFCCFrames(**kw)
+
+
 REGISTRY = {
+    "mfcc": _mfcc,
     "imagenet": _imagenet,
     "egemaps": _egemaps,
     "logmel": _logmel,
