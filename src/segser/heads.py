@@ -114,7 +114,13 @@ class SVMHead:
         return self
 
 
-HEADS = {"segment": SegmentClassifier, "mlp": BaselineMLP, "linear": Linear, "layersum": LayerWeightedSum, "tdnn": TDNN}
+def _efficientnet_tail(in_dim: int, n_classes: int, **kw):
+    from .backbones.imagenet import EfficientNetTail
+    return EfficientNetTail(in_dim, n_classes, **kw)
+
+
+HEADS = {"segment": SegmentClassifier, "mlp": BaselineMLP, "linear": Linear, "layersum": LayerWeightedSum, "tdnn": TDNN,
+         "efficientnet_tail": _efficientnet_tail}
 
 
 def create(name: str, in_dim: int, n_classes: int, **options) -> nn.Module:

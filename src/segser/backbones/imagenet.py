@@ -110,7 +110,7 @@ class ImageNetCNN(Backbone):
     name = "imagenet"
 
     def __init__(self, arch: str = "efficientnet-lite0", weights=None, *, image: str = "stft", segment_length: float = 1.0,
-                 batch_size: int = 32):
+                 batch_size: int = 32, tap: str = "pooled", tail_blocks: int = 4):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown ImageNet architecture {arch!r}; available: {', '.join(ARCHS)}")
@@ -126,16 +126,34 @@ class ImageNetCNN(Backbone):
             norm = {}
         self.net.eval()
         self.frontend = SpectrogramImage(SpectrogramImageConfig(kind=image, **norm))
-        self.dim = ARCHS[arch]
-        self.layers = ("pooled",)
+        if tap not in ("pooled", "trunk") or (tap == "trunk" and arch != "efficientnet-lite0"):
+            raise ValueError("tap is 'pooled', or 'trunk' (efficientnet-lite0 only: input of the last tail_blocks blocks)")
+        self.tap, self.tail_blocks = tap, tail_blocks
+        self.layers = ("pooled", "trunk")
+        if tap == "trunk":
+            with torch.no_grad():
+                self.dim = int(self.trunk(torch.zeros(1, 3, self.frontend.config.size, self.frontend.config.size)).numel())
+        else:
+            self.dim = ARCHS[arch]
         self.segment_length = segment_length
         self.batch_size = batch_size
 
     def describe(self) -> dict:
         return {"backbone": self.name, "arch": self.arch, "weights_file": str(self.weights_path),
-                "image": self.frontend.config.kind, "segment_length": self.segment_length}
+                "image": self.frontend.config.kind, "segment_length": self.segment_length,
+                **({"tap": "trunk", "tail_blocks": self.tail_blocks} if self.tap == "trunk" else {})}
+
+    def trunk(self, images: torch.Tensor) -> torch.Tensor:
+        """Frozen part for partial fine-tuning: stem and all blocks but the last ``tail_blocks``."""
+        m = self.net
+        x = m._swish(m._bn0(m._conv_stem(images)))
+        for block in m._blocks[: len(m._blocks) - self.tail_blocks]:
+            x = block(x)
+        return x
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.tap == "trunk":
+            return self.trunk(images).flatten(1)
         if self.arch == "efficientnet-lite0":
             return self.net.extract_features(images).mean(dim=(2, 3))
         if self.arch == "resnet50":
@@ -151,3 +169,30 @@ class ImageNetCNN(Backbone):
         segs = torch.from_numpy(cut(x, spans, sample_rate=self.sample_rate, length=length))
         out = [self(self.frontend.torch(segs[i: i + self.batch_size])) for i in range(0, len(segs), self.batch_size)]
         return torch.cat(out).numpy()
+
+
+class EfficientNetTail(nn.Module):
+    """The pretrained last ``tail_blocks`` MBConv blocks + head conv of
+    EfficientNet-Lite0 and a new linear classifier: trained on cached trunk
+    activations, this is partial fine-tuning (paper 002's last conv block +
+    dense layers) at the cost of the tail only."""
+
+    raw_input = True  # pretrained layers expect the trunk's activations unstandardised
+
+    def __init__(self, in_dim: int, n_classes: int, tail_blocks: int = 4, dropout: float = 0.2, weights=None):
+        super().__init__()
+        net, _ = _lite0(weights)
+        self.blocks = nn.ModuleList(net._blocks[len(net._blocks) - tail_blocks:])
+        self.conv_head, self.bn1, self.swish = net._conv_head, net._bn1, net._swish
+        channels = self.blocks[0]._block_args.input_filters
+        self.shape = (channels, int(round((in_dim // channels) ** 0.5)), int(round((in_dim // channels) ** 0.5)))
+        if channels * self.shape[1] * self.shape[2] != in_dim:
+            raise ValueError(f"input dim {in_dim} is not {channels} x H x W trunk activations")
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(net._conv_head.out_channels, n_classes))
+
+    def forward(self, x):
+        x = x.view(x.shape[0], *self.shape)
+        for block in self.blocks:
+            x = block(x)
+        x = self.swish(self.bn1(self.conv_head(x)))
+        return self.classifier(x.mean(dim=(2, 3)))
