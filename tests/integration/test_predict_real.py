@@ -61,3 +61,16 @@ def test_altered_model_file_is_refused(tmp_path):
         f.write(b"\x00\x01\x02\x03")
     with pytest.raises(ModelError, match="checksum"):
         load_model(tmp_path / "m")
+
+
+def test_long_file_streamed_in_blocks_gives_a_seamless_timeline(shared_data, tmp_path):
+    from segser.audio import load
+
+    x = np.concatenate([load(p) for p in sorted((shared_data / "emodb-originals").glob("*.wav"))] * 4)  # about 65 s
+    sf.write(str(tmp_path / "long.flac"), x, 16000)
+    model = load_model()
+    timeline, decisions, errors = predict([tmp_path / "long.flac"], model, segmentation=Segmentation(length=1.0, hop=0.5))
+    starts = np.array(timeline.index.get_level_values("start"))
+    assert not errors and decisions.iloc[0]["n_segments"] == len(starts)
+    np.testing.assert_allclose(np.diff(starts), 0.5)  # no gap or duplicate at the 29 s block borders
+    assert starts[0] == 0.0 and starts[-1] + 1.0 >= x.size / 16000 > starts[-1] + 0.5

@@ -76,3 +76,19 @@ def test_clip_segmentation_gives_one_unpadded_span():
     from segser.segments import Segmentation, spans_for
 
     assert spans_for(np.ones(38220, np.float32), sample_rate=16000, segmentation=Segmentation(method="clip")) == [(0.0, 2.38875)]
+
+
+def test_cli_evaluate_clean_and_noisy(toy_corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--csv", str(toy_corpus), "--backbone", "logmel", "--epochs", "20", "--out", str(out), "--quiet"]) == 0
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        write(tmp_path / "noise" / split / "hum" / f"{split}.wav", (0.1 * rng.standard_normal(48000)).astype(np.float32))
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--csv", str(toy_corpus), "--noise", str(tmp_path / "noise"), "--snr", "20", "0",
+                 "--out", str(tmp_path / "eval.json")]) == 0
+    text = capsys.readouterr().out
+    assert "clean" in text and "20 dB" in text and "0 dB" in text
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert set(result["conditions"]) == {"clean", "20 dB", "0 dB"}
+    assert result["conditions"]["clean"]["UA"] >= result["conditions"]["0 dB"]["UA"]
