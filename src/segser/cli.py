@@ -66,6 +66,8 @@ def cmd_train(args) -> int:
         cfg.class_weights = True
     if args.speaker_norm:
         cfg.speaker_norm = True
+    if args.speaker_vectors:
+        cfg.speaker_vectors = True
     if args.folds:
         cfg.folds = [int(f) for f in args.folds.split(",")]
     if args.no_final:
@@ -190,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
     t.add_argument("--class-weights", action="store_true", help="class-weighted cross-entropy (paper 004)")
     t.add_argument("--speaker-norm", action="store_true", help="per-speaker feature normalisation (needs several clips per speaker at test time)")
+    t.add_argument("--speaker-vectors", action="store_true", help="append each speaker's mean embedding (003's i-vector role)")
     t.add_argument("--aggregation", choices=["mean_logits", "majority", "unique_majority", "summed_posteriors"])
     t.add_argument("--seed", type=int)
     t.add_argument("--folds", help="run only these fold indices, e.g. 0,1")

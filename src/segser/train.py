@@ -51,6 +51,7 @@ class TrainConfig:
     patience: int = 15
     class_weights: bool = False
     speaker_norm: bool = False
+    speaker_vectors: bool = False  # append each speaker's mean embedding (003's i-vector role)
     aggregation: str = "mean_logits"
     seed: int = 0
     folds: list[int] | None = None  # run only these fold indices (smoke tests)
@@ -98,6 +99,13 @@ def speaker_normalise(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
         m = speakers == s
         out[m] = (X[m] - X[m].mean(0)) / (X[m].std(0) + 1e-5)
     return out
+
+
+def append_speaker_vectors(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """Each segment's features plus its speaker's mean features over all that
+    speaker's (unlabelled) segments: a speaker vector in the role of 003's i-vectors."""
+    means = {s: X[speakers == s].mean(0) for s in np.unique(speakers)}
+    return np.concatenate([X, np.stack([means[s] for s in speakers])], axis=1)
 
 
 def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progress: bool = False):
@@ -293,7 +301,7 @@ def provenance(cfg: TrainConfig, manifest: pd.DataFrame, classes, protocol: str)
         "speaker_independent": protocols.speaker_independent(protocol), "seed": cfg.seed,
         "n_clips": int(len(manifest)), "n_speakers": int(manifest["speaker"].nunique()),
         "segser_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
-        "speaker_norm": cfg.speaker_norm, "aggregation": cfg.aggregation,
+        "speaker_norm": cfg.speaker_norm, "speaker_vectors": cfg.speaker_vectors, "aggregation": cfg.aggregation,
         "audio_seconds": round(float(manifest["duration"].sum()), 1),
     }
 
@@ -314,11 +322,15 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
     if cfg.speaker_norm:
         X = speaker_normalise(X, manifest["speaker"].to_numpy()[emb.clip])
     y_seg = manifest["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()[emb.clip]
+    if cfg.speaker_vectors:
+        X = append_speaker_vectors(X, manifest["speaker"].to_numpy()[emb.clip])
     noisy_train, noisy_test = noisy_embeddings(cfg, manifest, backbone, progress=progress)
-    if cfg.speaker_norm:
-        spk = manifest["speaker"].to_numpy()
-        for e in [*noisy_train, *noisy_test.values()]:
+    spk = manifest["speaker"].to_numpy()
+    for e in [*noisy_train, *noisy_test.values()]:
+        if cfg.speaker_norm:
             e.X = speaker_normalise(e.X, spk[e.clip])
+        if cfg.speaker_vectors:
+            e.X = append_speaker_vectors(e.X, spk[e.clip])
     folds = protocols.make_folds(manifest.loc[ok].reset_index(drop=True), protocol, seed=cfg.seed)
     ok_map = ok  # fold indices refer to rows of manifest.loc[ok]
     fold_metrics, all_preds, curves, seg_rows = [], [], [], []
@@ -384,7 +396,8 @@ def format_summary(result: dict) -> str:
     p = result["provenance"]
     lines = [f"{'+'.join(p['corpora'])} | labels {p['label_set']} ({len(p['classes'])} classes) | protocol {p['protocol']}"
              f"{'' if p['speaker_independent'] else ' (NOT speaker-independent)'} | seed {p['seed']}"
-             f"{' | speaker-normalised' if p['speaker_norm'] else ''}"]
+             f"{' | speaker-normalised' if p['speaker_norm'] else ''}"
+             f"{' | speaker vectors' if p.get('speaker_vectors') else ''}"]
     for k in ("UA", "WA", "macro_f1", "SA", "ACA", "SCA", "ALCA", "BCA", "AUC"):
         if k in result["summary"]:
             s = result["summary"][k]

@@ -92,3 +92,17 @@ def test_cli_evaluate_clean_and_noisy(toy_corpus, tmp_path, capsys):
     result = json.loads((tmp_path / "eval.json").read_text())
     assert set(result["conditions"]) == {"clean", "20 dB", "0 dB"}
     assert result["conditions"]["clean"]["UA"] >= result["conditions"]["0 dB"]["UA"]
+
+
+def test_speaker_statistics_never_use_labels():
+    from segser.train import append_speaker_vectors, speaker_normalise
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 3)).astype(np.float32)
+    spk = np.array(["a", "a", "a", "b", "b", "b"])
+    Z = speaker_normalise(X, spk)  # the function has no label argument: statistics come from audio only
+    np.testing.assert_allclose(Z[:3].mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(Z[3:].std(0), 1, atol=1e-3)
+    V = append_speaker_vectors(X, spk)
+    assert V.shape == (6, 6)
+    np.testing.assert_allclose(V[0, 3:], X[:3].mean(0), rtol=1e-6)
