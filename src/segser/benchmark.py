@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .train import TrainConfig, run, write_json_atomic, write_text_atomic
+from .fileio import write_text
+from .train import TrainConfig, run, write_json_atomic
 
 REPORT_KEYS = ("UA", "WA", "macro_f1", "ALCA", "SA", "ACA", "SCA", "BCA")
 
@@ -54,7 +55,7 @@ def run_suite(suite: dict, out_dir, *, progress: bool = True, folds: list[int] |
     payload = {"suite": suite.get("name", "suite"), "segser_version": __version__, "seed": suite.get("seed", 0),
                "results": results}
     write_json_atomic(out / "results.json", payload)
-    write_text_atomic(out / "report.md", report(payload))
+    write_text(out / "report.md", report(payload))
     return payload
 
 

@@ -162,9 +162,9 @@ def cmd_corpus(args) -> int:
     print(f"{args.name} at {args.root}")
     print(corpora.summary(df))
     if args.out:
-        from .train import write_text_atomic
+        from .fileio import write_text
 
-        write_text_atomic(Path(args.out), df.to_csv(index=False))
+        write_text(Path(args.out), df.to_csv(index=False))
         print(f"manifest written to {args.out}")
     return 0
 

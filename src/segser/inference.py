@@ -9,7 +9,6 @@ by file. Long files are streamed in blocks, so memory does not grow with length.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 from . import backbones
 from .aggregate import RULES, clip_scores, decide
 from .audio import AUDIO_SUFFIXES, AudioError, blocks, find_audio, info
+from .fileio import file_digest
 from .segments import Segmentation, fixed_spans, speech_spans
 from .train import EmotionHead, TrainConfig
 
@@ -31,10 +31,6 @@ DEFAULT_MODEL = "default"
 
 class ModelError(ValueError):
     pass
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass
@@ -77,7 +73,7 @@ def load_model(model=None, *, backbone=None) -> Model:
     checksum = d / "model.pt.sha256"
     if checksum.exists():
         expected = checksum.read_text().split()[0]
-        if _sha256(weights) != expected:
+        if file_digest(weights) != expected:
             raise ModelError(f"{weights}: checksum mismatch (expected {expected}); the model file is corrupt or altered")
     raw = json.loads(cfg_path.read_text())
     raw.pop("protocol_resolved", None)

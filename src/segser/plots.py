@@ -1,9 +1,9 @@
 """Figures written into run directories (matplotlib, Agg backend, atomic writes)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from .fileio import atomic_path
 
 import matplotlib
 
@@ -13,13 +13,9 @@ import numpy as np  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def plot_confusion(cm: np.ndarray, classes, path, *, title: str = "") -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .fileio import atomic_path, file_digest
 from .audio import AudioError, load
 from .segments import Segmentation, spans_for
 from .settings import cache_dir
@@ -40,24 +39,9 @@ def config_key(backbone, segmentation: Segmentation) -> str:
     return hashlib.sha1(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def file_digest(path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_npz_atomic(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def embed_signal(x: np.ndarray, backbone, segmentation: Segmentation, *, name="<signal>"):
@@ -81,7 +65,7 @@ def embed_manifest(df: pd.DataFrame, backbone, segmentation: Segmentation, *, us
     X, clip, start, end, errors = [], [], [], [], {}
     for i, path in enumerate(tqdm(df["path"], desc=f"embed {backbone.name}", disable=not progress, leave=False)):
         try:
-            digest = file_digest(path)
+            digest = file_digest(path, "sha1")
         except OSError as exc:
             errors[i] = f"{path}: unreadable ({exc.strerror})"
             continue

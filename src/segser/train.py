@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, backbones, corpora, heads, labels as labelsets, protocols
 from .aggregate import clip_scores, decide
+from .fileio import atomic_path, write_text
 from .metrics import classification_metrics, confusion, per_class_report, roc_auc, segment_clip_metrics
 from .segments import Segmentation
 from .store import Embeddings, embed_manifest
@@ -264,25 +263,13 @@ def with_noisy_copies(X, y, noisy_train, train_clips, manifest, classes):
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, default=str))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=2, default=str))
 
 
 def save_model(path: Path, model: EmotionHead, cfg: TrainConfig, classes: list[str], in_dim: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    os.close(fd)
-    torch.save({"state_dict": model.state_dict(), "in_dim": in_dim, "classes": classes, "head": cfg.head,
-                "head_options": cfg.head_options, "segser_version": __version__}, tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "in_dim": in_dim, "classes": classes, "head": cfg.head,
+                    "head_options": cfg.head_options, "segser_version": __version__}, tmp)
 
 
 def load_manifest(cfg: TrainConfig) -> tuple[pd.DataFrame, list[str]]:
@@ -370,10 +357,8 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
         "unreadable": {manifest.loc[i, "path"]: e for i, e in emb.errors.items()},
         "seconds": {"embedding": round(t_embed, 1), "total": round(time.time() - t0, 1)},
     }
-    preds.to_csv(out / "predictions.csv.tmp", index=False)
-    os.replace(out / "predictions.csv.tmp", out / "predictions.csv")
-    pd.concat(seg_rows).to_csv(out / "segments.csv.tmp", index=False)
-    os.replace(out / "segments.csv.tmp", out / "segments.csv")
+    write_text(out / "predictions.csv", preds.to_csv(index=False))
+    write_text(out / "segments.csv", pd.concat(seg_rows).to_csv(index=False))
     from .plots import plot_confusion, plot_learning_curves, plot_roc
     plot_confusion(confusion(y_all, np.where(yhat_all < 0, 0, yhat_all), len(classes)), classes, out / "confusion.png",
                    title=f"{'+'.join(result['provenance']['corpora'])} {protocol} (clip, {cfg.aggregation})")

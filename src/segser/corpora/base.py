@@ -28,6 +28,23 @@ def audio_files(root: Path, pattern: str = "*") -> list[Path]:
     return sorted(p for p in root.rglob(pattern) if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
+IGNORE = object()  # a parser's answer for files of the corpus that are not used (e.g. RAVDESS song)
+
+
+def parse_files(files, parse) -> tuple[list[dict], list[str]]:
+    """Rows for the files ``parse(path)`` understands (a dict); ``None`` marks a
+    name not in the corpus layout (reported as skipped), :data:`IGNORE` a file
+    left out on purpose."""
+    rows, skipped = [], []
+    for p in files:
+        row = parse(p)
+        if row is None:
+            skipped.append(str(p))
+        elif row is not IGNORE:
+            rows.append({"path": p, **row})
+    return rows, skipped
+
+
 def build(rows: list[dict], *, corpus: str, root: Path, skipped: list[str] | None = None) -> pd.DataFrame:
     """Rows -> manifest with durations. Unreadable files are left out and
     listed in ``df.attrs["errors"]`` (and warned about), never abort the corpus."""
