@@ -81,3 +81,18 @@ def plot_roc(y_true: np.ndarray, scores: np.ndarray, classes, path, *, title: st
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     _save(fig, path)
+
+
+def plot_recall_bars(report: dict, classes, path, *, title: str = "") -> None:
+    """Per-class recall (clip level, all test folds pooled) with the UA line."""
+    recalls = [report[c]["recall"] for c in classes]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(classes), 3.2))
+    ax.bar(range(len(classes)), recalls, color="tab:blue")
+    ax.axhline(float(np.mean(recalls)), color="tab:red", ls="--", lw=1, label=f"UA {np.mean(recalls):.3f}")
+    ax.axhline(1.0 / len(classes), color="0.5", ls=":", lw=1, label="chance")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("recall")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    _save(fig, path)

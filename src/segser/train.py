@@ -359,10 +359,12 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
     }
     write_text(out / "predictions.csv", preds.to_csv(index=False))
     write_text(out / "segments.csv", pd.concat(seg_rows).to_csv(index=False))
-    from .plots import plot_confusion, plot_learning_curves, plot_roc
+    from .plots import plot_confusion, plot_learning_curves, plot_recall_bars, plot_roc
     plot_confusion(confusion(y_all, np.where(yhat_all < 0, 0, yhat_all), len(classes)), classes, out / "confusion.png",
                    title=f"{'+'.join(result['provenance']['corpora'])} {protocol} (clip, {cfg.aggregation})")
     plot_learning_curves(curves, out / "learning_curve.png")
+    plot_recall_bars(result["per_class"], classes, out / "recall.png",
+                     title=f"{'+'.join(result['provenance']['corpora'])} {protocol}: per-class recall (clips, all folds)")
     plot_roc(y_all, preds[[f"p_{c}" for c in classes]].to_numpy(), classes, out / "roc.png",
              title=f"{'+'.join(result['provenance']['corpora'])} {protocol}: one-vs-rest ROC (clip scores, all folds)")
     if cfg.final_model and cfg.head != "svm":

@@ -16,7 +16,7 @@ def test_train_writes_complete_run_and_predicts(toy_corpus, tmp_path):
                       protocol="speaker-kfold:2")
     result = run(cfg, tmp_path / "run", progress=False)
     for f in ("config.json", "metrics.json", "predictions.csv", "segments.csv", "confusion.png", "learning_curve.png",
-              "roc.png", "model.pt"):
+              "roc.png", "recall.png", "model.pt"):
         assert (tmp_path / "run" / f).exists(), f
     assert result["summary"]["UA"]["mean"] > 0.9
     assert result["provenance"]["speaker_independent"] and result["provenance"]["protocol"] == "speaker-kfold:2"
