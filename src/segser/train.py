@@ -393,6 +393,7 @@ def format_summary(result: dict) -> str:
         if "@" in k and k.split("@")[0] in ("UA", "WA", "weighted_f1"):
             lines.append(f"  {k:14s} {s['mean']:.3f} +- {s['std']:.3f}  (noisy test set)")
     lines.append(f"  chance    UA {result['chance']['UA']:.3f}  WA {result['chance']['WA']:.3f}")
+    lines.append("  per fold  " + ", ".join(f"{f['fold']}: UA {f['UA']:.3f}" for f in result["folds"]))
     if result["unreadable"]:
         lines.append(f"  unreadable files skipped: {len(result['unreadable'])}")
     return "\n".join(lines)
