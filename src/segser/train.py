@@ -57,6 +57,8 @@ class TrainConfig:
     # Paper 002 noise mix-up: {"dir": noise root with train/ and test/, "snrs": [15, 20, 40],
     # "copies": 1 noisy copy per training clip, "test_snrs": [15, 20, 40] noisy test sets per fold}
     noise: dict | None = None
+    # End-to-end fine-tuning (see finetune.py): {"blocks": N or null for all, "backbone_lr": 1e-5, "epochs": E}
+    finetune: dict | None = None
     final_model: bool = True
 
     def to_dict(self) -> dict:
@@ -107,6 +109,13 @@ def append_speaker_vectors(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
     return np.concatenate([X, np.stack([means[s] for s in speakers])], axis=1)
 
 
+def class_weight_tensor(y: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Paper 004's class weights w_j = N / N_j, normalised to mean 1."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = len(y) / np.maximum(counts, 1)
+    return torch.tensor(w / w.mean(), dtype=torch.float32)
+
+
 def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progress: bool = False):
     """Adam, mini-batches, early stopping on validation loss, best epoch restored.
     ``head="svm"`` fits scikit-learn's SVM on train + validation instead."""
@@ -118,12 +127,7 @@ def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progre
     if not getattr(model.head, "raw_input", False):
         model.mean.copy_(torch.from_numpy(X_tr.mean(0)))
         model.std.copy_(torch.from_numpy(X_tr.std(0) + 1e-5))
-    weight = None
-    if cfg.class_weights:  # paper 004: w_j = N / N_j (normalised to mean 1)
-        counts = np.bincount(y_tr, minlength=n_classes).astype(np.float64)
-        w = len(y_tr) / np.maximum(counts, 1)
-        weight = torch.tensor(w / w.mean(), dtype=torch.float32)
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    loss_fn = nn.CrossEntropyLoss(weight=class_weight_tensor(y_tr, n_classes) if cfg.class_weights else None)
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     elif cfg.optimizer == "adam":
@@ -302,7 +306,14 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
     protocol = cfg.protocol or corpora.default_protocol([c["name"] for c in cfg.corpora], manifest)
     write_json_atomic(out / "config.json", {**cfg.to_dict(), "protocol": protocol})
     backbone = backbone or backbones.create(cfg.backbone, **cfg.backbone_options)
-    emb = embed_manifest(manifest, backbone, cfg.segmentation, progress=progress)
+    if cfg.finetune is not None:
+        if cfg.speaker_norm or cfg.speaker_vectors or cfg.noise or cfg.head == "svm":
+            raise ValueError("fine-tuning does not combine with speaker_norm, speaker_vectors, noise or the svm head")
+        from .finetune import segment_waveforms
+
+        waves, emb = segment_waveforms(manifest, backbone, cfg.segmentation, progress=progress)
+    else:
+        emb = embed_manifest(manifest, backbone, cfg.segmentation, progress=progress)
     t_embed = time.time() - t0
     ok = np.unique(emb.clip)
     X = emb.X
@@ -325,9 +336,17 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
     for fold in tqdm(selected, desc="folds", disable=not progress):
         tr, va, te = (ok_map[f] for f in (fold.train, fold.val, fold.test))
         mtr, mva, mte = (np.isin(emb.clip, s) for s in (tr, va, te))
-        X_tr, y_tr = with_noisy_copies(X[mtr], y_seg[mtr], noisy_train, tr, manifest, classes)
-        model, hist = fit_head(X_tr, y_tr, X[mva], y_seg[mva], len(classes), cfg)
-        lg = logits_of(model, X[mte])
+        if cfg.finetune is not None:
+            from . import finetune
+
+            model, hist = finetune.fit_finetune(backbone, EmotionHead(backbone.dim, len(classes), cfg.head, **cfg.head_options),
+                                                waves[mtr], y_seg[mtr], waves[mva], y_seg[mva], cfg,
+                                                class_weight=class_weight_tensor(y_seg[mtr], len(classes)) if cfg.class_weights else None)
+            lg = finetune.logits_of(model, waves[mte])
+        else:
+            X_tr, y_tr = with_noisy_copies(X[mtr], y_seg[mtr], noisy_train, tr, manifest, classes)
+            model, hist = fit_head(X_tr, y_tr, X[mva], y_seg[mva], len(classes), cfg)
+            lg = logits_of(model, X[mte])
         sub = Embeddings(X[mte], emb.clip[mte], emb.start[mte], emb.end[mte])
         m, preds = evaluate_logits(lg, sub, manifest, classes, cfg.aggregation)
         for cond, ne in noisy_test.items():
@@ -367,7 +386,7 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
                      title=f"{'+'.join(result['provenance']['corpora'])} {protocol}: per-class recall (clips, all folds)")
     plot_roc(y_all, preds[[f"p_{c}" for c in classes]].to_numpy(), classes, out / "roc.png",
              title=f"{'+'.join(result['provenance']['corpora'])} {protocol}: one-vs-rest ROC (clip scores, all folds)")
-    if cfg.final_model and cfg.head != "svm":
+    if cfg.final_model and cfg.head != "svm" and cfg.finetune is None:
         final = protocols.final_split(manifest.loc[ok].reset_index(drop=True), protocol, seed=cfg.seed)
         tr, va = ok_map[final.train], ok_map[final.val]
         mtr, mva = np.isin(emb.clip, tr), np.isin(emb.clip, va)

@@ -23,3 +23,12 @@ class Backbone(torch.nn.Module):
     @torch.no_grad()
     def embed(self, x: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
+
+    def segment_forward(self, segments: torch.Tensor) -> torch.Tensor:
+        """Differentiable (batch, samples) segment waveforms -> (batch, dim), for
+        fine-tuning. Backbones that cannot be fine-tuned do not override it."""
+        raise NotImplementedError(f"the {self.name} backbone cannot be fine-tuned")
+
+    def tail_parameters(self, blocks: int | None):
+        """Parameters of the last ``blocks`` blocks (all parameters if None)."""
+        return list(self.parameters())

@@ -160,6 +160,15 @@ class ImageNetCNN(Backbone):
             return self.net.features(images)
         return self.net.embed(images)
 
+    def segment_forward(self, segments: torch.Tensor) -> torch.Tensor:
+        return self(self.frontend.torch(segments))
+
+    def tail_parameters(self, blocks: int | None):
+        if blocks is None or self.arch != "efficientnet-lite0":
+            return list(self.net.parameters())
+        m = self.net
+        return [p for mod in [*m._blocks[len(m._blocks) - blocks:], m._conv_head, m._bn1] for p in mod.parameters()]
+
     @torch.no_grad()
     def embed(self, x, spans):
         lengths = {round(e - s, 6) for s, e in spans}

@@ -97,6 +97,10 @@ class VGGish(Backbone):
         emb = self.net(patches)
         return self.post(emb) if self.post is not None else emb
 
+    def segment_forward(self, segments: torch.Tensor) -> torch.Tensor:
+        patches = torch.from_numpy(self.frontend.patches(segments.detach().numpy()))
+        return self(patches)
+
     @torch.no_grad()
     def embed(self, x, spans):
         patches = torch.from_numpy(self.frontend.patches(cut(x, spans, sample_rate=self.sample_rate,

@@ -257,6 +257,22 @@ class Whisper(Backbone):
             chunks.append(h[:, :n_real])
         return torch.cat(chunks, dim=1)[:, :n_frames_total]
 
+    def segment_forward(self, segments: torch.Tensor) -> torch.Tensor:
+        """Each segment encoded on its own (a short input window), frames mean-pooled."""
+        mel = self.frontend.torch(segments)
+        upto = None if self.layer in ("all", -1) else (self.layer % self.n_layers)
+        states = self.encoder(mel, upto=upto)
+        if self.layer == "all":
+            return torch.cat([h.mean(dim=1) for h in states], dim=1)
+        return states[self.layer if self.layer == -1 else self.layer % self.n_layers].mean(dim=1)
+
+    def tail_parameters(self, blocks: int | None):
+        if blocks is None:
+            return list(self.encoder.parameters())
+        last = self.n_layers - 1 if self.layer in ("all", -1) else self.layer % self.n_layers
+        params = [p for b in self.encoder.blocks[max(0, last - blocks): last] for p in b.parameters()]
+        return params + (list(self.encoder.ln_post.parameters()) if last == self.n_layers - 1 else [])
+
     @torch.no_grad()
     def embed(self, x, spans):
         h = self._window_states(np.asarray(x, dtype=np.float32))

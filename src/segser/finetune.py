@@ -1,0 +1,101 @@
+"""End-to-end fine-tuning of a backbone with its head, on segment waveforms.
+
+Used by ``train.run`` when the config has ``finetune`` set, e.g.
+``{"blocks": 2, "backbone_lr": 1e-5}``: the last ``blocks`` blocks of the
+backbone (all if null) train with ``backbone_lr`` beside the head (``lr``);
+the rest stays frozen. Splits, early stopping, metrics and outputs are the
+same as for frozen backbones; only the features are recomputed every step.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .audio import AudioError, load
+from .segments import Segmentation, cut, spans_for
+from .store import Embeddings
+
+
+def segment_waveforms(manifest: pd.DataFrame, backbone, segmentation: Segmentation, *, progress: bool = True):
+    """All segments' samples (n, samples) with their clip index and spans."""
+    if segmentation.method != "fixed":
+        raise ValueError("fine-tuning needs fixed-length segments")
+    waves, clip, start, end, errors = [], [], [], [], {}
+    for i, path in enumerate(tqdm(manifest["path"], desc="load", disable=not progress, leave=False)):
+        try:
+            x = load(path, sample_rate=backbone.sample_rate)
+        except AudioError as exc:
+            errors[i] = str(exc)
+            continue
+        spans = spans_for(x, sample_rate=backbone.sample_rate, segmentation=segmentation)
+        waves.append(cut(x, spans, sample_rate=backbone.sample_rate, length=segmentation.length))
+        clip += [i] * len(spans)
+        start += [s for s, _ in spans]
+        end += [e for _, e in spans]
+    return (np.concatenate(waves), Embeddings(np.zeros((len(clip), 0), np.float32), np.array(clip), np.array(start),
+                                               np.array(end), errors))
+
+
+class FineTuned(nn.Module):
+    def __init__(self, backbone, head: nn.Module):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, segments):
+        return self.head(self.backbone.segment_forward(segments))
+
+
+def fit_finetune(backbone, head: nn.Module, W_tr, y_tr, W_va, y_va, cfg, *, class_weight=None):
+    """Adam with two learning rates, early stopping on validation loss, best epoch restored."""
+    torch.manual_seed(cfg.seed)
+    bb = copy.deepcopy(backbone)
+    ft = cfg.finetune or {}
+    for p in bb.parameters():
+        p.requires_grad_(False)
+    tail = bb.tail_parameters(ft.get("blocks"))
+    for p in tail:
+        p.requires_grad_(True)
+    model = FineTuned(bb, head)
+    opt = torch.optim.Adam([{"params": tail, "lr": ft.get("backbone_lr", 1e-5)},
+                            {"params": head.parameters(), "lr": cfg.lr}], weight_decay=cfg.weight_decay)
+    loss_fn = nn.CrossEntropyLoss(weight=class_weight)
+    Wt, yt, Wv, yv = (torch.from_numpy(a) for a in (W_tr, y_tr, W_va, y_va))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    best, best_state, bad, history = np.inf, None, 0, []
+    for epoch in range(ft.get("epochs", cfg.max_epochs)):
+        model.train()
+        bb.eval()  # keep frozen statistics (batch norm) of the pretrained part
+        order = torch.randperm(len(Wt), generator=gen)
+        total = 0.0
+        for i in range(0, len(order), cfg.batch_size):
+            b = order[i: i + cfg.batch_size]
+            opt.zero_grad()
+            loss = loss_fn(model(Wt[b]), yt[b])
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(b)
+        model.eval()
+        with torch.no_grad():
+            val = sum(loss_fn(model(Wv[i: i + 256]), yv[i: i + 256]).item() * len(yv[i: i + 256])
+                      for i in range(0, len(Wv), 256)) / max(len(Wv), 1)
+        history.append({"epoch": epoch + 1, "train_loss": total / len(Wt), "val_loss": val})
+        if val < best - 1e-6:
+            best, bad = val, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return model, history
+
+
+def logits_of(model: nn.Module, W: np.ndarray, batch: int = 64) -> np.ndarray:
+    with torch.no_grad():
+        return torch.cat([model(torch.from_numpy(W[i: i + batch])) for i in range(0, len(W), batch)]).numpy()

@@ -1,0 +1,37 @@
+"""End-to-end fine-tuning: only the chosen tail of the backbone moves, and a run works."""
+import numpy as np
+import torch
+
+from segser.finetune import fit_finetune
+from segser.train import EmotionHead, TrainConfig, run
+from tests.conftest import tone
+from tests.unit.test_whisper import random_openai_state
+
+
+def tiny_whisper_checkpoint(path):
+    torch.save({"dims": {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 16, "n_audio_head": 2, "n_audio_layer": 2},
+                "model_state_dict": random_openai_state()}, path)
+    return path
+
+
+def test_only_the_last_block_moves(tmp_path):
+    from segser.backbones.whisper import Whisper
+
+    bb = Whisper(weights=tiny_whisper_checkpoint(tmp_path / "w.pt"), layer=-1, context=2.0)
+    W = np.stack([tone(200 + 300 * (i % 2), 1.0, seed=i) for i in range(16)])
+    y = np.array([i % 2 for i in range(16)])
+    cfg = TrainConfig(lr=1e-2, batch_size=8, patience=3, finetune={"blocks": 1, "backbone_lr": 1e-2, "epochs": 3})
+    model, hist = fit_finetune(bb, EmotionHead(bb.dim, 2), W[:12], y[:12], W[12:], y[12:], cfg)
+    before, after = bb.encoder.state_dict(), model.backbone.encoder.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith(("blocks.1.", "ln_post.")) for k in moved)
+    assert len(hist) >= 1
+
+
+def test_finetune_run_writes_metrics(toy_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGSER_WHISPER_TINY_EN", str(tiny_whisper_checkpoint(tmp_path / "w.pt")))
+    cfg = TrainConfig(corpora=[{"name": "csv", "root": str(toy_corpus)}], backbone="whisper",
+                      backbone_options={"size": "tiny.en", "layer": -1}, protocol="speaker-kfold:2", lr=1e-2,
+                      finetune={"blocks": None, "backbone_lr": 1e-3, "epochs": 2}, final_model=False)
+    result = run(cfg, tmp_path / "run", progress=False)
+    assert result["summary"]["UA"]["n_folds"] == 2 and (tmp_path / "run" / "predictions.csv").exists()
