@@ -45,7 +45,7 @@ def cmd_train(args) -> int:
     cfg = TrainConfig.from_dict(base) if base else TrainConfig()
     if args.corpus or args.csv:
         cfg.corpora = _corpora(args)
-    for attr in ("labels", "protocol", "backbone", "head", "lr", "batch_size", "patience", "seed", "aggregation"):
+    for attr in ("labels", "protocol", "backbone", "head", "lr", "weight_decay", "batch_size", "patience", "seed", "aggregation"):
         v = getattr(args, attr)
         if v is not None:
             setattr(cfg, attr, v)
@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hop", type=float, help="segment hop in seconds (1.0 non-overlapping, 0.5 overlapping)")
     t.add_argument("--vad", action="store_true", help="voice-activity segments instead of fixed windows")
     t.add_argument("--lr", type=float)
+    t.add_argument("--weight-decay", type=float)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--epochs", type=int, help="maximum epochs")
     t.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
