@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from .audio import AudioError, load
 from .segments import Segmentation, cut, spans_for
 from .store import Embeddings
+from .train import EarlyStopping
 
 
 def segment_waveforms(manifest: pd.DataFrame, backbone, segmentation: Segmentation, *, progress: bool = True):
@@ -66,7 +67,7 @@ def fit_finetune(backbone, head: nn.Module, W_tr, y_tr, W_va, y_va, cfg, *, clas
     loss_fn = nn.CrossEntropyLoss(weight=class_weight)
     Wt, yt, Wv, yv = (torch.from_numpy(a) for a in (W_tr, y_tr, W_va, y_va))
     gen = torch.Generator().manual_seed(cfg.seed)
-    best, best_state, bad, history = np.inf, None, 0, []
+    stopper, history = EarlyStopping(cfg.patience), []
     for epoch in range(ft.get("epochs", cfg.max_epochs)):
         model.train()
         bb.eval()  # keep frozen statistics (batch norm) of the pretrained part
@@ -84,18 +85,8 @@ def fit_finetune(backbone, head: nn.Module, W_tr, y_tr, W_va, y_va, cfg, *, clas
             val = sum(loss_fn(model(Wv[i: i + 256]), yv[i: i + 256]).item() * len(yv[i: i + 256])
                       for i in range(0, len(Wv), 256)) / max(len(Wv), 1)
         history.append({"epoch": epoch + 1, "train_loss": total / len(Wt), "val_loss": val})
-        if val < best - 1e-6:
-            best, bad = val, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad += 1
-            if bad >= cfg.patience:
-                break
-    model.load_state_dict(best_state)
+        if stopper.step(val, model):
+            break
+    model.load_state_dict(stopper.state)
     model.eval()
     return model, history
-
-
-def logits_of(model: nn.Module, W: np.ndarray, batch: int = 64) -> np.ndarray:
-    with torch.no_grad():
-        return torch.cat([model(torch.from_numpy(W[i: i + batch])) for i in range(0, len(W), batch)]).numpy()

@@ -109,6 +109,22 @@ def append_speaker_vectors(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
     return np.concatenate([X, np.stack([means[s] for s in speakers])], axis=1)
 
 
+class EarlyStopping:
+    """Keeps the state of the epoch with the lowest validation loss and says
+    when ``patience`` epochs have passed without improvement."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.bad, self.state = patience, np.inf, 0, None
+
+    def step(self, val_loss: float, model: nn.Module) -> bool:
+        if val_loss < self.best - 1e-6:
+            self.best, self.bad = val_loss, 0
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        self.bad += 1
+        return self.bad >= self.patience
+
+
 def class_weight_tensor(y: np.ndarray, n_classes: int) -> torch.Tensor:
     """Paper 004's class weights w_j = N / N_j, normalised to mean 1."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
@@ -138,7 +154,7 @@ def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progre
     Xt, yt = torch.from_numpy(X_tr), torch.from_numpy(y_tr)
     Xv, yv = torch.from_numpy(X_va), torch.from_numpy(y_va)
     gen = torch.Generator().manual_seed(cfg.seed)
-    best, best_state, bad, history = np.inf, None, 0, []
+    stopper, history = EarlyStopping(cfg.patience), []
     for epoch in tqdm(range(cfg.max_epochs), desc="epochs", disable=not progress, leave=False):
         model.train()
         order = torch.randperm(len(Xt), generator=gen)
@@ -157,21 +173,16 @@ def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progre
         with torch.no_grad():
             val = float(loss_fn(model(Xv), yv)) if len(Xv) else total / len(Xt)
         history.append({"epoch": epoch + 1, "train_loss": total / len(Xt), "val_loss": val})
-        if val < best - 1e-6:
-            best, bad = val, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= cfg.patience:
-                break
-    model.load_state_dict(best_state)
+        if stopper.step(val, model):
+            break
+    model.load_state_dict(stopper.state)
     model.eval()
     return model, history
 
 
-def logits_of(model: nn.Module, X: np.ndarray) -> np.ndarray:
+def logits_of(model: nn.Module, X: np.ndarray, batch: int = 4096) -> np.ndarray:
     with torch.no_grad():
-        return model(torch.from_numpy(X)).numpy()
+        return torch.cat([model(torch.from_numpy(X[i: i + batch])) for i in range(0, max(len(X), 1), batch)]).numpy()
 
 
 def clip_predictions(logits: np.ndarray, emb: Embeddings, manifest: pd.DataFrame, classes: list[str],
@@ -342,7 +353,7 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
             model, hist = finetune.fit_finetune(backbone, EmotionHead(backbone.dim, len(classes), cfg.head, **cfg.head_options),
                                                 waves[mtr], y_seg[mtr], waves[mva], y_seg[mva], cfg,
                                                 class_weight=class_weight_tensor(y_seg[mtr], len(classes)) if cfg.class_weights else None)
-            lg = finetune.logits_of(model, waves[mte])
+            lg = logits_of(model, waves[mte], batch=64)
         else:
             X_tr, y_tr = with_noisy_copies(X[mtr], y_seg[mtr], noisy_train, tr, manifest, classes)
             model, hist = fit_head(X_tr, y_tr, X[mva], y_seg[mva], len(classes), cfg)
