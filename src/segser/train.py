@@ -282,9 +282,11 @@ def write_json_atomic(path: Path, obj) -> None:
 
 
 def save_model(path: Path, model: EmotionHead, cfg: TrainConfig, classes: list[str], in_dim: int) -> None:
-    with atomic_path(path) as tmp:
+    # Saved through a file handle so the archive's inner names do not depend on the
+    # temporary file name: the same training gives a byte-identical model.pt.
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save({"state_dict": model.state_dict(), "in_dim": in_dim, "classes": classes, "head": cfg.head,
-                    "head_options": cfg.head_options, "segser_version": __version__}, tmp)
+                    "head_options": cfg.head_options, "segser_version": __version__}, f)
 
 
 def load_manifest(cfg: TrainConfig) -> tuple[pd.DataFrame, list[str]]:
