@@ -78,6 +78,10 @@ def load_model(model=None, *, backbone=None) -> Model:
     raw = json.loads(cfg_path.read_text())
     raw.pop("protocol_resolved", None)
     cfg = TrainConfig.from_dict(raw)
+    if cfg.speaker_norm or cfg.speaker_vectors:
+        raise ModelError(f"{d}: trained with speaker adaptation (per-speaker statistics), which predicting single "
+                         "files cannot supply; evaluate it with 'segser train' folds, or train without "
+                         "--speaker-norm/--speaker-vectors for predict")
     state = torch.load(str(weights), map_location="cpu", weights_only=True)
     head = EmotionHead(state["in_dim"], len(state["classes"]), state["head"], **state["head_options"])
     head.load_state_dict(state["state_dict"])

@@ -106,3 +106,13 @@ def test_speaker_statistics_never_use_labels():
     V = append_speaker_vectors(X, spk)
     assert V.shape == (6, 6)
     np.testing.assert_allclose(V[0, 3:], X[:3].mean(0), rtol=1e-6)
+
+
+def test_speaker_adapted_model_is_refused_by_predict(toy_corpus, tmp_path):
+    from segser.inference import ModelError
+
+    cfg = TrainConfig(corpora=[{"name": "csv", "root": str(toy_corpus)}], backbone="logmel", max_epochs=3,
+                      speaker_norm=True, protocol="speaker-kfold:2")
+    run(cfg, tmp_path / "run", progress=False)
+    with pytest.raises(ModelError, match="speaker adaptation"):
+        load_model(tmp_path / "run")
