@@ -114,6 +114,8 @@ def expand_inputs(inputs) -> tuple[list[Path], dict[str, str]]:
 
 def _block_spans(block_start: float, block_len: float, x: np.ndarray, sr: int, seg: Segmentation, total: float):
     """Spans (relative to the block) of segments that START in this block's own stretch."""
+    if seg.method == "clip":  # one span per block: the whole (stretch of the) recording
+        return [(0.0, round(min(block_len, x.size / sr), 6))]
     if seg.method == "vad":
         spans = speech_spans(x, sample_rate=sr, min_speech=seg.min_speech, max_length=seg.max_length)
         return [(s, e) for s, e in spans if s < block_len]
@@ -144,8 +146,7 @@ def predict_file(model: Model, path, *, rule: str = "mean_logits") -> tuple[pd.D
         with torch.no_grad():
             lg = model.head(torch.from_numpy(model.backbone.embed(x, spans))).numpy()
         logits_all.append(lg)
-        for (s, e), l in zip(spans, lg):
-            rows.append((block_start + s, block_start + e))
+        rows += [(block_start + s, block_start + e) for s, e in spans]
     if not rows:
         raise AudioError(path, "no speech segments found" if seg.method == "vad" else "too short for one segment")
     logits = np.concatenate(logits_all)
