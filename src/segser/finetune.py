@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .audio import AudioError, load
 from .segments import Segmentation, cut, spans_for
 from .store import Embeddings
-from .train import EarlyStopping
+from .train import EarlyStopping, mean_loss, train_one_epoch
 
 
 def segment_waveforms(manifest: pd.DataFrame, backbone, segmentation: Segmentation, *, progress: bool = True):
@@ -71,20 +71,10 @@ def fit_finetune(backbone, head: nn.Module, W_tr, y_tr, W_va, y_va, cfg, *, clas
     for epoch in range(ft.get("epochs", cfg.max_epochs)):
         model.train()
         bb.eval()  # keep frozen statistics (batch norm) of the pretrained part
-        order = torch.randperm(len(Wt), generator=gen)
-        total = 0.0
-        for i in range(0, len(order), cfg.batch_size):
-            b = order[i: i + cfg.batch_size]
-            opt.zero_grad()
-            loss = loss_fn(model(Wt[b]), yt[b])
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(b)
+        train_loss = train_one_epoch(model, opt, loss_fn, Wt, yt, cfg.batch_size, gen)
         model.eval()
-        with torch.no_grad():
-            val = sum(loss_fn(model(Wv[i: i + 256]), yv[i: i + 256]).item() * len(yv[i: i + 256])
-                      for i in range(0, len(Wv), 256)) / max(len(Wv), 1)
-        history.append({"epoch": epoch + 1, "train_loss": total / len(Wt), "val_loss": val})
+        val = mean_loss(model, loss_fn, Wv, yv, batch=256)
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val})
         if stopper.step(val, model):
             break
     model.load_state_dict(stopper.state)

@@ -125,6 +125,29 @@ class EarlyStopping:
         return self.bad >= self.patience
 
 
+def train_one_epoch(model: nn.Module, opt, loss_fn, X: torch.Tensor, y: torch.Tensor, batch_size: int,
+                    gen: torch.Generator, *, min_batch: int = 1) -> float:
+    """One shuffled pass of mini-batches; returns the mean training loss."""
+    order = torch.randperm(len(X), generator=gen)
+    total = 0.0
+    for i in range(0, len(order), batch_size):
+        b = order[i: i + batch_size]
+        if len(b) < min_batch:
+            continue
+        opt.zero_grad()
+        loss = loss_fn(model(X[b]), y[b])
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(b)
+    return total / len(X)
+
+
+def mean_loss(model: nn.Module, loss_fn, X: torch.Tensor, y: torch.Tensor, batch: int = 4096) -> float:
+    with torch.no_grad():
+        return sum(loss_fn(model(X[i: i + batch]), y[i: i + batch]).item() * len(y[i: i + batch])
+                   for i in range(0, len(X), batch)) / len(X)
+
+
 def class_weight_tensor(y: np.ndarray, n_classes: int) -> torch.Tensor:
     """Paper 004's class weights w_j = N / N_j, normalised to mean 1."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
@@ -157,22 +180,12 @@ def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progre
     stopper, history = EarlyStopping(cfg.patience), []
     for epoch in tqdm(range(cfg.max_epochs), desc="epochs", disable=not progress, leave=False):
         model.train()
-        order = torch.randperm(len(Xt), generator=gen)
-        total = 0.0
-        for i in range(0, len(order), cfg.batch_size):
-            b = order[i: i + cfg.batch_size]
-            if len(b) < 2 and cfg.head == "mlp":
-                continue  # batch norm needs two samples
-            opt.zero_grad()
-            loss = loss_fn(model(Xt[b]), yt[b])
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(b)
+        # batch norm (mlp head) needs two samples per batch
+        train_loss = train_one_epoch(model, opt, loss_fn, Xt, yt, cfg.batch_size, gen, min_batch=2 if cfg.head == "mlp" else 1)
         schedule.step()
         model.eval()
-        with torch.no_grad():
-            val = float(loss_fn(model(Xv), yv)) if len(Xv) else total / len(Xt)
-        history.append({"epoch": epoch + 1, "train_loss": total / len(Xt), "val_loss": val})
+        val = mean_loss(model, loss_fn, Xv, yv) if len(Xv) else train_loss
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val})
         if stopper.step(val, model):
             break
     model.load_state_dict(stopper.state)
