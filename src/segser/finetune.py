@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .audio import AudioError, load
 from .segments import Segmentation, cut, spans_for
 from .store import Embeddings
-from .train import EarlyStopping, mean_loss, train_one_epoch
+from .train import fit_epochs
 
 
 def segment_waveforms(manifest: pd.DataFrame, backbone, segmentation: Segmentation, *, progress: bool = True):
@@ -64,19 +64,6 @@ def fit_finetune(backbone, head: nn.Module, W_tr, y_tr, W_va, y_va, cfg, *, clas
     model = FineTuned(bb, head)
     opt = torch.optim.Adam([{"params": tail, "lr": ft.get("backbone_lr", 1e-5)},
                             {"params": head.parameters(), "lr": cfg.lr}], weight_decay=cfg.weight_decay)
-    loss_fn = nn.CrossEntropyLoss(weight=class_weight)
-    Wt, yt, Wv, yv = (torch.from_numpy(a) for a in (W_tr, y_tr, W_va, y_va))
-    gen = torch.Generator().manual_seed(cfg.seed)
-    stopper, history = EarlyStopping(cfg.patience), []
-    for epoch in range(ft.get("epochs", cfg.max_epochs)):
-        model.train()
-        bb.eval()  # keep frozen statistics (batch norm) of the pretrained part
-        train_loss = train_one_epoch(model, opt, loss_fn, Wt, yt, cfg.batch_size, gen)
-        model.eval()
-        val = mean_loss(model, loss_fn, Wv, yv, batch=256)
-        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val})
-        if stopper.step(val, model):
-            break
-    model.load_state_dict(stopper.state)
-    model.eval()
-    return model, history
+    return fit_epochs(model, opt, nn.CrossEntropyLoss(weight=class_weight), (W_tr, y_tr), (W_va, y_va),
+                      epochs=ft.get("epochs", cfg.max_epochs), patience=cfg.patience, batch_size=cfg.batch_size,
+                      seed=cfg.seed, val_batch=256, keep_eval=bb)

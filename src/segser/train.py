@@ -148,6 +148,33 @@ def mean_loss(model: nn.Module, loss_fn, X: torch.Tensor, y: torch.Tensor, batch
                    for i in range(0, len(X), batch)) / len(X)
 
 
+def fit_epochs(model: nn.Module, opt, loss_fn, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+               *, epochs: int, patience: int, batch_size: int, seed: int, schedule=None, min_batch: int = 1,
+               val_batch: int = 4096, keep_eval: nn.Module | None = None, progress: bool = False):
+    """The training loop shared by heads and fine-tuning: shuffled mini-batches,
+    early stopping on validation loss, best epoch restored. ``keep_eval`` is a
+    submodule kept in eval mode (frozen batch-norm statistics)."""
+    Xt, yt = (torch.from_numpy(a) for a in train)
+    Xv, yv = (torch.from_numpy(a) for a in val)
+    gen = torch.Generator().manual_seed(seed)
+    stopper, history = EarlyStopping(patience), []
+    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+        model.train()
+        if keep_eval is not None:
+            keep_eval.eval()
+        train_loss = train_one_epoch(model, opt, loss_fn, Xt, yt, batch_size, gen, min_batch=min_batch)
+        if schedule is not None:
+            schedule.step()
+        model.eval()
+        val_loss = mean_loss(model, loss_fn, Xv, yv, batch=val_batch) if len(Xv) else train_loss
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss})
+        if stopper.step(val_loss, model):
+            break
+    model.load_state_dict(stopper.state)
+    model.eval()
+    return model, history
+
+
 def class_weight_tensor(y: np.ndarray, n_classes: int) -> torch.Tensor:
     """Paper 004's class weights w_j = N / N_j, normalised to mean 1."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
@@ -174,23 +201,9 @@ def fit_head(X_tr, y_tr, X_va, y_va, n_classes: int, cfg: TrainConfig, *, progre
     else:
         raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adam, sgd)")
     schedule = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
-    Xt, yt = torch.from_numpy(X_tr), torch.from_numpy(y_tr)
-    Xv, yv = torch.from_numpy(X_va), torch.from_numpy(y_va)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    stopper, history = EarlyStopping(cfg.patience), []
-    for epoch in tqdm(range(cfg.max_epochs), desc="epochs", disable=not progress, leave=False):
-        model.train()
-        # batch norm (mlp head) needs two samples per batch
-        train_loss = train_one_epoch(model, opt, loss_fn, Xt, yt, cfg.batch_size, gen, min_batch=2 if cfg.head == "mlp" else 1)
-        schedule.step()
-        model.eval()
-        val = mean_loss(model, loss_fn, Xv, yv) if len(Xv) else train_loss
-        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val})
-        if stopper.step(val, model):
-            break
-    model.load_state_dict(stopper.state)
-    model.eval()
-    return model, history
+    return fit_epochs(model, opt, loss_fn, (X_tr, y_tr), (X_va, y_va), epochs=cfg.max_epochs, patience=cfg.patience,
+                      batch_size=cfg.batch_size, seed=cfg.seed, schedule=schedule, progress=progress,
+                      min_batch=2 if cfg.head == "mlp" else 1)  # batch norm (mlp head) needs two samples
 
 
 def logits_of(model: nn.Module, X: np.ndarray, batch: int = 4096) -> np.ndarray:

@@ -1,7 +1,6 @@
 """The paper-001 baseline input: the raw 96x64 VGGish log-mel patch, flattened."""
 from __future__ import annotations
 
-import numpy as np
 
 from ..features import VGGishLogMel
 from ..segments import cut

@@ -5,7 +5,6 @@ Module names follow the torchvggish state dict (``features.N``,
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
