@@ -56,3 +56,48 @@ def toy_corpus(tmp_path):
                 rows.append(f"{p.relative_to(tmp_path)},{label},spk{s}")
     (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
     return tmp_path / "data.csv"
+
+
+def write_keras_yamnet_h5(path: Path, variables: dict[str, np.ndarray]) -> Path:
+    """Write ``{"layer1/conv/kernel": array, ...}`` the way Keras ``save_weights``
+    lays out an HDF5 file: one group per layer (names with '/' nest), a
+    ``weight_names`` attribute per layer ("<layer>/<var>:0"), ``layer_names`` at the root."""
+    import h5py
+
+    by_layer: dict[str, list[str]] = {}
+    for full in variables:
+        layer, var = full.rsplit("/", 1)
+        by_layer.setdefault(layer, []).append(var)
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [n.encode() for n in by_layer]
+        f.attrs["backend"], f.attrs["keras_version"] = b"tensorflow", b"2.3.0"
+        for layer, names in sorted(by_layer.items()):
+            g = f.create_group(layer)
+            g.attrs["weight_names"] = [f"{layer}/{v}:0".encode() for v in names]
+            for v in names:
+                g.create_dataset(f"{layer}/{v}:0", data=variables[f"{layer}/{v}"])
+    return path
+
+
+def yamnet_keras_variables(seed: int = 0) -> dict[str, np.ndarray]:
+    """Random float YAMNet weights with the published layer names and shapes."""
+    rng = np.random.default_rng(seed)
+    filters = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
+    out = {}
+
+    def bn(name, c):
+        out[f"{name}/bn/beta"] = rng.normal(0, 0.1, c).astype(np.float32)
+        out[f"{name}/bn/moving_mean"] = rng.normal(0, 0.1, c).astype(np.float32)
+        out[f"{name}/bn/moving_variance"] = rng.uniform(0.5, 2.0, c).astype(np.float32)
+
+    out["layer1/conv/kernel"] = rng.normal(0, 0.3, (3, 3, 1, 32)).astype(np.float32)
+    bn("layer1/conv", 32)
+    for i in range(2, 15):
+        cin, cout = filters[i - 2], filters[i - 1]
+        out[f"layer{i}/depthwise_conv/depthwise_kernel"] = rng.normal(0, 0.3, (3, 3, cin, 1)).astype(np.float32)
+        bn(f"layer{i}/depthwise_conv", cin)
+        out[f"layer{i}/pointwise_conv/kernel"] = rng.normal(0, 1 / np.sqrt(cin), (1, 1, cin, cout)).astype(np.float32)
+        bn(f"layer{i}/pointwise_conv", cout)
+    out["dense/kernel"] = rng.normal(0, 0.03, (1024, 521)).astype(np.float32)
+    out["dense/bias"] = np.zeros(521, np.float32)
+    return out

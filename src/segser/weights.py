@@ -59,6 +59,11 @@ _WHISPER_SHA = {
     "small": "9ecf779972d90ba49c06d968637d720dd632c55bbf19d441fb42bf17a411e794",
 }
 
+_TORCHVISION_EFFICIENTNET = {  # file tags of torchvision's current IMAGENET1K_V1 checkpoints
+    "b0": "rwightman-7f5810bc", "b1": "rwightman-bac287d4", "b2": "rwightman-c35c1473", "b3": "rwightman-b3899882",
+    "b4": "rwightman-23ab8bcd", "b5": "lukemelas-1a07897c", "b6": "lukemelas-24a108a5", "b7": "lukemelas-c5b4e57e",
+}
+
 SOURCES: dict[str, WeightSource] = {
     "vggish": WeightSource(
         name="vggish", filename="vggish-10086976.pth", env="SEGSER_VGGISH_WEIGHTS",
@@ -104,10 +109,21 @@ SOURCES: dict[str, WeightSource] = {
         description="torchvision ResNet-50 ImageNet (IMAGENET1K_V1, BSD-3)",
         url="https://download.pytorch.org/models/resnet50-0676ba61.pth", sha256="0676ba61",
     ),
+    **{f"efficientnet-{v}": WeightSource(
+        name=f"efficientnet-{v}", filename=f"efficientnet_{v}_{tag}.pth", env=f"SEGSER_EFFICIENTNET_{v.upper()}",
+        description=f"torchvision EfficientNet-{v.upper()} ImageNet (IMAGENET1K_V1, BSD-3; ported from {tag.split('-')[0]})",
+        url=f"https://download.pytorch.org/models/efficientnet_{v}_{tag}.pth", sha256=tag.split("-")[1],
+    ) for v, tag in _TORCHVISION_EFFICIENTNET.items()},
     "alexnet": WeightSource(
         name="alexnet", filename="alexnet-owt-7be5be79.pth", env="SEGSER_ALEXNET",
         description="torchvision AlexNet ImageNet (BSD-3)",
         url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", sha256="7be5be79",
+    ),
+    "yamnet": WeightSource(
+        name="yamnet", filename="yamnet.h5", env="SEGSER_YAMNET_H5",
+        description="Google YAMNet float Keras weights (tensorflow/models research/audioset/yamnet)",
+        url="https://storage.googleapis.com/audioset/yamnet.h5",
+        sha256="13c3308955bbfaef262f175ac9c40e47b134573a93984f009220dd7cc12a1744",
     ),
     "yamnet-int8": WeightSource(
         name="yamnet-int8", filename="yamnet_spectra_in.tflite", env="SEGSER_YAMNET",

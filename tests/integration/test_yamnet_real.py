@@ -52,3 +52,42 @@ def test_yamnet_backbone_segments(shared_data, shared_models):
     x = load(shared_data / "emodb-originals" / "03b10Ec.wav")
     emb = bb.embed(x, [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0)])
     assert emb.shape == (4, 1024) and np.isfinite(emb).all() and emb.std() > 0
+
+
+def test_float_h5_release_reader_matches_the_tflite_interpreter(tmp_path, shared_data, shared_models):
+    """Coral's weights written in Google's Keras HDF5 layout (identity batch norms)
+    and read back by the h5 reader give the network the TFLite interpreter runs."""
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("h5py")
+    from segser.backbones.yamnet import read_keras_h5
+    from tests.conftest import write_keras_yamnet_h5
+
+    path = shared_models / "yamnet" / "yamnet_spectra_in.tflite"
+    spec = read_tflite(path)
+    names = ["layer1/conv"] + [f"layer{i}/{kind}" for i in range(2, 15) for kind in ("depthwise_conv", "pointwise_conv")]
+    variables = {}
+    for name, layer in zip(names, spec["layers"]):
+        w = layer["weight"].numpy()  # torch [out, in/groups, kh, kw]
+        if layer["groups"] > 1:
+            variables[f"{name}/depthwise_kernel"] = w.transpose(2, 3, 0, 1).astype(np.float32)  # Keras [kh, kw, C, 1]
+        else:
+            variables[f"{name}/kernel"] = w.transpose(2, 3, 1, 0).astype(np.float32)  # Keras [kh, kw, in, out]
+        c = w.shape[0]
+        variables |= {f"{name}/bn/beta": layer["bias"].numpy(), f"{name}/bn/moving_mean": np.zeros(c, np.float32),
+                      f"{name}/bn/moving_variance": np.full(c, 1 - 1e-4, np.float32)}
+    variables |= {"dense/kernel": spec["fc"]["weight"].numpy().T, "dense/bias": spec["fc"]["bias"].numpy()}
+    h5spec = read_keras_h5(write_keras_yamnet_h5(tmp_path / "yamnet.h5", variables))
+    for a, b in zip(h5spec["layers"], spec["layers"]):
+        assert (a["stride"], a["groups"]) == (b["stride"], b["groups"])
+        torch.testing.assert_close(a["weight"].double(), b["weight"].double(), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(a["bias"].double(), b["bias"].double(), atol=1e-6, rtol=1e-5)
+    for layer in h5spec["layers"]:
+        layer["max_value"] = 6.0  # the Coral conversion caps activations (ReLU6); the float release does not
+    net = YAMNetNet(h5spec).eval()
+    fe = VGGishLogMel(VGGishLogMelConfig(log_offset=0.001))
+    x = load(shared_data / "emodb-originals" / "03a01Wa.wav")
+    patch = fe.patches(x[None, :16000])[0]
+    ref = tflite_embedding(path, patch).reshape(-1)
+    with torch.no_grad():
+        got = net(torch.from_numpy(patch[None]))[0].numpy().reshape(-1)
+    assert float(got @ ref / np.linalg.norm(got) / np.linalg.norm(ref)) > 0.995

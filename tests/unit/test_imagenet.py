@@ -113,3 +113,60 @@ def test_partial_finetuning_tail_reproduces_the_full_network():
         pooled_via_tail = tail.swish(tail.bn1(tail.conv_head(z))).mean(dim=(2, 3))
         torch.testing.assert_close(pooled_via_tail, full(imgs))
     assert getattr(tail, "raw_input", False)
+
+
+# torchvision's published parameter counts (EfficientNet_Bx_Weights.IMAGENET1K_V1.meta["num_params"])
+TORCHVISION_EFFICIENTNET_PARAMS = {"b0": 5288548, "b1": 7794184, "b2": 9109994, "b3": 12233232, "b4": 19341616,
+                                   "b5": 30389784, "b6": 43040704, "b7": 66347960}
+
+
+@pytest.mark.parametrize("variant", list(TORCHVISION_EFFICIENTNET_PARAMS))
+def test_efficientnet_b0_to_b7_have_torchvisions_parameter_counts(variant):
+    from segser.backbones.imagenet import EfficientNet
+
+    net = EfficientNet(variant)
+    assert sum(p.numel() for p in net.parameters()) == TORCHVISION_EFFICIENTNET_PARAMS[variant]
+
+
+def test_efficientnet_b0_loads_torchvision_format_checkpoint(tmp_path, monkeypatch):
+    from segser.backbones.imagenet import EfficientNet
+
+    # spot checks of torchvision's key names and shapes for efficientnet_b0
+    published = {"features.0.0.weight": (32, 3, 3, 3), "features.0.1.running_var": (32,),
+                 "features.1.0.block.0.0.weight": (32, 1, 3, 3), "features.1.0.block.1.fc1.weight": (8, 32, 1, 1),
+                 "features.1.0.block.2.0.weight": (16, 32, 1, 1), "features.2.0.block.0.0.weight": (96, 16, 1, 1),
+                 "features.6.3.block.1.0.weight": (1152, 1, 5, 5), "features.8.0.weight": (1280, 320, 1, 1),
+                 "classifier.1.weight": (1000, 1280)}
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for k, v in EfficientNet("b0").state_dict().items():
+        if k.endswith("num_batches_tracked"):
+            state[k] = torch.tensor(0)
+        elif k.endswith("running_var"):
+            state[k] = torch.rand(v.shape, generator=g) + 0.5
+        else:
+            state[k] = torch.randn(v.shape, generator=g) * 0.05
+    assert all(tuple(state[k].shape) == s for k, s in published.items())
+    torch.save(state, tmp_path / "efficientnet_b0_test.pth")
+    monkeypatch.setenv("SEGSER_EFFICIENTNET_B0", str(tmp_path / "efficientnet_b0_test.pth"))
+    bb = create("imagenet", arch="efficientnet-b0")
+    assert all(torch.equal(bb.net.state_dict()[k], v) for k, v in state.items())
+    assert bb.frontend.config.size == 224
+    emb = bb.embed(tone(300, 2.0), [(0.0, 1.0), (1.0, 2.0)])
+    assert emb.shape == (2, 1280) and np.isfinite(emb).all() and emb.std() > 0
+    assert len(bb.tail_parameters(1)) < len(bb.tail_parameters(None))
+
+
+def test_wrong_checkpoint_for_the_architecture_is_a_clear_error(tmp_path, monkeypatch):
+    torch.save({"fc.weight": torch.zeros(1000, 2048)}, tmp_path / "not-b1.pth")
+    monkeypatch.setenv("SEGSER_EFFICIENTNET_B1", str(tmp_path / "not-b1.pth"))
+    with pytest.raises(ValueError, match="not-b1.pth: not a torchvision efficientnet-b1"):
+        create("imagenet", arch="efficientnet-b1")
+
+
+def test_efficientnet_b7_without_weights_says_where_to_get_them(monkeypatch):
+    from segser.weights import WeightsNotFound
+
+    monkeypatch.delenv("SEGSER_EFFICIENTNET_B7", raising=False)
+    with pytest.raises(WeightsNotFound, match="efficientnet_b7_lukemelas-c5b4e57e.pth"):
+        create("imagenet", arch="efficientnet-b7")

