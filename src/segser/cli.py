@@ -90,20 +90,14 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     import pandas as pd
 
-    from .inference import Model, load_model, predict
-    from .segments import Segmentation
+    from .inference import Model, load_model, predict, results_json, segmentation_override
 
     inputs = list(args.inputs)
     model_ref = args.model
     if model_ref is None and len(inputs) > 1 and (Path(inputs[0]) / "model.pt").exists():
         model_ref = inputs.pop(0)  # segser predict RUN FILE...
     model: Model = load_model(model_ref)
-    seg = None
-    if args.vad or args.segment is not None or args.hop is not None:
-        s = model.segmentation
-        length = args.segment if args.segment is not None else s.length
-        seg = Segmentation(length=length, hop=args.hop if args.hop is not None else (length if args.segment else s.hop),
-                           method="vad" if args.vad else "fixed")
+    seg = segmentation_override(model, segment=args.segment, hop=args.hop, vad=args.vad)
     timeline, decisions, errors = predict(inputs, model, rule=args.aggregation, progress=not args.quiet, segmentation=seg)
     if args.plot and len(decisions):
         from .audio import load
@@ -118,12 +112,7 @@ def cmd_predict(args) -> int:
             plot_timeline(x, 16000, timeline.loc[f].reset_index(), model.classes, out,
                           title=f"{Path(f).name}: {d['label']} ({d['rule']})")
     if args.json:
-        payload = {"model": model.source, "classes": model.classes, "files": []}
-        for f, d in decisions.iterrows():
-            segs = timeline.loc[f].reset_index().to_dict("records")
-            payload["files"].append({"file": f, "decision": {k: v for k, v in d.items()}, "segments": segs})
-        payload["errors"] = errors
-        print(json.dumps(payload, indent=2, default=float))
+        print(json.dumps(results_json(model, timeline, decisions, errors), indent=2))
     elif args.csv:
         timeline.reset_index().merge(decisions[["label"]].rename(columns={"label": "clip_label"}),
                                      left_on="file", right_index=True).to_csv(sys.stdout, index=False, float_format="%.4f")
@@ -166,6 +155,13 @@ def cmd_corpus(args) -> int:
 
         write_text(Path(args.out), df.to_csv(index=False))
         print(f"manifest written to {args.out}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .service import serve
+
+    serve(args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
     return 0
 
 
@@ -232,6 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--folds", help="only these fold indices (smoke runs)")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=cmd_benchmark)
+
+    s = sub.add_parser("serve", help="HTTP service: POST /predict an audio file, get its timeline and decision")
+    s.add_argument("--model", action="append", help="run directory or built-in model name; repeat to serve several (default: default)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--max-upload-mb", type=float, default=200.0)
+    s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("corpus", help="summarise a corpus and write its manifest")
     c.add_argument("name", help="emodb, ravdess, cremad, tess, savee, iemocap, csv, folders")

@@ -124,11 +124,25 @@ def _block_spans(block_start: float, block_len: float, x: np.ndarray, sr: int, s
             if block_start - 1e-9 <= s < block_start + block_len - 1e-9]
 
 
-def predict_file(model: Model, path, *, rule: str = "mean_logits") -> tuple[pd.DataFrame, dict]:
-    """Timeline (one row per segment) and the clip decision for one file."""
+def segmentation_override(model: Model, *, segment: float | None = None, hop: float | None = None,
+                          vad: bool = False) -> Segmentation | None:
+    """The model's segmentation with a new length, hop or VAD; None if nothing changes.
+    A new length without a hop gives non-overlapping segments of that length."""
+    if not vad and segment is None and hop is None:
+        return None
+    s = model.segmentation
+    length = segment if segment is not None else s.length
+    return Segmentation(length=length, hop=hop if hop is not None else (length if segment is not None else s.hop),
+                        method="vad" if vad else "fixed")
+
+
+def predict_file(model: Model, path, *, rule: str = "mean_logits",
+                 segmentation: Segmentation | None = None) -> tuple[pd.DataFrame, dict]:
+    """Timeline (one row per segment) and the clip decision for one file;
+    ``segmentation`` overrides the model's own for this call only."""
     meta = info(path)
     sr = model.backbone.sample_rate
-    seg = model.segmentation
+    seg = segmentation or model.segmentation
     notes = []
     if meta.sample_rate < sr:
         notes.append(f"upsampled from {meta.sample_rate} Hz (bandwidth below the model's {sr // 2} Hz)")
@@ -177,13 +191,11 @@ def predict(inputs, model=None, *, rule: str = "mean_logits", progress: bool = F
     if rule not in RULES:
         raise ValueError(f"unknown aggregation rule {rule!r}; available: {', '.join(RULES)}")
     m = model if isinstance(model, Model) else load_model(model)
-    if segmentation is not None:
-        m.config.segmentation = segmentation
     files, errors = expand_inputs(inputs)
     timelines, decisions = [], []
     for f in tqdm(files, desc="predict", disable=not progress or len(files) < 2):
         try:
-            t, d = predict_file(m, f, rule=rule)
+            t, d = predict_file(m, f, rule=rule, segmentation=segmentation)
         except AudioError as exc:
             errors[str(f)] = str(exc)
             continue
@@ -194,3 +206,19 @@ def predict(inputs, model=None, *, rule: str = "mean_logits", progress: bool = F
     dec = pd.DataFrame(decisions, columns=["file", "label", "score", "rule", "n_segments", "duration", "notes"]
                        + [f"p_{c}" for c in m.classes]).set_index("file")
     return timeline, dec, errors
+
+
+def _plain(value):
+    """JSON-safe scalar: numpy types to Python, NaN to None."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
+
+
+def results_json(model: Model, timeline: pd.DataFrame, decisions: pd.DataFrame, errors: dict) -> dict:
+    """The JSON document of ``segser predict --json`` and of the service:
+    per file its clip decision and its segments (start, end, label, score, p_*)."""
+    files = []
+    for f, d in decisions.iterrows():
+        segments = [{k: _plain(v) for k, v in r.items()} for r in timeline.loc[f].reset_index().to_dict("records")]
+        files.append({"file": f, "decision": {k: _plain(v) for k, v in d.items()}, "segments": segments})
+    return {"model": model.source, "classes": model.classes, "files": files, "errors": errors}

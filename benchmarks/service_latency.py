@@ -1,0 +1,70 @@
+"""Latency of the HTTP service (real uvicorn server, real EmoDB recordings).
+
+    python benchmarks/service_latency.py [N_FILES] [--model default]
+
+Starts `segser serve` on a free port, posts N files one after another, prints
+per-request latency (p50/p95/max), audio seconds per wall second and the
+server's peak RSS. Figures depend on the machine and on what else runs.
+"""
+import argparse
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from segser.settings import data_dir
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", nargs="?", type=int, default=40)
+    ap.add_argument("--model", default="default")
+    args = ap.parse_args()
+    files = sorted((data_dir() / "emodb").glob("*.flac"))[: args.n]
+    if not files:
+        raise SystemExit(f"no EmoDB recordings under {data_dir() / 'emodb'}")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "segser.cli", "serve", "--model", args.model, "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.time()
+        while True:
+            try:
+                httpx.get(url + "/health").raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.time() - t0 > 120:
+                    raise SystemExit("server did not start within 120 s")
+                time.sleep(0.5)
+        startup = time.time() - t0
+        lat, audio = [], 0.0
+        for f in files:
+            t = time.perf_counter()
+            r = httpx.post(url + "/predict", files={"file": (f.name, f.read_bytes())}, timeout=300)
+            lat.append(time.perf_counter() - t)
+            r.raise_for_status()
+            audio += r.json()["decision"]["duration"]
+        peak_kb = next(int(line.split()[1]) for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
+                       if line.startswith("VmHWM"))  # the server's peak resident set (Linux)
+        lat_ms = sorted(1000 * x for x in lat)
+        print(f"model {args.model}: {len(files)} EmoDB files, {audio:.1f} s of audio; server start-up {startup:.1f} s")
+        print(f"latency per request: p50 {lat_ms[len(lat_ms) // 2]:.0f} ms, p95 {lat_ms[int(0.95 * (len(lat_ms) - 1))]:.0f} ms, "
+              f"max {lat_ms[-1]:.0f} ms; {audio / sum(lat):.1f} s of audio per wall second; "
+              f"server peak RSS {peak_kb / 1024:.0f} MB")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()

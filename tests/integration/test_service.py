@@ -1,0 +1,78 @@
+"""The HTTP service on the built-in default model: real recordings in, the same
+timeline and decision as the Python API out; bad uploads are clear 4xx errors."""
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient  # noqa: E402
+
+import segser  # noqa: E402
+from segser.service import create_app  # noqa: E402
+from tests.conftest import tone  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEGSER_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("SEGSER_OFFLINE", "1")
+        return TestClient(create_app(["default", "default-4class"], max_upload_mb=2))
+
+
+def wav_bytes(x, sr=16000, fmt="WAV") -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, format=fmt)
+    return buf.getvalue()
+
+
+def test_health_and_models(client):
+    assert client.get("/health").json()["models"] == ["default", "default-4class"]
+    models = client.get("/models").json()
+    assert [m["name"] for m in models] == ["default", "default-4class"]
+    assert models[1]["classes"] == ["angry", "happy", "neutral", "sad"]
+    assert models[0]["segmentation"] == {"method": "fixed", "length": 1.0, "hop": 1.0}
+
+
+def test_predict_equals_the_python_api_on_a_real_recording(client, shared_data):
+    path = shared_data / "emodb-originals" / "03a01Wa.wav"
+    r = client.post("/predict", files={"file": ("03a01Wa.wav", path.read_bytes(), "audio/wav")})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    timeline, decisions, errors = segser.predict([path])
+    assert not errors and doc["file"] == "03a01Wa.wav" and doc["model"] == "default"
+    assert doc["decision"]["label"] == decisions.iloc[0]["label"]
+    assert len(doc["segments"]) == len(timeline) == int(np.ceil(sf.info(str(path)).duration))
+    got = np.array([[s[f"p_{c}"] for c in doc["classes"]] for s in doc["segments"]])
+    want = timeline[[f"p_{c}" for c in doc["classes"]]].to_numpy()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert [s["start"] for s in doc["segments"]] == list(timeline.index.get_level_values("start"))
+
+    r = client.post("/predict?hop=0.5&model=default-4class", files={"file": ("a.wav", path.read_bytes())})
+    assert r.status_code == 200 and r.json()["classes"] == ["angry", "happy", "neutral", "sad"]
+    assert len(r.json()["segments"]) > len(doc["segments"])
+
+
+def test_bad_uploads_are_clear_errors(client):
+    cases = {
+        "empty.wav": (b"", 400, "empty.wav"),
+        "notes.wav": (b"this is not audio" * 20, 400, "notes.wav"),
+        "silence.wav": (wav_bytes(np.zeros(16000, np.float32)), 400, "silence.wav"),
+    }
+    for name, (data, status, needle) in cases.items():
+        r = client.post("/predict", files={"file": (name, data)})
+        assert r.status_code == status, (name, r.text)
+        assert needle in r.json()["detail"] and "/tmp" not in r.json()["detail"]
+    big = wav_bytes(tone(200, 70.0))  # 2.2 MB > the 2 MB limit of this app
+    r = client.post("/predict", files={"file": ("long.wav", big)})
+    assert r.status_code == 413 and "long.wav" in r.json()["detail"]
+    r = client.post("/predict?model=nope", files={"file": ("a.wav", wav_bytes(tone(200, 1.0)))})
+    assert r.status_code == 404 and "default-4class" in r.json()["detail"]
+    r = client.post("/predict?rule=vote", files={"file": ("a.wav", wav_bytes(tone(200, 1.0)))})
+    assert r.status_code == 422
+    assert client.post("/predict").status_code == 422  # no file
