@@ -15,6 +15,7 @@ import soxr
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")
 MIN_RATE = 8000
+MIN_SECONDS = 0.1  # below this no segment holds enough signal for an emotion (VGGish needs 0.96 s, padded)
 
 
 class AudioError(ValueError):
@@ -81,14 +82,24 @@ def check_signal(x: np.ndarray, path, *, min_samples: int = 1) -> np.ndarray:
     return x
 
 
+def _checked_info(path):
+    meta = info(path)
+    if meta.frames == 0:
+        raise AudioError(path, "no audio samples")
+    if meta.sample_rate < MIN_RATE:
+        raise AudioError(path, f"sample rate {meta.sample_rate} Hz is below {MIN_RATE} Hz")
+    if meta.frames < MIN_SECONDS * meta.sample_rate:
+        raise AudioError(path, f"too short ({meta.frames / meta.sample_rate * 1000:.0f} ms; at least "
+                               f"{MIN_SECONDS * 1000:.0f} ms of audio are needed)")
+    return meta
+
+
 def load(path, *, sample_rate: int = 16000) -> np.ndarray:
     """Load a whole file as mono float32 at ``sample_rate``.
 
     >>> x = load("speech.flac", sample_rate=16000)  # doctest: +SKIP
     """
-    meta = info(path)
-    if meta.sample_rate < MIN_RATE:
-        raise AudioError(path, f"sample rate {meta.sample_rate} Hz is below {MIN_RATE} Hz")
+    meta = _checked_info(path)
     try:
         x, sr = sf.read(str(path), dtype="float32", always_2d=False)
     except Exception as exc:
@@ -104,11 +115,7 @@ def blocks(path, *, sample_rate: int, block_seconds: float, overlap_seconds: flo
     Memory stays bounded by the block length whatever the file length.
     Consecutive blocks overlap by ``overlap_seconds`` (in the output rate).
     """
-    meta = info(path)
-    if meta.frames == 0:
-        raise AudioError(path, "no audio samples")
-    if meta.sample_rate < MIN_RATE:
-        raise AudioError(path, f"sample rate {meta.sample_rate} Hz is below {MIN_RATE} Hz")
+    meta = _checked_info(path)
     step = int(round((block_seconds - overlap_seconds) * meta.sample_rate))
     size = int(round(block_seconds * meta.sample_rate))
     any_sound = False

@@ -15,6 +15,7 @@ from tests.conftest import tone, write
     ("silence", "silence"),
     ("directory", "directory"),
     ("low_rate", "below"),
+    ("too_short", "too short (50 ms"),
 ])
 def test_bad_files_name_file_and_problem(tmp_path, kind, problem):
     p = tmp_path / f"bad_{kind}.wav"
@@ -34,10 +35,13 @@ def test_bad_files_name_file_and_problem(tmp_path, kind, problem):
         p.mkdir()
     elif kind == "low_rate":
         sf.write(str(p), tone(100, 0.5, sr=4000), 4000)
-    with pytest.raises(AudioError) as err:
-        load(p)
-    assert str(p) in str(err.value)
-    assert problem.lower() in str(err.value).lower()
+    elif kind == "too_short":
+        sf.write(str(p), tone(100, 0.05), 16000)
+    for read in (load, lambda f: list(blocks(f, sample_rate=16000, block_seconds=30.0))):
+        with pytest.raises(AudioError) as err:
+            read(p)
+        assert str(p) in str(err.value)
+        assert problem.lower() in str(err.value).lower()
 
 
 def test_multichannel_mixed_to_mono_and_resampled(tmp_path):
