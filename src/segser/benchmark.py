@@ -17,7 +17,7 @@ from . import __version__
 from .fileio import write_text
 from .train import TrainConfig, run, write_json_atomic
 
-REPORT_KEYS = ("UA", "WA", "macro_f1", "ALCA", "SA", "ACA", "SCA", "BCA")
+REPORT_KEYS = ("UA", "WA", "macro_f1", "AUC", "ALCA", "SA", "ACA", "SCA", "BCA")
 
 
 def load_suite(path) -> dict:
