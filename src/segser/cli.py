@@ -90,8 +90,12 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     import pandas as pd
 
-    from .inference import Model, load_model, predict, results_json, segmentation_override
+    from .inference import (OUTPUT_FORMATS, Model, load_model, predict, results_json, segmentation_override,
+                            segments_table, write_predictions)
 
+    if args.out and Path(args.out).suffix.lower() not in OUTPUT_FORMATS:
+        print(f"segser: error: {args.out}: unknown output format; use {', '.join(OUTPUT_FORMATS)}", file=sys.stderr)
+        return 2
     inputs = list(args.inputs)
     model_ref = args.model
     if model_ref is None and len(inputs) > 1 and (Path(inputs[0]) / "model.pt").exists():
@@ -111,11 +115,13 @@ def cmd_predict(args) -> int:
             d = decisions.loc[f]
             plot_timeline(x, 16000, timeline.loc[f].reset_index(), model.classes, out,
                           title=f"{Path(f).name}: {d['label']} ({d['rule']})")
+    if args.out:
+        write_predictions(args.out, model, timeline, decisions, errors)
+        print(f"wrote {args.out} ({len(decisions)} files, {len(timeline)} segments)", file=sys.stderr)
     if args.json:
         print(json.dumps(results_json(model, timeline, decisions, errors), indent=2))
     elif args.csv:
-        timeline.reset_index().merge(decisions[["label"]].rename(columns={"label": "clip_label"}),
-                                     left_on="file", right_index=True).to_csv(sys.stdout, index=False, float_format="%.4f")
+        segments_table(timeline, decisions).to_csv(sys.stdout, index=False, float_format="%.4f")
     else:
         with pd.option_context("display.width", 160, "display.max_rows", 200):
             for f, d in decisions.iterrows():
@@ -219,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--csv", action="store_true", help="segment timeline as CSV")
     pr.add_argument("--plot", help="PNG path for the timeline plot")
+    pr.add_argument("--out", help="also write the results (atomically): .json (as --json), .csv (segments with the "
+                                  "clip label) or .txt (Audacity label track: start, end, emotion)")
     pr.add_argument("--quiet", action="store_true")
     pr.set_defaults(func=cmd_predict)
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from . import backbones
 from .aggregate import RULES, clip_scores, decide
 from .audio import AUDIO_SUFFIXES, AudioError, blocks, find_audio, info
-from .fileio import file_digest
+from .fileio import file_digest, write_text
 from .segments import Segmentation, fixed_spans, speech_spans
 from .train import EmotionHead, TrainConfig
 
@@ -222,3 +222,31 @@ def results_json(model: Model, timeline: pd.DataFrame, decisions: pd.DataFrame, 
         segments = [{k: _plain(v) for k, v in r.items()} for r in timeline.loc[f].reset_index().to_dict("records")]
         files.append({"file": f, "decision": {k: _plain(v) for k, v in d.items()}, "segments": segments})
     return {"model": model.source, "classes": model.classes, "files": files, "errors": errors}
+
+
+def segments_table(timeline: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """One row per segment with its file's clip label (the CSV output)."""
+    return timeline.reset_index().merge(decisions[["label"]].rename(columns={"label": "clip_label"}),
+                                        left_on="file", right_index=True)
+
+
+OUTPUT_FORMATS = (".json", ".csv", ".txt")
+
+
+def write_predictions(path, model: Model, timeline: pd.DataFrame, decisions: pd.DataFrame, errors: dict) -> None:
+    """Write results atomically, the format chosen by the suffix: ``.json``,
+    ``.csv`` or ``.txt`` (an Audacity label track per segment; several files
+    get the file name in the label)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        text = json.dumps(results_json(model, timeline, decisions, errors), indent=2)
+    elif suffix == ".csv":
+        text = segments_table(timeline, decisions).to_csv(index=False, float_format="%.4f")
+    elif suffix == ".txt":
+        several = len(decisions) > 1
+        text = "".join(f"{start:.3f}\t{end:.3f}\t{(Path(f).name + ': ') if several else ''}{r['label']} {r['score']:.2f}\n"
+                       for (f, start, end), r in timeline.iterrows())
+    else:
+        raise ValueError(f"{path}: unknown output format {suffix!r}; use {', '.join(OUTPUT_FORMATS)} (.txt: Audacity labels)")
+    write_text(path, text)

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -46,6 +47,19 @@ def test_cli_train_predict_json_and_bad_files(toy_corpus, tmp_path, capsys):
     assert any("empty.wav" in k and "empty" in v for k, v in errs.items())
     assert any("silent.wav" in k and "silence" in v for k, v in errs.items())
     assert any("no_audio" in k and "no audio files" in v for k, v in errs.items())
+
+    two = [str(good), str(tmp_path / "wav" / "s2_sad_3.wav")]
+    for suffix in (".json", ".csv", ".txt"):
+        assert main(["predict", str(out), *two, "--out", str(tmp_path / f"res{suffix}"), "--quiet"]) == 0
+    assert [f["decision"]["label"] for f in json.loads((tmp_path / "res.json").read_text())["files"]] == ["angry", "sad"]
+    table = pd.read_csv(tmp_path / "res.csv")
+    assert len(table) == 4 and set(table["clip_label"]) == {"angry", "sad"}  # 1.5 s clips: 2 segments each
+    labels = [line.split("\t") for line in (tmp_path / "res.txt").read_text().splitlines()]
+    assert [(a, b) for a, b, _ in labels] == [("0.000", "1.000"), ("1.000", "1.500")] * 2
+    assert labels[0][2].startswith("s1_angry_2.wav: ")
+    capsys.readouterr()
+    assert main(["predict", str(out), str(good), "--out", str(tmp_path / "res.xlsx")]) == 2
+    assert "res.xlsx: unknown output format" in capsys.readouterr().err
 
 
 def test_cli_corpus_writes_manifest(tmp_path, capsys):
