@@ -35,3 +35,19 @@ def test_finetune_run_writes_metrics(toy_corpus, tmp_path, monkeypatch):
                       finetune={"blocks": None, "backbone_lr": 1e-3, "epochs": 2}, final_model=False)
     result = run(cfg, tmp_path / "run", progress=False)
     assert result["summary"]["UA"]["n_folds"] == 2 and (tmp_path / "run" / "predictions.csv").exists()
+
+
+def test_efficientnet_b0_partial_finetuning_moves_only_its_last_block(tmp_path, monkeypatch):
+    from segser.backbones import create
+    from segser.backbones.imagenet import EfficientNet
+
+    torch.save(EfficientNet("b0").state_dict(), tmp_path / "b0.pth")
+    monkeypatch.setenv("SEGSER_EFFICIENTNET_B0", str(tmp_path / "b0.pth"))
+    bb = create("imagenet", arch="efficientnet-b0", image_size=64)
+    W = np.stack([tone(200 + 900 * (i % 2), 1.0, seed=i) for i in range(8)])
+    y = np.array([i % 2 for i in range(8)])
+    cfg = TrainConfig(lr=1e-2, batch_size=4, patience=2, finetune={"blocks": 1, "backbone_lr": 1e-2, "epochs": 1})
+    model, _ = fit_finetune(bb, EmotionHead(bb.dim, 2), W[:6], y[:6], W[6:], y[6:], cfg)
+    before, after = bb.net.state_dict(), model.backbone.net.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith(("features.7.0.", "features.8.")) for k in moved)
