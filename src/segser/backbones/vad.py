@@ -1,4 +1,5 @@
-"""Silero VAD (MIT; its weights ship inside the ``silero-vad`` PyPI package)."""
+"""Silero VAD (MIT; its weights ship inside the ``silero-vad`` PyPI package and
+are found through the resolver like every other pretrained file)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -6,12 +7,13 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ..weights import resolve
+
 
 @lru_cache(maxsize=1)
 def _model():
-    from silero_vad import load_silero_vad
-
-    return load_silero_vad()
+    model = torch.jit.load(str(resolve("silero-vad")), map_location="cpu")
+    return model.eval()
 
 
 def silero_speech_regions(x: np.ndarray, *, sample_rate: int = 16000, min_speech: float = 0.25,
