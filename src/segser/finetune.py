@@ -3,7 +3,9 @@
 Used by ``train.run`` when the config has ``finetune`` set, e.g.
 ``{"blocks": 2, "backbone_lr": 1e-5}``: the last ``blocks`` blocks of the
 backbone (all if null) train with ``backbone_lr`` beside the head (``lr``);
-the rest stays frozen. Splits, early stopping, metrics and outputs are the
+the rest stays frozen. ``"in_context": true`` (Whisper) encodes each segment
+inside its clip's window, as the frozen pipeline and predict do, instead of
+alone. Splits, early stopping, metrics and outputs are the
 same as for frozen backbones; only the features are recomputed every step.
 """
 from __future__ import annotations
@@ -22,10 +24,28 @@ from .store import Embeddings
 from .train import fit_epochs
 
 
-def segment_waveforms(manifest: pd.DataFrame, backbone, segmentation: Segmentation, *, progress: bool = True):
-    """All segments' samples (n, samples) with their clip index and spans."""
+def context_windows(x: np.ndarray, spans, *, sample_rate: int, context: float) -> np.ndarray:
+    """For each span, the ``context``-long window that holds its start (windows
+    tile the clip from 0, as the frozen backbone encodes it), zero-padded, with
+    the span's start and end within that window appended."""
+    win = int(round(context * sample_rate))
+    rows = np.zeros((len(spans), win + 2), np.float32)
+    for i, (s, e) in enumerate(spans):
+        w0 = int(s // context) * win
+        piece = x[w0: w0 + win]
+        rows[i, : piece.size] = piece
+        rows[i, -2:] = (s - w0 / sample_rate, e - w0 / sample_rate)
+    return rows
+
+
+def segment_waveforms(manifest: pd.DataFrame, backbone, segmentation: Segmentation, *, in_context: bool = False,
+                      progress: bool = True):
+    """All segments' samples (n, samples) with their clip index and spans;
+    ``in_context``: each segment's clip window instead (see :func:`context_windows`)."""
     if segmentation.method != "fixed":
         raise ValueError("fine-tuning needs fixed-length segments")
+    if in_context and not hasattr(backbone, "context_segment_forward"):
+        raise ValueError(f"fine-tuning in clip context is not available for the {backbone.name} backbone")
     waves, clip, start, end, errors = [], [], [], [], {}
     for i, path in enumerate(tqdm(manifest["path"], desc="load", disable=not progress, leave=False)):
         try:
@@ -34,7 +54,8 @@ def segment_waveforms(manifest: pd.DataFrame, backbone, segmentation: Segmentati
             errors[i] = str(exc)
             continue
         spans = spans_for(x, sample_rate=backbone.sample_rate, segmentation=segmentation)
-        waves.append(cut(x, spans, sample_rate=backbone.sample_rate, length=segmentation.length))
+        waves.append(context_windows(x, spans, sample_rate=backbone.sample_rate, context=backbone.context) if in_context
+                     else cut(x, spans, sample_rate=backbone.sample_rate, length=segmentation.length))
         clip += [i] * len(spans)
         start += [s for s, _ in spans]
         end += [e for _, e in spans]
@@ -43,12 +64,13 @@ def segment_waveforms(manifest: pd.DataFrame, backbone, segmentation: Segmentati
 
 
 class FineTuned(nn.Module):
-    def __init__(self, backbone, head: nn.Module):
+    def __init__(self, backbone, head: nn.Module, *, in_context: bool = False):
         super().__init__()
-        self.backbone, self.head = backbone, head
+        self.backbone, self.head, self.in_context = backbone, head, in_context
 
     def forward(self, segments):
-        return self.head(self.backbone.segment_forward(segments))
+        encode = self.backbone.context_segment_forward if self.in_context else self.backbone.segment_forward
+        return self.head(encode(segments))
 
 
 def fit_finetune(backbone, head: nn.Module, W_tr, y_tr, W_va, y_va, cfg, *, class_weight=None):
@@ -61,7 +83,7 @@ def fit_finetune(backbone, head: nn.Module, W_tr, y_tr, W_va, y_va, cfg, *, clas
     tail = bb.tail_parameters(ft.get("blocks"))
     for p in tail:
         p.requires_grad_(True)
-    model = FineTuned(bb, head)
+    model = FineTuned(bb, head, in_context=bool(ft.get("in_context")))
     opt = torch.optim.Adam([{"params": tail, "lr": ft.get("backbone_lr", 1e-5)},
                             {"params": head.parameters(), "lr": cfg.lr}], weight_decay=cfg.weight_decay)
     return fit_epochs(model, opt, nn.CrossEntropyLoss(weight=class_weight), (W_tr, y_tr), (W_va, y_va),

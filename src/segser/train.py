@@ -350,7 +350,8 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
             raise ValueError("fine-tuning does not combine with speaker_norm, speaker_vectors, noise or the svm head")
         from .finetune import segment_waveforms
 
-        waves, emb = segment_waveforms(manifest, backbone, cfg.segmentation, progress=progress)
+        waves, emb = segment_waveforms(manifest, backbone, cfg.segmentation, progress=progress,
+                                       in_context=bool(cfg.finetune.get("in_context")))
     else:
         emb = embed_manifest(manifest, backbone, cfg.segmentation, progress=progress)
     t_embed = time.time() - t0

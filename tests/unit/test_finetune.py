@@ -51,3 +51,23 @@ def test_efficientnet_b0_partial_finetuning_moves_only_its_last_block(tmp_path, 
     before, after = bb.net.state_dict(), model.backbone.net.state_dict()
     moved = {k for k in before if not torch.equal(before[k], after[k])}
     assert moved and all(k.startswith(("features.7.0.", "features.8.")) for k in moved)
+
+
+def test_in_context_forward_equals_the_frozen_embedding_and_trains(tmp_path):
+    from segser.backbones.whisper import Whisper
+    from segser.finetune import context_windows
+
+    bb = Whisper(weights=tiny_whisper_checkpoint(tmp_path / "w.pt"), layer="all", context=2.0)
+    x = np.concatenate([tone(300, 2.2, seed=1), tone(900, 1.3, seed=2)])  # 3.5 s: two windows
+    spans = [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 3.5)]
+    rows = context_windows(x, spans, sample_rate=16000, context=2.0)
+    assert rows.shape == (4, 32002) and rows[2, -2:].tolist() == [0.0, 1.0]
+    with torch.no_grad():
+        got = bb.context_segment_forward(torch.from_numpy(rows)).numpy()
+    np.testing.assert_allclose(got, bb.embed(x, spans), atol=1e-4, rtol=1e-4)
+
+    y = np.array([0, 0, 1, 1])
+    cfg = TrainConfig(lr=1e-2, batch_size=2, patience=2, finetune={"blocks": 1, "backbone_lr": 1e-2, "epochs": 1,
+                                                                   "in_context": True})
+    model, _ = fit_finetune(bb, EmotionHead(bb.dim, 2), rows, y, rows[:2], y[:2], cfg)
+    assert model.in_context and model(torch.from_numpy(rows)).shape == (4, 2)

@@ -266,6 +266,21 @@ class Whisper(Backbone):
             return torch.cat([h.mean(dim=1) for h in states], dim=1)
         return states[self.layer if self.layer == -1 else self.layer % self.n_layers].mean(dim=1)
 
+    def context_segment_forward(self, packed: torch.Tensor) -> torch.Tensor:
+        """Segments encoded inside their clip's window (as :meth:`embed` does,
+        but differentiable): each row is a ``context``-long window of samples
+        followed by the segment's start and end in seconds within it; the
+        frames of the segment are mean-pooled."""
+        windows, spans = packed[:, :-2], packed[:, -2:]
+        upto = None if self.layer in ("all", -1) else (self.layer % self.n_layers)
+        states = self.encoder(self.frontend.torch(windows), upto=upto)
+        chosen = states if self.layer == "all" else [states[self.layer if self.layer == -1 else self.layer % self.n_layers]]
+        frames = torch.arange(chosen[0].shape[1], dtype=packed.dtype)
+        a = torch.floor(spans[:, :1] / FRAME_SECONDS)
+        b = torch.maximum(a + 1, torch.ceil(spans[:, 1:] / FRAME_SECONDS))
+        mask = ((frames[None] >= a) & (frames[None] < b)).to(packed.dtype)
+        return torch.cat([(h * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True) for h in chosen], dim=1)
+
     def tail_parameters(self, blocks: int | None):
         if blocks is None:
             return list(self.encoder.parameters())
