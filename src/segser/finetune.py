@@ -5,7 +5,11 @@ Used by ``train.run`` when the config has ``finetune`` set, e.g.
 backbone (all if null) train with ``backbone_lr`` beside the head (``lr``);
 the rest stays frozen. ``"in_context": true`` (Whisper) encodes each segment
 inside its clip's window, as the frozen pipeline and predict do, instead of
-alone. Splits, early stopping, metrics and outputs are the
+alone. ``"warm_start": true`` first trains the head on the frozen embeddings
+(as a frozen run would) and fine-tunes from there; each fold then also
+reports ``UA_before_finetune``, its frozen head's figure. ``head_lr`` and
+``patience`` inside ``finetune`` override ``lr``/``patience`` for the
+fine-tuning stage only. Splits, early stopping, metrics and outputs are the
 same as for frozen backbones; only the features are recomputed every step.
 """
 from __future__ import annotations
@@ -85,7 +89,8 @@ def fit_finetune(backbone, head: nn.Module, W_tr, y_tr, W_va, y_va, cfg, *, clas
         p.requires_grad_(True)
     model = FineTuned(bb, head, in_context=bool(ft.get("in_context")))
     opt = torch.optim.Adam([{"params": tail, "lr": ft.get("backbone_lr", 1e-5)},
-                            {"params": head.parameters(), "lr": cfg.lr}], weight_decay=cfg.weight_decay)
+                            {"params": head.parameters(), "lr": ft.get("head_lr", cfg.lr)}], weight_decay=cfg.weight_decay)
     return fit_epochs(model, opt, nn.CrossEntropyLoss(weight=class_weight), (W_tr, y_tr), (W_va, y_va),
-                      epochs=ft.get("epochs", cfg.max_epochs), patience=cfg.patience, batch_size=cfg.batch_size,
+                      epochs=ft.get("epochs", cfg.max_epochs), patience=ft.get("patience", cfg.patience),
+                      batch_size=cfg.batch_size,
                       seed=cfg.seed, val_batch=256, keep_eval=bb)

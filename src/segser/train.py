@@ -352,6 +352,11 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
 
         waves, emb = segment_waveforms(manifest, backbone, cfg.segmentation, progress=progress,
                                        in_context=bool(cfg.finetune.get("in_context")))
+        if cfg.finetune.get("warm_start"):  # frozen embeddings for a head trained first (linear probe, then fine-tune)
+            frozen = embed_manifest(manifest, backbone, cfg.segmentation, progress=progress)
+            if not (np.array_equal(frozen.clip, emb.clip) and np.allclose(frozen.start, emb.start)):
+                raise ValueError("warm_start: frozen embeddings and fine-tuning segments do not line up")
+            emb.X = frozen.X
     else:
         emb = embed_manifest(manifest, backbone, cfg.segmentation, progress=progress)
     t_embed = time.time() - t0
@@ -379,8 +384,12 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
         if cfg.finetune is not None:
             from . import finetune
 
-            model, hist = finetune.fit_finetune(backbone, EmotionHead(backbone.dim, len(classes), cfg.head, **cfg.head_options),
-                                                waves[mtr], y_seg[mtr], waves[mva], y_seg[mva], cfg,
+            head, before = EmotionHead(backbone.dim, len(classes), cfg.head, **cfg.head_options), None
+            if cfg.finetune.get("warm_start"):
+                head, _ = fit_head(X[mtr], y_seg[mtr], X[mva], y_seg[mva], len(classes), cfg)
+                before, _ = evaluate_logits(logits_of(head, X[mte]), Embeddings(X[mte], emb.clip[mte], emb.start[mte],
+                                                                                 emb.end[mte]), manifest, classes, cfg.aggregation)
+            model, hist = finetune.fit_finetune(backbone, head, waves[mtr], y_seg[mtr], waves[mva], y_seg[mva], cfg,
                                                 class_weight=class_weight_tensor(y_seg[mtr], len(classes)) if cfg.class_weights else None)
             lg = logits_of(model, waves[mte], batch=64)
         else:
@@ -389,6 +398,8 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
             lg = logits_of(model, X[mte])
         sub = Embeddings(X[mte], emb.clip[mte], emb.start[mte], emb.end[mte])
         m, preds = evaluate_logits(lg, sub, manifest, classes, cfg.aggregation)
+        if cfg.finetune is not None and before is not None:  # the same fold's frozen head, before fine-tuning
+            m.update({f"{k}_before_finetune": before[k] for k in ("UA", "WA")})
         for cond, ne in noisy_test.items():
             nsub = ne.select(te)
             nm, _ = evaluate_logits(logits_of(model, nsub.X), nsub, manifest, classes, cfg.aggregation)
@@ -444,10 +455,11 @@ def format_summary(result: dict) -> str:
              f"{'' if p['speaker_independent'] else ' (NOT speaker-independent)'} | seed {p['seed']}"
              f"{' | speaker-normalised' if p['speaker_norm'] else ''}"
              f"{' | speaker vectors' if p.get('speaker_vectors') else ''}"]
-    for k in ("UA", "WA", "macro_f1", "SA", "ACA", "SCA", "ALCA", "BCA", "AUC"):
+    for k in ("UA", "WA", "macro_f1", "SA", "ACA", "SCA", "ALCA", "BCA", "AUC", "UA_before_finetune"):
         if k in result["summary"]:
             s = result["summary"][k]
-            lines.append(f"  {k:9s} {s['mean']:.3f} +- {s['std']:.3f}  ({s['n_folds']} folds)")
+            lines.append(f"  {k:9s} {s['mean']:.3f} +- {s['std']:.3f}  ({s['n_folds']} folds)"
+                         + ("  (the same folds' frozen head)" if k == "UA_before_finetune" else ""))
     for k, s in result["summary"].items():
         if "@" in k and k.split("@")[0] in ("UA", "WA", "weighted_f1"):
             lines.append(f"  {k:14s} {s['mean']:.3f} +- {s['std']:.3f}  (noisy test set)")

@@ -71,3 +71,14 @@ def test_in_context_forward_equals_the_frozen_embedding_and_trains(tmp_path):
                                                                    "in_context": True})
     model, _ = fit_finetune(bb, EmotionHead(bb.dim, 2), rows, y, rows[:2], y[:2], cfg)
     assert model.in_context and model(torch.from_numpy(rows)).shape == (4, 2)
+
+
+def test_warm_started_in_context_run_reports_the_frozen_head_beside(toy_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGSER_WHISPER_TINY_EN", str(tiny_whisper_checkpoint(tmp_path / "w.pt")))
+    cfg = TrainConfig(corpora=[{"name": "csv", "root": str(toy_corpus)}], backbone="whisper",
+                      backbone_options={"size": "tiny.en", "layer": "all", "context": 2.0}, protocol="speaker-kfold:2",
+                      lr=1e-2, max_epochs=20, final_model=False,
+                      finetune={"blocks": 1, "backbone_lr": 1e-3, "epochs": 2, "in_context": True, "warm_start": True})
+    result = run(cfg, tmp_path / "run", progress=False)
+    assert result["summary"]["UA_before_finetune"]["n_folds"] == 2
+    assert all(0.0 <= f["UA_before_finetune"] <= 1.0 for f in result["folds"])
