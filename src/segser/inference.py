@@ -236,13 +236,16 @@ def _plain(value):
     return None if isinstance(value, float) and value != value else value
 
 
+def file_json(file: str, decision, segments: pd.DataFrame) -> dict:
+    """One file's entry of the JSON output: its clip decision (without the
+    file name) and its segments (start, end, label, score, p_*)."""
+    return {"file": file, "decision": {k: _plain(v) for k, v in decision.items() if k != "file"},
+            "segments": [{k: _plain(v) for k, v in r.items()} for r in segments.to_dict("records")]}
+
+
 def results_json(model: Model, timeline: pd.DataFrame, decisions: pd.DataFrame, errors: dict) -> dict:
-    """The JSON document of ``segser predict --json`` and of the service:
-    per file its clip decision and its segments (start, end, label, score, p_*)."""
-    files = []
-    for f, d in decisions.iterrows():
-        segments = [{k: _plain(v) for k, v in r.items()} for r in timeline.loc[f].reset_index().to_dict("records")]
-        files.append({"file": f, "decision": {k: _plain(v) for k, v in d.items()}, "segments": segments})
+    """The JSON document of ``segser predict --json``: :func:`file_json` per file."""
+    files = [file_json(f, d, timeline.loc[f].reset_index()) for f, d in decisions.iterrows()]
     return {"model": model.source, "classes": model.classes, "files": files, "errors": errors}
 
 

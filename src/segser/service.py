@@ -3,7 +3,7 @@
     segser serve --model default --model default-4class --port 8000
     curl -F file=@speech.wav 'http://127.0.0.1:8000/predict?hop=0.5'
 
-The JSON answer is the one of ``segser predict --json`` for that file:
+The JSON answer is the entry of ``segser predict --json`` for that file:
 ``{"model", "classes", "file", "decision", "segments"}``. Models are loaded
 once at start-up; each model serves one request at a time (the CPU is the
 bottleneck, so queueing beats oversubscribing it). Bad audio is a 400 whose
@@ -14,12 +14,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-import pandas as pd
-
 from . import __version__
 from .aggregate import RULES
 from .audio import AudioError
-from .inference import Model, load_model, predict_file, results_json, segmentation_override
+from .inference import Model, file_json, load_model, predict_file, segmentation_override
 
 try:
     from fastapi import FastAPI, File, HTTPException, Query, UploadFile
@@ -84,10 +82,7 @@ def create_app(models=None, *, max_upload_mb: float = 200.0):
                         m, path, rule=rule, segmentation=segmentation_override(m, segment=segment, hop=hop, vad=vad))
             except AudioError as exc:
                 raise HTTPException(400, str(exc).replace(str(path), name)) from None
-        decision["file"] = name
-        timeline["file"] = name
-        doc = results_json(m, timeline.set_index(["file", "start", "end"]), pd.DataFrame([decision]).set_index("file"), {})
-        return {"model": ref, "classes": doc["classes"], **doc["files"][0]}
+        return {"model": ref, "classes": m.classes, **file_json(name, decision, timeline.drop(columns="file"))}
 
     return app
 

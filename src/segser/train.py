@@ -381,14 +381,15 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
     for fold in tqdm(selected, desc="folds", disable=not progress):
         tr, va, te = (ok_map[f] for f in (fold.train, fold.val, fold.test))
         mtr, mva, mte = (np.isin(emb.clip, s) for s in (tr, va, te))
+        sub = Embeddings(X[mte], emb.clip[mte], emb.start[mte], emb.end[mte])
+        before = None  # with a warm-started fine-tuning: the same fold's frozen head's metrics
         if cfg.finetune is not None:
             from . import finetune
 
-            head, before = EmotionHead(backbone.dim, len(classes), cfg.head, **cfg.head_options), None
+            head = EmotionHead(backbone.dim, len(classes), cfg.head, **cfg.head_options)
             if cfg.finetune.get("warm_start"):
                 head, _ = fit_head(X[mtr], y_seg[mtr], X[mva], y_seg[mva], len(classes), cfg)
-                before, _ = evaluate_logits(logits_of(head, X[mte]), Embeddings(X[mte], emb.clip[mte], emb.start[mte],
-                                                                                 emb.end[mte]), manifest, classes, cfg.aggregation)
+                before, _ = evaluate_logits(logits_of(head, sub.X), sub, manifest, classes, cfg.aggregation)
             model, hist = finetune.fit_finetune(backbone, head, waves[mtr], y_seg[mtr], waves[mva], y_seg[mva], cfg,
                                                 class_weight=class_weight_tensor(y_seg[mtr], len(classes)) if cfg.class_weights else None)
             lg = logits_of(model, waves[mte], batch=64)
@@ -396,9 +397,8 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None) -> d
             X_tr, y_tr = with_noisy_copies(X[mtr], y_seg[mtr], noisy_train, tr, manifest, classes)
             model, hist = fit_head(X_tr, y_tr, X[mva], y_seg[mva], len(classes), cfg)
             lg = logits_of(model, X[mte])
-        sub = Embeddings(X[mte], emb.clip[mte], emb.start[mte], emb.end[mte])
         m, preds = evaluate_logits(lg, sub, manifest, classes, cfg.aggregation)
-        if cfg.finetune is not None and before is not None:  # the same fold's frozen head, before fine-tuning
+        if before is not None:
             m.update({f"{k}_before_finetune": before[k] for k in ("UA", "WA")})
         for cond, ne in noisy_test.items():
             nsub = ne.select(te)

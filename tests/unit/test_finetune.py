@@ -14,16 +14,24 @@ def tiny_whisper_checkpoint(path):
     return path
 
 
+def finetune_last_block(bb, network, *, n: int, f1: float, batch_size: int, patience: int, epochs: int):
+    """Fine-tune ``bb``'s last block on n two-class tones (the last quarter for
+    validation); the names of ``network``'s parameters that moved, and the history."""
+    W = np.stack([tone(200 + f1 * (i % 2), 1.0, seed=i) for i in range(n)])
+    y = np.array([i % 2 for i in range(n)])
+    cfg = TrainConfig(lr=1e-2, batch_size=batch_size, patience=patience,
+                      finetune={"blocks": 1, "backbone_lr": 1e-2, "epochs": epochs})
+    k = n * 3 // 4
+    model, hist = fit_finetune(bb, EmotionHead(bb.dim, 2), W[:k], y[:k], W[k:], y[k:], cfg)
+    before, after = network(bb).state_dict(), network(model.backbone).state_dict()
+    return {name for name in before if not torch.equal(before[name], after[name])}, hist
+
+
 def test_only_the_last_block_moves(tmp_path):
     from segser.backbones.whisper import Whisper
 
     bb = Whisper(weights=tiny_whisper_checkpoint(tmp_path / "w.pt"), layer=-1, context=2.0)
-    W = np.stack([tone(200 + 300 * (i % 2), 1.0, seed=i) for i in range(16)])
-    y = np.array([i % 2 for i in range(16)])
-    cfg = TrainConfig(lr=1e-2, batch_size=8, patience=3, finetune={"blocks": 1, "backbone_lr": 1e-2, "epochs": 3})
-    model, hist = fit_finetune(bb, EmotionHead(bb.dim, 2), W[:12], y[:12], W[12:], y[12:], cfg)
-    before, after = bb.encoder.state_dict(), model.backbone.encoder.state_dict()
-    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    moved, hist = finetune_last_block(bb, lambda b: b.encoder, n=16, f1=300, batch_size=8, patience=3, epochs=3)
     assert moved and all(k.startswith(("blocks.1.", "ln_post.")) for k in moved)
     assert len(hist) >= 1
 
@@ -44,12 +52,7 @@ def test_efficientnet_b0_partial_finetuning_moves_only_its_last_block(tmp_path, 
     torch.save(EfficientNet("b0").state_dict(), tmp_path / "b0.pth")
     monkeypatch.setenv("SEGSER_EFFICIENTNET_B0", str(tmp_path / "b0.pth"))
     bb = create("imagenet", arch="efficientnet-b0", image_size=64)
-    W = np.stack([tone(200 + 900 * (i % 2), 1.0, seed=i) for i in range(8)])
-    y = np.array([i % 2 for i in range(8)])
-    cfg = TrainConfig(lr=1e-2, batch_size=4, patience=2, finetune={"blocks": 1, "backbone_lr": 1e-2, "epochs": 1})
-    model, _ = fit_finetune(bb, EmotionHead(bb.dim, 2), W[:6], y[:6], W[6:], y[6:], cfg)
-    before, after = bb.net.state_dict(), model.backbone.net.state_dict()
-    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    moved, _ = finetune_last_block(bb, lambda b: b.net, n=8, f1=900, batch_size=4, patience=2, epochs=1)
     assert moved and all(k.startswith(("features.7.0.", "features.8.")) for k in moved)
 
 
