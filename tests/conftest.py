@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from segser.settings import data_dir, models_dir
 
@@ -101,3 +102,42 @@ def yamnet_keras_variables(seed: int = 0) -> dict[str, np.ndarray]:
     out["dense/kernel"] = rng.normal(0, 0.03, (1024, 521)).astype(np.float32)
     out["dense/bias"] = np.zeros(521, np.float32)
     return out
+
+
+WHISPER_DIMS = dict(n_mels=80, n_ctx=1500, n_state=16, n_head=2, n_layer=2)
+
+
+def random_openai_state(seed=0):
+    """A tiny random Whisper (2 layers of width 16) in openai-whisper's key layout."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g) * 0.2
+    d, L, m = WHISPER_DIMS["n_state"], WHISPER_DIMS["n_layer"], WHISPER_DIMS["n_mels"]
+    st = {"encoder.conv1.weight": r(d, m, 3), "encoder.conv1.bias": r(d), "encoder.conv2.weight": r(d, d, 3),
+          "encoder.conv2.bias": r(d), "encoder.positional_embedding": r(WHISPER_DIMS["n_ctx"], d),
+          "encoder.ln_post.weight": 1 + r(d), "encoder.ln_post.bias": r(d)}
+    for i in range(L):
+        p = f"encoder.blocks.{i}."
+        for n in ("query", "value", "out"):
+            st[p + f"attn.{n}.weight"], st[p + f"attn.{n}.bias"] = r(d, d), r(d)
+        st[p + "attn.key.weight"] = r(d, d)
+        for n in ("attn_ln", "mlp_ln"):
+            st[p + f"{n}.weight"], st[p + f"{n}.bias"] = 1 + r(d), r(d)
+        st[p + "mlp.0.weight"], st[p + "mlp.0.bias"] = r(4 * d, d), r(4 * d)
+        st[p + "mlp.2.weight"], st[p + "mlp.2.bias"] = r(d, 4 * d), r(d)
+    st["decoder.token_embedding.weight"] = r(10, d)
+    return st
+
+
+def tiny_whisper_checkpoint(path, seed=0):
+    """A tiny Whisper checkpoint in the official openai-whisper format."""
+    torch.save({"dims": {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 16, "n_audio_head": 2, "n_audio_layer": 2},
+                "model_state_dict": random_openai_state(seed)}, path)
+    return path
+
+
+@pytest.fixture
+def tiny_whisper(tmp_path, monkeypatch):
+    """A tiny Whisper checkpoint that the resolver finds as whisper-tiny.en."""
+    path = tiny_whisper_checkpoint(tmp_path / "tiny-whisper.pt")
+    monkeypatch.setenv("SEGSER_WHISPER_TINY_EN", str(path))
+    return path

@@ -11,9 +11,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 run, name = Path(sys.argv[1]), sys.argv[2]
 dest = Path(__file__).resolve().parents[2] / "src" / "segser" / "models" / name
 dest.mkdir(parents=True, exist_ok=True)
@@ -22,11 +19,7 @@ digest = hashlib.sha256((dest / "model.pt").read_bytes()).hexdigest()
 (dest / "model.pt.sha256").write_text(f"{digest}  model.pt\n")
 shutil.copy(run / "config.json", dest / "config.json")
 metrics = json.loads((run / "metrics.json").read_text())
-preds = pd.read_csv(run / "predictions.csv")
-per_corpus = {}
-for corpus, g in preds.groupby("corpus"):
-    recalls = [np.mean(g.loc[g.label == c, "prediction"] == c) for c in sorted(g.label.unique())]
-    per_corpus[corpus] = {"UA": float(np.mean(recalls)), "WA": float(np.mean(g.label == g.prediction)), "n_clips": int(len(g))}
+per_corpus = {c: {k: v[k] for k in ("UA", "WA", "n_clips")} for c, v in metrics["per_corpus"].items()}
 card = {"name": name, "sha256": digest, "provenance": metrics["provenance"],
         "summary": {k: metrics["summary"][k] for k in ("UA", "WA", "macro_f1", "SA", "ALCA", "SCA", "BCA", "AUC")},
         "per_corpus_pooled_over_folds": per_corpus, "chance": metrics["chance"],

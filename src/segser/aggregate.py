@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ConfigError
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+
+def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
@@ -39,7 +41,7 @@ def unique_majority(logits: np.ndarray) -> int:
 
 def summed_posteriors(logits: np.ndarray) -> int:
     """Paper 003's rule: argmax of the sum of frame/segment posteriors."""
-    return int(np.argmax(_softmax(logits).sum(axis=0)))
+    return int(np.argmax(softmax(logits).sum(axis=0)))
 
 
 RULES = {
@@ -50,14 +52,23 @@ RULES = {
 }
 
 
-def clip_scores(logits: np.ndarray, rule: str = "mean_logits") -> np.ndarray:
+def clip_scores(logits: np.ndarray) -> np.ndarray:
     """Per-class clip scores shown next to a decision: mean posteriors."""
-    return _softmax(logits).mean(axis=0)
+    return softmax(logits).mean(axis=0)
 
 
 def decide(logits: np.ndarray, rule: str = "mean_logits") -> int:
     if rule not in RULES:
-        raise ValueError(f"unknown aggregation rule {rule!r}; available: {', '.join(RULES)}")
+        raise ConfigError(f"unknown aggregation rule {rule!r}; available: {', '.join(RULES)}")
     if logits.ndim != 2 or logits.shape[0] == 0:
         raise ValueError("a clip needs at least one segment to aggregate")
     return RULES[rule](logits)
+
+
+TIE = "undecided (tie)"  # the clip label when a rule abstains, everywhere
+
+
+def clip_label(logits: np.ndarray, classes, rule: str = "mean_logits") -> str:
+    """The clip decision as a class name, or :data:`TIE`."""
+    k = decide(logits, rule)
+    return classes[k] if k >= 0 else TIE

@@ -1,11 +1,18 @@
 """Reading and checking audio: soundfile to read, soxr to resample.
 
-Every problem with an input file becomes an :class:`AudioError` naming the
-file and the problem, so a batch can report it and go on.
+Every problem with an input becomes an :class:`AudioError` naming the file and
+the problem, so a batch can report it and go on. Long files are read as a
+stream of blocks (:func:`stream_file`), resampled with soxr's streaming
+resampler, whose output does not depend on the block size: a file streamed in
+blocks gives exactly the samples :func:`load` gives.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import errno
+import os
+import re
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -13,18 +20,14 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")
+from .errors import AudioError, LimitExceeded
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 MIN_RATE = 8000
-MIN_SECONDS = 0.1  # below this no segment holds enough signal for an emotion (VGGish needs 0.96 s, padded)
-
-
-class AudioError(ValueError):
-    """A file that cannot be used as audio; ``str()`` names the file and why."""
-
-    def __init__(self, path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+MIN_SECONDS = 0.1  # below this no segment holds enough signal for an emotion
+FLOAT_PEAK_OK = 2.0  # float samples may overshoot full scale a little (processing); more is a scale error
+INT16_SCALE = 32768.0
+_BLOCK_FRAMES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -33,35 +36,66 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
+    subtype: str = ""
 
     @property
     def duration(self) -> float:
         return self.frames / self.sample_rate
 
+    @property
+    def is_float(self) -> bool:
+        return self.subtype in ("FLOAT", "DOUBLE")
+
+
+def _check_file(path: Path) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise AudioError(path, "broken symbolic link" if os.path.islink(path) else "file does not exist") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AudioError(path, "symbolic link loop") from None
+        raise AudioError(path, f"cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioError(path, "is a directory, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(path, "not a regular file (a FIFO, socket or device)")
+    if st.st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+
+
+def _open(path: Path):
+    """A SoundFile over a Python file object, so any byte in the name works."""
+    try:
+        handle = open(path, "rb")
+    except PermissionError:
+        raise AudioError(path, "permission denied") from None
+    except OSError as exc:
+        raise AudioError(path, f"cannot be read ({exc.strerror})") from None
+    try:
+        return sf.SoundFile(handle)
+    except Exception as exc:  # soundfile raises several types for non-audio
+        handle.close()
+        raise AudioError(path, f"unreadable or not audio ({_short(exc)})") from None
+
 
 def info(path) -> AudioInfo:
     """Header facts of an audio file, or :class:`AudioError`."""
     path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file does not exist")
-    if path.is_dir():
-        raise AudioError(path, "is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "empty file (0 bytes)")
-    try:
-        i = sf.info(str(path))
-    except Exception as exc:  # soundfile raises several types for non-audio
-        raise AudioError(path, f"unreadable or not audio ({_short(exc)})") from None
-    return AudioInfo(str(path), int(i.samplerate), int(i.channels), int(i.frames))
+    _check_file(path)
+    with _open(path) as f:
+        return AudioInfo(str(path), int(f.samplerate), int(f.channels), int(f.frames), str(f.subtype))
 
 
 def _short(exc: Exception) -> str:
+    """The reason in a library's error, without the file object (whose repr names the path)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    text = re.sub(r"^Error opening <[^>]*>:\s*", "", text)
+    return re.sub(r"<_io\.\w+ name=[^>]*>", "file", text)[:160]
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:
-    return x if x.ndim == 1 else x.mean(axis=1)
+    return x if x.ndim == 1 else x.mean(axis=1, dtype=np.float32)
 
 
 def resample(x: np.ndarray, orig_rate: int, rate: int) -> np.ndarray:
@@ -71,18 +105,35 @@ def resample(x: np.ndarray, orig_rate: int, rate: int) -> np.ndarray:
     return soxr.resample(x, orig_rate, rate, quality="HQ").astype(np.float32, copy=False)
 
 
-def check_signal(x: np.ndarray, path, *, min_samples: int = 1) -> np.ndarray:
-    """Raise :class:`AudioError` for empty, non-finite or all-silent signals."""
-    if x.size < min_samples:
-        raise AudioError(path, f"too short ({x.size} samples)" if x.size else "no audio samples")
-    if not np.all(np.isfinite(x)):
-        raise AudioError(path, "contains NaN or infinite samples")
-    if not np.any(x):
-        raise AudioError(path, "pure digital silence (all samples are zero)")
-    return x
+class Resampler:
+    """soxr's streaming resampler: feed blocks of any size; the output equals
+    :func:`resample` of the whole signal."""
+
+    def __init__(self, orig_rate: int, rate: int):
+        self.orig_rate, self.rate = int(orig_rate), int(rate)
+        self._stream = None if self.orig_rate == self.rate else soxr.ResampleStream(
+            self.orig_rate, self.rate, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, x: np.ndarray, *, last: bool = False) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self._stream is None:
+            return x
+        return self._stream.resample_chunk(x, last=last)
 
 
-def _checked_info(path):
+def check_samples(x: np.ndarray, where, *, at: float | None = None) -> None:
+    """NaN, infinity or samples far outside [-1, 1] are an :class:`AudioError`."""
+    if x.size == 0:
+        return
+    peak = float(np.max(np.abs(x)))
+    near = f" near {at:.1f} s" if at is not None else ""
+    if not np.isfinite(peak):
+        raise AudioError(where, f"contains NaN or infinite samples{near}")
+    if peak > FLOAT_PEAK_OK:
+        raise AudioError(where, f"samples out of range{near} (peak {peak:.3g}; float audio must lie in [-1, 1])")
+
+
+def _checked_info(path) -> AudioInfo:
     meta = info(path)
     if meta.frames == 0:
         raise AudioError(path, "no audio samples")
@@ -94,53 +145,108 @@ def _checked_info(path):
     return meta
 
 
+def float_scale(path, meta: AudioInfo) -> tuple[float, str]:
+    """For float files: the factor that brings the samples to [-1, 1] and a note
+    (samples written at 16-bit integer scale are rescaled by 1/32768; samples
+    beyond that, NaN or infinity are an :class:`AudioError`). Integer files: 1."""
+    if not meta.is_float:
+        return 1.0, ""
+    peak = 0.0
+    with _open(Path(path)) as f:
+        for block in f.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True):
+            p = float(np.max(np.abs(block))) if block.size else 0.0
+            if not np.isfinite(p):
+                raise AudioError(path, "contains NaN or infinite samples")
+            peak = max(peak, p)
+    if peak <= FLOAT_PEAK_OK:
+        return 1.0, ""
+    if peak <= INT16_SCALE * 1.01:
+        return 1.0 / INT16_SCALE, f"float samples at 16-bit integer scale (peak {peak:.0f}) rescaled to [-1, 1]"
+    raise AudioError(path, f"samples out of range (peak {peak:.3g}; float audio must lie in [-1, 1])")
+
+
 def load(path, *, sample_rate: int = 16000) -> np.ndarray:
     """Load a whole file as mono float32 at ``sample_rate``.
 
     >>> x = load("speech.flac", sample_rate=16000)  # doctest: +SKIP
     """
     meta = _checked_info(path)
-    try:
-        x, sr = sf.read(str(path), dtype="float32", always_2d=False)
-    except Exception as exc:
-        raise AudioError(path, f"unreadable or not audio ({_short(exc)})") from None
+    scale, _ = float_scale(path, meta)
+    with _open(Path(path)) as f:
+        try:
+            x = f.read(dtype="float32", always_2d=False)
+        except Exception as exc:
+            raise AudioError(path, f"unreadable or not audio ({_short(exc)})") from None
     x = to_mono(np.asarray(x, dtype=np.float32))
-    check_signal(x, path)
-    return resample(x, sr, sample_rate)
-
-
-def blocks(path, *, sample_rate: int, block_seconds: float, overlap_seconds: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
-    """Stream a long file as (start_time, mono block at ``sample_rate``).
-
-    Memory stays bounded by the block length whatever the file length.
-    Consecutive blocks overlap by ``overlap_seconds`` (in the output rate).
-    """
-    meta = _checked_info(path)
-    step = int(round((block_seconds - overlap_seconds) * meta.sample_rate))
-    size = int(round(block_seconds * meta.sample_rate))
-    any_sound = False
-    try:
-        with sf.SoundFile(str(path)) as f:
-            start = 0
-            while start < meta.frames:
-                f.seek(start)
-                x = f.read(size, dtype="float32", always_2d=False)
-                x = to_mono(np.asarray(x, dtype=np.float32))
-                if x.size == 0:
-                    break
-                if not np.all(np.isfinite(x)):
-                    raise AudioError(path, f"contains NaN or infinite samples (near {start / meta.sample_rate:.1f} s)")
-                any_sound = any_sound or bool(np.any(x))
-                yield start / meta.sample_rate, resample(x, meta.sample_rate, sample_rate)
-                if start + size >= meta.frames:
-                    break
-                start += step
-    except AudioError:
-        raise
-    except Exception as exc:
-        raise AudioError(path, f"unreadable or not audio ({_short(exc)})") from None
-    if not any_sound:
+    if scale != 1.0:
+        x = x * np.float32(scale)
+    if x.size == 0:
+        raise AudioError(path, "no audio samples")
+    check_samples(x, path)
+    if not np.any(x):
         raise AudioError(path, "pure digital silence (all samples are zero)")
+    return resample(x, meta.sample_rate, sample_rate)
+
+
+@dataclass
+class FileStream:
+    """A file read block by block as mono float32 at ``sample_rate``;
+    ``notes`` says what was done to it (mixed to mono, upsampled, rescaled)."""
+
+    path: str
+    sample_rate: int
+    block_seconds: float = 30.0
+    max_seconds: float | None = None
+    meta: AudioInfo = field(init=False)
+    notes: list[str] = field(init=False, default_factory=list)
+
+    def __post_init__(self):
+        self.meta = _checked_info(self.path)
+        if self.max_seconds is not None and self.meta.duration > self.max_seconds:
+            raise LimitExceeded(self.path, f"{self.meta.duration:.0f} s of audio is more than the limit of "
+                                           f"{self.max_seconds:g} s")
+        self.scale, note = float_scale(self.path, self.meta)
+        if self.meta.sample_rate < self.sample_rate:
+            self.notes.append(f"upsampled from {self.meta.sample_rate} Hz (bandwidth below the model's "
+                              f"{self.sample_rate // 2} Hz)")
+        if self.meta.channels > 1:
+            self.notes.append(f"{self.meta.channels} channels mixed to mono")
+        if note:
+            self.notes.append(note)
+
+    @property
+    def duration(self) -> float:
+        return self.meta.duration
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        rate = self.meta.sample_rate
+        resampler = Resampler(rate, self.sample_rate)
+        size = max(1, int(round(self.block_seconds * rate)))
+        read, any_sound = 0, False
+        with _open(Path(self.path)) as f:
+            while True:
+                try:
+                    x = f.read(size, dtype="float32", always_2d=False)
+                except Exception as exc:
+                    raise AudioError(self.path, f"unreadable or not audio near {read / rate:.1f} s ({_short(exc)})") from None
+                x = to_mono(np.asarray(x, dtype=np.float32))
+                last = x.size < size
+                if self.scale != 1.0:
+                    x = x * np.float32(self.scale)
+                check_samples(x, self.path, at=read / rate)
+                any_sound = any_sound or bool(np.any(x))
+                read += x.size
+                if self.max_seconds is not None and read > self.max_seconds * rate:
+                    raise LimitExceeded(self.path, f"more than the limit of {self.max_seconds:g} s of audio")
+                y = resampler(x, last=last)
+                if y.size:
+                    yield y
+                if last:
+                    break
+        if read == 0:
+            raise AudioError(self.path, "no audio samples")
+        if not any_sound:
+            raise AudioError(self.path, "pure digital silence (all samples are zero)")
 
 
 def find_audio(root) -> list[Path]:

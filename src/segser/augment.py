@@ -7,12 +7,15 @@ infinity-norm normalisation scales the mixture to a peak of 1.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .audio import find_audio, load
+from .errors import ConfigError
 
 FRAME = 400  # 25 ms at 16 kHz
 
@@ -67,10 +70,17 @@ class NoiseBank:
         root = Path(root)
         if split is not None and (root / split).is_dir():
             root = root / split
-        files = find_audio(root)
+        files = find_audio(root) if root.is_dir() else []
         if not files:
-            raise FileNotFoundError(f"{root}: no noise recordings found")
+            raise ConfigError(f"{root}: no noise recordings found")
         return cls(files, sample_rate)
+
+    @property
+    def id(self) -> str:
+        """Names the bank's content in cache keys: file names and sizes, not where the bank lies."""
+        common = Path(os.path.commonpath([str(f) for f in self.files])) if len(self.files) > 1 else self.files[0].parent
+        text = "|".join(f"{Path(f).relative_to(common)}:{Path(f).stat().st_size}" for f in sorted(self.files))
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
 
     def excerpt(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         for _ in range(20):

@@ -14,21 +14,26 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .fileio import write_text
-from .train import TrainConfig, run, write_json_atomic
+from .errors import ConfigError
+from .config import TrainConfig
+from .fileio import write_json, write_text
+from .train import run
 
 REPORT_KEYS = ("UA", "WA", "macro_f1", "AUC", "ALCA", "SA", "ACA", "SCA", "BCA")
 
 
 def load_suite(path) -> dict:
-    suite = json.loads(Path(path).read_text())
+    try:
+        suite = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable JSON suite ({exc})") from None
     for key in ("corpora", "pipelines"):
         if not suite.get(key):
-            raise ValueError(f"{path}: suite needs a non-empty '{key}' list")
+            raise ConfigError(f"{path}: suite needs a non-empty '{key}' list")
     return suite
 
 
-def run_suite(suite: dict, out_dir, *, progress: bool = True, folds: list[int] | None = None) -> dict:
+def run_suite(suite: dict, out_dir, *, progress: bool = True, folds=None) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results = []
@@ -36,10 +41,10 @@ def run_suite(suite: dict, out_dir, *, progress: bool = True, folds: list[int] |
         for corpus in suite["corpora"]:
             opts = {k: v for k, v in pipe.items() if k != "name"}
             cfg = TrainConfig.from_dict({**opts, "corpora": [corpus], "seed": suite.get("seed", 0), "final_model": False,
-                                         **({"folds": folds} if folds is not None else {})})
+                                         **({"folds": list(folds)} if folds is not None else {})})
             run_dir = out / f"{pipe['name']}--{corpus['name']}"
             t = time.time()
-            metrics = run(cfg, run_dir, progress=progress)
+            metrics = run(cfg, run_dir, progress=progress, overwrite=True)
             wall = time.time() - t
             audio_seconds = metrics["provenance"].get("audio_seconds")
             emb_s = metrics["seconds"]["embedding"]
@@ -54,7 +59,7 @@ def run_suite(suite: dict, out_dir, *, progress: bool = True, folds: list[int] |
             })
     payload = {"suite": suite.get("name", "suite"), "segser_version": __version__, "seed": suite.get("seed", 0),
                "results": results}
-    write_json_atomic(out / "results.json", payload)
+    write_json(out / "results.json", payload)
     write_text(out / "report.md", report(payload))
     return payload
 

@@ -1,4 +1,9 @@
-"""``segser`` command line: thin over the Python API."""
+"""``segser`` command line: thin over the Python API.
+
+A :class:`~segser.errors.SegserError` (bad input, option, data or model) is
+printed as one line and exits with status 2; ``--debug`` shows the traceback.
+``predict`` exits with 1 when any input failed (the others are still done).
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,142 +12,163 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .errors import ConfigError, SegserError
 
 
-def _kv(items) -> dict:
-    out = {}
-    for item in items or []:
-        k, _, v = item.partition("=")
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535 (got {port})")
+    return port
 
 
 def _data_args(p):
-    p.add_argument("--corpus", action="append", default=[], help="corpus name (emodb, ravdess, cremad, tess, savee, iemocap, csv, folders); repeat with --root")
+    from .corpora import LOADERS
+
+    names = ", ".join([*LOADERS, "csv", "folders"])
+    p.add_argument("--corpus", action="append", default=[], help=f"corpus name ({names}); repeat, one --root each")
     p.add_argument("--root", action="append", default=[], help="corpus root (or CSV file for --corpus csv), one per --corpus")
     p.add_argument("--csv", help="shorthand for --corpus csv --root FILE (columns path,label[,speaker])")
     p.add_argument("--labels", help="label set: all, 4class, shared6, AHSN, AESN, or 'angry,happy,sad,neutral,excited=happy'")
 
 
-def _corpora(args) -> list[dict]:
+def _corpora(args):
+    from .config import CorpusSpec
+
     names, roots = list(args.corpus), list(args.root)
     if args.csv:
         names.append("csv")
         roots.append(args.csv)
     if len(names) != len(roots):
-        raise SystemExit("segser: give one --root per --corpus")
-    return [{"name": n, "root": r} for n, r in zip(names, roots)]
+        raise ConfigError("give one --root per --corpus")
+    return tuple(CorpusSpec(n, r) for n, r in zip(names, roots))
 
 
 def cmd_train(args) -> int:
-    from .segments import Segmentation
-    from .train import TrainConfig, format_summary, run
+    from .backbones import backbone_class
+    from .config import TrainConfig
+    from .heads import parse_head_options
+    from .options import parse_pairs
+    from .train import format_summary, run
 
-    base = json.loads(Path(args.config).read_text()) if args.config else {}
-    cfg = TrainConfig.from_dict(base) if base else TrainConfig()
+    cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    changes = {k: getattr(args, k) for k in ("labels", "protocol", "backbone", "head", "lr", "weight_decay", "batch_size",
+                                             "patience", "seed", "aggregation") if getattr(args, k) is not None}
     if args.corpus or args.csv:
-        cfg.corpora = _corpora(args)
-    for attr in ("labels", "protocol", "backbone", "head", "lr", "weight_decay", "batch_size", "patience", "seed", "aggregation"):
-        v = getattr(args, attr)
-        if v is not None:
-            setattr(cfg, attr, v)
+        changes["corpora"] = _corpora(args)
     if args.epochs is not None:
-        cfg.max_epochs = args.epochs
+        changes["max_epochs"] = args.epochs
+    backbone = changes.get("backbone", cfg.backbone)
+    options = {} if "backbone" in changes and backbone != cfg.backbone else dict(cfg.backbone_options)
     if args.backbone_opt:
-        cfg.backbone_options = {**cfg.backbone_options, **_kv(args.backbone_opt)}
-    if args.head_opt:
-        cfg.head_options = {**cfg.head_options, **_kv(args.head_opt)}
+        options.update(parse_pairs(backbone_class(backbone).config_type, args.backbone_opt, where=f"--backbone-opt ({backbone})"))
+    changes["backbone_options"] = options
+    head = changes.get("head", cfg.head)
+    head_options = {} if "head" in changes and head != cfg.head else dict(cfg.head_options)
+    head_options.update(parse_head_options(head, args.head_opt))
     if args.hidden is not None:
-        cfg.head_options = {**cfg.head_options, "hidden": args.hidden}
+        head_options["hidden"] = args.hidden
+    changes["head_options"] = head_options
     if args.segment is not None or args.hop is not None or args.vad:
-        s = cfg.segmentation
-        length = args.segment if args.segment is not None else s.length
-        cfg.segmentation = Segmentation(length=length, hop=args.hop if args.hop is not None else length,
-                                        method="vad" if args.vad else s.method)
-    if args.class_weights:
-        cfg.class_weights = True
-    if args.speaker_norm:
-        cfg.speaker_norm = True
-    if args.speaker_vectors:
-        cfg.speaker_vectors = True
+        changes["segmentation"] = cfg.segmentation.with_overrides(length=args.segment, hop=args.hop, vad=args.vad)
+    for flag in ("class_weights", "speaker_norm", "speaker_vectors"):
+        if getattr(args, flag):
+            changes[flag] = True
     if args.folds:
-        cfg.folds = [int(f) for f in args.folds.split(",")]
+        try:
+            changes["folds"] = tuple(int(f) for f in args.folds.split(","))
+        except ValueError:
+            raise ConfigError(f"--folds must be fold indices like 0,1 (got {args.folds!r})") from None
     if args.no_final:
-        cfg.final_model = False
-    result = run(cfg, args.out, progress=not args.quiet)
+        changes["final_model"] = False
+    cfg = TrainConfig.from_dict({**cfg.to_dict(), **{k: v for k, v in changes.items()}}) if changes else cfg
+    result = run(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     print(format_summary(result))
     print(f"run directory: {args.out}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_run, format_evaluation
+    from .evaluation import evaluate_model, format_evaluation
 
-    result = evaluate_run(args.run, _corpora(args), labels=args.labels, out=args.out, rule=args.aggregation,
-                          noise=args.noise, snrs=args.snr, seed=args.seed)
+    result = evaluate_model(args.run, list(_corpora(args)), labels=args.labels, out=args.out, rule=args.aggregation,
+                            noise=args.noise, snrs=args.snr, seed=args.seed, progress=not args.quiet)
     print(format_evaluation(result))
     return 0
 
 
 def cmd_predict(args) -> int:
-    import pandas as pd
+    from .errors import check_number
+    from .inference import expand_inputs, iter_results
+    from .model import load_model
+    from .outputs import TableOutput, check_writable, output_for
 
-    from .inference import (OUTPUT_FORMATS, Model, load_model, predict, results_json, segmentation_override,
-                            segments_table, write_predictions)
-
-    if args.out and Path(args.out).suffix.lower() not in OUTPUT_FORMATS:
-        print(f"segser: error: {args.out}: unknown output format; use {', '.join(OUTPUT_FORMATS)}", file=sys.stderr)
-        return 2
     inputs = list(args.inputs)
     model_ref = args.model
-    if model_ref is None and len(inputs) > 1 and (Path(inputs[0]) / "model.pt").exists():
+    if model_ref is None and len(inputs) > 1 and Path(inputs[0]).is_dir() and (
+            (Path(inputs[0]) / "model.pt").exists() or (Path(inputs[0]) / "export.json").exists()):
         model_ref = inputs.pop(0)  # segser predict RUN FILE...
-    model: Model = load_model(model_ref)
-    seg = segmentation_override(model, segment=args.segment, hop=args.hop, vad=args.vad)
-    timeline, decisions, errors = predict(inputs, model, rule=args.aggregation, progress=not args.quiet, segmentation=seg)
-    if args.plot and len(decisions):
-        from .audio import load
-        from .plots import plot_timeline
-
-        for i, f in enumerate(decisions.index):
-            out = Path(args.plot)
-            if len(decisions) > 1:
-                out = out.with_name(f"{out.stem}_{i:03d}_{Path(f).stem}{out.suffix}")
-            x = load(f, sample_rate=16000)
-            d = decisions.loc[f]
-            plot_timeline(x, 16000, timeline.loc[f].reset_index(), model.classes, out,
-                          title=f"{Path(f).name}: {d['label']} ({d['rule']})")
-    if args.out:
-        write_predictions(args.out, model, timeline, decisions, errors)
-        print(f"wrote {args.out} ({len(decisions)} files, {len(timeline)} segments)", file=sys.stderr)
+    min_score = check_number("--min-score", args.min_score, lo=0.0, hi=1.0)
+    if args.plot:
+        check_writable(args.plot, "plot")
+    model = load_model(model_ref, runtime=args.runtime)
+    seg = model.segmentation.with_overrides(length=args.segment, hop=args.hop, vad=args.vad)
+    several = len(expand_inputs(inputs)[0]) > 1
+    outputs = [output_for(args.out, model, several=several)] if args.out else []
     if args.json:
-        print(json.dumps(results_json(model, timeline, decisions, errors), indent=2))
+        from .outputs import JSONOutput
+        outputs.append(JSONOutput(model, several=several))
     elif args.csv:
-        segments_table(timeline, decisions).to_csv(sys.stdout, index=False, float_format="%.4f")
+        from .outputs import CSVOutput
+        outputs.append(CSVOutput(model, several=several))
     else:
-        with pd.option_context("display.width", 160, "display.max_rows", 200):
-            for f, d in decisions.iterrows():
-                print(f"== {f}  ({d['duration']:.2f} s, {d['n_segments']} segments)")
-                t = timeline.loc[f].reset_index()
-                print(f"   {'start':>7} {'end':>7}  {'emotion':<9} score   " + " ".join(f"{c[:7]:>7}" for c in model.classes))
-                for _, r in t.iterrows():
-                    print(f"   {r['start']:7.2f} {r['end']:7.2f}  {r['label']:<9} {r['score']:.2f}    "
-                          + " ".join(f"{r['p_' + c]:7.2f}" for c in model.classes))
-                print(f"   clip: {d['label']} (score {d['score']:.2f}, rule {d['rule']})"
-                      + (f"  [{d['notes']}]" if d["notes"] else ""))
-    for k, msg in errors.items():
-        print(f"segser: skipped {msg}", file=sys.stderr)
-    return 0 if len(decisions) else 1
+        outputs.append(TableOutput(model, several=several))
+    failed = ok = 0
+    try:
+        for i, result in enumerate(iter_results(inputs, model, progress=not args.quiet, rule=args.aggregation,
+                                                segmentation=seg, min_score=min_score, envelope=bool(args.plot))):
+            for o in outputs:
+                o.add(result)
+            if not result.ok:
+                failed += 1
+                continue
+            ok += 1
+            if args.plot:
+                _plot(args.plot, result, model, several, ok - 1)
+    except BaseException:
+        for o in outputs:
+            o.abort()
+        raise
+    for o in outputs:
+        o.close()
+    if args.out:
+        print(f"wrote {args.out} ({ok} files, {failed} failed, {outputs[0].n_segments} segments)", file=sys.stderr)
+    return 1 if failed or not ok else 0
+
+
+def _plot(path, result, model, several: bool, index: int) -> None:
+    from .plots import plot_timeline
+
+    out = Path(path)
+    if several:
+        out = out.with_name(f"{out.stem}_{index:03d}_{Path(result.file).stem}{out.suffix}")
+    d = result.decision
+    plot_timeline(result.envelope, result.segments, model.classes, out, title=f"{Path(result.file).name}: {d['label']} ({d['rule']})")
 
 
 def cmd_benchmark(args) -> int:
     from .benchmark import load_suite, run_suite
 
     suite = load_suite(args.suite)
-    folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+    folds = None
+    if args.folds:
+        try:
+            folds = tuple(int(f) for f in args.folds.split(","))
+        except ValueError:
+            raise ConfigError(f"--folds must be fold indices like 0,1 (got {args.folds!r})") from None
     payload = run_suite(suite, args.out, progress=not args.quiet, folds=folds)
     print((Path(args.out) / "report.md").read_text())
     return 0 if payload["results"] else 1
@@ -180,23 +206,31 @@ def cmd_weights(args) -> int:
 def cmd_serve(args) -> int:
     from .service import serve
 
-    serve(args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
+    serve(args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, max_audio_s=args.max_audio_s)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .aggregate import RULES
+    from .backbones import REGISTRY
+    from .heads import HEADS
+
     p = argparse.ArgumentParser(prog="segser", description="Segment-level speech emotion recognition with transfer learning")
     p.add_argument("--version", action="version", version=f"segser {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
+    rules = list(RULES)
 
     t = sub.add_parser("train", help="cross-validate a head on a backbone and write a run directory")
     _data_args(t)
     t.add_argument("--config", help="JSON config (see recipes/); command-line options override it")
-    t.add_argument("--protocol", help="loso, loso-session, speaker-kfold:K, groups:1-4,5-8,..., kfold:K, random (default: the corpus's speaker-independent protocol)")
-    t.add_argument("--backbone", help="logmel, vggish, whisper")
-    t.add_argument("--backbone-opt", action="append", metavar="KEY=VALUE", help="e.g. size=tiny.en layer=3 context=30")
-    t.add_argument("--head", help="segment (paper 001, N hidden), mlp (baseline), linear, layersum")
-    t.add_argument("--head-opt", action="append", metavar="KEY=VALUE")
+    t.add_argument("--protocol", help="loso, loso-session, speaker-kfold:K, groups:1-4,5-8,..., kfold:K, random, "
+                                      "leave-one-corpus-out[:EVAL_ONLY,...], corpus-split:TRAIN,...->TEST,... "
+                                      "(default: the corpus's speaker-independent protocol)")
+    t.add_argument("--backbone", help=", ".join(REGISTRY))
+    t.add_argument("--backbone-opt", action="append", metavar="KEY=VALUE", help="backbone option, e.g. size=tiny.en layer=all context=5")
+    t.add_argument("--head", help=", ".join(HEADS))
+    t.add_argument("--head-opt", action="append", metavar="KEY=VALUE", help="head option, e.g. dropout=0.1")
     t.add_argument("--hidden", type=int, help="hidden units N of the segment head (paper: 200)")
     t.add_argument("--segment", type=float, help="segment length in seconds (default 1.0)")
     t.add_argument("--hop", type=float, help="segment hop in seconds (1.0 non-overlapping, 0.5 overlapping)")
@@ -209,31 +243,37 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--class-weights", action="store_true", help="class-weighted cross-entropy (paper 004)")
     t.add_argument("--speaker-norm", action="store_true", help="per-speaker feature normalisation (needs several clips per speaker at test time)")
     t.add_argument("--speaker-vectors", action="store_true", help="append each speaker's mean embedding (003's i-vector role)")
-    t.add_argument("--aggregation", choices=["mean_logits", "majority", "unique_majority", "summed_posteriors"])
+    t.add_argument("--aggregation", choices=rules)
     t.add_argument("--seed", type=int)
     t.add_argument("--folds", help="run only these fold indices, e.g. 0,1")
     t.add_argument("--no-final", action="store_true", help="skip training the final model on all clips")
-    t.add_argument("--out", required=True, help="run directory to write")
+    t.add_argument("--out", required=True, help="run directory to write (written whole at the end)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory (only when the run succeeds)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a trained run's model on other data")
     e.add_argument("run", help="run directory (or built-in model name)")
     _data_args(e)
-    e.add_argument("--aggregation", default="mean_logits", choices=["mean_logits", "majority", "unique_majority", "summed_posteriors"])
-    e.add_argument("--noise", help="folder of noise recordings for noisy test sets")
+    e.add_argument("--aggregation", default="mean_logits", choices=rules)
+    e.add_argument("--noise", help="folder of noise recordings (its test/ split) for noisy test sets")
     e.add_argument("--snr", type=float, nargs="*", default=[], help="SNRs in dB for the noisy test sets")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", help="write evaluation.json here")
+    e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
     pr = sub.add_parser("predict", help="emotion timeline and clip decision for audio files or folders")
     pr.add_argument("inputs", nargs="+", help="audio files or folders (optionally a run directory first)")
-    pr.add_argument("--model", help="run directory or built-in model name (default: the built-in default model)")
-    pr.add_argument("--aggregation", default="mean_logits", choices=["mean_logits", "majority", "unique_majority", "summed_posteriors"])
+    pr.add_argument("--model", help="run directory, exported model or built-in model name (default: default)")
+    pr.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"],
+                    help="torch, onnx (torch-free, exported models) or auto")
+    pr.add_argument("--aggregation", default="mean_logits", choices=rules)
     pr.add_argument("--segment", type=float, help="segment length (s), overriding the model's")
     pr.add_argument("--hop", type=float, help="segment hop (s)")
     pr.add_argument("--vad", action="store_true", help="segments follow speech (Silero VAD); silence gets no emotion")
+    pr.add_argument("--min-score", type=float, default=0.0,
+                    help="label a segment (and the clip) 'uncertain' when its top probability is below this")
     fmt = pr.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--csv", action="store_true", help="segment timeline as CSV")
@@ -253,8 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="HTTP service: POST /predict an audio file, get its timeline and decision")
     s.add_argument("--model", action="append", help="run directory or built-in model name; repeat to serve several (default: default)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--max-upload-mb", type=float, default=200.0)
+    s.add_argument("--port", type=_port, default=8000)
+    s.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (MB)")
+    s.add_argument("--max-audio-s", type=float, default=3600.0, help="longest recording accepted per request (s)")
     s.set_defaults(func=cmd_serve)
 
     w = sub.add_parser("weights", help="every pretrained file segser knows and where it is found offline")
@@ -262,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_weights)
 
     c = sub.add_parser("corpus", help="summarise a corpus and write its manifest")
-    c.add_argument("name", help="emodb, ravdess, cremad, tess, savee, iemocap, csv, folders")
+    c.add_argument("name", help="corpus loader name")
     c.add_argument("root")
     c.add_argument("--labels")
     c.add_argument("--out", help="manifest CSV to write")
@@ -271,19 +312,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .audio import AudioError
-    from .corpora import CorpusError
-    from .inference import ModelError
-    from .labels import LabelError
-    from .protocols import ProtocolError
-    from .weights import WeightsNotFound
-
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (AudioError, CorpusError, ModelError, LabelError, ProtocolError, WeightsNotFound, FileNotFoundError) as exc:
+    except SegserError as exc:
+        if args.debug:
+            raise
         print(f"segser: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"segser: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("segser: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line unless debugging
+        if args.debug:
+            raise
+        print(f"segser: internal error ({type(exc).__name__}: {str(exc)[:200]}); rerun with --debug for the traceback",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

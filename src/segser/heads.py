@@ -1,9 +1,13 @@
 """Classifier heads on top of backbone embeddings (paper 001 section 4.3)."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 from torch import nn
+
+from .errors import ConfigError, check_number
 
 
 class SegmentClassifier(nn.Module):
@@ -94,7 +98,7 @@ class SVMHead:
     classical baseline's classifier; its decision function stands in for logits.
     Used by ``train.fit_head`` when ``head="svm"`` (not saved as a torch model)."""
 
-    def __init__(self, kernel: str = "rbf", C: float = 1.0, class_weight=None):
+    def __init__(self, in_dim: int = 0, n_classes: int = 0, kernel: str = "rbf", C: float = 1.0, class_weight=None):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import SVC
@@ -114,16 +118,93 @@ class SVMHead:
         return self
 
 
-def _efficientnet_tail(in_dim: int, n_classes: int, **kw):
-    from .backbones.imagenet import EfficientNetTail
-    return EfficientNetTail(in_dim, n_classes, **kw)
+class EfficientNetTail(nn.Module):
+    """The pretrained last ``tail_blocks`` MBConv blocks + head conv of
+    EfficientNet-Lite0 and a new linear classifier: trained on cached trunk
+    activations (``imagenet`` backbone with ``tap=trunk``), this is partial
+    fine-tuning (paper 002's last conv block + dense layers) at the cost of the tail only."""
+
+    raw_input = True  # pretrained layers expect the trunk's activations unstandardised
+
+    def __init__(self, in_dim: int, n_classes: int, tail_blocks: int = 4, dropout: float = 0.2, weights=None):
+        super().__init__()
+        from .backbones.imagenet import lite0
+
+        net, _ = lite0(weights)
+        self.blocks = nn.ModuleList(net._blocks[len(net._blocks) - tail_blocks:])
+        self.conv_head, self.bn1, self.swish = net._conv_head, net._bn1, net._swish
+        channels = self.blocks[0]._block_args.input_filters
+        side = int(round((in_dim // channels) ** 0.5))
+        self.shape = (channels, side, side)
+        if channels * side * side != in_dim:
+            raise ConfigError(f"input dim {in_dim} is not {channels} x H x W trunk activations")
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(net._conv_head.out_channels, n_classes))
+
+    def forward(self, x):
+        x = x.view(x.shape[0], *self.shape)
+        for block in self.blocks:
+            x = block(x)
+        x = self.swish(self.bn1(self.conv_head(x)))
+        return self.classifier(x.mean(dim=(2, 3)))
 
 
 HEADS = {"segment": SegmentClassifier, "mlp": BaselineMLP, "linear": Linear, "layersum": LayerWeightedSum, "tdnn": TDNN,
-         "efficientnet_tail": _efficientnet_tail}
+         "efficientnet_tail": EfficientNetTail, "svm": SVMHead}
+
+
+def head_options(name: str) -> dict[str, object]:
+    """The options a head takes (keyword, default), from its constructor."""
+    if name not in HEADS:
+        raise ConfigError(f"unknown head {name!r}; available: {', '.join(HEADS)}")
+    params = inspect.signature(HEADS[name].__init__).parameters
+    return {k: p.default for k, p in params.items() if k not in ("self", "in_dim", "n_classes", "class_weight")
+            and p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+def check_head(name: str, options: dict) -> dict:
+    """``options`` for head ``name``: unknown keys refused, numbers range-checked."""
+    known = head_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(f"head {name!r}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                          f"known: {', '.join(known) or 'none'}")
+    for key, value in options.items():
+        if key in ("hidden", "units", "channels", "layers", "n_layers", "n_features", "tail_blocks"):
+            check_number(f"head {key}", value, lo=1, hi=100_000, integer=True)
+        elif key in ("dropout",):
+            check_number(f"head {key}", value, lo=0.0, hi=0.99)
+        elif key == "C":
+            check_number("svm C", value, lo=1e-6, hi=1e6)
+    return options
+
+
+def parse_head_options(name: str, pairs) -> dict:
+    """``["hidden=200", "dropout=0.1"]`` -> typed, checked options (no JSON quoting)."""
+    from .options import parse_text
+
+    out = {}
+    for item in pairs or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"head option: expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_text(text, int | float | bool | None | str, where=f"head option {key.strip()}")
+    return check_head(name, out)
 
 
 def create(name: str, in_dim: int, n_classes: int, **options) -> nn.Module:
-    if name not in HEADS:
-        raise ValueError(f"unknown head {name!r}; available: {', '.join(HEADS)}")
+    check_head(name, options)
     return HEADS[name](in_dim, n_classes, **options)
+
+
+class EmotionHead(nn.Module):
+    """Feature standardisation (training statistics) followed by a classifier head:
+    the trainable part of a model, saved in ``model.pt``."""
+
+    def __init__(self, in_dim: int, n_classes: int, head: str = "segment", **head_options):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("std", torch.ones(in_dim))
+        self.head = create(head, in_dim, n_classes, **head_options)
+
+    def forward(self, x):
+        return self.head((x - self.mean) / self.std)

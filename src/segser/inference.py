@@ -1,148 +1,58 @@
-"""Running a trained model on recordings: a segment timeline plus clip decisions.
+"""Running a trained model on recordings: an emotion timeline (one row per
+segment) and a clip decision per file.
 
 >>> import segser
->>> timeline, decisions = segser.predict(["speech.wav"])  # doctest: +SKIP
->>> timeline.loc["speech.wav"]                             # doctest: +SKIP
+>>> timeline, decisions, errors = segser.predict(["speech.wav"])  # doctest: +SKIP
+>>> timeline.loc["speech.wav"]                                     # doctest: +SKIP
 
 ``timeline`` is indexed by (file, start, end) like audinterface; ``decisions``
-by file. Long files are streamed in blocks, so memory does not grow with length.
+by file. Files are streamed in blocks through the same engine that live
+streams and training use, so memory does not grow with length and the
+timeline equals what a live stream of the same audio gives.
 """
 from __future__ import annotations
 
-import bisect
-import json
+import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
-from . import backbones
-from .aggregate import RULES, clip_scores, decide
-from .audio import AUDIO_SUFFIXES, AudioError, blocks, find_audio, info
-from .fileio import file_digest, write_text
-from .segments import Segmentation, fixed_spans, speech_spans
-from .train import EmotionHead, TrainConfig
+from .aggregate import RULES, TIE, clip_label, clip_scores
+from .audio import AUDIO_SUFFIXES, FileStream, find_audio
+from .errors import AudioError, ConfigError, SegserError, display_path
+from .model import EmotionModel, load_model
+from .segmenters import MAX_SEGMENTS_PER_FILE, Segmentation, SpeechRegions
 
-DEFAULT_MODEL_DIR = Path(__file__).parent / "models"
-DEFAULT_MODEL = "default"
+UNCERTAIN = "uncertain"
 
 
-class ModelError(ValueError):
-    pass
+class Cancelled(SegserError):
+    """The caller gave up on this file (e.g. a disconnected client)."""
 
 
 @dataclass
-class Model:
-    """A backbone, a trained head and how to segment: everything to predict."""
+class FileResult:
+    """One input's outcome: its timeline and decision, or the error that stopped it."""
 
-    config: TrainConfig
-    head: EmotionHead
-    classes: list[str]
-    backbone: backbones.Backbone
-    source: str
-    card: dict = field(default_factory=dict)
+    file: str
+    segments: pd.DataFrame | None = None  # start, end, label, score, p_<class>...
+    decision: dict = field(default_factory=dict)  # label, score, rule, n_segments, duration, notes, p_<class>...
+    error: str | None = None
+    envelope: tuple | None = field(default=None, repr=False)  # (times, min, max) of the waveform, for plots
 
     @property
-    def segmentation(self) -> Segmentation:
-        return self.config.segmentation
-
-
-def resolve_model_dir(model) -> Path:
-    if model is None:
-        model = DEFAULT_MODEL
-    p = Path(model)
-    if p.is_dir():
-        return p
-    builtin = DEFAULT_MODEL_DIR / str(model)
-    if builtin.is_dir():
-        return builtin
-    known = sorted(d.name for d in DEFAULT_MODEL_DIR.iterdir() if d.is_dir() and (d / "model.pt").exists())
-    raise ModelError(f"{model}: not a run directory nor a built-in model (built-in: {', '.join(known) or 'none'})")
-
-
-def load_model(model=None, *, backbone=None) -> Model:
-    """Load a run directory (from ``segser train``) or a built-in model by name
-    (default: ``default``). A ``model.pt.sha256`` beside the weights is verified."""
-    d = resolve_model_dir(model)
-    weights, cfg_path = d / "model.pt", d / "config.json"
-    for p in (weights, cfg_path):
-        if not p.exists():
-            raise ModelError(f"{d}: no {p.name}; train with 'segser train' (with a final model) first")
-    checksum = d / "model.pt.sha256"
-    if checksum.exists():
-        expected = checksum.read_text().split()[0]
-        if file_digest(weights) != expected:
-            raise ModelError(f"{weights}: checksum mismatch (expected {expected}); the model file is corrupt or altered")
-    raw = json.loads(cfg_path.read_text())
-    raw.pop("protocol_resolved", None)
-    cfg = TrainConfig.from_dict(raw)
-    if cfg.speaker_norm or cfg.speaker_vectors:
-        raise ModelError(f"{d}: trained with speaker adaptation (per-speaker statistics), which predicting single "
-                         "files cannot supply; evaluate it with 'segser train' folds, or train without "
-                         "--speaker-norm/--speaker-vectors for predict")
-    state = torch.load(str(weights), map_location="cpu", weights_only=True)
-    head = EmotionHead(state["in_dim"], len(state["classes"]), state["head"], **state["head_options"])
-    head.load_state_dict(state["state_dict"])
-    head.eval()
-    bb = backbone or backbones.create(cfg.backbone, **cfg.backbone_options)
-    if bb.dim != state["in_dim"]:
-        raise ModelError(f"{d}: head expects {state['in_dim']}-d features but backbone gives {bb.dim}-d")
-    card = {}
-    if (d / "card.json").exists():
-        card = json.loads((d / "card.json").read_text())
-    return Model(cfg, head, list(state["classes"]), bb, str(d), card)
-
-
-def expand_inputs(inputs) -> tuple[list[Path], dict[str, str]]:
-    """Files and directories -> audio files; problems per input in ``errors``."""
-    if isinstance(inputs, (str, Path)):
-        inputs = [inputs]
-    files, errors = [], {}
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = find_audio(p)
-            if not found:
-                errors[str(p)] = f"{p}: directory contains no audio files ({', '.join(AUDIO_SUFFIXES)})"
-            files += found
-        else:
-            files.append(p)
-    return files, errors
-
-
-def _block_spans(block_start: float, block_len: float, x: np.ndarray, sr: int, seg: Segmentation,
-                 fixed: list[tuple[float, float]]):
-    """Spans (relative to the block) of segments that START in this block's own
-    stretch; ``fixed`` holds the whole file's fixed windows, sorted by start."""
-    if seg.method == "clip":  # one span per block: the whole (stretch of the) recording
-        return [(0.0, round(min(block_len, x.size / sr), 6))]
-    if seg.method == "vad":
-        spans = speech_spans(x, sample_rate=sr, min_speech=seg.min_speech, max_length=seg.max_length)
-        return [(s, e) for s, e in spans if s < block_len]
-    lo = bisect.bisect_left(fixed, (block_start - 1e-9,))
-    hi = bisect.bisect_left(fixed, (block_start + block_len - 1e-9,))
-    return [(round(s - block_start, 6), round(e - block_start, 6)) for s, e in fixed[lo:hi]]
-
-
-def segmentation_override(model: Model, *, segment: float | None = None, hop: float | None = None,
-                          vad: bool = False) -> Segmentation | None:
-    """The model's segmentation with a new length, hop or VAD; None if nothing changes.
-    A new length without a hop gives non-overlapping segments of that length."""
-    if not vad and segment is None and hop is None:
-        return None
-    s = model.segmentation
-    length = segment if segment is not None else s.length
-    return Segmentation(length=length, hop=hop if hop is not None else (length if segment is not None else s.hop),
-                        method="vad" if vad else "fixed")
+    def ok(self) -> bool:
+        return self.error is None
 
 
 def _heap_trimmer():
     """glibc's malloc_trim, or a no-op elsewhere. Streaming thousands of blocks
-    fragments glibc's heap (peak RSS 612 MB for 1 h of audio against 447 MB for
-    6 min); returning free pages every 8 blocks keeps it flat (476 MB)."""
+    fragments glibc's heap; returning free pages every few blocks keeps peak
+    RSS flat with the recording's length."""
     try:
         import ctypes
 
@@ -152,126 +62,171 @@ def _heap_trimmer():
         return lambda: None
 
 
-_trim_heap = _heap_trimmer()
+trim_heap = _heap_trimmer()
 
 
-def predict_file(model: Model, path, *, rule: str = "mean_logits",
-                 segmentation: Segmentation | None = None) -> tuple[pd.DataFrame, dict]:
-    """Timeline (one row per segment) and the clip decision for one file;
-    ``segmentation`` overrides the model's own for this call only."""
-    meta = info(path)
-    sr = model.backbone.sample_rate
-    seg = segmentation or model.segmentation
-    notes = []
-    if meta.sample_rate < sr:
-        notes.append(f"upsampled from {meta.sample_rate} Hz (bandwidth below the model's {sr // 2} Hz)")
-    if meta.channels > 1:
-        notes.append(f"{meta.channels} channels mixed to mono")
-    window = float(getattr(model.backbone, "context", 60.0))
-    overlap = seg.length if seg.method == "fixed" else 0.0
-    step = window - overlap if window > overlap else window
-    total = meta.duration
-    rows, logits_all = [], []
-    fixed = fixed_spans(total, length=seg.length, hop=seg.hop) if seg.method == "fixed" else []
-    for i, (block_start, x) in enumerate(blocks(path, sample_rate=sr, block_seconds=step + overlap, overlap_seconds=overlap)):
-        if i % 8 == 7:
-            _trim_heap()
-        spans = _block_spans(block_start, step, x, sr, seg, fixed)
-        if not spans:
-            continue
-        with torch.no_grad():
-            lg = model.head(torch.from_numpy(model.backbone.embed(x, spans))).numpy()
-        logits_all.append(lg)
-        rows += [(block_start + s, block_start + e) for s, e in spans]
-    if not rows:
-        raise AudioError(path, "no speech segments found" if seg.method == "vad" else "too short for one segment")
-    logits = np.concatenate(logits_all)
-    probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+class Envelope:
+    """Min/max of a signal in about ``bins`` bins, accumulated block by block
+    (the waveform strip of a timeline plot without holding the audio)."""
+
+    def __init__(self, total_samples: int, sample_rate: int, bins: int = 4000):
+        self.step = max(1, int(total_samples) // bins)
+        self.sample_rate = sample_rate
+        self.rest = np.zeros(0, np.float32)
+        self.lo, self.hi = [], []
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.concatenate([self.rest, x]) if self.rest.size else x
+        n = x.size // self.step
+        if n:
+            frames = x[: n * self.step].reshape(n, self.step)
+            self.lo.append(frames.min(1))
+            self.hi.append(frames.max(1))
+        self.rest = x[n * self.step:].copy()
+
+    def arrays(self):
+        lo = np.concatenate(self.lo + ([self.rest.min(keepdims=True)] if self.rest.size else []))
+        hi = np.concatenate(self.hi + ([self.rest.max(keepdims=True)] if self.rest.size else []))
+        t = (np.arange(lo.size) + 0.5) * self.step / self.sample_rate
+        return t, lo, hi
+
+
+def timeline_frame(rows, logits: np.ndarray, model: EmotionModel, duration: float, *, min_score: float = 0.0) -> pd.DataFrame:
+    """(start, end, label, score, p_*) per segment; ``label`` is ``uncertain``
+    where the top probability is below ``min_score``."""
+    probs = model.probabilities(logits)
     classes = model.classes
-    timeline = pd.DataFrame({"file": str(path), "start": [round(s, 3) for s, _ in rows],
-                             "end": [round(min(e, total), 3) for _, e in rows]})
-    timeline["label"] = [classes[k] for k in probs.argmax(1)]
-    timeline["score"] = probs.max(1)
+    t = pd.DataFrame({"start": [round(s, 3) for s, _ in rows], "end": [round(min(e, duration), 3) for _, e in rows]})
+    best = probs.argmax(1)
+    t["score"] = probs.max(1)
+    t.insert(2, "label", [classes[k] if p >= min_score else UNCERTAIN for k, p in zip(best, t["score"])])
     for i, c in enumerate(classes):
-        timeline[f"p_{c}"] = probs[:, i]
-    k = decide(logits, rule)
+        t[f"p_{c}"] = probs[:, i]
+    return t
+
+
+def clip_decision(logits: np.ndarray, model: EmotionModel, *, rule: str, duration: float, notes, min_score: float = 0.0) -> dict:
     scores = clip_scores(logits)
-    decision = {"file": str(path), "label": classes[k] if k >= 0 else "undecided (tie)",
-                "score": float(scores[k]) if k >= 0 else float("nan"), "rule": rule,
-                "n_segments": int(len(rows)), "duration": round(total, 3), "notes": "; ".join(notes)}
-    decision.update({f"p_{c}": float(s) for c, s in zip(classes, scores)})
-    return timeline, decision
+    label = clip_label(logits, model.classes, rule)
+    score = float(scores[model.classes.index(label)]) if label != TIE else float("nan")
+    if label != TIE and score < min_score:
+        label = UNCERTAIN
+    out = {"label": label, "score": score, "rule": rule, "n_segments": int(len(logits)), "duration": round(duration, 3),
+           "notes": "; ".join(notes)}
+    out.update({f"p_{c}": float(s) for c, s in zip(model.classes, scores)})
+    return out
 
 
-def predict(inputs, model=None, *, rule: str = "mean_logits", progress: bool = False, segmentation: Segmentation | None = None):
+def predict_file(model: EmotionModel, path, *, rule: str = "mean_logits", segmentation: Segmentation | None = None,
+                 max_seconds: float | None = None, segment_limit: int = MAX_SEGMENTS_PER_FILE, min_score: float = 0.0,
+                 envelope: bool = False, cancelled=None, lock=None) -> FileResult:
+    """Timeline and clip decision of one file, streamed in blocks; raises
+    :class:`AudioError` for a file that cannot be used. ``segmentation``
+    overrides the model's for this call; ``cancelled()`` is polled between blocks;
+    ``lock`` (shared by the callers of one model) is held while a block is computed."""
+    if rule not in RULES:
+        raise ConfigError(f"unknown aggregation rule {rule!r}; available: {', '.join(RULES)}")
+    seg = segmentation or model.segmentation
+    window = model.encoder.window_seconds
+    stream = FileStream(str(path), model.sample_rate, block_seconds=window * 8 if window else 30.0, max_seconds=max_seconds)
+    seg.check_duration(stream.duration, path, limit=segment_limit)
+    embedder = model.embedder(seg)
+    env = Envelope(int(stream.duration * model.sample_rate), model.sample_rate) if envelope else None
+    spans, logits = [], []
+
+    def take(rows):
+        if rows:
+            spans.extend((s, e) for s, e, _ in rows)
+            logits.append(model.logits(np.stack([r[2] for r in rows])))
+
+    for i, block in enumerate(stream):
+        if cancelled is not None and cancelled():
+            raise Cancelled(f"{display_path(path)}: cancelled")
+        if env is not None:
+            env.add(block)
+        with lock or nullcontext():
+            take(embedder.push(block))
+        if i % 8 == 7:
+            trim_heap()
+    with lock or nullcontext():
+        take(embedder.finish())
+    if not spans:
+        raise AudioError(path, "no speech segments found" if isinstance(seg.segmenter(), SpeechRegions)
+                         else "too short for one segment")
+    lg = np.concatenate(logits)
+    result = FileResult(str(path), timeline_frame(spans, lg, model, stream.duration, min_score=min_score),
+                        clip_decision(lg, model, rule=rule, duration=stream.duration, notes=stream.notes,
+                                      min_score=min_score))
+    if env is not None:
+        result.envelope = env.arrays()
+    return result
+
+
+def expand_inputs(inputs) -> tuple[list[str], dict[str, str]]:
+    """Files and directories -> audio files, each once; problems per input in ``errors``."""
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    files, errors, seen = [], {}, set()
+    for item in inputs:
+        p = Path(item)
+        found = find_audio(p) if p.is_dir() else [p]
+        if p.is_dir() and not found:
+            errors[str(p)] = f"{display_path(p)}: directory contains no audio files ({', '.join(AUDIO_SUFFIXES)})"
+        for f in found:
+            key = os.path.realpath(f)
+            if key not in seen:
+                seen.add(key)
+                files.append(str(f))
+    return files, errors
+
+
+def iter_results(inputs, model: EmotionModel, *, progress: bool = False, **options):
+    """A :class:`FileResult` per input file (and one per input that yields no
+    file), in order, as each is done."""
+    files, errors = expand_inputs(inputs)
+    for key, message in errors.items():
+        yield FileResult(key, error=message)
+    for f in tqdm(files, desc="predict", disable=not progress or len(files) < 2):
+        try:
+            yield predict_file(model, f, **options)
+        except AudioError as exc:
+            yield FileResult(f, error=str(exc))
+
+
+def predict(inputs, model=None, *, rule: str = "mean_logits", progress: bool = False,
+            segmentation: Segmentation | None = None, runtime: str = "auto", min_score: float = 0.0):
     """Predict every audio file in ``inputs`` (files and/or directories).
 
     Returns ``(timeline, decisions, errors)``: timeline indexed by
     (file, start, end), decisions by file, errors a {input: message} dict for
-    files that could not be processed (the others still are).
+    inputs that could not be processed (the others still are).
     """
-    if rule not in RULES:
-        raise ValueError(f"unknown aggregation rule {rule!r}; available: {', '.join(RULES)}")
-    m = model if isinstance(model, Model) else load_model(model)
-    files, errors = expand_inputs(inputs)
-    timelines, decisions = [], []
-    for f in tqdm(files, desc="predict", disable=not progress or len(files) < 2):
-        try:
-            t, d = predict_file(m, f, rule=rule, segmentation=segmentation)
-        except AudioError as exc:
-            errors[str(f)] = str(exc)
+    m = load_model(model, runtime=runtime)
+    timelines, decisions, errors = [], [], {}
+    for r in iter_results(inputs, m, progress=progress, rule=rule, segmentation=segmentation, min_score=min_score):
+        if not r.ok:
+            errors[r.file] = r.error
             continue
-        timelines.append(t)
-        decisions.append(d)
+        timelines.append(r.segments.assign(file=r.file))
+        decisions.append({"file": r.file, **r.decision})
     cols = ["file", "start", "end", "label", "score"] + [f"p_{c}" for c in m.classes]
-    timeline = (pd.concat(timelines, ignore_index=True) if timelines else pd.DataFrame(columns=cols)).set_index(["file", "start", "end"])
+    timeline = (pd.concat(timelines, ignore_index=True)[cols] if timelines else pd.DataFrame(columns=cols)).set_index(
+        ["file", "start", "end"])
     dec = pd.DataFrame(decisions, columns=["file", "label", "score", "rule", "n_segments", "duration", "notes"]
                        + [f"p_{c}" for c in m.classes]).set_index("file")
     return timeline, dec, errors
 
 
-def _plain(value):
+def plain(value):
     """JSON-safe scalar: numpy types to Python, NaN to None."""
     value = value.item() if hasattr(value, "item") else value
     return None if isinstance(value, float) and value != value else value
 
 
-def file_json(file: str, decision, segments: pd.DataFrame) -> dict:
-    """One file's entry of the JSON output: its clip decision (without the
-    file name) and its segments (start, end, label, score, p_*)."""
-    return {"file": file, "decision": {k: _plain(v) for k, v in decision.items() if k != "file"},
-            "segments": [{k: _plain(v) for k, v in r.items()} for r in segments.to_dict("records")]}
-
-
-def results_json(model: Model, timeline: pd.DataFrame, decisions: pd.DataFrame, errors: dict) -> dict:
-    """The JSON document of ``segser predict --json``: :func:`file_json` per file."""
-    files = [file_json(f, d, timeline.loc[f].reset_index()) for f, d in decisions.iterrows()]
-    return {"model": model.source, "classes": model.classes, "files": files, "errors": errors}
-
-
-def segments_table(timeline: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
-    """One row per segment with its file's clip label (the CSV output)."""
-    return timeline.reset_index().merge(decisions[["label"]].rename(columns={"label": "clip_label"}),
-                                        left_on="file", right_index=True)
-
-
-OUTPUT_FORMATS = (".json", ".csv", ".txt")
-
-
-def write_predictions(path, model: Model, timeline: pd.DataFrame, decisions: pd.DataFrame, errors: dict) -> None:
-    """Write results atomically, the format chosen by the suffix: ``.json``,
-    ``.csv`` or ``.txt`` (an Audacity label track per segment; several files
-    get the file name in the label)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        text = json.dumps(results_json(model, timeline, decisions, errors), indent=2)
-    elif suffix == ".csv":
-        text = segments_table(timeline, decisions).to_csv(index=False, float_format="%.4f")
-    elif suffix == ".txt":
-        several = len(decisions) > 1
-        text = "".join(f"{start:.3f}\t{end:.3f}\t{(Path(f).name + ': ') if several else ''}{r['label']} {r['score']:.2f}\n"
-                       for (f, start, end), r in timeline.iterrows())
-    else:
-        raise ValueError(f"{path}: unknown output format {suffix!r}; use {', '.join(OUTPUT_FORMATS)} (.txt: Audacity labels)")
-    write_text(path, text)
+def file_json(result: FileResult, *, name: str | None = None) -> dict:
+    """One file's entry of the JSON output: its decision and segments, or its error."""
+    name = display_path(name or result.file)
+    if not result.ok:
+        return {"file": name, "error": result.error}
+    return {"file": name, "decision": {k: plain(v) for k, v in result.decision.items()},
+            "segments": [{k: plain(v) for k, v in r.items()} for r in result.segments.to_dict("records")]}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .errors import LabelError
+
 CANONICAL = ("angry", "happy", "sad", "neutral", "fear", "disgust", "surprise", "calm", "boredom",
              "excited", "frustrated", "other")
 
@@ -19,8 +21,6 @@ LABEL_SETS: dict[str, tuple[tuple[str, ...] | None, dict[str, str]]] = {
 }
 
 
-class LabelError(ValueError):
-    pass
 
 
 def parse(spec: str | None) -> tuple[tuple[str, ...] | None, dict[str, str]]:

@@ -46,15 +46,14 @@ def plot_learning_curves(curves, path) -> None:
     _save(fig, path)
 
 
-def plot_timeline(x: np.ndarray, sample_rate: int, timeline, classes, path, *, title: str = "") -> None:
-    """Waveform on top, per-class segment probabilities over time below."""
+def plot_timeline(envelope, timeline, classes, path, *, title: str = "") -> None:
+    """Waveform envelope (times, min, max) on top, per-class segment probabilities below."""
+    t, lo, hi = envelope
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 4.5), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
-    t = np.arange(x.size) / sample_rate
-    step = max(1, x.size // 20000)
-    a1.plot(t[::step], x[::step], lw=0.5, color="0.3")
+    a1.fill_between(t, lo, hi, lw=0, color="0.3")
     a1.set_ylabel("waveform")
     a1.set_title(title, fontsize=9)
-    mid = (timeline["start"].to_numpy() + np.minimum(timeline["end"].to_numpy(), x.size / sample_rate)) / 2
+    mid = (timeline["start"].to_numpy() + timeline["end"].to_numpy()) / 2
     for c in classes:
         a2.plot(mid, timeline[f"p_{c}"].to_numpy(), marker="o", ms=3, lw=1.2, label=c)
     a2.set_ylim(0, 1)

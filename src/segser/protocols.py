@@ -7,7 +7,13 @@ A protocol spec is a string:
 * ``groups:1-4,5-8,...`` explicit speaker folds (numbers match the trailing
   digits of speaker ids, e.g. RAVDESS actors);
 * ``kfold:K`` stratified K-fold over clips (NOT speaker-independent);
-* ``random`` paper 001's stratified 8:1:1 split over clips (NOT speaker-independent).
+* ``random`` paper 001's stratified 8:1:1 split over clips (NOT speaker-independent);
+* cross-corpus: ``leave-one-corpus-out`` trains on all corpora but one and tests
+  on it, once per corpus; ``leave-one-corpus-out:ased,tess`` never trains on the
+  listed (evaluation-only) corpora and tests them, together, with a model trained
+  on all the others; ``corpus-split:emodb,ravdess->nemo`` trains on the left
+  corpora and tests on the right. Test clips of classes the training corpora do
+  not have are left out (scores are over the classes both sides share).
 
 Validation clips for early stopping come from training speakers only (about
 one speaker in nine, at least one) or, without speakers, 10% of training clips.
@@ -21,6 +27,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
+from .errors import ProtocolError
+
 
 @dataclass(frozen=True)
 class Fold:
@@ -30,12 +38,58 @@ class Fold:
     test: np.ndarray
 
 
-class ProtocolError(ValueError):
-    pass
-
-
 def speaker_independent(spec: str) -> bool:
     return not (spec.startswith("kfold") or spec == "random")
+
+
+def cross_corpus(spec: str) -> bool:
+    return spec.startswith(("leave-one-corpus-out", "corpus-split:"))
+
+
+def _k(spec: str, default: int = 5) -> int:
+    if ":" not in spec:
+        return default
+    text = spec.split(":", 1)[1]
+    if not text.isdigit() or not 2 <= int(text) <= 1000:
+        raise ProtocolError(f"{spec}: K must be an integer from 2 to 1000")
+    return int(text)
+
+
+def _corpus_lists(spec: str) -> tuple[list[str], list[str]]:
+    """(train corpora, test corpora) of a corpus-split spec; (eval-only, []) for leave-one-corpus-out."""
+    body = spec.split(":", 1)[1] if ":" in spec else ""
+    if spec.startswith("corpus-split:"):
+        left, arrow, right = body.partition("->")
+        train, test = [c for c in left.split(",") if c], [c for c in right.split(",") if c]
+        if not arrow or not train or not test or set(train) & set(test):
+            raise ProtocolError(f"{spec}: expected corpus-split:TRAIN1,TRAIN2->TEST1,TEST2 with disjoint corpora")
+        return train, test
+    return [c for c in body.split(",") if c], []
+
+
+def check_spec(spec: str) -> str:
+    """A protocol spec checked for syntax before any data is read."""
+    if not isinstance(spec, str):
+        raise ProtocolError(f"protocol must be text (got {spec!r})")
+    if spec in ("loso", "loso-session", "random") or spec.startswith("leave-one-corpus-out"):
+        if spec.startswith("leave-one-corpus-out") and spec not in ("leave-one-corpus-out",) \
+                and not spec.startswith("leave-one-corpus-out:"):
+            raise ProtocolError(f"unknown protocol {spec!r}")
+        return spec
+    if spec.startswith(("speaker-kfold", "kfold")) and spec.split(":")[0] in ("speaker-kfold", "kfold"):
+        _k(spec)
+        return spec
+    if spec.startswith("groups:"):
+        for group in spec.split(":", 1)[1].split(","):
+            a, _, b = group.partition("-")
+            if not a.isdigit() or (b and not b.isdigit()):
+                raise ProtocolError(f"{spec}: groups are speaker numbers or ranges like 1-4")
+        return spec
+    if spec.startswith("corpus-split:"):
+        _corpus_lists(spec)
+        return spec
+    raise ProtocolError(f"unknown protocol {spec!r} (loso, loso-session, speaker-kfold:K, groups:1-4,5-8,..., kfold:K, "
+                        "random, leave-one-corpus-out[:EVAL_ONLY,...], corpus-split:TRAIN,...->TEST,...)")
 
 
 def _validation(df: pd.DataFrame, train: np.ndarray, rng: np.random.Generator, by_speaker: bool):
@@ -63,6 +117,9 @@ def _speaker_number(s: str) -> int:
 
 def make_folds(df: pd.DataFrame, spec: str, *, seed: int = 0) -> list[Fold]:
     """Folds of clip indices (0..len(df)-1) for protocol ``spec``."""
+    check_spec(spec)
+    if cross_corpus(spec):
+        return _corpus_folds(df, spec, seed=seed)
     n = len(df)
     idx = np.arange(n)
     rng = np.random.default_rng(seed)
@@ -81,7 +138,7 @@ def make_folds(df: pd.DataFrame, spec: str, *, seed: int = 0) -> list[Fold]:
         for s in sorted(df["session"].unique()):
             folds.append((f"session={int(s)}", idx[df["session"].to_numpy() == s]))
     elif spec.startswith("speaker-kfold"):
-        k = int(spec.split(":")[1]) if ":" in spec else 5
+        k = _k(spec)
         if len(set(speakers)) < k:
             raise ProtocolError(f"{spec}: only {len(set(speakers))} speakers for {k} folds")
         sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -99,7 +156,7 @@ def make_folds(df: pd.DataFrame, spec: str, *, seed: int = 0) -> list[Fold]:
         if covered.size != n:
             raise ProtocolError(f"{spec}: {n - covered.size} clips belong to no fold")
     elif spec.startswith("kfold"):
-        k = int(spec.split(":")[1]) if ":" in spec else 5
+        k = _k(spec)
         skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
         for i, (_, test) in enumerate(skf.split(idx, labels)):
             folds.append((f"fold={i}", test))
@@ -118,7 +175,42 @@ def make_folds(df: pd.DataFrame, spec: str, *, seed: int = 0) -> list[Fold]:
 
 
 def final_split(df: pd.DataFrame, spec: str, *, seed: int = 0) -> Fold:
-    """All clips for training the shipped model, validation carved as in a fold."""
+    """All clips for training the shipped model, validation carved as in a fold
+    (cross-corpus: the corpora the protocol may train on)."""
     idx = np.arange(len(df))
+    if cross_corpus(spec):
+        first, _ = _corpus_lists(spec)
+        idx = idx[~df["corpus"].isin(first).to_numpy()] if spec.startswith("leave-one-corpus-out") else \
+            idx[df["corpus"].isin(first).to_numpy()]
     tr, va = _validation(df, idx, np.random.default_rng(seed), by_speaker=speaker_independent(spec))
     return Fold("final", tr, va, np.array([], dtype=int))
+
+
+def _corpus_folds(df: pd.DataFrame, spec: str, *, seed: int) -> list[Fold]:
+    corpus = df["corpus"].to_numpy()
+    present = list(dict.fromkeys(corpus))
+    first, second = _corpus_lists(spec)
+    named = first + second
+    missing = [c for c in named if c not in present]
+    if missing:
+        raise ProtocolError(f"{spec}: corpus {', '.join(missing)} not in the data ({', '.join(present)})")
+    if spec.startswith("corpus-split:"):
+        plan = [(f"{'+'.join(first)}->{'+'.join(second)}", first, second)]
+    else:
+        trainable = [c for c in present if c not in first]
+        if len(trainable) < 2 and not (first and trainable):
+            raise ProtocolError(f"{spec}: needs at least two corpora that may be trained on")
+        plan = [(f"corpus={c}", [t for t in trainable if t != c], [c]) for c in trainable if len(trainable) > 1]
+        if first:
+            plan.append((f"corpus={'+'.join(first)}", trainable, first))
+    rng = np.random.default_rng(seed)
+    folds = []
+    for name, train_c, test_c in plan:
+        train = np.flatnonzero(np.isin(corpus, train_c))
+        shared = set(df.loc[train, "label"])
+        test = np.flatnonzero(np.isin(corpus, test_c) & df["label"].isin(shared).to_numpy())
+        if not len(test):
+            raise ProtocolError(f"{spec}: {'+'.join(test_c)} shares no class with {'+'.join(train_c)}")
+        tr, va = _validation(df, train, rng, by_speaker=df["speaker"].notna().all())
+        folds.append(Fold(name, tr, va, test))
+    return folds

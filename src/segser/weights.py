@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -17,12 +18,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import WeightsNotFound
 from .fileio import atomic_path, file_digest
 from .settings import cache_dir, models_dir
 
-
-class WeightsNotFound(FileNotFoundError):
-    pass
+__all__ = ["SOURCES", "WeightsNotFound", "availability", "digest", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,11 @@ SOURCES: dict[str, WeightSource] = {
         url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", sha256="7be5be79",
     ),
     "silero-vad": WeightSource(
-        name="silero-vad", filename="silero_vad.jit", env="SEGSER_SILERO_VAD",
-        description="Silero VAD (MIT), TorchScript; ships in the silero-vad package (a segser dependency)",
-        packaged=(PackagedFile("silero_vad", "data/silero_vad.jit", "silero-vad"),),
+        name="silero-vad", filename="silero_vad.onnx", env="SEGSER_SILERO_VAD",
+        description="Silero VAD v6 (MIT), ONNX; ships in the silero-vad package",
+        packaged=(PackagedFile("silero_vad", "data/silero_vad.onnx", "silero-vad"),),
+        url="https://github.com/snakers4/silero-vad/raw/master/src/silero_vad/data/silero_vad.onnx",
+        sha256="1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3",
     ),
     "yamnet": WeightSource(
         name="yamnet", filename="yamnet.h5", env="SEGSER_YAMNET_H5",
@@ -244,3 +246,18 @@ def availability() -> list[dict]:
         rows.append({"name": name, "description": source.description, "env": source.env, "found": where,
                      "url": source.url})
     return rows
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def digest(path) -> str:
+    """sha256 of a weight file (or of the files of a weight directory), memoised
+    per (path, size, mtime): what an embedding cache key holds instead of a path."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_digest(files[0]) if len(files) == 1 else \
+            hashlib.sha256("".join(file_digest(p) for p in files).encode()).hexdigest()
+    return _DIGESTS[key]

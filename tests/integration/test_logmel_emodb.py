@@ -2,14 +2,15 @@
 import pandas as pd
 import pytest
 
-from segser.train import TrainConfig, run
+from segser.config import CorpusSpec, TrainConfig
+from segser.train import run
 
 pytestmark = pytest.mark.integration
 
 
 def test_logmel_baseline_beats_chance_on_held_out_speakers(shared_data, tmp_path):
-    cfg = TrainConfig(corpora=[{"name": "emodb", "root": str(shared_data / "emodb")}], backbone="logmel", head="mlp",
-                      head_options={"layers": 2, "units": 200}, folds=[0, 4, 9], final_model=False, seed=0)
+    cfg = TrainConfig(corpora=(CorpusSpec("emodb", str(shared_data / "emodb")),), backbone="logmel", head="mlp",
+                      head_options={"layers": 2, "units": 200}, folds=(0, 4, 9), final_model=False, seed=0)
     result = run(cfg, tmp_path / "run", progress=False)
     assert result["provenance"]["protocol"] == "loso" and result["provenance"]["speaker_independent"]
     ua = result["summary"]["UA"]["mean"]

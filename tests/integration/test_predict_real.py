@@ -1,5 +1,4 @@
 """The main job: the built-in default model on real recordings, and bad input in a batch."""
-import json
 import shutil
 import subprocess
 import sys
@@ -9,8 +8,10 @@ import pytest
 import soundfile as sf
 import soxr
 
-from segser.inference import ModelError, load_model, predict
-from segser.segments import Segmentation
+from segser.errors import ModelError
+from segser.inference import predict
+from segser.model import load_model
+from segser.segmenters import Segmentation
 
 pytestmark = pytest.mark.integration
 
@@ -19,8 +20,10 @@ def test_cli_predict_default_model(shared_data):
     out = subprocess.run([sys.executable, "-m", "segser.cli", "predict", str(shared_data / "emodb-originals" / "03a01Wa.wav")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "start" in out.stdout and "clip:" in out.stdout
-    assert out.stdout.count("\n") >= 4
+    lines = out.stdout.splitlines()
+    assert lines[0].endswith("03a01Wa.wav  (1.88 s, 2 segments)")
+    assert [line.split()[:3] for line in lines[2:4]] == [["0.00", "1.00", "angry"], ["1.00", "1.88", "angry"]]
+    assert lines[4].strip().startswith("clip: angry (score 0.9")
 
 
 def test_batch_with_bad_inputs_keeps_going(shared_data, tmp_path):
@@ -54,8 +57,7 @@ def test_vad_segments_skip_silence(shared_data, tmp_path):
 
 
 def test_altered_model_file_is_refused(tmp_path):
-    src = load_model().source
-    shutil.copytree(src, tmp_path / "m")
+    shutil.copytree(load_model().source, tmp_path / "m")
     with open(tmp_path / "m" / "model.pt", "r+b") as f:
         f.seek(2000)
         f.write(b"\x00\x01\x02\x03")

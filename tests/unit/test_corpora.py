@@ -1,5 +1,4 @@
 """Manifests from tiny fake trees in each corpus's published layout."""
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -72,7 +71,7 @@ def iemocap_tree(root, lines_by_session):
             text = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
             for k, (utt, code) in enumerate(items):
                 text += f"[{k * 3.0 + 1.5:.4f} - {k * 3.0 + 3.25:.4f}]\t{utt}\t{code}\t[2.5000, 3.0000, 3.5000]\n"
-                text += f"C-E1:\tNeutral state;\t()\nC-E2:\tNeutral state;\t()\n\n"
+                text += "C-E1:\tNeutral state;\t()\nC-E2:\tNeutral state;\t()\n\n"
                 wav(root / f"Session{s}" / "sentences" / "wav" / dialog / f"{utt}.wav")
             (ev / f"{dialog}.txt").write_text(text)
 

@@ -38,14 +38,65 @@ def test_no_leakage(seed, spec, per):
             assert not (spk[0] & spk[1] or spk[0] & spk[2] or spk[1] & spk[2])
 
 
-def test_segments_follow_their_clip():
-    """Segments are mapped to folds through their clip index, so a clip's
-    segments cannot straddle train and test."""
-    df = manifest(6, 5, 2, 0)
-    seg_clip = np.repeat(np.arange(len(df)), 3)  # 3 segments per clip
-    for f in make_folds(df, "loso"):
-        tr, te = np.isin(seg_clip, f.train), np.isin(seg_clip, f.test)
-        assert not set(seg_clip[tr]) & set(seg_clip[te])
+def test_no_test_segment_reaches_training(toy_corpus, tmp_path, monkeypatch):
+    """Through a real run: the feature rows a head is trained and validated on
+    never include a segment of a test clip (overlapping 0.5 s segments)."""
+    from segser import train
+    from segser.config import CorpusSpec, TrainConfig
+    from segser.segmenters import Segmentation
+
+    seen = []
+    real_fit, real_fold = train.fit_head, train.run_fold
+
+    def fit_spy(X_tr, y_tr, X_va, y_va, *a, **kw):
+        seen.append({r.tobytes() for r in np.concatenate([X_tr, X_va])})
+        return real_fit(X_tr, y_tr, X_va, y_va, *a, **kw)
+
+    tests = []
+
+    def fold_spy(cfg, data, feats, fold, *a, **kw):
+        tests.append({r.tobytes() for r in feats.clean.select(fold.test).X})
+        return real_fold(cfg, data, feats, fold, *a, **kw)
+
+    monkeypatch.setattr(train, "fit_head", fit_spy)
+    monkeypatch.setattr(train, "run_fold", fold_spy)
+    cfg = TrainConfig(corpora=(CorpusSpec("csv", str(toy_corpus)),), backbone="logmel", protocol="loso", max_epochs=2,
+                      segmentation=Segmentation(length=1.0, hop=0.5), final_model=False)
+    train.run(cfg, tmp_path / "run", progress=False)
+    assert len(tests) == len(seen) == 4 and all(len(t) == 24 for t in tests)  # 12 clips x 2 segments per held-out speaker
+    for trained_on, tested in zip(seen, tests):
+        assert not trained_on & tested
+
+
+def corpus_manifest():
+    rows = []
+    for corpus, labels in (("a", "xyz"), ("b", "xyz"), ("c", "xy"), ("d", "xyw")):
+        for s in range(3):
+            for k, lab in enumerate(labels * 2):
+                rows.append({"path": f"{corpus}{s}_{k}.wav", "corpus": corpus, "speaker": f"{corpus}_{s}", "label": lab})
+    return pd.DataFrame(rows)
+
+
+def test_leave_one_corpus_out_never_trains_on_test_or_evaluation_only_corpora():
+    df = corpus_manifest()
+    folds = make_folds(df, "leave-one-corpus-out:d")
+    assert [f.name for f in folds] == ["corpus=a", "corpus=b", "corpus=c", "corpus=d"]
+    for f in folds:
+        train_c = set(df.loc[np.concatenate([f.train, f.val]), "corpus"])
+        test_c = set(df.loc[f.test, "corpus"])
+        assert "d" not in train_c and not train_c & test_c
+        assert set(df.loc[f.test, "label"]) <= set(df.loc[f.train, "label"])  # shared classes only
+    assert set(df.loc[folds[-1].test, "label"]) == {"x", "y"}  # d's class w is in no training corpus: left out
+    assert len(folds[-1].test) == 12
+
+
+def test_corpus_split_and_bad_cross_corpus_specs():
+    df = corpus_manifest()
+    (f,) = make_folds(df, "corpus-split:a,b->c")
+    assert set(df.loc[f.test, "corpus"]) == {"c"} and set(df.loc[f.train, "corpus"]) <= {"a", "b"}
+    for bad in ("corpus-split:a->a", "corpus-split:a", "corpus-split:a->zzz", "leave-one-corpusout", "speaker-kfold:x"):
+        with pytest.raises(ProtocolError):
+            make_folds(df, bad)
 
 
 def test_speaker_protocol_without_speakers_is_refused():

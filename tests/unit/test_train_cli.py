@@ -1,5 +1,6 @@
 """End to end on generated signals: train -> run directory -> predict, and the CLI."""
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -7,21 +8,31 @@ import pytest
 import soundfile as sf
 
 from segser.cli import main
-from segser.inference import load_model, predict
-from segser.train import TrainConfig, run
+from segser.config import CorpusSpec, TrainConfig
+from segser.errors import ConfigError, LabelError, ModelError
+from segser.inference import predict
+from segser.model import load_model
+from segser.train import run
 from tests.conftest import tone, write
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def toy_cfg(toy_corpus, **kw):
+    return TrainConfig(**{"corpora": (CorpusSpec("csv", str(toy_corpus)),), "backbone": "logmel", "max_epochs": 30,
+                          "patience": 5, "protocol": "speaker-kfold:2", **kw})
 
 
 def test_train_writes_complete_run_and_predicts(toy_corpus, tmp_path):
-    cfg = TrainConfig(corpora=[{"name": "csv", "root": str(toy_corpus)}], backbone="logmel", max_epochs=30, patience=5,
-                      protocol="speaker-kfold:2")
-    result = run(cfg, tmp_path / "run", progress=False)
-    for f in ("config.json", "metrics.json", "predictions.csv", "segments.csv", "confusion.png", "learning_curve.png",
-              "roc.png", "recall.png", "model.pt"):
-        assert (tmp_path / "run" / f).exists(), f
+    result = run(toy_cfg(toy_corpus), tmp_path / "run", progress=False)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(
+        ["config.json", "metrics.json", "predictions.csv", "segments.csv", "confusion.png", "learning_curve.png",
+         "roc.png", "recall.png", "model.pt"])
     assert result["summary"]["UA"]["mean"] > 0.9
     assert result["provenance"]["speaker_independent"] and result["provenance"]["protocol"] == "speaker-kfold:2"
+    assert result["per_corpus"]["csv"]["n_clips"] == 48
     model = load_model(tmp_path / "run")
+    assert model.name == "run" and model.runtime == "torch"
     timeline, decisions, errors = predict([tmp_path / "wav" / "s0_sad_0.wav"], model)
     assert list(timeline.index.names) == ["file", "start", "end"]
     assert len(timeline) == 2 and decisions.iloc[0]["label"] == "sad"
@@ -39,9 +50,9 @@ def test_cli_train_predict_json_and_bad_files(toy_corpus, tmp_path, capsys):
     (tmp_path / "no_audio").mkdir()
     good = tmp_path / "wav" / "s1_angry_2.wav"
     code = main(["predict", str(out), str(good), str(bad), str(tmp_path / "no_audio"), "--json", "--quiet"])
-    captured = capsys.readouterr()
-    payload = json.loads(captured.out)
-    assert code == 0 and len(payload["files"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 1  # some inputs failed: the exit status says so
+    assert len(payload["files"]) == 1 and payload["model"] == "run"
     assert payload["files"][0]["decision"]["label"] == "angry"
     errs = payload["errors"]
     assert any("empty.wav" in k and "empty" in v for k, v in errs.items())
@@ -62,6 +73,134 @@ def test_cli_train_predict_json_and_bad_files(toy_corpus, tmp_path, capsys):
     assert "res.xlsx: unknown output format" in capsys.readouterr().err
 
 
+def test_failed_inputs_are_recorded_in_every_output_format(toy_corpus, tmp_path):
+    out = tmp_path / "run"
+    run(toy_cfg(toy_corpus, max_epochs=3), out, progress=False)
+    good, bad = tmp_path / "wav" / "s1_angry_2.wav", tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    for suffix in (".json", ".csv", ".txt"):
+        assert main(["predict", str(out), str(good), str(bad), "--out", str(tmp_path / f"r{suffix}"), "--quiet"]) == 1
+    assert "bad.wav" in json.loads((tmp_path / "r.json").read_text())["errors"].__repr__()
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert table.loc[table["file"].str.endswith("bad.wav"), "error"].str.contains("not audio").all()
+    assert "ERROR bad.wav: " in (tmp_path / "r.txt").read_text()
+
+
+def test_same_file_twice_is_predicted_once(toy_corpus, tmp_path):
+    run(toy_cfg(toy_corpus, max_epochs=3), tmp_path / "run", progress=False)
+    f = tmp_path / "wav" / "s1_angry_2.wav"
+    timeline, decisions, _ = predict([f, str(f), tmp_path / "wav" / ".." / "wav" / "s1_angry_2.wav"], tmp_path / "run")
+    assert len(decisions) == 1 and len(timeline) == 2
+
+
+def test_unwritable_outputs_fail_before_any_work(toy_corpus, tmp_path, capsys):
+    run(toy_cfg(toy_corpus, max_epochs=3), tmp_path / "run", progress=False)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    if os.access(locked, os.W_OK):  # root ignores permissions: use a path under a file instead
+        locked = tmp_path / "wav" / "s1_angry_2.wav"
+    for option in ("--out", "--plot"):
+        ext = ".json" if option == "--out" else ".png"
+        code = main(["predict", str(tmp_path / "run"), str(tmp_path / "wav"), option, str(locked / f"x{ext}"), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and "cannot write" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_existing_run_is_refused_and_kept_when_a_rerun_fails(toy_corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    run(toy_cfg(toy_corpus, max_epochs=3), out, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ConfigError, match="already exists"):
+        run(toy_cfg(toy_corpus), out, progress=False)
+    assert main(["train", "--csv", str(toy_corpus), "--backbone", "nosuch", "--out", str(out), "--overwrite"]) == 2
+    assert "unknown backbone 'nosuch'" in capsys.readouterr().err
+    with pytest.raises(LabelError):  # fails after the run started: the old run stays whole
+        run(toy_cfg(toy_corpus, labels="angry,neutral"), out, progress=False, overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run.")]  # no temporary leftovers
+    run(toy_cfg(toy_corpus, max_epochs=3, final_model=False), out, progress=False, overwrite=True)
+    assert not (out / "model.pt").exists()  # --no-final over an old run: no stale model of other settings
+
+
+def test_one_class_is_refused(tmp_path):
+    rows = ["path,label,speaker"]
+    for k in range(4):
+        write(tmp_path / f"a{k}.wav", tone(300 + k, 1.0))
+        rows.append(f"a{k}.wav,angry,s{k}")
+    (tmp_path / "one.csv").write_text("\n".join(rows) + "\n")
+    cfg = TrainConfig(corpora=(CorpusSpec("csv", str(tmp_path / "one.csv")),), backbone="logmel")
+    with pytest.raises(LabelError, match="at least two"):
+        run(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_csv_row_with_a_missing_file_is_an_error(toy_corpus, tmp_path):
+    from segser.errors import CorpusError
+
+    text = toy_corpus.read_text() + "wav/gone.wav,angry,spk0\n"
+    (toy_corpus.parent / "broken.csv").write_text(text)
+    with pytest.raises(CorpusError, match="gone.wav: file does not exist"):
+        run(TrainConfig(corpora=(CorpusSpec("csv", str(toy_corpus.parent / "broken.csv")),)), tmp_path / "r", progress=False)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--csv", "X", "--backbone", "nosuch", "--out", "R"], "unknown backbone 'nosuch'"),
+    (["train", "--csv", "X", "--backbone", "whisper", "--backbone-opt", "layr=3", "--out", "R"], "unknown option 'layr'"),
+    (["train", "--csv", "X", "--head-opt", "hiden=3", "--out", "R"], "unknown option 'hiden'"),
+    (["train", "--csv", "X", "--segment", "nan", "--out", "R"], "segment length"),
+    (["train", "--csv", "X", "--hop", "0", "--out", "R"], "segment hop"),
+    (["train", "--csv", "X", "--protocol", "lsoo", "--out", "R"], "unknown protocol 'lsoo'"),
+    (["train", "--csv", "X", "--lr", "-1", "--out", "R"], "lr must be"),
+    (["predict", "f.wav", "--segment", "-1"], "segment length"),
+    (["predict", "f.wav", "--hop", "1e-9"], "segment hop"),
+    (["predict", "f.wav", "--min-score", "2"], "--min-score"),
+    (["predict", "--model", "nowhere", "f.wav"], "not a run directory, an exported model nor a built-in model"),
+    (["corpus", "emodb", "nowhere"], "nowhere: EmoDB root does not exist"),
+])
+def test_cli_misuse_is_one_clear_line(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1, err
+
+
+def test_cli_config_errors(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "typo.json").write_text('{"backbone": "logmel", "noise": {"dir": "n", "snr": [5]}}')
+    for name, message in (("bad.json", "not valid JSON"), ("typo.json", "unknown option 'snr'")):
+        assert main(["train", "--config", str(tmp_path / name), "--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+
+
+def test_backbone_options_are_parsed_by_type(tmp_path):
+    from segser.backbones.whisper import WhisperConfig
+    from segser.options import parse_pairs
+
+    assert parse_pairs(WhisperConfig, ["layer=all", "context=5", "weights=123", "size=base"]) == {
+        "layer": "all", "context": 5.0, "weights": "123", "size": "base"}
+    assert parse_pairs(WhisperConfig, ["layer=3", "weights=none"]) == {"layer": 3, "weights": None}
+    with pytest.raises(ConfigError, match="context"):
+        parse_pairs(WhisperConfig, ["context=abc"])
+
+
+def test_help_lists_every_backbone_and_head(capsys):
+    from segser.backbones import REGISTRY
+    from segser.heads import HEADS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in [*REGISTRY, *HEADS])
+
+
+def test_serve_bad_port_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", "99999"])
+    assert exc.value.code == 2 and "port must be 1-65535" in capsys.readouterr().err
+
+
 def test_cli_corpus_writes_manifest(tmp_path, capsys):
     for n in ("03a01Fa", "08a02Wb"):
         write(tmp_path / "emo" / f"{n}.wav", tone(200, 0.5))
@@ -70,29 +209,22 @@ def test_cli_corpus_writes_manifest(tmp_path, capsys):
     assert "2 clips, 2 speakers" in out and (tmp_path / "m.csv").read_text().startswith("path,corpus,label")
 
 
-def test_cli_errors_are_clear(tmp_path, capsys):
-    assert main(["corpus", "emodb", str(tmp_path / "nowhere")]) == 2
-    assert "nowhere" in capsys.readouterr().err
-    assert main(["predict", "--model", str(tmp_path), str(tmp_path / "x.wav")]) == 2
-    assert "model" in capsys.readouterr().err.lower()
-
-
 def test_committed_recipes_are_valid_configs():
     from pathlib import Path
 
     recipes = sorted(Path(__file__).resolve().parents[2].joinpath("recipes").glob("*/*.json"))
     assert len(recipes) >= 10
     for r in recipes:
-        TrainConfig.from_dict(json.loads(r.read_text()))
+        TrainConfig.from_file(r)
 
 
-def test_clip_segmentation_gives_one_unpadded_span():
-    from segser.segments import Segmentation, spans_for
+def test_cli_evaluate_clean_and_noisy_uses_the_training_noise_rule(toy_corpus, tmp_path, capsys):
+    """Evaluating a run on its own data with the test noise gives exactly the noisy
+    test set a training run with the same seed builds (one seeding rule)."""
+    from segser.augment import NoiseBank
+    from segser.embedding import NoiseMix, embed_manifest
+    from segser import corpora
 
-    assert spans_for(np.ones(38220, np.float32), sample_rate=16000, segmentation=Segmentation(method="clip")) == [(0.0, 2.38875)]
-
-
-def test_cli_evaluate_clean_and_noisy(toy_corpus, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--csv", str(toy_corpus), "--backbone", "logmel", "--epochs", "20", "--out", str(out), "--quiet"]) == 0
     rng = np.random.default_rng(0)
@@ -100,33 +232,42 @@ def test_cli_evaluate_clean_and_noisy(toy_corpus, tmp_path, capsys):
         write(tmp_path / "noise" / split / "hum" / f"{split}.wav", (0.1 * rng.standard_normal(48000)).astype(np.float32))
     capsys.readouterr()
     assert main(["evaluate", str(out), "--csv", str(toy_corpus), "--noise", str(tmp_path / "noise"), "--snr", "20", "0",
-                 "--out", str(tmp_path / "eval.json")]) == 0
+                 "--out", str(tmp_path / "eval.json"), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "clean" in text and "20 dB" in text and "0 dB" in text
     result = json.loads((tmp_path / "eval.json").read_text())
     assert set(result["conditions"]) == {"clean", "20 dB", "0 dB"}
-    assert result["conditions"]["clean"]["UA"] >= result["conditions"]["0 dB"]["UA"]
+
+    model = load_model(out)
+    manifest = corpora.load("csv", toy_corpus)
+    bank = NoiseBank.from_dir(tmp_path / "noise", split="test")
+    a = embed_manifest(manifest, model.encoder, model.segmentation, noise=NoiseMix.test_set(bank, 20, seed=0), use_cache=False,
+                       progress=False)
+    from segser.config import NoiseConfig
+    from segser.train import embed_data, load_data
+
+    cfg = toy_cfg(toy_corpus, noise=NoiseConfig(dir=str(tmp_path / "noise"), copies=0, test_snrs=(20.0,)))
+    feats = embed_data(cfg, load_data(cfg), model.encoder, progress=False)
+    np.testing.assert_array_equal(feats.noisy_test["20dB"].X, a.X)
 
 
-def test_speaker_statistics_never_use_labels():
+def test_speaker_normalisation_uses_each_speakers_own_segments_only():
     from segser.train import append_speaker_vectors, speaker_normalise
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6, 3)).astype(np.float32)
     spk = np.array(["a", "a", "a", "b", "b", "b"])
-    Z = speaker_normalise(X, spk)  # the function has no label argument: statistics come from audio only
-    np.testing.assert_allclose(Z[:3].mean(0), 0, atol=1e-5)
-    np.testing.assert_allclose(Z[3:].std(0), 1, atol=1e-3)
+    Z = speaker_normalise(X, spk)
+    np.testing.assert_allclose(Z[:3], (X[:3] - X[:3].mean(0)) / (X[:3].std(0) + 1e-5), rtol=1e-6)
+    X2 = X.copy()
+    X2[3:] += 100.0  # another speaker's data changes: a's rows do not
+    np.testing.assert_array_equal(speaker_normalise(X2, spk)[:3], Z[:3])
     V = append_speaker_vectors(X, spk)
-    assert V.shape == (6, 6)
     np.testing.assert_allclose(V[0, 3:], X[:3].mean(0), rtol=1e-6)
+    np.testing.assert_allclose(V[4, 3:], X[3:].mean(0), rtol=1e-6)
 
 
 def test_speaker_adapted_model_is_refused_by_predict(toy_corpus, tmp_path):
-    from segser.inference import ModelError
-
-    cfg = TrainConfig(corpora=[{"name": "csv", "root": str(toy_corpus)}], backbone="logmel", max_epochs=3,
-                      speaker_norm=True, protocol="speaker-kfold:2")
-    run(cfg, tmp_path / "run", progress=False)
+    run(toy_cfg(toy_corpus, max_epochs=3, speaker_norm=True), tmp_path / "run", progress=False)
     with pytest.raises(ModelError, match="speaker adaptation"):
         load_model(tmp_path / "run")

@@ -74,6 +74,27 @@ def test_weights_listing_finds_without_downloading_or_assembling(tmp_path, monke
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(rows) == set(SOURCES)
     assert rows["resnet50"]["found"] == str(tmp_path / "r50.pth")
-    assert rows["silero-vad"]["found"].endswith("silero_vad.jit")  # a dependency: always there
+    assert rows["silero-vad"]["found"].endswith("silero_vad.onnx")  # a dependency: always there
     assert rows["vggish"]["found"] is None and rows["vggish"]["url"].startswith("https://")
     assert not (cache_dir() / "weights").exists() or not any((cache_dir() / "weights").rglob("*.bin"))
+
+
+def test_embedding_cache_key_follows_the_weight_files_content_not_their_name(tmp_path):
+    """Two different checkpoints under the same file name must not share cached embeddings."""
+    import shutil
+
+    from segser.backbones.whisper import Whisper
+    from segser.embedding import cache_key
+    from segser.segmenters import Segmentation
+    from tests.conftest import tiny_whisper_checkpoint
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = tiny_whisper_checkpoint(tmp_path / "a" / "model.pt", seed=0)
+    b = tiny_whisper_checkpoint(tmp_path / "b" / "model.pt", seed=1)
+    shutil.copy(a, tmp_path / "a-copy.pt")
+    seg = Segmentation()
+    key = lambda p: cache_key(Whisper(weights=p, context=2.0), seg)
+    assert key(a) != key(b)  # same name, other content
+    assert key(a) == key(tmp_path / "a-copy.pt")  # same content elsewhere: the cache is shared
+    assert "model.pt" not in str(Whisper(weights=a).describe()) and str(tmp_path) not in str(Whisper(weights=a).describe())

@@ -7,28 +7,10 @@ import pytest
 import torch
 
 from segser.backbones.whisper import Whisper, WhisperDims, load_encoder, read_ct2_encoder
+from segser.errors import ConfigError
+from tests.conftest import WHISPER_DIMS, random_openai_state, tiny_whisper_checkpoint
 
-DIMS = dict(n_mels=80, n_ctx=1500, n_state=16, n_head=2, n_layer=2)
-
-
-def random_openai_state(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=g) * 0.2
-    d, L, m = DIMS["n_state"], DIMS["n_layer"], DIMS["n_mels"]
-    st = {"encoder.conv1.weight": r(d, m, 3), "encoder.conv1.bias": r(d), "encoder.conv2.weight": r(d, d, 3),
-          "encoder.conv2.bias": r(d), "encoder.positional_embedding": r(DIMS["n_ctx"], d),
-          "encoder.ln_post.weight": 1 + r(d), "encoder.ln_post.bias": r(d)}
-    for i in range(L):
-        p = f"encoder.blocks.{i}."
-        for n in ("query", "value", "out"):
-            st[p + f"attn.{n}.weight"], st[p + f"attn.{n}.bias"] = r(d, d), r(d)
-        st[p + "attn.key.weight"] = r(d, d)
-        for n in ("attn_ln", "mlp_ln"):
-            st[p + f"{n}.weight"], st[p + f"{n}.bias"] = 1 + r(d), r(d)
-        st[p + "mlp.0.weight"], st[p + "mlp.0.bias"] = r(4 * d, d), r(4 * d)
-        st[p + "mlp.2.weight"], st[p + "mlp.2.bias"] = r(d, 4 * d), r(d)
-    st["decoder.token_embedding.weight"] = r(10, d)
-    return st
+DIMS = WHISPER_DIMS
 
 
 def write_ct2(path, st, *, encoder_first=False, truncate_at=None):
@@ -119,19 +101,43 @@ def test_truncated_after_encoder_is_usable_inside_encoder_is_not(tmp_path):
         read_ct2_encoder(cut_in_encoder)
 
 
-def test_layer_tapping_and_span_pooling(tmp_path, monkeypatch):
-    st = random_openai_state()
-    torch.save({"dims": {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 16, "n_audio_head": 2, "n_audio_layer": 2},
-                "model_state_dict": st}, tmp_path / "m.pt")
+def test_layer_tapping_and_span_pooling(tmp_path):
+    ckpt = tiny_whisper_checkpoint(tmp_path / "m.pt")
     x = (0.1 * np.random.default_rng(0).standard_normal(32000)).astype(np.float32)
     spans = [(0.0, 1.0), (1.0, 2.0)]
-    allb = Whisper(weights=tmp_path / "m.pt", layer="all", context=4.0)
+    allb = Whisper(weights=ckpt, layer="all", context=4.0)
     e_all = allb.embed(x, spans)
     assert e_all.shape == (2, 3 * 16)
     for layer in (0, 1, -1):
-        e = Whisper(weights=tmp_path / "m.pt", layer=layer, context=4.0).embed(x, spans)
+        e = Whisper(weights=ckpt, layer=layer, context=4.0).embed(x, spans)
         k = layer % 3
         np.testing.assert_allclose(e, e_all[:, k * 16:(k + 1) * 16], rtol=1e-5, atol=1e-5)
-    # frames pooled for a span are exactly the 20 ms frames inside it
-    h = allb._window_states(x)
-    np.testing.assert_allclose(e_all[1, 32:], h[2, 50:100].mean(0).numpy(), rtol=1e-5, atol=1e-6)
+    # frames pooled for a span are exactly the 20 ms frames inside it (4 s window, zero-padded)
+    window = np.zeros(64000, np.float32)
+    window[:32000] = x
+    h = allb.encode_windows(window[None])[0]  # (taps, frames, width)
+    assert h.shape == (3, 200, 16)
+    np.testing.assert_allclose(e_all[1, 32:], h[2, 50:100].mean(0), rtol=1e-5, atol=1e-6)
+
+
+def test_meanstd_pooling_is_the_same_frozen_and_in_context(tmp_path):
+    from segser.finetune import context_windows
+
+    b = Whisper(weights=tiny_whisper_checkpoint(tmp_path / "m.pt"), layer="all", context=2.0, pooling="meanstd")
+    x = (0.1 * np.random.default_rng(1).standard_normal(40000)).astype(np.float32)
+    spans = [(0.0, 1.0), (1.0, 2.0), (2.0, 2.5)]
+    frozen = b.embed(x, spans)
+    assert frozen.shape == (3, b.dim) == (3, 3 * 2 * 16)
+    with torch.no_grad():
+        packed = torch.from_numpy(context_windows(x, spans, sample_rate=16000, context=2.0))
+        np.testing.assert_allclose(b.context_segment_forward(packed).numpy(), frozen, atol=1e-4, rtol=1e-4)
+        assert b.segment_forward(torch.zeros(2, 16000)).shape == (2, b.dim)
+
+
+@pytest.mark.parametrize("options,message", [({"layer": 7}, "layers 0..2"), ({"layer": "last"}, "integer or 'all'"),
+                                             ({"context": 0.03}, "multiple of 0.02"), ({"context": float("nan")}, "context"),
+                                             ({"pooling": "max"}, "pooling"), ({"size": "huge"}, "size"),
+                                             ({"layr": 3}, "unknown option 'layr'")])
+def test_bad_options_are_clear_errors(tmp_path, options, message):
+    with pytest.raises(ConfigError, match=message):
+        Whisper(weights=tiny_whisper_checkpoint(tmp_path / "m.pt"), **options)

@@ -53,5 +53,5 @@ def test_wrong_files_are_clear_errors(tmp_path):
     (tmp_path / "text.h5").write_text("not hdf5")
     with pytest.raises(ValueError, match="text.h5: not an HDF5 file"):
         read_keras_h5(tmp_path / "text.h5")
-    with pytest.raises(ValueError, match="unknown YAMNet release"):
+    with pytest.raises(ValueError, match="yamnet release must be one of coral-int8, google-h5"):
         create("yamnet", release="tfhub")

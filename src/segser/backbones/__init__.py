@@ -1,12 +1,13 @@
 """Pretrained (or identity) backbones behind one interface, and their registry.
 
-Adding a backbone is one module and one line in :data:`REGISTRY` (module, class);
-modules are imported only when their backbone is built.
+Adding a backbone is one module (a class with a config dataclass) and one line
+in :data:`REGISTRY` (module, class); modules are imported only when used.
 """
 from __future__ import annotations
 
 import importlib
 
+from ..errors import ConfigError
 from .base import Backbone
 
 REGISTRY = {
@@ -20,12 +21,17 @@ REGISTRY = {
 }
 
 
-def create(name: str, **options) -> Backbone:
-    """Build a backbone by registry name, e.g. ``create("whisper", size="tiny.en", layer=-1)``."""
+def backbone_class(name: str) -> type[Backbone]:
     if name not in REGISTRY:
-        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(sorted(REGISTRY))}")
+        raise ConfigError(f"unknown backbone {name!r}; available: {', '.join(REGISTRY)}")
     module, cls = REGISTRY[name]
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)(**options)
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
 
 
-__all__ = ["Backbone", "REGISTRY", "create"]
+def create(name: str, **options) -> Backbone:
+    """Build a backbone by registry name, e.g. ``create("whisper", size="tiny.en", layer=-1)``;
+    options are checked against the backbone's config dataclass."""
+    return backbone_class(name)(**options)
+
+
+__all__ = ["Backbone", "REGISTRY", "backbone_class", "create"]

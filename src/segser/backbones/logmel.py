@@ -1,25 +1,30 @@
 """The paper-001 baseline input: the raw 96x64 VGGish log-mel patch, flattened."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 
+from ..errors import check_number
 from ..features import VGGishLogMel
-from ..segments import cut
-from .base import Backbone
+from .base import Backbone, stack_segments
+
+
+@dataclass(frozen=True)
+class LogMelConfig:
+    segment_length: float = 1.0  # each segment is cut/zero-padded to this length
+
+    def __post_init__(self):
+        check_number("logmel segment_length", self.segment_length, lo=0.1, hi=10.0, unit="s")
 
 
 class LogMelPatch(Backbone):
     name = "logmel"
+    config_type = LogMelConfig
     dim = 96 * 64
-    layers = ("patch",)
 
-    def __init__(self, segment_length: float = 1.0):
-        super().__init__()
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
         self.frontend = VGGishLogMel()
-        self.segment_length = segment_length
+        self.pad_to = self.config.segment_length
 
-    def describe(self) -> dict:
-        return {"backbone": self.name, **self.frontend.describe(), "segment_length": self.segment_length}
-
-    def embed(self, x, spans):
-        segs = cut(x, spans, sample_rate=self.sample_rate, length=self.segment_length)
-        return self.frontend.patches(segs).reshape(len(spans), -1)
+    def embed_segments(self, segments):
+        return self.frontend.patches(stack_segments(segments)).reshape(len(segments), -1)

@@ -2,25 +2,31 @@
 TDNN head trained from scratch, paper 003's non-transfer comparison."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ..errors import check_number
 from ..features.mfcc import MFCC
-from ..segments import cut
-from .base import Backbone
+from .base import Backbone, stack_segments
+
+
+@dataclass(frozen=True)
+class MFCCConfig:
+    segment_length: float = 1.0
+
+    def __post_init__(self):
+        check_number("mfcc segment_length", self.segment_length, lo=0.1, hi=10.0, unit="s")
 
 
 class MFCCFrames(Backbone):
     name = "mfcc"
-    layers = ("frames",)
+    config_type = MFCCConfig
 
-    def __init__(self, segment_length: float = 1.0):
-        super().__init__()
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
         self.frontend = MFCC()
-        self.segment_length = segment_length
-        self.n_frames = 1 + (int(round(segment_length * 16000)) - self.frontend.win) // self.frontend.hop
+        self.pad_to = self.config.segment_length
+        self.n_frames = 1 + (int(round(self.pad_to * 16000)) - self.frontend.win) // self.frontend.hop
         self.dim = self.n_frames * 40
 
-    def describe(self) -> dict:
-        return {"backbone": self.name, **self.frontend.describe(), "segment_length": self.segment_length}
-
-    def embed(self, x, spans):
-        segs = cut(x, spans, sample_rate=self.sample_rate, length=self.segment_length)
-        return self.frontend(segs).reshape(len(spans), -1)
+    def embed_segments(self, segments):
+        return self.frontend(stack_segments(segments)).reshape(len(segments), -1)

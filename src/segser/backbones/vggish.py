@@ -5,13 +5,15 @@ Module names follow the torchvggish state dict (``features.N``,
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from ..errors import check_number
 from ..features import VGGishLogMel
-from ..segments import cut
 from ..weights import resolve
-from .base import Backbone
+from .base import Backbone, batched, stack_segments
 
 
 def _features() -> nn.Sequential:
@@ -67,30 +69,42 @@ def load_vggish_state(path) -> dict:
     return state
 
 
+@dataclass(frozen=True)
+class VGGishConfig:
+    weights: str | None = None
+    pca: bool = False
+    pca_weights: str | None = None
+    segment_length: float = 1.0
+    batch_size: int = 64
+
+    def __post_init__(self):
+        check_number("vggish segment_length", self.segment_length, lo=0.1, hi=10.0, unit="s")
+        check_number("vggish batch_size", self.batch_size, lo=1, hi=4096, integer=True)
+
+
 class VGGish(Backbone):
     name = "vggish"
+    config_type = VGGishConfig
     dim = 128
-    layers = ("embedding",)
 
-    def __init__(self, weights=None, *, pca: bool = False, pca_weights=None, segment_length: float = 1.0,
-                 batch_size: int = 64):
-        super().__init__()
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
+        c = self.config
         self.frontend = VGGishLogMel()
         self.net = VGGishNet()
-        self.weights_path = resolve("vggish", weights)
+        self.weights_path = resolve("vggish", c.weights)
         self.net.load_state_dict(load_vggish_state(self.weights_path))
-        self.post = None
-        if pca:
-            params = torch.load(str(resolve("vggish-pca", pca_weights)), map_location="cpu", weights_only=True)
+        self.post, self.pca_path = None, None
+        if c.pca:
+            self.pca_path = resolve("vggish-pca", c.pca_weights)
+            params = torch.load(str(self.pca_path), map_location="cpu", weights_only=True)
             self.post = VGGishPostprocessor(torch.as_tensor(params["pca_eigen_vectors"]),
                                             torch.as_tensor(params["pca_means"]))
-        self.segment_length = segment_length
-        self.batch_size = batch_size
+        self.pad_to = c.segment_length
         self.eval()
 
-    def describe(self) -> dict:
-        return {"backbone": self.name, "weights": str(self.weights_path), "pca": self.post is not None,
-                "segment_length": self.segment_length}
+    def weight_files(self):
+        return [self.weights_path] + ([self.pca_path] if self.pca_path else [])
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         emb = self.net(patches)
@@ -100,9 +114,6 @@ class VGGish(Backbone):
         patches = torch.from_numpy(self.frontend.patches(segments.detach().numpy()))
         return self(patches)
 
-    @torch.no_grad()
-    def embed(self, x, spans):
-        patches = torch.from_numpy(self.frontend.patches(cut(x, spans, sample_rate=self.sample_rate,
-                                                              length=self.segment_length)))
-        out = [self(patches[i: i + self.batch_size]) for i in range(0, len(patches), self.batch_size)]
-        return torch.cat(out).numpy()
+    def embed_segments(self, segments):
+        patches = torch.from_numpy(self.frontend.patches(stack_segments(segments)))
+        return batched(self, patches, self.config.batch_size).numpy()

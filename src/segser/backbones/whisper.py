@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError, check_choice, check_number
 from ..features import WhisperLogMel, WhisperLogMelConfig
 from ..weights import resolve
 from .base import Backbone
@@ -197,108 +198,118 @@ def load_encoder(path) -> WhisperEncoder:
     return enc.eval()
 
 
-class Whisper(Backbone):
-    """Whisper encoder backbone: encodes a clip (in windows of ``context``
-    seconds, zero-padded like Whisper's 30 s windows) and mean-pools the chosen
-    layer's 20 ms frames inside each segment span.
+SIZES = ("tiny.en", "base", "small")  # the Whisper weights the resolver knows
 
-    ``layer``: index into the n_layer + 1 hidden states (-1 = final), or
-    ``"all"`` to return every layer concatenated (for layer search or a learned
-    weighted sum).
-    """
+
+@dataclass(frozen=True)
+class WhisperConfig:
+    """``layer``: index into the n_layer + 1 hidden states (-1 = final), or
+    ``"all"`` for every layer concatenated (layer search, learned layer sum).
+    ``context``: seconds per encoder window (Whisper's own is 30), a multiple of 20 ms.
+    ``pooling``: ``mean`` of the segment's frames, or ``meanstd`` (mean and standard deviation)."""
+
+    size: str = "tiny.en"
+    weights: str | None = None
+    layer: int | str = -1
+    context: float = WINDOW_SECONDS
+    pooling: str = "mean"
+
+    def __post_init__(self):
+        check_choice("whisper size", self.size, SIZES)
+        if isinstance(self.layer, str) and self.layer != "all":
+            raise ConfigError(f"whisper layer must be an integer or 'all' (got {self.layer!r})")
+        context = check_number("whisper context", self.context, lo=FRAME_SECONDS, hi=WINDOW_SECONDS, unit="s")
+        if abs(context / FRAME_SECONDS - round(context / FRAME_SECONDS)) > 1e-6:
+            raise ConfigError(f"whisper context must be a multiple of {FRAME_SECONDS} s (got {context})")
+        object.__setattr__(self, "context", context)
+        check_choice("whisper pooling", self.pooling, ("mean", "meanstd"))
+
+
+class Whisper(Backbone):
+    """Whisper encoder backbone: encodes the signal in windows of ``context``
+    seconds tiled from 0 (each zero-padded, like Whisper's 30 s windows) and
+    pools the tapped layers' 20 ms frames inside each segment."""
 
     name = "whisper"
+    config_type = WhisperConfig
+    frame_seconds = FRAME_SECONDS
 
-    def __init__(self, size: str = "tiny.en", weights=None, *, layer: int | str = -1, context: float = WINDOW_SECONDS,
-                 pooling: str = "mean"):
-        super().__init__()
-        self.size = size
-        self.weights_path = resolve(f"whisper-{size}", weights)
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
+        c = self.config
+        self.weights_path = resolve(f"whisper-{c.size}", c.weights)
         self.encoder = load_encoder(self.weights_path)
         dims = self.encoder.dims
         self.frontend = WhisperLogMel(WhisperLogMelConfig(n_mels=dims.n_mels))
         self.n_layers = dims.n_layer + 1
-        self.layer = layer
-        if pooling not in ("mean", "meanstd"):
-            raise ValueError(f"pooling must be 'mean' or 'meanstd', not {pooling!r}")
-        self.pooling = pooling
-        max_context = dims.n_ctx * FRAME_SECONDS
-        if not 0 < context <= max_context:
-            raise ValueError(f"context must be in (0, {max_context}] seconds, not {context}")
-        self.context = float(context)
-        width = dims.n_state * (2 if pooling == "meanstd" else 1)
-        self.dim = width * (self.n_layers if layer == "all" else 1)
-        self.layers = tuple(f"layer{i}" for i in range(self.n_layers))
+        if c.layer == "all":
+            self.taps = list(range(self.n_layers))
+        elif -self.n_layers <= c.layer < self.n_layers:
+            self.taps = [c.layer % self.n_layers]
+        else:
+            raise ConfigError(f"whisper {c.size} has layers 0..{self.n_layers - 1} (or -1, 'all'); got {c.layer}")
+        self.upto = max(self.taps)  # blocks to run: the deepest tapped state
+        self.window_seconds = c.context
+        self.width = dims.n_state * (2 if c.pooling == "meanstd" else 1)
+        self.dim = self.width * len(self.taps)
         self.eval()
 
-    def describe(self) -> dict:
-        return {"backbone": self.name, "size": self.size, "layer": self.layer, "context": self.context,
-                "pooling": self.pooling, "weights_file": Path(self.weights_path).name}
+    def weight_files(self):
+        return [self.weights_path]
+
+    def tapped_states(self, mel: torch.Tensor) -> list[torch.Tensor]:
+        """The tapped hidden states, each (batch, frames, n_state)."""
+        states = self.encoder(mel, upto=self.upto)
+        return [states[i] for i in self.taps]
+
+    def _pooled(self, h: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean (and std) over frames of (batch, frames, n_state), optionally masked by weights (batch, frames)."""
+        if weights is None:
+            feats = [h.mean(dim=1)]
+            if self.config.pooling == "meanstd":
+                feats.append(h.std(dim=1, unbiased=False))
+            return torch.cat(feats, dim=-1)
+        w = weights[:, :, None] / weights.sum(1)[:, None, None]
+        mean = (h * w).sum(1)
+        feats = [mean]
+        if self.config.pooling == "meanstd":
+            feats.append((((h - mean[:, None]) ** 2) * w).sum(1).clamp_min(0).sqrt())
+        return torch.cat(feats, dim=-1)
 
     @torch.no_grad()
-    def _window_states(self, x: np.ndarray) -> torch.Tensor:
-        """Hidden states (layers, frames, n_state) of every 20 ms frame of ``x``."""
-        sr = self.sample_rate
-        win = int(round(self.context * sr))
-        n_frames_total = int(np.ceil(x.size / (FRAME_SECONDS * sr)))
-        upto = None if self.layer in ("all", -1) else (self.layer % self.n_layers)
-        chunks = []
-        for a in range(0, max(x.size, 1), win):
-            piece = np.zeros(win, dtype=np.float32)
-            real = x[a: a + win]
-            piece[: real.size] = real
-            mel = self.frontend.torch(torch.from_numpy(piece))[None]
-            states = self.encoder(mel, upto=upto)
-            if self.layer == "all":
-                h = torch.stack(states)[:, 0]
-            else:
-                h = states[self.layer if self.layer == -1 else self.layer % self.n_layers][None, 0]
-            n_real = int(np.ceil(real.size / (FRAME_SECONDS * sr)))
-            chunks.append(h[:, :n_real])
-        return torch.cat(chunks, dim=1)[:, :n_frames_total]
+    def encode_windows(self, windows: np.ndarray) -> np.ndarray:
+        """(batch, window samples) -> frames of the tapped layers (batch, taps, frames, n_state)."""
+        mel = torch.stack([self.frontend.torch(torch.from_numpy(w)) for w in windows])
+        return torch.stack(self.tapped_states(mel), dim=1).numpy()
+
+    @torch.no_grad()
+    def pool(self, frames: np.ndarray) -> np.ndarray:
+        """Frames of one segment (taps, frames, n_state) -> its embedding (dim,)."""
+        seg = torch.from_numpy(frames)
+        feats = [seg.mean(dim=1)]
+        if self.config.pooling == "meanstd":
+            feats.append(seg.std(dim=1, unbiased=False))
+        return torch.cat(feats, dim=-1).reshape(-1).numpy()
 
     def segment_forward(self, segments: torch.Tensor) -> torch.Tensor:
-        """Each segment encoded on its own (a short input window), frames mean-pooled."""
-        mel = self.frontend.torch(segments)
-        upto = None if self.layer in ("all", -1) else (self.layer % self.n_layers)
-        states = self.encoder(mel, upto=upto)
-        if self.layer == "all":
-            return torch.cat([h.mean(dim=1) for h in states], dim=1)
-        return states[self.layer if self.layer == -1 else self.layer % self.n_layers].mean(dim=1)
+        """Each segment encoded on its own (a short input window), frames pooled."""
+        return torch.cat([self._pooled(h) for h in self.tapped_states(self.frontend.torch(segments))], dim=1)
 
     def context_segment_forward(self, packed: torch.Tensor) -> torch.Tensor:
-        """Segments encoded inside their clip's window (as :meth:`embed` does,
-        but differentiable): each row is a ``context``-long window of samples
-        followed by the segment's start and end in seconds within it; the
-        frames of the segment are mean-pooled."""
+        """Segments encoded inside their clip's window (as the frozen pipeline
+        does, but differentiable): each row is a ``context``-long window of
+        samples followed by the segment's start and end in seconds within it."""
         windows, spans = packed[:, :-2], packed[:, -2:]
-        upto = None if self.layer in ("all", -1) else (self.layer % self.n_layers)
-        states = self.encoder(self.frontend.torch(windows), upto=upto)
-        chosen = states if self.layer == "all" else [states[self.layer if self.layer == -1 else self.layer % self.n_layers]]
-        frames = torch.arange(chosen[0].shape[1], dtype=packed.dtype)
+        states = self.tapped_states(self.frontend.torch(windows))
+        frames = torch.arange(states[0].shape[1], dtype=packed.dtype)
         a = torch.floor(spans[:, :1] / FRAME_SECONDS)
         b = torch.maximum(a + 1, torch.ceil(spans[:, 1:] / FRAME_SECONDS))
         mask = ((frames[None] >= a) & (frames[None] < b)).to(packed.dtype)
-        return torch.cat([(h * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True) for h in chosen], dim=1)
+        return torch.cat([self._pooled(h, mask) for h in states], dim=1)
 
     def tail_parameters(self, blocks: int | None):
         if blocks is None:
             return list(self.encoder.parameters())
-        last = self.n_layers - 1 if self.layer in ("all", -1) else self.layer % self.n_layers
+        last = self.upto
         params = [p for b in self.encoder.blocks[max(0, last - blocks): last] for p in b.parameters()]
         return params + (list(self.encoder.ln_post.parameters()) if last == self.n_layers - 1 else [])
-
-    @torch.no_grad()
-    def embed(self, x, spans):
-        h = self._window_states(np.asarray(x, dtype=np.float32))
-        n = h.shape[1]
-        out = []
-        for s, e in spans:
-            a = min(int(np.floor(s / FRAME_SECONDS)), n - 1)
-            b = max(a + 1, min(int(np.ceil(e / FRAME_SECONDS)), n))
-            seg = h[:, a:b]
-            feats = [seg.mean(dim=1)]
-            if self.pooling == "meanstd":
-                feats.append(seg.std(dim=1, unbiased=False))
-            out.append(torch.cat(feats, dim=-1).reshape(-1))
-        return torch.stack(out).numpy() if out else np.zeros((0, self.dim), np.float32)

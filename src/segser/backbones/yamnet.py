@@ -17,15 +17,17 @@ global-average-pooled embedding (and 521 AudioSet scores).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import check_choice, check_number
 from ..features import VGGishLogMel, VGGishLogMelConfig
-from ..segments import cut
 from ..weights import resolve
-from .base import Backbone
+from .base import Backbone, batched, stack_segments
 
 
 def _same_pad(x: torch.Tensor, k: int, stride: int) -> torch.Tensor:
@@ -195,34 +197,40 @@ class YAMNetNet(nn.Module):
         return emb, torch.sigmoid(self.fc(emb))
 
 
+RELEASES = {"coral-int8": ("yamnet-int8", read_tflite), "google-h5": ("yamnet", read_keras_h5)}
+
+
+@dataclass(frozen=True)
+class YAMNetConfig:
+    weights: str | None = None
+    release: str = "coral-int8"
+    emulate_int8: bool = False
+    segment_length: float = 1.0
+    batch_size: int = 64
+
+    def __post_init__(self):
+        check_choice("yamnet release", self.release, tuple(RELEASES))
+        check_number("yamnet segment_length", self.segment_length, lo=0.1, hi=10.0, unit="s")
+        check_number("yamnet batch_size", self.batch_size, lo=1, hi=4096, integer=True)
+
+
 class YAMNet(Backbone):
     name = "yamnet"
+    config_type = YAMNetConfig
     dim = 1024
-    layers = ("embedding",)
 
-    RELEASES = {"coral-int8": ("yamnet-int8", read_tflite), "google-h5": ("yamnet", read_keras_h5)}
-
-    def __init__(self, weights=None, *, release: str = "coral-int8", emulate_int8: bool = False,
-                 segment_length: float = 1.0, batch_size: int = 64):
-        super().__init__()
-        if release not in self.RELEASES:
-            raise ValueError(f"unknown YAMNet release {release!r}; available: {', '.join(self.RELEASES)}")
-        source, reader = self.RELEASES[release]
-        self.release = release
-        self.weights_path = resolve(source, weights)
-        self.net = YAMNetNet(reader(self.weights_path), emulate_int8=emulate_int8).eval()
+    def __init__(self, config=None, **options):
+        super().__init__(config, **options)
+        c = self.config
+        source, reader = RELEASES[c.release]
+        self.weights_path = resolve(source, c.weights)
+        self.net = YAMNetNet(reader(self.weights_path), emulate_int8=c.emulate_int8).eval()
         self.frontend = VGGishLogMel(VGGishLogMelConfig(log_offset=0.001))
-        self.segment_length = segment_length
-        self.batch_size = batch_size
+        self.pad_to = c.segment_length
 
-    def describe(self) -> dict:
-        return {"backbone": self.name, "release": self.release, "weights_file": str(self.weights_path),
-                "emulate_int8": self.net.emulate_int8,
-                "segment_length": self.segment_length}
+    def weight_files(self):
+        return [self.weights_path]
 
-    @torch.no_grad()
-    def embed(self, x, spans):
-        patches = torch.from_numpy(self.frontend.patches(cut(x, spans, sample_rate=self.sample_rate,
-                                                              length=self.segment_length)))
-        return torch.cat([self.net(patches[i: i + self.batch_size])[0]
-                          for i in range(0, len(patches), self.batch_size)]).numpy()
+    def embed_segments(self, segments):
+        patches = torch.from_numpy(self.frontend.patches(stack_segments(segments)))
+        return batched(lambda p: self.net(p)[0], patches, self.config.batch_size).numpy()

@@ -6,13 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..audio import AUDIO_SUFFIXES, AudioError, info
+from ..audio import AUDIO_SUFFIXES, info
+from ..errors import AudioError, CorpusError
 
 COLUMNS = ["path", "corpus", "label", "native_label", "speaker", "gender", "session", "duration"]
-
-
-class CorpusError(ValueError):
-    pass
 
 
 def check_root(root, corpus: str) -> Path:
@@ -45,9 +42,10 @@ def parse_files(files, parse) -> tuple[list[dict], list[str]]:
     return rows, skipped
 
 
-def build(rows: list[dict], *, corpus: str, root: Path, skipped: list[str] | None = None) -> pd.DataFrame:
+def build(rows: list[dict], *, corpus: str, root: Path, skipped: list[str] | None = None, strict: bool = False) -> pd.DataFrame:
     """Rows -> manifest with durations. Unreadable files are left out and
-    listed in ``df.attrs["errors"]`` (and warned about), never abort the corpus."""
+    listed in ``df.attrs["errors"]`` (and warned about); with ``strict`` (files
+    the user listed, e.g. a CSV) any unreadable file is a :class:`CorpusError`."""
     errors = []
     kept = []
     for r in rows:
@@ -61,6 +59,8 @@ def build(rows: list[dict], *, corpus: str, root: Path, skipped: list[str] | Non
             r.setdefault(c, None)
         r["path"] = str(r["path"])
         kept.append(r)
+    if strict and errors:
+        raise CorpusError(f"{root}: {len(errors)} listed file(s) cannot be used: " + "; ".join(errors[:5]))
     if not kept:
         raise CorpusError(f"{root}: no usable {corpus} files found"
                           + (f" ({len(errors)} unreadable, first: {errors[0]})" if errors else "")

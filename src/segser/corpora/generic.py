@@ -32,7 +32,7 @@ def load_csv(path, *, corpus: str = "csv"):
         rec["path"] = p if p.is_absolute() else path.parent / p
         rec.setdefault("native_label", rec["label"])
         rows.append(rec)
-    return build(rows, corpus=corpus, root=path)
+    return build(rows, corpus=corpus, root=path, strict=True)
 
 
 def load_folders(root, *, corpus: str = "folders"):
@@ -45,4 +45,4 @@ def load_folders(root, *, corpus: str = "folders"):
         rows += [{"path": p, "label": d.name, "native_label": d.name} for p in audio_files(d)]
     if not rows:
         raise CorpusError(f"{root}: no label folders with audio found")
-    return build(rows, corpus=corpus, root=root)
+    return build(rows, corpus=corpus, root=root, strict=True)

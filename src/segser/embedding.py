@@ -1,0 +1,328 @@
+"""Segment embeddings: one streaming engine for training, predict and live streams,
+and the embedding cache of a corpus.
+
+:class:`Embedder` takes audio as it arrives (any chunk size), cuts it with a
+segmenter and returns each segment's embedding as soon as it can be computed.
+Training embeds a clip by pushing it whole; predict pushes a file block by
+block; a live stream pushes chunks. The same code cuts and encodes all three,
+so a streamed timeline equals the offline one and both equal what the model
+was trained on. Memory stays bounded: audio and encoder frames older than the
+segmenter's horizon are dropped.
+
+:func:`embed_manifest` embeds every clip of a manifest through one loop with
+one cache, keyed by (audio content, backbone description with weight digests,
+segmentation, noise condition).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .audio import load
+from .errors import AudioError
+from .fileio import atomic_path, file_digest
+from .options import as_dict
+from .segmenters import Segmentation, Segmenter, SegmenterState, SpeechRegions
+from .settings import cache_dir
+
+ENGINE_VERSION = 2  # part of the cache key: bump when cutting or pooling changes
+
+
+class Embedder:
+    """Streaming segment embeddings: ``push(samples)`` and ``finish()`` return
+    lists of ``(start, end, embedding)`` in time order.
+
+    ``encoder`` is a backbone (or an exported model's encoder) at its own sample
+    rate; ``batch_windows`` window encodings are batched when enough audio is there.
+    """
+
+    def __init__(self, encoder, segmenter: Segmenter, *, batch_windows: int = 8):
+        self.enc = encoder
+        self.sr = int(encoder.sample_rate)
+        self.state: SegmenterState = segmenter.start(self.sr)
+        self.pending: deque[tuple[float, float]] = deque()
+        self.total = 0
+        self.final = False
+        self.audio = np.zeros(0, np.float32)
+        self.audio_start = 0  # absolute index of audio[0]
+        self.batch_windows = max(1, int(batch_windows))
+        self.window = encoder.window_seconds is not None
+        if self.window:
+            self.fs = float(encoder.frame_seconds)
+            self.win = int(round(encoder.window_seconds * self.sr))
+            self.frame_samples = int(round(self.fs * self.sr))
+            self.frames: deque[tuple[int, np.ndarray]] = deque()  # (first frame index, (taps, frames, width))
+            self.n_frames = 0
+
+    # -- feeding ---------------------------------------------------------------------------------
+    def push(self, x: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
+        if self.final:
+            raise RuntimeError("push() after finish()")
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        self.total += x.size
+        self.audio = np.concatenate([self.audio, x]) if self.audio.size else x.copy()
+        self.pending.extend(self.state.push(x))
+        if self.window:
+            self._encode()
+        return self._emit()
+
+    def finish(self) -> list[tuple[float, float, np.ndarray]]:
+        if self.final:
+            return []
+        self.final = True
+        self.pending.extend(self.state.finish())
+        if self.window:
+            self._encode()
+        out = self._emit()
+        self.audio = np.zeros(0, np.float32)
+        if self.window:
+            self.frames.clear()
+        return out
+
+    # -- window encoders -------------------------------------------------------------------------
+    def _encode(self) -> None:
+        while True:
+            n_full = self.audio.size // self.win
+            if n_full:
+                k = min(n_full, self.batch_windows)
+                out = self.enc.encode_windows(self.audio[: k * self.win].reshape(k, self.win))
+                for j in range(k):
+                    self._add_frames(np.ascontiguousarray(out[j]))
+                self.audio = self.audio[k * self.win:]
+                self.audio_start += k * self.win
+                continue
+            if self.final and self.audio.size:
+                piece = np.zeros(self.win, np.float32)
+                piece[: self.audio.size] = self.audio
+                n_real = int(math.ceil(self.audio.size / self.frame_samples))
+                self._add_frames(np.ascontiguousarray(self.enc.encode_windows(piece[None])[0][:, :n_real]))
+                self.audio_start += self.audio.size
+                self.audio = np.zeros(0, np.float32)
+            return
+
+    def _add_frames(self, frames: np.ndarray) -> None:
+        self.frames.append((self.n_frames, frames))
+        self.n_frames += frames.shape[1]
+
+    def _frame_range(self, s: float, e: float) -> tuple[int, int] | None:
+        fs = self.fs
+        if self.final:
+            n = self.n_frames
+            a = min(int(np.floor(s / fs)), n - 1)
+            return a, max(a + 1, min(int(np.ceil(e / fs)), n))
+        need = int(np.ceil(e / fs))
+        if need > self.n_frames:
+            return None
+        a = int(np.floor(s / fs))
+        return a, max(a + 1, need)
+
+    def _gather(self, a: int, b: int) -> np.ndarray:
+        parts = [f[:, max(0, a - first): b - first] for first, f in self.frames
+                 if first < b and first + f.shape[1] > a]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    # -- segment encoders ------------------------------------------------------------------------
+    def _sample_range(self, s: float, e: float) -> tuple[int, int]:
+        a = int(round(s * self.sr))
+        n = int(round(self.enc.pad_to * self.sr)) if self.enc.pad_to else int(round(e * self.sr)) - a
+        return a, max(n, 1)
+
+    def _cut(self, a: int, n: int) -> np.ndarray:
+        piece = self.audio[a - self.audio_start: a - self.audio_start + n]
+        if piece.size == n or not self.enc.zero_pad:
+            return piece
+        out = np.zeros(n, np.float32)
+        out[: piece.size] = piece
+        return out
+
+    # -- emitting --------------------------------------------------------------------------------
+    def _emit(self) -> list[tuple[float, float, np.ndarray]]:
+        ready, cuts = [], []
+        while self.pending:
+            s, e = self.pending[0]
+            if self.window:
+                rng = self._frame_range(s, e)
+                if rng is None:
+                    break
+                cuts.append(self._gather(*rng))
+            else:
+                a, n = self._sample_range(s, e)
+                if not self.final and self.total < a + n:
+                    break
+                cuts.append(self._cut(a, n))
+            ready.append(self.pending.popleft())
+        if not ready:
+            return []
+        if self.window:
+            X = np.stack([self.enc.pool(f) for f in cuts])
+        else:
+            X = np.asarray(self.enc.embed_segments(cuts), dtype=np.float32)
+        self._drop_old()
+        return [(s, e, X[i]) for i, (s, e) in enumerate(ready)]
+
+    def _drop_old(self) -> None:
+        horizon = self.state.horizon() if not self.final else math.inf
+        if self.pending:
+            horizon = min(horizon, self.pending[0][0])
+        if self.window:
+            keep_from = int(np.floor(horizon / self.fs)) - 1 if math.isfinite(horizon) else self.n_frames
+            while self.frames and self.frames[0][0] + self.frames[0][1].shape[1] <= keep_from:
+                self.frames.popleft()
+        elif math.isfinite(horizon):
+            keep_from = max(self.audio_start, int(np.floor(horizon * self.sr)) - 1)
+            if keep_from > self.audio_start:
+                self.audio = self.audio[keep_from - self.audio_start:]
+                self.audio_start = keep_from
+
+
+class _GivenSpans(Segmenter):
+    """A segmenter that returns fixed spans at the end (for :func:`embed_spans`)."""
+
+    def __init__(self, spans):
+        self.given = [(float(s), float(e)) for s, e in spans]
+
+    def start(self, sample_rate):
+        given = self.given
+
+        class State(SegmenterState):
+            def push(self, x):
+                return []
+
+            def finish(self):
+                return list(given)
+
+            def horizon(self):
+                return 0.0
+
+        return State()
+
+
+def embed_spans(encoder, x: np.ndarray, spans) -> np.ndarray:
+    """Embeddings (n, dim) of given ``spans`` of a whole signal."""
+    emb = Embedder(encoder, _GivenSpans(spans))
+    rows = emb.push(x) + emb.finish()
+    return np.stack([r[2] for r in rows]).astype(np.float32) if rows else np.zeros((0, encoder.dim), np.float32)
+
+
+def embed_signal(x: np.ndarray, encoder, segmentation: Segmentation, *, name="<signal>"):
+    """(segment embeddings (n, dim), spans (n, 2)) of a whole mono signal at the encoder's rate."""
+    segmenter = segmentation.segmenter()
+    emb = Embedder(encoder, segmenter)
+    rows = emb.push(x) + emb.finish()
+    if not rows:
+        raise AudioError(name, "no speech found by the voice activity detector" if isinstance(segmenter, SpeechRegions)
+                         else "too short for one segment")
+    return (np.stack([r[2] for r in rows]).astype(np.float32),
+            np.array([(r[0], r[1]) for r in rows], dtype=np.float64).reshape(-1, 2))
+
+
+# --- a corpus ---------------------------------------------------------------------------------------
+
+@dataclass
+class Embeddings:
+    """Segment embeddings of a manifest: row i of ``X`` belongs to clip ``clip[i]``
+    (an index into the manifest) and spans ``start[i]``..``end[i]`` seconds."""
+
+    X: np.ndarray
+    clip: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    errors: dict[int, str] = field(default_factory=dict)
+
+    def select(self, clips: np.ndarray) -> "Embeddings":
+        mask = np.isin(self.clip, clips)
+        return Embeddings(self.X[mask], self.clip[mask], self.start[mask], self.end[mask])
+
+    def with_features(self, X: np.ndarray) -> "Embeddings":
+        return Embeddings(X, self.clip, self.start, self.end, self.errors)
+
+
+@dataclass(frozen=True)
+class NoiseMix:
+    """Real-noise mix-up of every clip (paper 002) by one seeding rule, so train and
+    evaluate build the same noisy test set: the generator is seeded by (seed, the
+    clip's audio digest, the condition), the condition being a training copy
+    number or ``1000 + 10 x SNR`` for a test set."""
+
+    bank: object  # augment.NoiseBank
+    snrs: tuple[float, ...]
+    seed: int
+    condition: int
+    tag: str  # cache folder name: says which bank, SNRs, seed and condition
+
+    def __call__(self, x: np.ndarray, digest: str) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, int(digest[:12], 16), self.condition])
+        snr = float(rng.choice(self.snrs)) if len(self.snrs) > 1 else float(self.snrs[0])
+        return self.bank.mix(x, snr, rng)
+
+    @classmethod
+    def training_copy(cls, bank, snrs, *, seed: int, copy: int) -> "NoiseMix":
+        snrs = tuple(float(s) for s in snrs)
+        return cls(bank, snrs, seed, copy, f"train-noise-{bank.id}-{'_'.join(map(str, snrs))}-s{seed}-c{copy}")
+
+    @classmethod
+    def test_set(cls, bank, snr: float, *, seed: int) -> "NoiseMix":
+        snr = float(snr)
+        return cls(bank, (snr,), seed, 1000 + int(round(snr * 10)), f"test-noise-{bank.id}-{snr:g}-s{seed}")
+
+
+def cache_key(encoder, segmentation: Segmentation) -> str:
+    desc = {"engine": ENGINE_VERSION, **encoder.describe(), "segmentation": as_dict(segmentation)}
+    return hashlib.sha1(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def clips(paths, *, errors: dict, progress: bool = False, desc: str = "clips"):
+    """``(index, path, sha1 of the file)`` for every readable path; the rest go to ``errors``."""
+    for i, path in enumerate(tqdm(list(paths), desc=desc, disable=not progress, leave=False)):
+        try:
+            yield i, path, file_digest(path, "sha1")
+        except OSError as exc:
+            errors[i] = f"{path}: unreadable ({exc.strerror})"
+
+
+def clip_signal(path, digest: str, *, sample_rate: int, noise: NoiseMix | None = None) -> np.ndarray:
+    x = load(path, sample_rate=sample_rate)
+    return noise(x, digest) if noise is not None else x
+
+
+def embed_manifest(df: pd.DataFrame, encoder, segmentation: Segmentation, *, noise: NoiseMix | None = None,
+                   use_cache: bool = True, progress: bool = True) -> Embeddings:
+    """Embeddings of every clip in ``df`` (clean, or mixed with ``noise``);
+    unreadable clips are reported in ``errors`` and left out, never abort the run."""
+    root = cache_dir() / "embeddings" / f"{encoder.name}-{cache_key(encoder, segmentation)}" / (noise.tag if noise else "clean")
+    X, clip, start, end, errors = [], [], [], [], {}
+    for i, path, digest in clips(df["path"], errors=errors, progress=progress, desc=f"embed {encoder.name}"):
+        cached = root / f"{digest}.npz" if use_cache else None
+        if cached is not None and cached.exists():
+            with np.load(cached) as z:
+                emb, spans = z["X"], z["spans"]
+        else:
+            try:
+                emb, spans = embed_signal(clip_signal(path, digest, sample_rate=encoder.sample_rate, noise=noise),
+                                          encoder, segmentation, name=path)
+            except AudioError as exc:
+                errors[i] = str(exc)
+                continue
+            if cached is not None:
+                save_npz_atomic(cached, X=emb, spans=spans)
+        X.append(emb)
+        clip.append(np.full(len(emb), i))
+        start.append(spans[:, 0])
+        end.append(spans[:, 1])
+    if not X:
+        raise AudioError(df["path"].iloc[0] if len(df) else "<empty manifest>", "no clip could be embedded: "
+                         + "; ".join(list(errors.values())[:3]))
+    return Embeddings(np.concatenate(X), np.concatenate(clip), np.concatenate(start), np.concatenate(end), errors)
+
+
+def save_npz_atomic(path: Path, **arrays) -> None:
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)

@@ -1,0 +1,122 @@
+"""Segment logits -> clip decisions -> metrics: for the folds of a training run
+and for a trained model on other data (clean and with real noise, paper 002)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .aggregate import RULES, TIE, clip_label, clip_scores
+from .embedding import Embeddings, NoiseMix, embed_manifest
+from .errors import LabelError
+from .fileio import write_json
+from .metrics import classification_metrics, roc_auc, segment_clip_metrics
+
+
+def clip_predictions(logits: np.ndarray, emb: Embeddings, manifest: pd.DataFrame, classes: list[str],
+                     aggregation: str) -> pd.DataFrame:
+    """One row per test clip: its label, the decision of every rule and the mean posteriors."""
+    rows = []
+    for c in np.unique(emb.clip):
+        lg = logits[emb.clip == c]
+        row = {"clip": int(c), "path": manifest.loc[c, "path"], "corpus": manifest.loc[c, "corpus"],
+               "speaker": manifest.loc[c, "speaker"], "label": manifest.loc[c, "label"], "n_segments": int(len(lg))}
+        for rule in RULES:
+            row[f"pred_{rule}"] = clip_label(lg, classes, rule)
+        row["prediction"] = row[f"pred_{aggregation}"]
+        row.update({f"p_{k}": float(s) for k, s in zip(classes, clip_scores(lg))})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def label_indices(labels, classes: list[str]) -> np.ndarray:
+    """Class indices; a tie or any name not among ``classes`` is -1 (counted wrong)."""
+    idx = {c: i for i, c in enumerate(classes)}
+    return np.array([idx.get(s, -1) for s in labels], dtype=int)
+
+
+def clip_metrics(preds: pd.DataFrame, classes: list[str]) -> dict:
+    """UA, WA, P/R/F1 and AUC of clip predictions (UA over the classes present)."""
+    y, yhat = label_indices(preds["label"], classes), label_indices(preds["prediction"], classes)
+    out = classification_metrics(y, yhat, len(classes))
+    out["AUC"] = roc_auc(y, preds[[f"p_{c}" for c in classes]].to_numpy())
+    out["n_clips"] = int(len(preds))
+    return out
+
+
+def evaluate_logits(logits, emb: Embeddings, manifest: pd.DataFrame, classes: list[str], aggregation: str):
+    """Every metric for one test set: segment/clip metrics of 001, UA/WA/F1, AUC."""
+    y_seg = label_indices(manifest["label"].to_numpy()[emb.clip], classes)
+    out = segment_clip_metrics(logits, y_seg, emb.clip)
+    preds = clip_predictions(logits, emb, manifest, classes, aggregation)
+    out.update(clip_metrics(preds, classes))
+    out["n_segments"] = int(len(emb.clip))
+    return out, preds
+
+
+def per_corpus(preds: pd.DataFrame, classes: list[str]) -> dict:
+    """UA/WA per corpus of pooled test predictions, over the classes each corpus has."""
+    out = {}
+    for corpus, g in preds.groupby("corpus", sort=False):
+        m = clip_metrics(g, classes)
+        out[str(corpus)] = {"UA": m["UA"], "WA": m["WA"], "n_clips": m["n_clips"],
+                            "classes": [c for c in classes if c in set(g["label"])]}
+    return out
+
+
+def summarise(fold_metrics: list[dict]) -> dict:
+    keys = [k for k in fold_metrics[0] if isinstance(fold_metrics[0][k], float)]
+    out = {}
+    for k in keys:
+        vals = [m[k] for m in fold_metrics if m.get(k) is not None]
+        if vals:
+            out[k] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "n_folds": len(vals)}
+    return out
+
+
+ROBUSTNESS_KEYS = ("UA", "WA", "weighted_precision", "weighted_recall", "weighted_f1", "ALCA", "SA")
+
+
+def evaluate_model(model, data: list, *, labels: str | None = None, out=None, rule: str = "mean_logits",
+                   noise=None, snrs=(), seed: int = 0, progress: bool = True) -> dict:
+    """Metrics of a trained model on corpora ``data`` (CorpusSpec list): clean,
+    plus each SNR with noise from the ``test`` split of ``noise`` (the same noisy
+    test sets a training run with this seed builds)."""
+    from . import corpora, labels as labelsets
+    from .augment import NoiseBank
+    from .model import load_model
+
+    model = load_model(model, runtime="torch") if not hasattr(model, "classes") else model
+    manifest = pd.concat([corpora.load(d.name, d.root, **d.options) for d in data], ignore_index=True)
+    manifest, _ = labelsets.apply(manifest, labels or ",".join(model.classes))
+    unknown = sorted(set(manifest["label"]) - set(model.classes))
+    if unknown:
+        raise LabelError(f"labels {', '.join(unknown)} are not among the model's classes {', '.join(model.classes)}")
+    conditions = {"clean": None}
+    if noise is not None and snrs:
+        bank = NoiseBank.from_dir(noise, split="test", sample_rate=model.sample_rate)
+        conditions.update({f"{snr:g} dB": NoiseMix.test_set(bank, snr, seed=seed) for snr in snrs})
+    results = {}
+    for name, mix in conditions.items():
+        emb = embed_manifest(manifest, model.encoder, model.segmentation, noise=mix, progress=progress)
+        metrics, preds = evaluate_logits(model.logits(emb.X), emb, manifest, model.classes, rule)
+        metrics["per_corpus"] = per_corpus(preds, model.classes)
+        results[name] = metrics
+    result = {"model": model.name, "data": [d.name for d in data], "classes": model.classes, "aggregation": rule,
+              "noise": Path(noise).name if noise else None, "seed": seed, "conditions": results}
+    if out:
+        write_json(Path(out), result)
+    return result
+
+
+def format_evaluation(result: dict) -> str:
+    keys = ["UA", "WA", "weighted_precision", "weighted_recall", "weighted_f1", "ALCA", "SA"]
+    lines = [f"model {result['model']} on {'+'.join(result['data'])} ({len(result['classes'])} classes, {result['aggregation']})",
+             f"{'condition':<10}" + "".join(f"{k[:12]:>13}" for k in keys)]
+    for cond, m in result["conditions"].items():
+        lines.append(f"{cond:<10}" + "".join(f"{m[k]:13.3f}" for k in keys))
+    return "\n".join(lines)
+
+
+__all__ = ["TIE", "clip_predictions", "evaluate_logits", "evaluate_model", "per_corpus", "summarise"]

@@ -1,0 +1,167 @@
+"""A trained emotion model: what predict, live streams, the service, export and
+Ray workers hold. Loading it needs no training code.
+
+>>> model = load_model("default")            # doctest: +SKIP
+>>> model.classes                             # doctest: +SKIP
+['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad']
+
+A model is an encoder (a backbone, or an exported ONNX encoder), a head
+(embeddings -> logits), its class names and how it cuts audio. The torch
+runtime reads a run directory (``config.json`` + ``model.pt``); the ONNX
+runtime reads the folder ``segser export`` writes.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .aggregate import softmax
+from .embedding import Embedder
+from .errors import ModelError
+from .fileio import atomic_path, file_digest
+from .runtime import RUNTIMES, has
+from .segmenters import Segmentation
+
+BUILTIN_DIR = Path(__file__).parent / "models"
+DEFAULT_MODEL = "default"
+
+
+@dataclass
+class EmotionModel:
+    name: str  # a built-in name or the run directory's name: never a path
+    classes: list[str]
+    segmentation: Segmentation
+    encoder: object  # sample_rate, dim, window_seconds/frame_seconds + encode_windows/pool, or pad_to + embed_segments
+    head: object  # embeddings (n, dim) -> logits (n, classes), numpy in and out
+    runtime: str
+    card: dict = field(default_factory=dict)
+    source: Path | None = field(default=None, repr=False)  # where it was read from (never shown by the service)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.encoder.sample_rate)
+
+    def embedder(self, segmentation: Segmentation | None = None, *, batch_windows: int = 8) -> Embedder:
+        return Embedder(self.encoder, (segmentation or self.segmentation).segmenter(), batch_windows=batch_windows)
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.head(np.asarray(X, dtype=np.float32)), dtype=np.float32).reshape(len(X), len(self.classes))
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        return softmax(np.asarray(logits, dtype=np.float64)).astype(np.float32)
+
+    def describe(self) -> dict:
+        """What the service's /models says of this model (no server paths)."""
+        return {"name": self.name, "classes": self.classes, "runtime": self.runtime,
+                "segmentation": self.segmentation.describe(), "encoder": self.encoder.describe(),
+                "card": {k: self.card[k] for k in ("name", "summary", "per_corpus_pooled_over_folds", "cross_corpus",
+                                                  "chance", "licence") if k in self.card}}
+
+
+def builtin_models() -> list[str]:
+    return sorted(d.name for d in BUILTIN_DIR.iterdir() if d.is_dir() and (d / "model.pt").exists())
+
+
+def resolve_model_dir(model) -> tuple[Path, str]:
+    """(folder, display name) of a run directory, export folder or built-in model name."""
+    ref = DEFAULT_MODEL if model is None else model
+    p = Path(ref)
+    if p.is_dir():
+        return p, p.resolve().name
+    builtin = BUILTIN_DIR / str(ref)
+    if "/" not in str(ref) and builtin.is_dir():
+        return builtin, str(ref)
+    raise ModelError(f"{ref}: not a run directory, an exported model nor a built-in model "
+                     f"(built-in: {', '.join(builtin_models()) or 'none'})")
+
+
+def load_model(model=None, *, runtime: str = "auto") -> EmotionModel:
+    """A run directory (``segser train``), an exported model (``segser export``) or
+    a built-in model by name (default: ``default``). ``runtime``: ``torch``,
+    ``onnx`` or ``auto`` (what the folder holds and the environment has)."""
+    if isinstance(model, EmotionModel):
+        return model
+    if runtime not in RUNTIMES:
+        raise ModelError(f"unknown runtime {runtime!r}; available: {', '.join(RUNTIMES)}")
+    d, name = resolve_model_dir(model)
+    if (d / "export.json").exists():
+        if runtime == "torch":
+            raise ModelError(f"{name}: an exported (ONNX) model; it runs with --runtime onnx")
+        from .onnx_model import load_exported
+
+        return load_exported(d, name)
+    if runtime == "onnx":
+        from .onnx_model import exported_for
+
+        return exported_for(d, name)
+    if not has("torch"):
+        raise ModelError(f"{name}: a run directory needs the torch runtime (pip install 'segser[torch]'); "
+                         "or export it with 'segser export' and run the export with --runtime onnx")
+    return load_torch_model(d, name)
+
+
+def verify_checksum(d: Path, name: str) -> None:
+    checksum = d / "model.pt.sha256"
+    if checksum.exists():
+        expected = checksum.read_text().split()[0]
+        if file_digest(d / "model.pt") != expected:
+            raise ModelError(f"{name}: model.pt checksum mismatch (expected {expected}); the model file is corrupt or altered")
+
+
+class TorchHead:
+    """A trained torch head as a numpy function."""
+
+    def __init__(self, module):
+        self.module = module.eval()
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        from .loop import logits_of
+
+        return logits_of(self.module, X)
+
+
+def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
+    import torch
+
+    from .backbones import create
+    from .config import TrainConfig
+    from .heads import EmotionHead
+
+    for f in ("model.pt", "config.json"):
+        if not (d / f).exists():
+            raise ModelError(f"{name}: no {f}; train with 'segser train' (with a final model) first")
+    verify_checksum(d, name)
+    cfg = TrainConfig.from_file(d / "config.json")
+    if cfg.speaker_norm or cfg.speaker_vectors:
+        raise ModelError(f"{name}: trained with speaker adaptation (per-speaker statistics), which predicting single "
+                         "files cannot supply; evaluate it with 'segser train' folds, or train without "
+                         "--speaker-norm/--speaker-vectors for predict")
+    try:
+        state = torch.load(str(d / "model.pt"), map_location="cpu", weights_only=True)
+        head = EmotionHead(state["in_dim"], len(state["classes"]), state["head"], **state["head_options"])
+        head.load_state_dict(state["state_dict"])
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{name}: model.pt cannot be loaded ({type(exc).__name__}: {str(exc)[:120]})") from None
+    encoder = backbone or create(cfg.backbone, **cfg.backbone_options)
+    if encoder.dim != state["in_dim"]:
+        raise ModelError(f"{name}: head expects {state['in_dim']}-d features but the backbone gives {encoder.dim}-d")
+    card = json.loads((d / "card.json").read_text()) if (d / "card.json").exists() else {}
+    return EmotionModel(name, list(state["classes"]), cfg.segmentation, encoder, TorchHead(head), "torch", card, d)
+
+
+def save_head(path: Path, head, *, classes: list[str], head_name: str, head_options: dict, in_dim: int) -> None:
+    """``model.pt``: the head's state and what rebuilds it. Written through a file
+    handle so the archive's inner names do not depend on the temporary file
+    name: the same training gives a byte-identical file."""
+    import torch
+
+    from . import __version__
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save({"state_dict": head.state_dict(), "in_dim": in_dim, "classes": classes, "head": head_name,
+                    "head_options": head_options, "segser_version": __version__}, f)

@@ -1,0 +1,160 @@
+"""Writing prediction results as they come: JSON, CSV, an Audacity label
+track, or a table on the terminal. Files are written to a temporary file
+opened before any work (so an unwritable place fails at once) and renamed
+into place when closed: never half-written. Failed inputs are recorded in
+every format (an ``errors`` entry, an ``error`` column, an ``ERROR`` label)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import ConfigError, display_path
+from .inference import FileResult, file_json
+
+FORMATS = (".json", ".csv", ".txt")
+
+
+def check_writable(path, what: str) -> None:
+    """Fail before any work if ``path`` cannot be written (missing or read-only folder)."""
+    folder = Path(path).parent if str(Path(path).parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{Path(path).name}.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise ConfigError(f"{display_path(path)}: cannot write the {what} there ({exc.strerror})") from None
+
+
+class Output:
+    """Base: ``add(result)`` per file, ``close()`` at the end (or ``abort()``)."""
+
+    def __init__(self, model, *, path=None, several: bool = True):
+        self.model, self.classes, self.several = model, model.classes, several
+        self.path = Path(path) if path else None
+        if self.path is not None:
+            check_writable(self.path, "results")
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+            self.tmp = Path(tmp)
+            self.out = os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace")
+        else:
+            self.tmp, self.out = None, sys.stdout
+        self.n_ok = self.n_failed = self.n_segments = 0
+        self.begin()
+
+    def begin(self):
+        pass
+
+    def add(self, result: FileResult) -> None:
+        if result.ok:
+            self.n_ok += 1
+            self.n_segments += len(result.segments)
+        else:
+            self.n_failed += 1
+        self.write(result)
+        self.out.flush()
+
+    def write(self, result: FileResult) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def end(self):
+        pass
+
+    def close(self) -> None:
+        self.end()
+        if self.tmp is not None:
+            self.out.close()
+            os.chmod(self.tmp, 0o644)
+            os.replace(self.tmp, self.path)
+        else:
+            self.out.flush()
+
+    def abort(self) -> None:
+        if self.tmp is not None:
+            self.out.close()
+            self.tmp.unlink(missing_ok=True)
+
+
+class JSONOutput(Output):
+    """``{"model", "classes", "files": [...], "errors": {file: message}}``."""
+
+    def begin(self):
+        self.out.write(json.dumps({"model": self.model.name, "classes": self.classes})[:-1] + ', "files": [')
+        self.first, self.errors = True, {}
+
+    def write(self, result):
+        if not result.ok:
+            self.errors[display_path(result.file)] = result.error
+            return
+        self.out.write(("\n" if self.first else ",\n") + json.dumps(file_json(result)))
+        self.first = False
+
+    def end(self):
+        self.out.write('\n], "errors": ' + json.dumps(self.errors) + "}\n")
+
+
+class CSVOutput(Output):
+    """One row per segment with its file's clip label; a failed file is one row with ``error``."""
+
+    def begin(self):
+        self.columns = ["file", "start", "end", "label", "score"] + [f"p_{c}" for c in self.classes] + ["clip_label", "error"]
+        self.out.write(",".join(self.columns) + "\n")
+
+    def write(self, result):
+        name = _csv(display_path(result.file))
+        if not result.ok:
+            self.out.write(name + "," * (len(self.columns) - 2) + "," + _csv(result.error) + "\n")
+            return
+        clip = _csv(result.decision["label"])
+        for r in result.segments.itertuples(index=False):
+            values = [f"{r.start:.3f}", f"{r.end:.3f}", _csv(r.label), f"{r.score:.4f}"] + \
+                     [f"{getattr(r, 'p_' + c):.4f}" for c in self.classes]
+            self.out.write(",".join([name, *values, clip, ""]) + "\n")
+
+
+def _csv(text: str) -> str:
+    text = str(text)
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
+
+
+class LabelTrackOutput(Output):
+    """Audacity label track: ``start<TAB>end<TAB>label score`` per segment
+    (with the file name when there are several files); a failed file is an
+    ``ERROR`` label at 0."""
+
+    def write(self, result):
+        prefix = f"{Path(display_path(result.file)).name}: " if self.several else ""
+        if not result.ok:
+            self.out.write(f"0.000\t0.000\tERROR {prefix}{result.error}\n")
+            return
+        for r in result.segments.itertuples(index=False):
+            self.out.write(f"{r.start:.3f}\t{r.end:.3f}\t{prefix}{r.label} {r.score:.2f}\n")
+
+
+class TableOutput(Output):
+    """The terminal table: segments and the clip decision per file; failures to stderr."""
+
+    def write(self, result):
+        if not result.ok:
+            print(f"segser: skipped {result.error}", file=sys.stderr)
+            return
+        d, classes = result.decision, self.classes
+        w = self.out.write
+        w(f"== {display_path(result.file)}  ({d['duration']:.2f} s, {d['n_segments']} segments)\n")
+        w(f"   {'start':>7} {'end':>7}  {'emotion':<9} score   " + " ".join(f"{c[:7]:>7}" for c in classes) + "\n")
+        for r in result.segments.itertuples(index=False):
+            w(f"   {r.start:7.2f} {r.end:7.2f}  {r.label:<9} {r.score:.2f}    "
+              + " ".join(f"{getattr(r, 'p_' + c):7.2f}" for c in classes) + "\n")
+        w(f"   clip: {d['label']} (score {d['score']:.2f}, rule {d['rule']})" + (f"  [{d['notes']}]" if d["notes"] else "") + "\n")
+
+
+def output_for(path, model, *, several: bool) -> Output:
+    suffix = Path(path).suffix.lower()
+    kinds = {".json": JSONOutput, ".csv": CSVOutput, ".txt": LabelTrackOutput}
+    if suffix not in kinds:
+        raise ConfigError(f"{display_path(path)}: unknown output format {suffix!r}; use {', '.join(FORMATS)} "
+                          "(.txt: Audacity labels)")
+    return kinds[suffix](model, path=path, several=several)

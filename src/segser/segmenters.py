@@ -1,0 +1,322 @@
+"""Cutting audio into segments: fixed windows (paper 001), speech regions
+(Silero VAD) or the whole clip. One interface for training, offline predict,
+live streams and the command line.
+
+A segment is ``(start, end)`` in seconds. Every segmenter works on a stream:
+``state = segmenter.start(sample_rate)``, then ``state.push(samples)`` returns
+the segments that became complete, ``state.finish()`` the rest. Cutting a
+whole signal is the same stream fed once, so a file streamed in blocks and a
+live stream in chunks of any size are cut exactly as training cut its clips.
+
+>>> Segmentation(length=1.0, hop=0.5).segmenter().spans(np.ones(32000, np.float32), 16000)
+[(0.0, 1.0), (0.5, 1.5), (1.0, 2.0)]
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .errors import ConfigError, check_choice, check_number
+
+MIN_LENGTH, MAX_LENGTH = 0.02, 60.0  # seconds per segment (0.02: one Whisper frame, paper 003)
+MIN_HOP = 0.01  # at most 100 segments per second of audio
+MAX_SEGMENTS_PER_FILE = 1_000_000
+CLIP_PIECE_SECONDS = 30.0  # "whole clip" segments of long recordings are cut every 30 s
+METHODS = ("fixed", "vad", "clip")
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """How a clip is cut. ``hop == length`` is non-overlapping (001, Table 3).
+    Validated where it is made: finite, within [0.02, 60] s (hop >= 0.01 s)."""
+
+    length: float = 1.0
+    hop: float = 1.0
+    method: str = "fixed"  # "fixed" | "vad" | "clip"
+    min_speech: float = 0.25  # VAD: shortest speech region kept (s)
+    max_length: float = 4.0  # VAD: longer regions are cut into pieces of this length (s)
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "method", check_choice("segmentation method", self.method, METHODS))
+        set_(self, "length", check_number("segment length", self.length, lo=MIN_LENGTH, hi=MAX_LENGTH, unit="s"))
+        set_(self, "hop", check_number("segment hop", self.hop, lo=MIN_HOP, hi=MAX_LENGTH, unit="s"))
+        set_(self, "min_speech", check_number("VAD min_speech", self.min_speech, lo=0.03, hi=10.0, unit="s"))
+        set_(self, "max_length", check_number("VAD max_length", self.max_length, lo=0.5, hi=MAX_LENGTH, unit="s"))
+        if self.max_length < self.min_speech:
+            raise ConfigError(f"VAD max_length ({self.max_length}) must be >= min_speech ({self.min_speech})")
+
+    def with_overrides(self, *, length: float | None = None, hop: float | None = None, vad: bool = False) -> "Segmentation":
+        """This segmentation with a new length, hop or VAD (the one rule for the
+        CLI, the service and the API): a new length without a hop gives
+        non-overlapping segments of that length."""
+        if not vad and length is None and hop is None:
+            return self
+        new_length = self.length if length is None else length
+        new_hop = hop if hop is not None else (new_length if length is not None else self.hop)
+        return Segmentation(length=new_length, hop=new_hop, method="vad" if vad else "fixed",
+                            min_speech=self.min_speech, max_length=self.max_length)
+
+    def segmenter(self) -> "Segmenter":
+        if self.method == "vad":
+            return SpeechRegions(min_speech=self.min_speech, max_length=self.max_length)
+        if self.method == "clip":
+            return WholeClip()
+        return FixedWindows(length=self.length, hop=self.hop)
+
+    def max_segments(self, duration: float) -> int:
+        """An upper bound on the number of segments of ``duration`` seconds."""
+        step = {"fixed": self.hop, "vad": self.min_speech + 0.2, "clip": CLIP_PIECE_SECONDS}[self.method]
+        return int(math.ceil(duration / step)) + 1
+
+    def check_duration(self, duration: float, where, *, limit: int = MAX_SEGMENTS_PER_FILE) -> None:
+        """Refuse, before any work, a file that would give more than ``limit`` segments."""
+        n = self.max_segments(duration)
+        if n > limit:
+            from .errors import LimitExceeded
+            raise LimitExceeded(where, f"{duration:.0f} s at a {self.hop:g} s hop would give up to {n:,} segments "
+                                    f"(limit {limit:,}); use a larger hop or cut the recording")
+
+    def describe(self) -> dict:
+        if self.method == "fixed":
+            return {"method": "fixed", "length": self.length, "hop": self.hop}
+        if self.method == "vad":
+            return {"method": "vad", "min_speech": self.min_speech, "max_length": self.max_length}
+        return {"method": "clip"}
+
+
+class Segmenter:
+    """Makes a streaming state; :meth:`spans` cuts a whole signal the same way."""
+
+    def start(self, sample_rate: int) -> "SegmenterState":  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def spans(self, x: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
+        state = self.start(sample_rate)
+        return state.push(x) + state.finish()
+
+
+class SegmenterState:
+    sample_rate: int
+    received: int = 0
+
+    def push(self, x: np.ndarray) -> list[tuple[float, float]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def finish(self) -> list[tuple[float, float]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def horizon(self) -> float:
+        """No segment to come starts before this time (s): older audio may be dropped."""
+        raise NotImplementedError  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class FixedWindows(Segmenter):
+    """Windows of ``length`` every ``hop`` seconds; the last one starts before
+    the end and is zero-padded; a clip shorter than one window gives one."""
+
+    length: float = 1.0
+    hop: float = 1.0
+
+    def start(self, sample_rate):
+        return _FixedState(self, sample_rate)
+
+
+class _FixedState(SegmenterState):
+    def __init__(self, spec: FixedWindows, sample_rate: int):
+        self.spec, self.sample_rate = spec, sample_rate
+        self.k, self.received, self.last_end, self.done = 0, 0, None, False
+
+    def _span(self, k):
+        start = round(k * self.spec.hop, 6)
+        return start, round(start + self.spec.length, 6)
+
+    def push(self, x):
+        self.received += len(x)
+        now, out = self.received / self.sample_rate, []
+        while True:
+            s, e = self._span(self.k)
+            if e > now + _EPS:
+                return out
+            out.append((s, e))
+            self.last_end, self.k = e, self.k + 1
+
+    def finish(self):
+        duration, out = self.received / self.sample_rate, []
+        if duration <= 0 or (self.last_end is not None and self.last_end >= duration - _EPS):
+            return out
+        while True:
+            s, e = self._span(self.k)
+            if self.k > 0 and s + _EPS >= duration:
+                return out
+            out.append((s, e))
+            self.k += 1
+            if e >= duration - _EPS:
+                return out
+
+    def horizon(self):
+        return self._span(self.k)[0]
+
+
+@dataclass(frozen=True)
+class WholeClip(Segmenter):
+    """One segment: the whole clip (recordings longer than 30 s: one per 30 s)."""
+
+    piece: float = CLIP_PIECE_SECONDS
+
+    def start(self, sample_rate):
+        return _ClipState(self, sample_rate)
+
+
+class _ClipState(SegmenterState):
+    def __init__(self, spec: WholeClip, sample_rate: int):
+        self.spec, self.sample_rate, self.k, self.received = spec, sample_rate, 0, 0
+
+    def push(self, x):
+        self.received += len(x)
+        out = []
+        while (self.k + 1) * self.spec.piece <= self.received / self.sample_rate + _EPS:
+            out.append((round(self.k * self.spec.piece, 6), round((self.k + 1) * self.spec.piece, 6)))
+            self.k += 1
+        return out
+
+    def finish(self):
+        duration = self.received / self.sample_rate
+        start = self.k * self.spec.piece
+        if duration > start + _EPS or (self.k == 0 and duration > 0):
+            return [(round(start, 6), round(duration, 6))]
+        return []
+
+    def horizon(self):
+        return self.k * self.spec.piece
+
+
+# --- speech regions -------------------------------------------------------------------------------
+
+VAD_WINDOW = 512  # Silero VAD at 16 kHz: one probability per 32 ms
+VAD_CONTEXT = 64
+
+
+@lru_cache(maxsize=1)
+def _silero_session():
+    from .runtime import ort_session
+    from .weights import resolve
+
+    return ort_session(resolve("silero-vad"), threads=1)
+
+
+class SileroVAD:
+    """Speech probability of each 32 ms window, streamed (Silero VAD v5+ ONNX,
+    MIT; the file ships in the ``silero-vad`` package and is found through the
+    resolver). The recurrent state and 64-sample context carry across calls."""
+
+    def __init__(self):
+        self.session = _silero_session()
+        self.state = np.zeros((2, 1, 128), np.float32)
+        self.context = np.zeros(VAD_CONTEXT, np.float32)
+        self.sr = np.array(16000, np.int64)
+
+    def __call__(self, window: np.ndarray) -> float:
+        x = np.concatenate([self.context, window])[None]
+        prob, self.state = self.session.run(None, {"input": x, "state": self.state, "sr": self.sr})
+        self.context = window[-VAD_CONTEXT:]
+        return float(prob[0, 0])
+
+
+@dataclass(frozen=True)
+class SpeechRegions(Segmenter):
+    """Speech regions from Silero VAD: a region opens at a window with speech
+    probability >= ``threshold``, closes after ``min_silence`` s below
+    ``threshold - 0.15``, is dropped if shorter than ``min_speech``, padded by
+    ``pad`` s each side, and cut into ``max_length`` pieces as it grows (so a
+    live stream never waits for a long region to end). Silence gets no segment."""
+
+    min_speech: float = 0.25
+    max_length: float = 4.0
+    min_silence: float = 0.2
+    threshold: float = 0.5
+    pad: float = 0.03
+
+    def start(self, sample_rate):
+        if sample_rate != 16000:
+            raise ConfigError("speech regions are found at 16 kHz; resample first")
+        return _SpeechState(self, sample_rate)
+
+
+class _SpeechState(SegmenterState):
+    def __init__(self, spec: SpeechRegions, sample_rate: int):
+        self.spec, self.sample_rate = spec, sample_rate
+        self.vad = SileroVAD()
+        self.buffer = np.zeros(0, np.float32)
+        self.received = 0
+        self.windows = 0  # windows processed
+        self.region_start = None  # sample where the open region (or its current piece) starts
+        self.first_piece = True
+        self.silence_from = None  # sample where the silence inside an open region began
+        sr = sample_rate
+        self.min_speech, self.min_silence = spec.min_speech * sr, spec.min_silence * sr
+        self.max_len, self.pad = int(round(spec.max_length * sr)), int(round(spec.pad * sr))
+
+    def _t(self, sample: int) -> float:
+        return round(sample / self.sample_rate, 6)
+
+    def _close(self, end: int, limit: int | None = None) -> list:
+        start, first = self.region_start, self.first_piece
+        self.region_start, self.silence_from, self.first_piece = None, None, True
+        if end - start < self.min_speech:
+            return []
+        a = max(0, start - self.pad) if first else start
+        b = end + self.pad if limit is None else min(limit, end + self.pad)
+        return [(self._t(a), self._t(b))]
+
+    def _step(self, prob: float) -> list:
+        i, w, out = self.windows, VAD_WINDOW, []
+        thr, neg = self.spec.threshold, max(self.spec.threshold - 0.15, 0.01)
+        if prob >= thr:
+            self.silence_from = None
+            if self.region_start is None:
+                self.region_start = i * w
+        elif prob < neg and self.region_start is not None:
+            if self.silence_from is None:
+                self.silence_from = i * w
+            if (i + 1) * w - self.silence_from >= self.min_silence:
+                out += self._close(self.silence_from)
+        if self.region_start is not None and self.silence_from is None and (i + 1) * w - self.region_start >= self.max_len:
+            piece_end = self.region_start + self.max_len
+            a = max(0, self.region_start - self.pad) if self.first_piece else self.region_start
+            out.append((self._t(a), self._t(piece_end)))
+            self.region_start, self.first_piece = piece_end, False
+        self.windows += 1
+        return out
+
+    def push(self, x):
+        self.received += len(x)
+        self.buffer = np.concatenate([self.buffer, np.asarray(x, np.float32)])
+        out = []
+        n = len(self.buffer) // VAD_WINDOW
+        for k in range(n):
+            out += self._step(self.vad(self.buffer[k * VAD_WINDOW:(k + 1) * VAD_WINDOW]))
+        self.buffer = self.buffer[n * VAD_WINDOW:]
+        return out
+
+    def finish(self):
+        out = []
+        if len(self.buffer):
+            out += self._step(self.vad(np.pad(self.buffer, (0, VAD_WINDOW - len(self.buffer)))))
+            self.buffer = np.zeros(0, np.float32)
+        if self.region_start is not None:
+            end = self.silence_from if self.silence_from is not None else self.received
+            out += self._close(min(end, self.received), limit=self.received)
+        return out
+
+    def horizon(self):
+        if self.region_start is not None:
+            start = self.region_start - (self.pad if self.first_piece else 0)
+        else:
+            start = self.windows * VAD_WINDOW - self.pad
+        return max(0.0, start / self.sample_rate)

@@ -1,0 +1,121 @@
+"""The streaming engine: audio pushed in chunks of any size gives exactly the
+segments and embeddings of the whole signal, with bounded memory."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from segser.backbones import create
+from segser.embedding import Embedder, embed_signal
+from segser.segmenters import Segmentation
+from tests.conftest import tiny_whisper_checkpoint, tone
+
+
+def signal(seconds=7.3):
+    return np.concatenate([tone(220 + 40 * k, 0.5, seed=k) for k in range(int(seconds * 2))] +
+                          [tone(300, seconds % 0.5, seed=99)])
+
+
+def streamed(encoder, seg, x, chunk):
+    e = Embedder(encoder, seg.segmenter(), batch_windows=3)
+    rows = []
+    for i in range(0, x.size, chunk):
+        rows += e.push(x[i:i + chunk])
+    return rows + e.finish()
+
+
+@pytest.fixture(scope="module")
+def whisper(tmp_path_factory):
+    ckpt = tiny_whisper_checkpoint(tmp_path_factory.mktemp("w") / "m.pt")
+    return create("whisper", weights=ckpt, layer="all", context=2.0)
+
+
+@pytest.mark.parametrize("seg", [Segmentation(1.0, 1.0), Segmentation(1.0, 0.5), Segmentation(2.5, 0.7),
+                                 Segmentation(method="clip")])
+@pytest.mark.parametrize("chunk", [1003, 160, 16000, 80001])
+def test_window_encoder_streamed_equals_whole(whisper, seg, chunk):
+    x = signal()
+    X, spans = embed_signal(x, whisper, seg)
+    rows = streamed(whisper, seg, x, chunk)
+    assert [(s, e) for s, e, _ in rows] == [tuple(r) for r in spans.tolist()]
+    np.testing.assert_allclose(np.stack([r[2] for r in rows]), X, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [1, 333, 16000])
+def test_segment_encoder_streamed_equals_whole(chunk):
+    bb = create("logmel")
+    x = signal(4.2)
+    seg = Segmentation(1.0, 0.5)
+    X, spans = embed_signal(x, bb, seg)
+    rows = streamed(bb, seg, x, chunk)
+    np.testing.assert_array_equal(np.stack([r[2] for r in rows]), X)
+    assert len(rows) == 8
+
+
+def test_memory_stays_bounded_however_long_the_stream(whisper):
+    e = Embedder(whisper, Segmentation(1.0, 0.5).segmenter())
+    x = tone(300, 1.0)
+    n = 0
+    for _ in range(120):  # two minutes of audio in 1 s chunks
+        n += len(e.push(x))
+        assert e.audio.size <= whisper.window_seconds * 16000
+        assert sum(f.shape[1] for _, f in e.frames) <= 2 * 100 + 50  # a window of frames plus one segment
+    assert n >= 236
+
+
+def test_results_come_as_soon_as_a_window_is_encoded(whisper):
+    e = Embedder(whisper, Segmentation(1.0, 1.0).segmenter())
+    assert e.push(tone(300, 1.99)) == []  # the 2 s window is not complete yet
+    rows = e.push(tone(300, 0.01))
+    assert [(s, t) for s, t, _ in rows] == [(0.0, 1.0), (1.0, 2.0)]
+
+
+def test_inference_imports_no_training_code():
+    code = ("import sys, segser.inference, segser.model, segser.embedding, segser.service;"
+            "bad = [m for m in ('segser.train', 'segser.loop', 'segser.finetune', 'segser.evaluation', 'sklearn')"
+            " if m in sys.modules]; print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_no_import_cycles_between_modules():
+    """The graph of imports inside segser, module-level and lazy ones in
+    functions alike, has no cycle."""
+    import ast
+    from pathlib import Path
+
+    import segser
+
+    root = Path(segser.__file__).parent
+    graph = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = ".".join(parts[:-1])
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+                deps |= {target} | {f"{target}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("segser"):
+                deps.add(node.module)
+        graph[name] = deps
+    graph.pop("segser")  # the package root only re-exports the API lazily and holds __version__
+    graph = {k: {d for d in v if d in graph and d != k} for k, v in graph.items()}
+    state = {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for d in graph[node]:
+            if state.get(d) == "open":
+                raise AssertionError("import cycle: " + " -> ".join(stack + [node, d]))
+            if d not in state:
+                visit(d, stack + [node])
+        state[node] = "done"
+
+    for node in graph:
+        if node not in state:
+            visit(node, [])
+    assert len(graph) > 30

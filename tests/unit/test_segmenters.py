@@ -1,0 +1,71 @@
+import math
+
+import numpy as np
+import pytest
+
+from segser.errors import ConfigError, LimitExceeded
+from segser.segmenters import FixedWindows, Segmentation, WholeClip
+
+SR = 16000
+
+
+def spans(duration, length=1.0, hop=1.0):
+    return FixedWindows(length, hop).spans(np.ones(int(round(duration * SR)), np.float32), SR)
+
+
+def test_non_overlapping_pads_last():
+    assert spans(2.5) == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+
+
+def test_overlapping_half_second():
+    assert spans(2.389, hop=0.5) == [(0.0, 1.0), (0.5, 1.5), (1.0, 2.0), (1.5, 2.5)]
+
+
+def test_exact_multiple_has_no_empty_tail():
+    assert spans(2.0) == [(0.0, 1.0), (1.0, 2.0)]
+    assert spans(2.0, hop=0.5) == [(0.0, 1.0), (0.5, 1.5), (1.0, 2.0)]
+
+
+def test_short_clip_gives_one_padded_segment():
+    assert spans(0.25) == [(0.0, 1.0)]
+
+
+@pytest.mark.parametrize("segmenter", [FixedWindows(1.0, 1.0), FixedWindows(1.0, 0.5), FixedWindows(0.02, 0.02),
+                                       FixedWindows(2.5, 0.7), WholeClip(piece=3.0)])
+@pytest.mark.parametrize("chunk", [1, 160, 333, 16000, 80000])
+def test_streamed_spans_equal_whole_signal_spans(segmenter, chunk):
+    x = np.ones(int(7.23 * SR), np.float32)
+    whole = segmenter.spans(x, SR)
+    state, got = segmenter.start(SR), []
+    for i in range(0, x.size, chunk):
+        got += state.push(x[i:i + chunk])
+        assert all(e <= (i + chunk) / SR + 1e-9 for _, e in got[-5:]) or isinstance(segmenter, WholeClip)
+    got += state.finish()
+    assert got == whole
+
+
+def test_whole_clip_is_one_unpadded_span_until_30_s():
+    assert WholeClip().spans(np.ones(38220, np.float32), SR) == [(0.0, 2.38875)]
+    assert WholeClip().spans(np.ones(SR * 65, np.float32), SR) == [(0.0, 30.0), (30.0, 60.0), (60.0, 65.0)]
+
+
+@pytest.mark.parametrize("field,value", [("length", math.nan), ("hop", math.nan), ("length", 0), ("length", -1),
+                                         ("hop", 0), ("hop", math.inf), ("hop", 1e-6), ("length", 1e9),
+                                         ("method", "wavelet"), ("hop", "0.5"), ("max_length", 0.1)])
+def test_bad_segmentation_is_refused_where_it_is_made(field, value):
+    with pytest.raises(ConfigError, match=field.replace("_", "[ _]")):
+        Segmentation(**{field: value})
+
+
+def test_overrides_follow_one_rule():
+    s = Segmentation(length=1.0, hop=0.5)
+    assert s.with_overrides() is s
+    assert s.with_overrides(length=2.0) == Segmentation(length=2.0, hop=2.0)
+    assert s.with_overrides(hop=0.25) == Segmentation(length=1.0, hop=0.25)
+    assert s.with_overrides(vad=True).method == "vad"
+
+
+def test_segment_count_cap_is_checked_before_work():
+    Segmentation(hop=0.5).check_duration(3600, "long.wav")
+    with pytest.raises(LimitExceeded, match="long.wav.*up to 360,001 segments"):
+        Segmentation(length=0.02, hop=0.01).check_duration(3600, "long.wav", limit=100_000)
