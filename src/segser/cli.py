@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=_port, default=8000)
     s.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (MB)")
-    s.add_argument("--max-audio-s", type=float, default=3600.0, help="longest recording accepted per request (s)")
+    s.add_argument("--max-audio-s", type=float, default=600.0, help="longest recording accepted per request (s)")
     s.set_defaults(func=cmd_serve)
 
     w = sub.add_parser("weights", help="every pretrained file segser knows and where it is found offline")

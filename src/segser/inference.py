@@ -13,7 +13,6 @@ timeline equals what a live stream of the same audio gives.
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,11 +118,12 @@ def clip_decision(logits: np.ndarray, model: EmotionModel, *, rule: str, duratio
 
 def predict_file(model: EmotionModel, path, *, rule: str = "mean_logits", segmentation: Segmentation | None = None,
                  max_seconds: float | None = None, segment_limit: int = MAX_SEGMENTS_PER_FILE, min_score: float = 0.0,
-                 envelope: bool = False, cancelled=None, lock=None) -> FileResult:
+                 envelope: bool = False, cancelled=None, compute=None) -> FileResult:
     """Timeline and clip decision of one file, streamed in blocks; raises
     :class:`AudioError` for a file that cannot be used. ``segmentation``
     overrides the model's for this call; ``cancelled()`` is polled between blocks;
-    ``lock`` (shared by the callers of one model) is held while a block is computed."""
+    ``compute(fn)`` runs each block's model work (the service queues it on one
+    compute thread, so concurrent requests advance block by block in turn)."""
     if rule not in RULES:
         raise ConfigError(f"unknown aggregation rule {rule!r}; available: {', '.join(RULES)}")
     seg = segmentation or model.segmentation
@@ -134,22 +134,23 @@ def predict_file(model: EmotionModel, path, *, rule: str = "mean_logits", segmen
     env = Envelope(int(stream.duration * model.sample_rate), model.sample_rate) if envelope else None
     spans, logits = [], []
 
-    def take(rows):
+    def step(block=None):
+        rows = embedder.push(block) if block is not None else embedder.finish()
         if rows:
             spans.extend((s, e) for s, e, _ in rows)
             logits.append(model.logits(np.stack([r[2] for r in rows])))
+
+    run = compute or (lambda fn: fn())
 
     for i, block in enumerate(stream):
         if cancelled is not None and cancelled():
             raise Cancelled(f"{display_path(path)}: cancelled")
         if env is not None:
             env.add(block)
-        with lock or nullcontext():
-            take(embedder.push(block))
+        run(lambda: step(block))
         if i % 8 == 7:
             trim_heap()
-    with lock or nullcontext():
-        take(embedder.finish())
+    run(step)
     if not spans:
         raise AudioError(path, "no speech segments found" if isinstance(seg.segmenter(), SpeechRegions)
                          else "too short for one segment")

@@ -5,8 +5,9 @@
 
 The JSON answer is the entry of ``segser predict --json`` for that file:
 ``{"model", "classes", "file", "decision", "segments"}``. Models are loaded
-once at start-up. Requests are computed block by block under one lock per
-model, so a long recording does not hold up a short one for more than a block;
+once at start-up. Requests are computed block by block on one compute thread
+per model, in turn, so a long recording does not hold up a short one for more
+than a block;
 ``/health`` and ``/models`` never wait behind predictions. Limits are enforced
 before work: upload size while the body streams in (413), audio length from
 the file header (413), segments per request. A client that disconnects stops
@@ -25,7 +26,7 @@ from pathlib import Path
 from . import __version__
 from .aggregate import RULES
 from .errors import AudioError, ConfigError, LimitExceeded, SegserError
-from .inference import Cancelled, file_json, predict_file
+from .inference import Cancelled, file_json, predict_file, trim_heap
 from .model import EmotionModel, load_model
 
 try:
@@ -89,14 +90,33 @@ def _suffix(name: str) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ".audio"
 
 
+def _limit_malloc_arenas() -> None:
+    """Many request threads each get a glibc malloc arena whose fragmentation
+    inflates RSS; two arenas keep the server's memory flat (no-op elsewhere)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 class ServedModel:
+    """A model and the one thread that computes with it: requests queue their
+    blocks there in arrival order, so concurrent requests advance round-robin (a
+    short recording waits for one block of each long one, never for all of them)
+    and the math libraries keep one set of threads and buffers."""
+
     def __init__(self, model: EmotionModel):
         self.model = model
-        self.lock = threading.Lock()
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"segser-{model.name}")
+
+    def compute(self, fn):
+        return self.thread.submit(fn).result()
 
 
 def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float = 600.0,
-               max_segments: int = MAX_SEGMENTS_PER_REQUEST, workers: int = 4):
+               max_segments: int = MAX_SEGMENTS_PER_REQUEST, workers: int = 32):
     """A FastAPI app serving ``models`` (run directories, exports or built-in
     names; default: the built-in ``default``). The first one answers when a
     request names none."""
@@ -105,6 +125,7 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
     max_upload_mb = check_number("--max-upload-mb", max_upload_mb, lo=0.001, hi=100_000)
     max_audio_s = check_number("--max-audio-s", max_audio_s, lo=1, hi=86_400 * 7)
     max_segments = check_number("max_segments", max_segments, lo=1, hi=10_000_000, integer=True)
+    _limit_malloc_arenas()
     served: dict[str, ServedModel] = {}
     for ref in models or ["default"]:
         m = load_model(ref)
@@ -116,10 +137,12 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
                   description="Segment-level speech emotion recognition: an emotion timeline and a clip decision per recording.")
     app.add_middleware(BodyLimit, limit=limit, limit_mb=max_upload_mb)
     app.state.served, app.state.pool = served, pool
+    counts = {"running": 0, "done": 0, "failed": 0, "cancelled": 0}
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "version": __version__, "models": names}
+        """Answered on the event loop, never queued behind predictions."""
+        return {"status": "ok", "version": __version__, "models": names, "predictions": dict(counts)}
 
     @app.get("/models")
     async def list_models():
@@ -151,25 +174,37 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
             cancel = threading.Event()
 
             def work():
-                return predict_file(entry.model, path, rule=rule, segmentation=seg, max_seconds=max_audio_s,
-                                    segment_limit=max_segments, min_score=min_score,
-                                    cancelled=cancel.is_set, lock=entry.lock)
+                try:
+                    return predict_file(entry.model, path, rule=rule, segmentation=seg, max_seconds=max_audio_s,
+                                        segment_limit=max_segments, min_score=min_score,
+                                        cancelled=cancel.is_set, compute=entry.compute)
+                finally:
+                    trim_heap()
 
             future = asyncio.get_running_loop().run_in_executor(pool, work)
+            counts["running"] += 1
+            outcome = "failed"
             try:
                 while True:
                     done, _ = await asyncio.wait({future}, timeout=0.2)
                     if done:
                         result = future.result()
+                        outcome = "done"
                         break
                     if await request.is_disconnected():
                         cancel.set()
             except Cancelled:
+                outcome = "cancelled"
                 return JSONResponse({"detail": "client disconnected"}, 499)
             except AudioError as exc:
                 raise HTTPException(413 if isinstance(exc, LimitExceeded) else 400, f"{shown}: {exc.problem}") from None
             except SegserError as exc:
                 raise HTTPException(422, str(exc).replace(str(path), shown)) from None
+            finally:
+                if not future.done():  # the request itself was cancelled (server shutting down)
+                    cancel.set()
+                counts["running"] -= 1
+                counts[outcome] += 1
         return {"model": name, "classes": entry.model.classes, **file_json(result, name=shown)}
 
     return app

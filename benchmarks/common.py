@@ -1,0 +1,92 @@
+"""What every benchmark script shares: the machine it ran on, repeated timing
+with median and spread, a warning when the machine was busy, and one result
+file per script under ``benchmarks/results/`` (JSON: the figures, the
+command, the date, CPU, cores, library versions, load average at start).
+
+The README's figures are rendered from these files (``python benchmarks/render.py``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LOAD_AT_START = os.getloadavg()
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    versions = {}
+    for name in ("numpy", "torch", "onnxruntime", "scipy", "soundfile", "soxr"):
+        try:
+            versions[name] = __import__(name).__version__
+        except Exception:
+            pass
+    from segser import __version__
+
+    return {"cpu": cpu_model(), "cores": cores(), "python": platform.python_version(), "segser": __version__,
+            "versions": versions, "load_average_at_start": [round(v, 2) for v in LOAD_AT_START]}
+
+
+def busy() -> str | None:
+    """A warning when the 1-minute load average at start was above a quarter of the cores."""
+    load = LOAD_AT_START[0]
+    if load > 0.25 * cores():
+        return f"machine busy at start (load average {load:.2f} on {cores()} cores): speed figures may be low"
+    return None
+
+
+def timed(fn, *, repeat: int = 5, warmup: int = 1) -> dict:
+    """Wall seconds of ``fn()`` over ``repeat`` runs: median, min, max and relative spread."""
+    for _ in range(warmup):
+        fn()
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t)
+    med = statistics.median(runs)
+    return {"median": med, "min": min(runs), "max": max(runs), "spread": (max(runs) - min(runs)) / med if med else 0.0,
+            "runs": runs}
+
+
+def save(name: str, figures: dict, *, command: str | None = None, notes: str = "") -> Path:
+    """Write ``benchmarks/results/<name>.json`` atomically and say where."""
+    from segser.fileio import write_json
+
+    warning = busy()
+    doc = {"name": name, "command": command or "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+           "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+           "busy_warning": warning, "notes": notes, "figures": figures}
+    path = RESULTS / f"{name}.json"
+    write_json(path, doc)
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"results written to {path.relative_to(RESULTS.parent.parent)}", file=sys.stderr)
+    return path
+
+
+def load(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())

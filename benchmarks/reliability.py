@@ -1,0 +1,281 @@
+"""Replays the hostile and careless probes of the hardening issue against a real
+`segser serve` (uvicorn, in its own process) and the command line, and prints
+a pass/fail table with the server's peak RSS. Pass means: the expected status,
+no HTTP 500, no traceback, no server path in an answer, every probe under 1 GB.
+
+    python benchmarks/reliability.py
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import save  # noqa: E402
+
+from segser.settings import data_dir  # noqa: E402
+
+GOOD = data_dir() / "emodb-originals" / "03a01Wa.wav"
+PATH_LEAK = re.compile(r"(/tmp/|/root/|/home/|/work/|segser-[a-z0-9_]{6,})")
+
+
+def tone(seconds, amp=0.2, sr=16000):
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
+
+
+def audio_bytes(x, fmt="WAV", subtype=None, sr=16000):
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def server_pid(time_pid: int) -> int:
+    """The server's own process: the child of GNU time."""
+    for _ in range(100):
+        children = Path(f"/proc/{time_pid}/task/{time_pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, probe, expected, got, ok, rss=None):
+        self.rows.append({"probe": probe, "expected": expected, "got": got, "pass": bool(ok),
+                          "peak_rss_mb": None if rss is None else round(rss)})
+        print(f"{'PASS' if ok else 'FAIL'}  {probe:<58} expected {expected:<22} got {got}"
+              + (f"  ({rss:.0f} MB)" if rss is not None else ""), flush=True)
+
+
+def service_probes(t: Table, base: str, port: int, pid: int):
+    def post(name, data, query="", timeout=120):
+        r = httpx.post(f"{base}/predict{query}", files={"file": (name, data)}, timeout=timeout)
+        leak = bool(PATH_LEAK.search(r.text))
+        return r.status_code, leak
+
+    def check(probe, expect, name, data, query=""):
+        status, leak = post(name, data, query)
+        t.add(probe, f"HTTP {expect}", f"HTTP {status}{' + PATH LEAK' if leak else ''}",
+              status == expect and not leak, peak_rss_mb(pid))
+
+    wav = audio_bytes(tone(2.0))
+    for q in ("?hop=0.000001", "?hop=1e-9", "?hop=nan", "?segment=nan", "?segment=0", "?segment=-1", "?hop=0", "?hop=inf"):
+        check(f"POST /predict{q}", 422, "a.wav", wav, q)
+    check("real EmoDB file", 200, "03a01Wa.wav", GOOD.read_bytes())
+    check("float WAV with samples near 1e37", 400, "huge.wav", audio_bytes(tone(1.0) * 1e37, subtype="FLOAT"))
+    check("float WAV at int16 scale (rescaled, with a note)", 200, "scaled.wav", audio_bytes(tone(1.0) * 32767, subtype="FLOAT"))
+    check("188 KB FLAC holding 1 h of audio", 413, "hour.flac", audio_bytes(tone(3600.0, amp=0.01), fmt="FLAC"))
+    for name in ("..", ".", "a/..", "x" * 300 + ".wav"):
+        check(f"upload name {name[:20]!r}{'...' if len(name) > 20 else ''}", 400, name, b"not audio" * 20)
+
+    # a 1000 MB body announced by Content-Length: refused before it is read
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                     b"Content-Length: 1048576000\r\n\r\n" + b"\0" * 65536)
+        head = sock.recv(200).decode(errors="replace")
+    t.add("1000 MB body (Content-Length)", "HTTP 413", head.split("\r\n")[0][9:], " 413 " in head, peak_rss_mb(pid))
+
+    # the same without Content-Length (chunked): refused once the limit is passed
+    def chunks():
+        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n\r\n"
+        for _ in range(1000):
+            yield b"\0" * (1 << 20)
+
+    try:
+        r = httpx.post(f"{base}/predict", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"},
+                       timeout=120)
+        got = r.status_code
+    except httpx.HTTPError as exc:  # the server may close while the client still sends
+        got = type(exc).__name__
+    tmp_big = sum(f.stat().st_size for f in Path(tempfile.gettempdir()).rglob("*") if f.is_file() and "segser-" in str(f))
+    t.add("1000 MB chunked body", "HTTP 413", f"{got}, {tmp_big / 1e6:.0f} MB left in temp", got == 413 and tmp_big < 250e6,
+          peak_rss_mb(pid))
+
+    # /health and a short request while 8 long recordings are being predicted
+    long = audio_bytes(tone(300.0), fmt="FLAC")
+    done = []
+    threads = [threading.Thread(target=lambda i=i: done.append(post(f"long{i}.flac", long, timeout=600))) for i in range(8)]
+    for th in threads:
+        th.start()
+    time.sleep(1.0)
+    t0 = time.perf_counter()
+    httpx.get(f"{base}/health", timeout=60)
+    health_s = time.perf_counter() - t0
+    t.add("GET /health during 8 long predictions", "< 1 s", f"{health_s * 1000:.0f} ms", health_s < 1.0, peak_rss_mb(pid))
+    t0 = time.perf_counter()
+    status, _ = post("short.wav", GOOD.read_bytes())
+    short_s = time.perf_counter() - t0
+    running = httpx.get(f"{base}/health").json()["predictions"]["running"]
+    t.add("2 s request during 8 x 300 s requests", "200 before they end",
+          f"{status} in {short_s:.1f} s, {running} long still running", status == 200 and running > 0, peak_rss_mb(pid))
+    for th in threads:
+        th.join()
+    t.add("8 long requests", "8 x HTTP 200", f"{sum(s == 200 for s, _ in done)} x 200", all(s == 200 for s, _ in done),
+          peak_rss_mb(pid))
+
+    # a client that disconnects: its work stops
+    before = httpx.get(f"{base}/health").json()["predictions"]["cancelled"]
+    body = audio_bytes(tone(600.0), fmt="FLAC")
+    payload = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gone.flac\"\r\n\r\n" + body +
+               b"\r\n--b--\r\n")
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                 + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+    time.sleep(1.5)
+    sock.close()
+    cancelled = before
+    for _ in range(100):
+        cancelled = httpx.get(f"{base}/health").json()["predictions"]["cancelled"]
+        if cancelled > before:
+            break
+        time.sleep(0.2)
+    t.add("client disconnects mid-prediction", "work cancelled", f"cancelled {cancelled - before}", cancelled == before + 1,
+          peak_rss_mb(pid))
+
+    for path in ("/health", "/models"):
+        text = httpx.get(f"{base}{path}").text
+        t.add(f"GET {path} names no server path", "no path", "path!" if PATH_LEAK.search(text) else "none",
+              not PATH_LEAK.search(text), peak_rss_mb(pid))
+
+
+def measured(args, rss_file):
+    """``args`` run under GNU time, which writes the program's own peak RSS (kB) to ``rss_file``."""
+    return ["/usr/bin/time", "-q", "-f", "%M", "-o", str(rss_file), *args]
+
+
+def read_rss(rss_file) -> float:
+    return float(Path(rss_file).read_text().split()[-1]) / 1024
+
+
+def cli(*args, cwd=None):
+    """Run the CLI; its completed process and its own peak RSS (MB)."""
+    with tempfile.NamedTemporaryFile() as rss:
+        p = subprocess.run(measured([sys.executable, "-m", "segser.cli", *args], rss.name), capture_output=True, text=True,
+                           timeout=600, cwd=cwd)
+        return p, read_rss(rss.name)
+
+
+def cli_probes(t: Table, tmp: Path):
+    def check(probe, args, code, needle="", cwd=None):
+        p, rss = cli(*args, cwd=cwd)
+        usage = p.stderr.startswith("usage:")  # argparse's usage message, then one error line
+        one_line = p.returncode != 2 or usage or len(p.stderr.strip().splitlines()) == 1
+        ok = p.returncode == code and "Traceback" not in p.stderr and one_line and needle in p.stderr + p.stdout
+        t.add(probe, f"exit {code}", f"exit {p.returncode}{' + TRACEBACK' if 'Traceback' in p.stderr else ''}", ok, rss)
+        return p
+
+    good = str(GOOD)
+    for opt in (["--segment", "nan"], ["--hop", "nan"], ["--segment", "0"], ["--segment", "-1"], ["--hop", "0"],
+                ["--hop", "inf"], ["--hop", "0.000001"]):
+        check(f"predict {' '.join(opt)}", ["predict", good, *opt], 2)
+    csv = tmp / "toy.csv"
+    rows = ["path,label,speaker"]
+    for k in range(8):
+        sf.write(str(tmp / f"c{k}.wav"), tone(1.0) * (0.5 + 0.05 * k), 16000)
+        rows.append(f"c{k}.wav,{'angry' if k % 2 else 'sad'},s{k % 4}")
+    csv.write_text("\n".join(rows) + "\n")
+    check("train --segment nan", ["train", "--csv", str(csv), "--segment", "nan", "--out", str(tmp / "r0")], 2)
+    check("train --backbone nosuch", ["train", "--csv", str(csv), "--backbone", "nosuch", "--out", str(tmp / "r0")], 2)
+    check("train --protocol unknown (before any embedding)", ["train", "--csv", str(csv), "--protocol", "lsoo",
+                                                               "--out", str(tmp / "r0")], 2)
+    check("train a run", ["train", "--csv", str(csv), "--backbone", "logmel", "--epochs", "3", "--protocol", "kfold:2",
+                          "--out", str(tmp / "run"), "--quiet"], 0)
+    before = sorted((p.name, p.stat().st_size) for p in (tmp / "run").iterdir())
+    check("train --out EXISTING_RUN", ["train", "--csv", str(csv), "--out", str(tmp / "run")], 2, "already exists")
+    check("train --overwrite that fails", ["train", "--csv", str(csv), "--labels", "angry", "--out", str(tmp / "run"),
+                                           "--overwrite"], 2)
+    after = sorted((p.name, p.stat().st_size) for p in (tmp / "run").iterdir())
+    t.add("existing run untouched by refused and failed runs", "same files", "same" if before == after else "CHANGED",
+          before == after)
+    one = tmp / "one.csv"
+    one.write_text("path,label,speaker\nc0.wav,sad,s0\nc2.wav,sad,s1\n")
+    check("train on one class", ["train", "--csv", str(one), "--out", str(tmp / "r1")], 2, "at least two")
+    missing = tmp / "missing.csv"
+    missing.write_text(csv.read_text() + "gone.wav,sad,s0\n")
+    check("train with a CSV row whose file is missing", ["train", "--csv", str(missing), "--out", str(tmp / "r2")], 2,
+          "gone.wav")
+    (tmp / "bad.json").write_text("{oops")
+    check("train --config not-JSON", ["train", "--config", str(tmp / "bad.json"), "--out", str(tmp / "r3")], 2)
+    (tmp / "bad.wav").write_text("not audio")
+    p = check("predict good.wav bad.wav --out x.csv", ["predict", good, str(tmp / "bad.wav"), "--out", str(tmp / "x.csv"),
+                                                       "--quiet"], 1)
+    table = (tmp / "x.csv").read_text() if (tmp / "x.csv").exists() else ""
+    t.add("  ... the CSV records the failed file", "error row", "present" if "bad.wav" in table else "absent",
+          "bad.wav" in table and "not audio" in table)
+    check("predict --out in an unwritable place", ["predict", good, "--out", "/proc/x.json"], 2, "cannot write")
+    check("predict --plot in an unwritable place", ["predict", good, "--plot", "/proc/x.png"], 2, "cannot write")
+    os.mkfifo(tmp / "fifo.wav")
+    check("predict a FIFO", ["predict", str(tmp / "fifo.wav")], 1, "not a regular file")
+    os.symlink(tmp / "loop.wav", tmp / "loop.wav")
+    check("predict a symlink loop", ["predict", str(tmp / "loop.wav")], 1, "symbolic link loop")
+    p = check("predict the same file twice", ["predict", good, good, "--json", "--quiet"], 0)
+    n = len(json.loads(p.stdout)["files"]) if p.returncode == 0 else -1
+    t.add("  ... one entry", "1 file", f"{n} files", n == 1)
+    check("serve --port 99999", ["serve", "--port", "99999"], 2, "port must be")
+
+
+def main():
+    t = Table()
+    port = free_port()
+    rss_file = Path(tempfile.mkstemp(prefix="segser-serve-rss-")[1])
+    server = subprocess.Popen(measured([sys.executable, "-m", "segser.cli", "serve", "--port", str(port)], rss_file),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        service_probes(t, base, port, server_pid(server.pid))
+    finally:
+        os.kill(server_pid(server.pid), 15)
+        _, err = server.communicate(timeout=60)
+        server_peak = read_rss(rss_file)
+        rss_file.unlink()
+    t.add("server log has no traceback", "none", "traceback!" if "Traceback" in err else "none", "Traceback" not in err,
+          server_peak)
+    with tempfile.TemporaryDirectory() as tmp:
+        cli_probes(t, Path(tmp))
+    worst = max([r["peak_rss_mb"] or 0 for r in t.rows] + [server_peak])
+    passed = sum(r["pass"] for r in t.rows)
+    print(f"\n{passed}/{len(t.rows)} probes pass; server peak RSS {server_peak:.0f} MB; largest probe {worst:.0f} MB")
+    save("reliability", {"probes": t.rows, "passed": passed, "total": len(t.rows), "server_peak_rss_mb": round(server_peak),
+                         "max_rss_mb": round(worst)})
+    return 0 if passed == len(t.rows) and worst < 1024 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
