@@ -43,8 +43,10 @@ def parse(spec: str | None) -> tuple[tuple[str, ...] | None, dict[str, str]]:
     return (tuple(keep) if keep else None), mapping
 
 
-def apply(manifest: pd.DataFrame, spec: str | None) -> tuple[pd.DataFrame, list[str]]:
-    """Map and filter a manifest's ``label`` column; returns (manifest, classes)."""
+def apply(manifest: pd.DataFrame, spec: str | None, *, require_all: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """Map and filter a manifest's ``label`` column; returns (manifest, classes).
+    ``require_all``: every class of the set must occur in the data (training);
+    otherwise the classes present are kept (evaluation on a corpus that lacks some)."""
     keep, mapping = parse(spec)
     df = manifest.copy()
     df["label"] = df["label"].replace(mapping)
@@ -53,6 +55,9 @@ def apply(manifest: pd.DataFrame, spec: str | None) -> tuple[pd.DataFrame, list[
         if len(absent) == len(keep):
             raise LabelError(f"none of the classes {', '.join(keep)} occur in the data (labels: "
                              f"{', '.join(sorted(set(df['label'])))})")
+        if require_all and absent:
+            raise LabelError(f"the label set {spec!r} asks for {', '.join(absent)}, which the data does not have "
+                             f"(labels: {', '.join(sorted(set(df['label'])))}); leave them out of the label set")
         df = df[df["label"].isin(keep)]
         classes = [k for k in keep if k in set(df["label"])]
     else:

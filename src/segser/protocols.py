@@ -5,7 +5,10 @@ A protocol spec is a string:
 * ``loso`` leave-one-speaker-out; ``loso-session`` leave-one-session-out;
 * ``speaker-kfold:K`` K speaker-disjoint folds, stratified by label;
 * ``groups:1-4,5-8,...`` explicit speaker folds (numbers match the trailing
-  digits of speaker ids, e.g. RAVDESS actors);
+  digits of speaker ids, e.g. RAVDESS actors; ``1+11+20`` joins numbers);
+* ``emobox-ravdess``: the 6 RAVDESS actor folds of the published EmoBox
+  benchmark (Ma et al. 2024, its data/ravdess/fold_N test files), so RAVDESS
+  figures can be set beside its published ones;
 * ``kfold:K`` stratified K-fold over clips (NOT speaker-independent);
 * ``random`` paper 001's stratified 8:1:1 split over clips (NOT speaker-independent);
 * cross-corpus: ``leave-one-corpus-out`` trains on all corpora but one and tests
@@ -36,6 +39,15 @@ class Fold:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+
+
+ALIASES = {
+    "emobox-ravdess": "groups:1+11+20+21,4+10+12+14,8+9+19+23,3+5+7+24,2+15+16+18,6+13+17+22",
+}
+
+
+def resolve(spec: str) -> str:
+    return ALIASES.get(spec, spec)
 
 
 def speaker_independent(spec: str) -> bool:
@@ -71,6 +83,7 @@ def check_spec(spec: str) -> str:
     """A protocol spec checked for syntax before any data is read."""
     if not isinstance(spec, str):
         raise ProtocolError(f"protocol must be text (got {spec!r})")
+    spec = resolve(spec)
     if spec in ("loso", "loso-session", "random") or spec.startswith("leave-one-corpus-out"):
         if spec.startswith("leave-one-corpus-out") and spec not in ("leave-one-corpus-out",) \
                 and not spec.startswith("leave-one-corpus-out:"):
@@ -81,9 +94,7 @@ def check_spec(spec: str) -> str:
         return spec
     if spec.startswith("groups:"):
         for group in spec.split(":", 1)[1].split(","):
-            a, _, b = group.partition("-")
-            if not a.isdigit() or (b and not b.isdigit()):
-                raise ProtocolError(f"{spec}: groups are speaker numbers or ranges like 1-4")
+            _group_numbers(spec, group)
         return spec
     if spec.startswith("corpus-split:"):
         _corpus_lists(spec)
@@ -108,6 +119,17 @@ def _validation(df: pd.DataFrame, train: np.ndarray, rng: np.random.Generator, b
     return np.sort(tr), np.sort(va)
 
 
+def _group_numbers(spec: str, group: str) -> set[int]:
+    """Speaker numbers of one group: ``1-4`` or ``1+11+20`` (or both: ``1-3+9``)."""
+    out = set()
+    for part in group.split("+"):
+        a, _, b = part.partition("-")
+        if not a.isdigit() or (b and not b.isdigit()):
+            raise ProtocolError(f"{spec}: groups are speaker numbers or ranges like 1-4 or 1+11+20")
+        out |= set(range(int(a), int(b or a) + 1))
+    return out
+
+
 def _speaker_number(s: str) -> int:
     m = re.search(r"(\d+)$", str(s))
     if not m:
@@ -117,7 +139,7 @@ def _speaker_number(s: str) -> int:
 
 def make_folds(df: pd.DataFrame, spec: str, *, seed: int = 0) -> list[Fold]:
     """Folds of clip indices (0..len(df)-1) for protocol ``spec``."""
-    check_spec(spec)
+    spec = check_spec(spec)
     if cross_corpus(spec):
         return _corpus_folds(df, spec, seed=seed)
     n = len(df)
@@ -147,11 +169,9 @@ def make_folds(df: pd.DataFrame, spec: str, *, seed: int = 0) -> list[Fold]:
     elif spec.startswith("groups:"):
         numbers = np.array([_speaker_number(s) for s in speakers])
         for group in spec.split(":", 1)[1].split(","):
-            a, _, b = group.partition("-")
-            lo, hi = int(a), int(b or a)
-            test = idx[(numbers >= lo) & (numbers <= hi)]
+            test = idx[np.isin(numbers, sorted(_group_numbers(spec, group)))]
             if test.size:
-                folds.append((f"speakers={lo}-{hi}", test))
+                folds.append((f"speakers={group}", test))
         covered = np.unique(np.concatenate([t for _, t in folds])) if folds else np.array([])
         if covered.size != n:
             raise ProtocolError(f"{spec}: {n - covered.size} clips belong to no fold")

@@ -46,7 +46,7 @@ def load_data(cfg: TrainConfig) -> Data:
     if not cfg.corpora:
         raise LabelError("no data: give at least one corpus (name and root) or a CSV")
     frames = [corpora.load(c.name, c.root, **c.options) for c in cfg.corpora]
-    manifest, classes = labelsets.apply(pd.concat(frames, ignore_index=True), cfg.labels)
+    manifest, classes = labelsets.apply(pd.concat(frames, ignore_index=True), cfg.labels, require_all=True)
     if len(classes) < 2:
         raise LabelError(f"only one class ({', '.join(classes)}) in the data: a classifier needs at least two")
     protocol = cfg.protocol or corpora.default_protocol([c.name for c in cfg.corpora], manifest)

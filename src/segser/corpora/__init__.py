@@ -7,17 +7,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cremad, emodb, generic, iemocap, ravdess, savee, tess
+from . import ased, cremad, emodb, emovo, generic, iemocap, nemo, ravdess, savee, tess
 from .base import COLUMNS, CorpusError
 
 LOADERS = {
     "emodb": emodb,
     "ravdess": ravdess,
-    "cremad": cremad,
-    "tess": tess,
+    "nemo": nemo,
+    "ased": ased,
+    "emovo": emovo,
     "savee": savee,
+    "tess": tess,
+    "cremad": cremad,
     "iemocap": iemocap,
 }
+
+# What each corpus in ../shared/data may be used for (its licence, data/README.md): a model that
+# segser ships may be trained only on "ship" corpora; the others evaluate.
+SHIPPABLE = {"emodb": "CC0-1.0 (audEERING re-release)", "ravdess": "CC BY-NC-SA 4.0 (non-commercial)",
+             "nemo": "CC BY-NC-SA 4.0 (non-commercial)", "emovo": "free for non-commercial research, with acknowledgement"}
+EVALUATION_ONLY = {"ased": "no licence stated by its authors", "savee": "research use, registration with the University of Surrey",
+                   "tess": "CC BY-NC-ND 4.0 (no derivatives)"}
 
 
 def load(name: str, root, **options) -> pd.DataFrame:
@@ -52,4 +62,4 @@ def summary(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["COLUMNS", "CorpusError", "LOADERS", "load", "default_protocol", "summary"]
+__all__ = ["COLUMNS", "CorpusError", "EVALUATION_ONLY", "LOADERS", "SHIPPABLE", "load", "default_protocol", "summary"]
