@@ -93,6 +93,10 @@ class TrainConfig:
     max_epochs: int = 200
     patience: int = 15
     class_weights: bool = False  # paper 004's class-weighted cross-entropy
+    corpus_balance: bool = False  # every training corpus weighs the same in the loss (and each class within it)
+    label_smoothing: float = 0.0
+    embedding_norm: str = "none"  # "per_layer": each segment's embedding standardised within each layer
+    calibrate: bool = False  # temperature scaling fitted on validation speakers; ECE reported
     speaker_norm: bool = False  # per-speaker standardisation (needs several clips per test speaker)
     speaker_vectors: bool = False  # append each speaker's mean embedding (003's i-vector role)
     aggregation: str = "mean_logits"
@@ -117,14 +121,18 @@ class TrainConfig:
         check_number("patience", self.patience, lo=1, hi=100_000, integer=True)
         check_number("seed", self.seed, lo=0, hi=2**32 - 1, integer=True)
         check_choice("aggregation", self.aggregation, AGGREGATIONS)
+        check_number("label_smoothing", self.label_smoothing, lo=0.0, hi=0.5)
+        check_choice("embedding_norm", self.embedding_norm, ("none", "per_layer"))
         for f in self.folds or ():
             check_number("fold index", f, lo=0, hi=100_000, integer=True)
         build(backbone_class(self.backbone).config_type, self.backbone_options, where=f"{self.backbone} options")
         check_head(self.head, self.head_options)
         if self.protocol is not None:
             protocols.check_spec(self.protocol)
-        if self.finetune is not None and (self.speaker_norm or self.speaker_vectors or self.noise or self.head == "svm"):
-            raise ConfigError("fine-tuning does not combine with speaker_norm, speaker_vectors, noise or the svm head")
+        if self.finetune is not None and (self.speaker_norm or self.speaker_vectors or self.noise or self.head == "svm"
+                                          or self.corpus_balance or self.calibrate or self.embedding_norm != "none"):
+            raise ConfigError("fine-tuning does not combine with speaker_norm, speaker_vectors, noise, corpus_balance, "
+                              "calibrate, embedding_norm or the svm head")
 
     def to_dict(self) -> dict:
         return as_dict(self)

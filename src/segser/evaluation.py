@@ -56,13 +56,38 @@ def evaluate_logits(logits, emb: Embeddings, manifest: pd.DataFrame, classes: li
 
 
 def per_corpus(preds: pd.DataFrame, classes: list[str]) -> dict:
-    """UA/WA per corpus of pooled test predictions, over the classes each corpus has."""
+    """UA/WA (and ECE) per corpus of pooled test predictions, over the classes each corpus has."""
     out = {}
     for corpus, g in preds.groupby("corpus", sort=False):
         m = clip_metrics(g, classes)
-        out[str(corpus)] = {"UA": m["UA"], "WA": m["WA"], "n_clips": m["n_clips"],
-                            "classes": [c for c in classes if c in set(g["label"])]}
+        y = label_indices(g["label"], classes)
+        entry = {"UA": m["UA"], "WA": m["WA"], "n_clips": m["n_clips"],
+                 "classes": [c for c in classes if c in set(g["label"])],
+                 "recall": {c: float(np.mean(g.loc[g.label == c, "prediction"] == c)) for c in classes if (g.label == c).any()},
+                 "ECE": expected_calibration_error(g[[f"p_{c}" for c in classes]].to_numpy(), y)}
+        if f"pc_{classes[0]}" in g:
+            entry["ECE_calibrated"] = expected_calibration_error(g[[f"pc_{c}" for c in classes]].to_numpy(), y)
+        out[str(corpus)] = entry
     return out
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, *, bins: int = 15) -> float:
+    """ECE: the gap between confidence and accuracy, averaged over equal-width
+    confidence bins weighted by their share of samples (Guo et al. 2017)."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            total += m.mean() * abs(float((pred[m] == y[m]).mean()) - float(conf[m].mean()))
+    return float(total)
+
+
+def clip_probabilities(logits: np.ndarray, clip: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Mean segment posteriors per clip (clips in ascending order, as :func:`clip_predictions`), at a temperature."""
+    return np.stack([clip_scores(logits[clip == c] / temperature) for c in np.unique(clip)])
 
 
 def summarise(fold_metrics: list[dict]) -> dict:

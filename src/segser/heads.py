@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ConfigError, check_number
+from .errors import ConfigError, check_choice, check_number
 
 
 class SegmentClassifier(nn.Module):
@@ -196,15 +196,33 @@ def create(name: str, in_dim: int, n_classes: int, **options) -> nn.Module:
     return HEADS[name](in_dim, n_classes, **options)
 
 
+EMBEDDING_NORMS = ("none", "per_layer")
+
+
 class EmotionHead(nn.Module):
     """Feature standardisation (training statistics) followed by a classifier head:
-    the trainable part of a model, saved in ``model.pt``."""
+    the trainable part of a model, saved in ``model.pt``. ``embedding_norm="per_layer"``
+    first standardises each embedding within each block of ``layer_dim`` features
+    (one Whisper layer): a per-segment normalisation that needs no other segment."""
 
-    def __init__(self, in_dim: int, n_classes: int, head: str = "segment", **head_options):
+    def __init__(self, in_dim: int, n_classes: int, head: str = "segment", *, embedding_norm: str = "none",
+                 layer_dim: int | None = None, **head_options):
         super().__init__()
+        check_choice("embedding_norm", embedding_norm, EMBEDDING_NORMS)
+        self.embedding_norm = embedding_norm
+        self.layer_dim = layer_dim or in_dim
+        if in_dim % self.layer_dim:
+            raise ConfigError(f"embedding_norm: {in_dim} features are not whole layers of {self.layer_dim}")
         self.register_buffer("mean", torch.zeros(in_dim))
         self.register_buffer("std", torch.ones(in_dim))
         self.head = create(head, in_dim, n_classes, **head_options)
 
+    def normalise_input(self, x):
+        if self.embedding_norm == "none":
+            return x
+        g = x.view(x.shape[0], -1, self.layer_dim)
+        g = (g - g.mean(-1, keepdim=True)) / (g.std(-1, keepdim=True, unbiased=False) + 1e-5)
+        return g.reshape(x.shape)
+
     def forward(self, x):
-        return self.head((x - self.mean) / self.std)
+        return self.head((self.normalise_input(x) - self.mean) / self.std)

@@ -105,7 +105,7 @@ def timeline_frame(rows, logits: np.ndarray, model: EmotionModel, duration: floa
 
 
 def clip_decision(logits: np.ndarray, model: EmotionModel, *, rule: str, duration: float, notes, min_score: float = 0.0) -> dict:
-    scores = clip_scores(logits)
+    scores = clip_scores(np.asarray(logits) / model.temperature)
     label = clip_label(logits, model.classes, rule)
     score = float(scores[model.classes.index(label)]) if label != TIE else float("nan")
     if label != TIE and score < min_score:

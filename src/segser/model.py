@@ -39,6 +39,7 @@ class EmotionModel:
     runtime: str
     card: dict = field(default_factory=dict)
     source: Path | None = field(default=None, repr=False)  # where it was read from (never shown by the service)
+    temperature: float = 1.0  # calibration: probabilities are softmax(logits / temperature)
 
     @property
     def sample_rate(self) -> int:
@@ -51,7 +52,7 @@ class EmotionModel:
         return np.asarray(self.head(np.asarray(X, dtype=np.float32)), dtype=np.float32).reshape(len(X), len(self.classes))
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        return softmax(np.asarray(logits, dtype=np.float64)).astype(np.float32)
+        return softmax(np.asarray(logits, dtype=np.float64) / self.temperature).astype(np.float32)
 
     def describe(self) -> dict:
         """What the service's /models says of this model (no server paths)."""
@@ -141,7 +142,8 @@ def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
                          "--speaker-norm/--speaker-vectors for predict")
     try:
         state = torch.load(str(d / "model.pt"), map_location="cpu", weights_only=True)
-        head = EmotionHead(state["in_dim"], len(state["classes"]), state["head"], **state["head_options"])
+        head = EmotionHead(state["in_dim"], len(state["classes"]), state["head"], embedding_norm=state.get("embedding_norm", "none"),
+                           layer_dim=state.get("layer_dim"), **state["head_options"])
         head.load_state_dict(state["state_dict"])
     except ModelError:
         raise
@@ -151,17 +153,23 @@ def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
     if encoder.dim != state["in_dim"]:
         raise ModelError(f"{name}: head expects {state['in_dim']}-d features but the backbone gives {encoder.dim}-d")
     card = json.loads((d / "card.json").read_text()) if (d / "card.json").exists() else {}
-    return EmotionModel(name, list(state["classes"]), cfg.segmentation, encoder, TorchHead(head), "torch", card, d)
+    return EmotionModel(name, list(state["classes"]), cfg.segmentation, encoder, TorchHead(head), "torch", card, d,
+                        temperature=float(state.get("temperature", 1.0)))
 
 
-def save_head(path: Path, head, *, classes: list[str], head_name: str, head_options: dict, in_dim: int) -> None:
+def save_head(path: Path, head, *, classes: list[str], head_name: str, head_options: dict, in_dim: int,
+              temperature: float = 1.0) -> None:
     """``model.pt``: the head's state and what rebuilds it. Written through a file
     handle so the archive's inner names do not depend on the temporary file
-    name: the same training gives a byte-identical file."""
+    name: the same training gives a byte-identical file. Settings at their
+    defaults are left out, so files of older recipes stay byte-identical."""
     import torch
 
     from . import __version__
 
+    extra = {"embedding_norm": head.embedding_norm, "layer_dim": head.layer_dim} if head.embedding_norm != "none" else {}
+    if temperature != 1.0:
+        extra["temperature"] = float(temperature)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save({"state_dict": head.state_dict(), "in_dim": in_dim, "classes": classes, "head": head_name,
-                    "head_options": head_options, "segser_version": __version__}, f)
+                    "head_options": head_options, "segser_version": __version__, **extra}, f)

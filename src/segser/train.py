@@ -25,9 +25,10 @@ from .backbones import create as create_backbone
 from .config import TrainConfig
 from .embedding import Embeddings, NoiseMix, embed_manifest
 from .errors import LabelError
-from .evaluation import ROBUSTNESS_KEYS, evaluate_logits, label_indices, per_corpus, summarise
+from .evaluation import (ROBUSTNESS_KEYS, clip_probabilities, evaluate_logits, expected_calibration_error, label_indices,
+                         per_corpus, summarise)
 from .fileio import RunDirectory, write_json, write_text
-from .loop import fit_head, logits_of
+from .loop import fit_head, fit_temperature, logits_of
 from .metrics import confusion, per_class_report
 from .model import save_head
 
@@ -115,9 +116,22 @@ def embed_data(cfg: TrainConfig, data: Data, backbone, *, progress: bool) -> Fea
 # --- one fold ------------------------------------------------------------------------------------
 
 def training_set(feats: Features, clips: np.ndarray, y_of_clip: np.ndarray):
-    """Segments (X, y) of ``clips``, with their noisy copies when there are any."""
+    """Segments (X, y, clip index) of ``clips``, with their noisy copies when there are any."""
     parts = [feats.clean.select(clips)] + [e.select(clips) for e in feats.noisy_train]
-    return np.concatenate([p.X for p in parts]), np.concatenate([y_of_clip[p.clip] for p in parts])
+    return (np.concatenate([p.X for p in parts]), np.concatenate([y_of_clip[p.clip] for p in parts]),
+            np.concatenate([p.clip for p in parts]))
+
+
+def fit_fold_head(cfg: TrainConfig, data: Data, feats: Features, train_clips, val_clips, y_of_clip, backbone):
+    """A head trained on ``train_clips`` (early stopping on ``val_clips``), and its
+    temperature fitted on the validation segments when the config calibrates."""
+    X_tr, y_tr, c_tr = training_set(feats, train_clips, y_of_clip)
+    X_va, y_va, c_va = training_set(Features(feats.clean), val_clips, y_of_clip)
+    corpus = data.manifest["corpus"].to_numpy()
+    model, hist = fit_head(X_tr, y_tr, X_va, y_va, len(data.classes), cfg, groups=(corpus[c_tr], corpus[c_va]),
+                           layer_dim=getattr(backbone, "width", None))
+    temperature = fit_temperature(logits_of(model, X_va), y_va) if cfg.calibrate and cfg.head != "svm" else 1.0
+    return model, hist, temperature
 
 
 @dataclass
@@ -132,14 +146,20 @@ def run_fold(cfg: TrainConfig, data: Data, feats: Features, fold, y_of_clip: np.
     clean, classes, manifest = feats.clean, data.classes, data.manifest
     test = clean.select(fold.test)
     before = None  # with a warm-started fine-tuning: the same fold's frozen head's metrics
+    temperature = 1.0
     if cfg.finetune is None:
-        X_tr, y_tr = training_set(feats, fold.train, y_of_clip)
-        X_va, y_va = training_set(Features(clean), fold.val, y_of_clip)
-        model, hist = fit_head(X_tr, y_tr, X_va, y_va, len(classes), cfg)
+        model, hist, temperature = fit_fold_head(cfg, data, feats, fold.train, fold.val, y_of_clip, backbone)
         lg = logits_of(model, test.X)
     else:
         model, hist, lg, before = finetune.run_fold(cfg, backbone, waves, clean, fold, y_of_clip, classes, manifest)
     metrics, preds = evaluate_logits(lg, test, manifest, classes, cfg.aggregation)
+    y_clip = label_indices(preds["label"], classes)
+    metrics["ECE"] = expected_calibration_error(preds[[f"p_{c}" for c in classes]].to_numpy(), y_clip)
+    if cfg.calibrate:
+        calibrated = clip_probabilities(lg, test.clip, temperature)
+        for i, c in enumerate(classes):
+            preds[f"pc_{c}"] = calibrated[:, i]
+        metrics.update({"temperature": temperature, "ECE_calibrated": expected_calibration_error(calibrated, y_clip)})
     if before is not None:
         metrics.update({f"{k}_before_finetune": before[k] for k in ("UA", "WA")})
     for cond, noisy in feats.noisy_test.items():
@@ -198,15 +218,13 @@ def write_report(out: Path, cfg: TrainConfig, data: Data, feats: Features, resul
     return result
 
 
-def train_final(out: Path, cfg: TrainConfig, data: Data, feats: Features, y_of_clip: np.ndarray) -> None:
+def train_final(out: Path, cfg: TrainConfig, data: Data, feats: Features, y_of_clip: np.ndarray, backbone) -> None:
     """The shipped head: every clip the protocol may train on, validation carved out as in a fold."""
     ok = np.unique(feats.clean.clip)
     final = protocols.final_split(data.manifest.loc[ok].reset_index(drop=True), data.protocol, seed=cfg.seed)
-    X_tr, y_tr = training_set(feats, ok[final.train], y_of_clip)
-    X_va, y_va = training_set(Features(feats.clean), ok[final.val], y_of_clip)
-    model, _ = fit_head(X_tr, y_tr, X_va, y_va, len(data.classes), cfg)
+    model, _, temperature = fit_fold_head(cfg, data, feats, ok[final.train], ok[final.val], y_of_clip, backbone)
     save_head(out / "model.pt", model, classes=data.classes, head_name=cfg.head, head_options=cfg.head_options,
-              in_dim=X_tr.shape[1])
+              in_dim=int(model.mean.numel()), temperature=temperature)
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -234,7 +252,7 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None, over
                             backbone, waves) for f in tqdm(selected, desc="folds", disable=not progress)]
         result = write_report(out, cfg, data, feats, results, t0)
         if cfg.final_model and cfg.head != "svm" and cfg.finetune is None:
-            train_final(out, cfg, data, feats, y_of_clip)
+            train_final(out, cfg, data, feats, y_of_clip, backbone)
         result["seconds"]["total"] = round(time.time() - t0, 1)
         write_json(out / "metrics.json", result)
     return result

@@ -33,9 +33,9 @@ EVALUATION_ONLY = {"ased": "no licence stated by its authors", "savee": "researc
 def load(name: str, root, **options) -> pd.DataFrame:
     """Manifest of corpus ``name`` at ``root``; ``name`` may also be ``csv`` or ``folders``."""
     if name == "csv":
-        return generic.load_csv(root)
+        return generic.load_csv(root, **options)
     if name == "folders":
-        return generic.load_folders(root)
+        return generic.load_folders(root, **options)
     if name not in LOADERS:
         raise CorpusError(f"unknown corpus {name!r}; available: {', '.join([*LOADERS, 'csv', 'folders'])}")
     return LOADERS[name].load(Path(root), **options)
