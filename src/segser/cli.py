@@ -114,7 +114,7 @@ def cmd_predict(args) -> int:
     min_score = check_number("--min-score", args.min_score, lo=0.0, hi=1.0)
     if args.plot:
         check_writable(args.plot, "plot")
-    model = load_model(model_ref, runtime=args.runtime)
+    model = load_model(model_ref, runtime=args.runtime, precision=args.precision)
     seg = model.segmentation.with_overrides(length=args.segment, hop=args.hop, vad=args.vad)
     several = len(expand_inputs(inputs)[0]) > 1
     outputs = [output_for(args.out, model, several=several)] if args.out else []
@@ -203,6 +203,15 @@ def cmd_weights(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export
+    from .model import load_model
+
+    out = export(load_model(args.model, runtime="torch"), args.out, int8=not args.no_int8, overwrite=args.overwrite)
+    print(f"exported {args.model} to {out} (run it with: segser predict --model {out} FILE; onnxruntime, no torch)")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from .service import serve
 
@@ -267,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="+", help="audio files or folders (optionally a run directory first)")
     pr.add_argument("--model", help="run directory, exported model or built-in model name (default: default)")
     pr.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"],
-                    help="torch, onnx (torch-free, exported models) or auto")
+                    help="torch, onnx (onnxruntime: an exported model, or a run exported once into the cache) or auto")
+    pr.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"],
+                    help="ONNX runtime: fp32, int8 (8-bit weights) or auto (the default path, see README)")
     pr.add_argument("--aggregation", default="mean_logits", choices=rules)
     pr.add_argument("--segment", type=float, help="segment length (s), overriding the model's")
     pr.add_argument("--hop", type=float, help="segment hop (s)")
@@ -297,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (MB)")
     s.add_argument("--max-audio-s", type=float, default=600.0, help="longest recording accepted per request (s)")
     s.set_defaults(func=cmd_serve)
+
+    x = sub.add_parser("export", help="a trained model as ONNX graphs that run without PyTorch")
+    x.add_argument("model", help="run directory or built-in model name")
+    x.add_argument("--out", required=True, help="folder to write (written whole at the end)")
+    x.add_argument("--no-int8", action="store_true", help="skip the 8-bit quantised encoder")
+    x.add_argument("--overwrite", action="store_true")
+    x.set_defaults(func=cmd_export)
 
     w = sub.add_parser("weights", help="every pretrained file segser knows and where it is found offline")
     w.add_argument("--json", action="store_true")

@@ -195,14 +195,15 @@ def iter_results(inputs, model: EmotionModel, *, progress: bool = False, **optio
 
 
 def predict(inputs, model=None, *, rule: str = "mean_logits", progress: bool = False,
-            segmentation: Segmentation | None = None, runtime: str = "auto", min_score: float = 0.0):
+            segmentation: Segmentation | None = None, runtime: str = "auto", precision: str = "auto",
+            min_score: float = 0.0):
     """Predict every audio file in ``inputs`` (files and/or directories).
 
     Returns ``(timeline, decisions, errors)``: timeline indexed by
     (file, start, end), decisions by file, errors a {input: message} dict for
     inputs that could not be processed (the others still are).
     """
-    m = load_model(model, runtime=runtime)
+    m = load_model(model, runtime=runtime, precision=precision)
     timelines, decisions, errors = [], [], {}
     for r in iter_results(inputs, m, progress=progress, rule=rule, segmentation=segmentation, min_score=min_score):
         if not r.ok:

@@ -40,13 +40,15 @@ class EmotionModel:
     card: dict = field(default_factory=dict)
     source: Path | None = field(default=None, repr=False)  # where it was read from (never shown by the service)
     temperature: float = 1.0  # calibration: probabilities are softmax(logits / temperature)
+    vad_file: Path | None = field(default=None, repr=False)  # an exported model's own Silero VAD
 
     @property
     def sample_rate(self) -> int:
         return int(self.encoder.sample_rate)
 
     def embedder(self, segmentation: Segmentation | None = None, *, batch_windows: int = 8) -> Embedder:
-        return Embedder(self.encoder, (segmentation or self.segmentation).segmenter(), batch_windows=batch_windows)
+        seg = segmentation or self.segmentation
+        return Embedder(self.encoder, seg.segmenter(vad_file=self.vad_file), batch_windows=batch_windows)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.head(np.asarray(X, dtype=np.float32)), dtype=np.float32).reshape(len(X), len(self.classes))
@@ -79,10 +81,11 @@ def resolve_model_dir(model) -> tuple[Path, str]:
                      f"(built-in: {', '.join(builtin_models()) or 'none'})")
 
 
-def load_model(model=None, *, runtime: str = "auto") -> EmotionModel:
+def load_model(model=None, *, runtime: str = "auto", precision: str = "auto") -> EmotionModel:
     """A run directory (``segser train``), an exported model (``segser export``) or
     a built-in model by name (default: ``default``). ``runtime``: ``torch``,
-    ``onnx`` or ``auto`` (what the folder holds and the environment has)."""
+    ``onnx`` or ``auto`` (what the folder holds and the environment has);
+    ``precision`` for the ONNX runtime: ``fp32``, ``int8`` or ``auto``."""
     if isinstance(model, EmotionModel):
         return model
     if runtime not in RUNTIMES:
@@ -93,15 +96,29 @@ def load_model(model=None, *, runtime: str = "auto") -> EmotionModel:
             raise ModelError(f"{name}: an exported (ONNX) model; it runs with --runtime onnx")
         from .onnx_model import load_exported
 
-        return load_exported(d, name)
+        return EmotionModel(**load_exported(d, name, precision=precision))
     if runtime == "onnx":
-        from .onnx_model import exported_for
-
-        return exported_for(d, name)
+        return exported_for(d, name, precision=precision)
     if not has("torch"):
         raise ModelError(f"{name}: a run directory needs the torch runtime (pip install 'segser[torch]'); "
                          "or export it with 'segser export' and run the export with --runtime onnx")
     return load_torch_model(d, name)
+
+
+def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel:
+    """A run directory or built-in model on the ONNX runtime: its export, made
+    once (with torch) into the cache and reused while the model and its
+    backbone's weight files are unchanged."""
+    from .onnx_model import cached_export, load_exported, weights_unchanged
+
+    target = cached_export(d, name)
+    if not (target.exists() and weights_unchanged(target)):
+        if not has("torch"):
+            raise ModelError(f"{name}: exporting it needs torch once (pip install 'segser[torch]'), or run an exported copy")
+        from .export import export
+
+        export(load_torch_model(d, name), target, overwrite=True)
+    return EmotionModel(**load_exported(target, name, precision=precision))
 
 
 def verify_checksum(d: Path, name: str) -> None:

@@ -61,9 +61,11 @@ class Segmentation:
         return Segmentation(length=new_length, hop=new_hop, method="vad" if vad else "fixed",
                             min_speech=self.min_speech, max_length=self.max_length)
 
-    def segmenter(self) -> "Segmenter":
+    def segmenter(self, *, vad_file=None) -> "Segmenter":
+        """The segmenter; ``vad_file``: a Silero VAD ONNX file to use instead of the resolver's."""
         if self.method == "vad":
-            return SpeechRegions(min_speech=self.min_speech, max_length=self.max_length)
+            return SpeechRegions(min_speech=self.min_speech, max_length=self.max_length,
+                                 vad_file=str(vad_file) if vad_file else None)
         if self.method == "clip":
             return WholeClip()
         return FixedWindows(length=self.length, hop=self.hop)
@@ -202,12 +204,12 @@ VAD_WINDOW = 512  # Silero VAD at 16 kHz: one probability per 32 ms
 VAD_CONTEXT = 64
 
 
-@lru_cache(maxsize=1)
-def _silero_session():
+@lru_cache(maxsize=4)
+def _silero_session(path: str | None):
     from .runtime import ort_session
     from .weights import resolve
 
-    return ort_session(resolve("silero-vad"), threads=1)
+    return ort_session(path or resolve("silero-vad"), threads=1)
 
 
 class SileroVAD:
@@ -215,8 +217,8 @@ class SileroVAD:
     MIT; the file ships in the ``silero-vad`` package and is found through the
     resolver). The recurrent state and 64-sample context carry across calls."""
 
-    def __init__(self):
-        self.session = _silero_session()
+    def __init__(self, vad_file: str | None = None):
+        self.session = _silero_session(vad_file)
         self.state = np.zeros((2, 1, 128), np.float32)
         self.context = np.zeros(VAD_CONTEXT, np.float32)
         self.sr = np.array(16000, np.int64)
@@ -241,6 +243,7 @@ class SpeechRegions(Segmenter):
     min_silence: float = 0.2
     threshold: float = 0.5
     pad: float = 0.03
+    vad_file: str | None = None
 
     def start(self, sample_rate):
         if sample_rate != 16000:
@@ -251,7 +254,7 @@ class SpeechRegions(Segmenter):
 class _SpeechState(SegmenterState):
     def __init__(self, spec: SpeechRegions, sample_rate: int):
         self.spec, self.sample_rate = spec, sample_rate
-        self.vad = SileroVAD()
+        self.vad = SileroVAD(spec.vad_file)
         self.buffer = np.zeros(0, np.float32)
         self.received = 0
         self.windows = 0  # windows processed

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 
 from ..errors import ConfigError
-from .base import Backbone
 
 REGISTRY = {
     "logmel": ("logmel", "LogMelPatch"),
@@ -21,17 +20,25 @@ REGISTRY = {
 }
 
 
-def backbone_class(name: str) -> type[Backbone]:
+def backbone_class(name: str):
     if name not in REGISTRY:
         raise ConfigError(f"unknown backbone {name!r}; available: {', '.join(REGISTRY)}")
     module, cls = REGISTRY[name]
     return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
 
 
-def create(name: str, **options) -> Backbone:
+def create(name: str, **options):
     """Build a backbone by registry name, e.g. ``create("whisper", size="tiny.en", layer=-1)``;
     options are checked against the backbone's config dataclass."""
     return backbone_class(name)(**options)
 
 
 __all__ = ["Backbone", "REGISTRY", "backbone_class", "create"]
+
+
+def __getattr__(attr):  # the Backbone base class (torch) on first use
+    if attr == "Backbone":
+        from .base import Backbone
+
+        return Backbone
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

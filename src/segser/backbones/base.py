@@ -40,8 +40,14 @@ class Backbone(torch.nn.Module):
         super().__init__()
         self.config = build(self.config_type, options, where=f"{self.name} options") if config is None else config
 
-    def weight_files(self) -> list[Path]:
+    def weight_refs(self) -> list[tuple[str, str | None]]:
+        """(resolver source, explicit path or None) of each pretrained file the backbone reads."""
         return []
+
+    def weight_files(self) -> list[Path]:
+        from ..weights import resolve
+
+        return [resolve(source, explicit) for source, explicit in self.weight_refs()]
 
     def describe(self) -> dict:
         opts = {k: v for k, v in as_dict(self.config).items() if k not in self.path_fields}

@@ -283,8 +283,8 @@ class ImageNetCNN(Backbone):
         else:
             self.dim = self.arch.dim
 
-    def weight_files(self):
-        return [self.weights_path]
+    def weight_refs(self):
+        return [(self.config.arch, self.config.weights)]
 
     def trunk(self, images: torch.Tensor) -> torch.Tensor:
         """Frozen part for partial fine-tuning: stem and all blocks but the last ``tail_blocks``."""

@@ -103,8 +103,8 @@ class VGGish(Backbone):
         self.pad_to = c.segment_length
         self.eval()
 
-    def weight_files(self):
-        return [self.weights_path] + ([self.pca_path] if self.pca_path else [])
+    def weight_refs(self):
+        return [("vggish", self.config.weights)] + ([("vggish-pca", self.config.pca_weights)] if self.config.pca else [])
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         emb = self.net(patches)

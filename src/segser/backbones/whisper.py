@@ -254,8 +254,8 @@ class Whisper(Backbone):
         self.dim = self.width * len(self.taps)
         self.eval()
 
-    def weight_files(self):
-        return [self.weights_path]
+    def weight_refs(self):
+        return [(f"whisper-{self.config.size}", self.config.weights)]
 
     def tapped_states(self, mel: torch.Tensor) -> list[torch.Tensor]:
         """The tapped hidden states, each (batch, frames, n_state)."""

@@ -228,8 +228,8 @@ class YAMNet(Backbone):
         self.frontend = VGGishLogMel(VGGishLogMelConfig(log_offset=0.001))
         self.pad_to = c.segment_length
 
-    def weight_files(self):
-        return [self.weights_path]
+    def weight_refs(self):
+        return [(RELEASES[self.config.release][0], self.config.weights)]
 
     def embed_segments(self, segments):
         patches = torch.from_numpy(self.frontend.patches(stack_segments(segments)))

@@ -1,13 +1,12 @@
-"""Classifier heads on top of backbone embeddings (paper 001 section 4.3)."""
+"""The heads' torch modules (see :mod:`segser.heads` for the registry)."""
 from __future__ import annotations
-
-import inspect
 
 import numpy as np
 import torch
 from torch import nn
 
-from .errors import ConfigError, check_choice, check_number
+from ..errors import ConfigError, check_choice
+from . import HEAD_CLASSES, check_head
 
 
 class SegmentClassifier(nn.Module):
@@ -128,7 +127,7 @@ class EfficientNetTail(nn.Module):
 
     def __init__(self, in_dim: int, n_classes: int, tail_blocks: int = 4, dropout: float = 0.2, weights=None):
         super().__init__()
-        from .backbones.imagenet import lite0
+        from ..backbones.imagenet import lite0
 
         net, _ = lite0(weights)
         self.blocks = nn.ModuleList(net._blocks[len(net._blocks) - tail_blocks:])
@@ -148,52 +147,9 @@ class EfficientNetTail(nn.Module):
         return self.classifier(x.mean(dim=(2, 3)))
 
 
-HEADS = {"segment": SegmentClassifier, "mlp": BaselineMLP, "linear": Linear, "layersum": LayerWeightedSum, "tdnn": TDNN,
-         "efficientnet_tail": EfficientNetTail, "svm": SVMHead}
-
-
-def head_options(name: str) -> dict[str, object]:
-    """The options a head takes (keyword, default), from its constructor."""
-    if name not in HEADS:
-        raise ConfigError(f"unknown head {name!r}; available: {', '.join(HEADS)}")
-    params = inspect.signature(HEADS[name].__init__).parameters
-    return {k: p.default for k, p in params.items() if k not in ("self", "in_dim", "n_classes", "class_weight")
-            and p.kind is p.POSITIONAL_OR_KEYWORD}
-
-
-def check_head(name: str, options: dict) -> dict:
-    """``options`` for head ``name``: unknown keys refused, numbers range-checked."""
-    known = head_options(name)
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ConfigError(f"head {name!r}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                          f"known: {', '.join(known) or 'none'}")
-    for key, value in options.items():
-        if key in ("hidden", "units", "channels", "layers", "n_layers", "n_features", "tail_blocks"):
-            check_number(f"head {key}", value, lo=1, hi=100_000, integer=True)
-        elif key in ("dropout",):
-            check_number(f"head {key}", value, lo=0.0, hi=0.99)
-        elif key == "C":
-            check_number("svm C", value, lo=1e-6, hi=1e6)
-    return options
-
-
-def parse_head_options(name: str, pairs) -> dict:
-    """``["hidden=200", "dropout=0.1"]`` -> typed, checked options (no JSON quoting)."""
-    from .options import parse_text
-
-    out = {}
-    for item in pairs or []:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"head option: expected KEY=VALUE, got {item!r}")
-        out[key.strip()] = parse_text(text, int | float | bool | None | str, where=f"head option {key.strip()}")
-    return check_head(name, out)
-
-
 def create(name: str, in_dim: int, n_classes: int, **options) -> nn.Module:
     check_head(name, options)
-    return HEADS[name](in_dim, n_classes, **options)
+    return globals()[HEAD_CLASSES[name]](in_dim, n_classes, **options)
 
 
 EMBEDDING_NORMS = ("none", "per_layer")

@@ -1,0 +1,117 @@
+"""``segser export``: a trained model as ONNX graphs that run without PyTorch.
+
+The folder holds ``encoder.onnx`` (the backbone from its input features to
+the tapped frames or segment embeddings; only the layers the model uses),
+``head.onnx`` (embeddings -> logits, with the head's normalisations),
+optionally ``encoder.int8.onnx`` (weights quantised to 8 bits), Silero VAD's
+``vad.onnx``, the model card and ``export.json``: the feature settings, class
+names, segmentation, calibration temperature and the sha256 of every file.
+:mod:`segser.onnx_model` runs it with onnxruntime and numpy.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .errors import ModelError
+from .fileio import RunDirectory, file_digest, write_json
+from .options import as_dict
+
+FORMAT = 1
+OPSET = 17
+
+
+class _TappedWhisper(torch.nn.Module):
+    """Whisper's encoder from log-mel windows to the tapped hidden states (batch, taps, frames, width)."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, mel):
+        return torch.stack(self.backbone.tapped_states(mel), dim=1)
+
+
+def _export_graph(module, args, path: Path, *, inputs, outputs, dynamic) -> None:
+    module = module.eval()
+    with torch.no_grad():
+        torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                          opset_version=OPSET, dynamo=False, do_constant_folding=True)
+
+
+def _encoder(bb, folder: Path) -> dict:
+    """Export the backbone; the encoder section of export.json."""
+    name = bb.name
+    if name == "whisper":
+        frontend = bb.frontend.config
+        win = int(round(bb.window_seconds * bb.sample_rate))
+        mel = torch.from_numpy(bb.frontend(np.zeros((1, win), np.float32)))
+        _export_graph(_TappedWhisper(bb), (mel,), folder / "encoder.onnx", inputs=["mel"], outputs=["frames"],
+                      dynamic={"mel": {0: "batch", 2: "mel_frames"}, "frames": {0: "batch", 2: "frames"}})
+        return {"kind": "whisper", "window_seconds": bb.window_seconds, "frame_seconds": bb.frame_seconds,
+                "pooling": bb.config.pooling, "frontend": as_dict(frontend), "dim": bb.dim, "file": "encoder.onnx"}
+    if name in ("vggish", "yamnet"):
+        net = bb if name == "vggish" else _YAMNetEmbedding(bb.net)
+        patches = torch.zeros(2, 96, 64)
+        _export_graph(net, (patches,), folder / "encoder.onnx", inputs=["patches"], outputs=["embeddings"],
+                      dynamic={"patches": {0: "batch"}, "embeddings": {0: "batch"}})
+        return {"kind": "patches", "frontend": as_dict(bb.frontend.config), "pad_to": bb.pad_to, "dim": bb.dim,
+                "file": "encoder.onnx"}
+    if name in ("logmel", "mfcc"):
+        return {"kind": name, "frontend": as_dict(bb.frontend.config), "pad_to": bb.pad_to, "dim": bb.dim}
+    raise ModelError(f"the {name} backbone cannot be exported to ONNX (whisper, vggish, yamnet, logmel and mfcc can)")
+
+
+class _YAMNetEmbedding(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, patches):
+        return self.net(patches)[0]
+
+
+def quantize(src: Path, dst: Path) -> None:
+    """Dynamic 8-bit quantisation of the weights of matrix products and convolutions."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)
+
+
+def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
+    """Export a loaded torch-runtime model (:func:`segser.model.load_model`) to ``out_dir``."""
+    if m.runtime != "torch":
+        raise ModelError(f"{m.name}: already an exported model")
+    head = m.head.module
+    in_dim = int(head.mean.numel())
+    with RunDirectory(out_dir, overwrite=overwrite) as tmp:
+        encoder = _encoder(m.encoder, tmp)
+        _export_graph(head, (torch.zeros(2, in_dim),), tmp / "head.onnx", inputs=["embeddings"], outputs=["logits"],
+                      dynamic={"embeddings": {0: "segments"}, "logits": {0: "segments"}})
+        if int8 and "file" in encoder:
+            quantize(tmp / encoder["file"], tmp / "encoder.int8.onnx")
+            encoder["int8_file"] = "encoder.int8.onnx"
+        from .weights import resolve
+
+        shutil.copyfile(resolve("silero-vad"), tmp / "vad.onnx")
+        if m.card:
+            write_json(tmp / "card.json", m.card)
+        weights = []
+        for source, explicit in m.encoder.weight_refs():
+            path = resolve(source, explicit)
+            st = path.stat()
+            weights.append({"source": source, "explicit": explicit, "path": str(path), "size": st.st_size,
+                            "mtime_ns": st.st_mtime_ns})
+        files = sorted(p.name for p in tmp.iterdir())
+        doc = {"format": FORMAT, "segser_version": __version__, "name": m.name, "classes": m.classes,
+               "segmentation": as_dict(m.segmentation), "temperature": m.temperature, "sample_rate": m.sample_rate,
+               "encoder": encoder, "head": {"file": "head.onnx", "in_dim": in_dim}, "vad": "vad.onnx",
+               "source": {"backbone": m.encoder.describe()}, "weights": weights,
+               "sha256": {f: file_digest(tmp / f) for f in files}}
+        (tmp / "export.json").write_text(json.dumps(doc, indent=2))
+    return Path(out_dir)

@@ -1,0 +1,84 @@
+"""ONNX export and the torch-free runtime on real recordings: parity with the
+torch runtime, no torch imported, all inputs and outputs work."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from segser.export import export  # noqa: E402
+from segser.inference import predict  # noqa: E402
+from segser.model import load_model  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "default-onnx"
+    export(load_model("default", runtime="torch"), out)
+    return out
+
+
+def real_files(shared_data):
+    return (sorted((shared_data / "emodb-originals").glob("*.wav")) + sorted((shared_data / "emodb").glob("1*.flac"))[:20]
+            + sorted((shared_data / "ravdess" / "Actor_02").glob("*.flac"))[:20])
+
+
+def test_fp32_onnx_equals_torch_within_1e_4(exported, shared_data):
+    files = real_files(shared_data)
+    t_torch, d_torch, e1 = predict(files, "default", runtime="torch")
+    t_onnx, d_onnx, e2 = predict(files, exported, precision="fp32")
+    cols = [c for c in t_torch.columns if c.startswith("p_")]
+    assert not e1 and not e2 and len(t_torch) == len(t_onnx)
+    np.testing.assert_allclose(t_onnx[cols].to_numpy(), t_torch[cols].to_numpy(), atol=1e-4)
+    assert list(t_onnx.index) == list(t_torch.index) and list(d_onnx["label"]) == list(d_torch["label"])
+
+
+def test_export_folder_is_checked_and_complete(exported):
+    doc = json.loads((exported / "export.json").read_text())
+    assert doc["classes"] == ["angry", "disgust", "fear", "happy", "neutral", "sad"]
+    assert set(doc["sha256"]) == {"encoder.onnx", "encoder.int8.onnx", "head.onnx", "vad.onnx", "card.json"}
+    assert doc["encoder"]["kind"] == "whisper" and doc["encoder"]["window_seconds"] == 5.0
+
+
+def test_predict_with_an_export_imports_no_torch(exported, shared_data, tmp_path):
+    code = f"""
+import sys, json
+from segser.cli import main
+code = main(['predict', '--model', {str(exported)!r}, {str(shared_data / 'emodb-originals')!r}, '--vad', '--quiet',
+             '--out', {str(tmp_path / 'r.csv')!r}, '--json'])
+print(json.dumps({{'code': code, 'torch': 'torch' in sys.modules}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    status = json.loads(out.stdout.strip().splitlines()[-1])
+    assert status == {"code": 0, "torch": False}, out.stderr[-2000:]
+    assert (tmp_path / "r.csv").read_text().count("\n") > 7
+
+
+def test_altered_export_is_refused(exported, tmp_path):
+    import shutil
+
+    from segser.errors import ModelError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    with open(copy / "head.onnx", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x00")
+    with pytest.raises(ModelError, match="head.onnx is missing or altered"):
+        load_model(copy)
+
+
+def test_the_service_serves_an_export(exported, shared_data):
+    from fastapi.testclient import TestClient
+
+    from segser.service import create_app
+
+    client = TestClient(create_app([str(exported)]))
+    r = client.post("/predict", files={"file": ("a.wav", (shared_data / "emodb-originals" / "03a01Wa.wav").read_bytes())})
+    assert r.status_code == 200 and r.json()["decision"]["label"] == "angry"
+    assert client.get("/models").json()[0]["runtime"] == "onnx"
