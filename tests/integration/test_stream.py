@@ -1,0 +1,84 @@
+"""The live Stream equals offline predict on real recordings, for any chunk size."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+from segser.inference import predict
+from segser.model import load_model
+from segser.segmenters import Segmentation
+from segser.stream import Stream
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("default")
+
+
+@pytest.fixture(scope="module")
+def long_file(shared_data, tmp_path_factory):
+    """About 45 s of real speech at 22.05 kHz (EmoDB), so the resampler and several windows are involved."""
+    x = np.concatenate([sf.read(str(p), dtype="float32")[0] for p in sorted((shared_data / "emodb").glob("03a0*.flac"))])
+    path = tmp_path_factory.mktemp("long") / "emodb-03.flac"
+    sf.write(str(path), x, 22050)
+    return path
+
+
+def stream_file(model, path, chunk_seconds, **kw):
+    x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    live = Stream(model, sample_rate=sr, channels=x.shape[1], **kw)
+    n = max(1, int(round(chunk_seconds * sr)))
+    rows = []
+    for i in range(0, len(x), n):
+        rows += live.push(x[i:i + n])
+    return rows + live.finish(), live.decision()
+
+
+def check_equal(model, path, chunk, segmentation=None):
+    timeline, decisions, errors = predict([path], model, segmentation=segmentation)
+    rows, decision = stream_file(model, path, chunk, segmentation=segmentation)
+    assert not errors and len(rows) == len(timeline) > 0
+    assert [(r["start"], r["end"]) for r in rows] == [(s, e) for _, s, e in timeline.index]
+    assert [r["label"] for r in rows] == list(timeline["label"])
+    cols = [f"p_{c}" for c in model.classes]
+    np.testing.assert_allclose([[r[c] for c in cols] for r in rows], timeline[cols].to_numpy(), atol=1e-5)
+    assert decision["label"] == decisions.iloc[0]["label"] and decision["n_segments"] == decisions.iloc[0]["n_segments"]
+    np.testing.assert_allclose([decision[c] for c in cols], decisions.iloc[0][cols].to_numpy(dtype=float), atol=1e-5)
+
+
+@pytest.mark.parametrize("chunk", [0.01, 0.0137, 0.25, 1.0, 3.3, 5.0])
+def test_stream_equals_predict_on_a_long_recording(model, long_file, chunk):
+    check_equal(model, long_file, chunk)
+
+
+@pytest.mark.parametrize("name", ["03a01Wa.wav", "03a02Ta.wav"])
+def test_stream_equals_predict_with_overlap_and_vad(model, shared_data, name):
+    path = shared_data / "emodb-originals" / name
+    check_equal(model, path, 0.07, Segmentation(length=1.0, hop=0.5))
+    check_equal(model, path, 0.5, Segmentation(method="vad"))
+
+
+def test_stereo_int16_chunks(model, shared_data, tmp_path):
+    x, sr = sf.read(str(shared_data / "emodb-originals" / "03a01Fa.wav"), dtype="float32")
+    stereo = np.stack([x, x], axis=1)
+    sf.write(str(tmp_path / "stereo.wav"), stereo, sr, subtype="PCM_16")
+    pcm = (np.clip(stereo, -1, 1 - 1 / 32768) * 32768).astype(np.int16)
+    live = Stream(model, sample_rate=sr, channels=2)
+    rows = [r for i in range(0, len(pcm), 800) for r in live.push(pcm[i:i + 800])] + live.finish()
+    timeline, _, _ = predict([tmp_path / "stereo.wav"], model)
+    assert [r["label"] for r in rows] == list(timeline["label"])
+
+
+def test_memory_bounded_and_bad_chunks(model):
+    from segser.errors import AudioError
+
+    live = Stream(model, sample_rate=16000)
+    tone = (0.1 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 220)).astype(np.float32)
+    for _ in range(30):
+        live.push(tone)
+    assert live.embedder.audio.size <= 5 * 16000 and len(live.embedder.frames) <= 3
+    for bad, message in ((np.array([np.nan], np.float32), "NaN"), (np.full(10, 1e9, np.float32), "out of range"),
+                         (np.zeros((4, 3), np.float32), "mono"), (np.zeros(4, np.int64), "int16 or float")):
+        with pytest.raises(AudioError, match=message):
+            live.push(bad)
