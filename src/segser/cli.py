@@ -203,6 +203,33 @@ def cmd_weights(args) -> int:
     return 0
 
 
+def cmd_listen(args) -> int:
+    from . import listen as live_input
+    from .errors import check_number
+    from .stream import Stream
+
+    model_kw = dict(runtime=args.runtime)
+    if args.file:
+        from .audio import info
+
+        meta = info(args.file)
+        blocks = live_input.file_blocks(args.file, speed=live_input.check_speed(args.speed))
+        rate, channels = meta.sample_rate, meta.channels
+    else:
+        rate = int(check_number("--rate", args.rate, lo=8000, hi=384_000, integer=True))
+        channels = int(check_number("--channels", args.channels, lo=1, hi=64, integer=True))
+        blocks = (live_input.stdin_blocks(rate, channels, args.format) if args.stdin
+                  else live_input.microphone(rate, channels))
+    from .model import load_model
+
+    model = load_model(args.model, **model_kw)
+    seg = model.segmentation.with_overrides(length=args.segment, hop=args.hop, vad=args.vad)
+    live = Stream(model, sample_rate=rate, channels=channels, segmentation=seg, rule=args.aggregation,
+                  min_score=args.min_score)
+    live_input.listen(blocks, live, out=args.out, echo=lambda line: print(line, flush=True))
+    return 0
+
+
 def cmd_export(args) -> int:
     from .export import export
     from .model import load_model
@@ -308,6 +335,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (MB)")
     s.add_argument("--max-audio-s", type=float, default=600.0, help="longest recording accepted per request (s)")
     s.set_defaults(func=cmd_serve)
+
+    li = sub.add_parser("listen", help="live emotion timeline from the microphone, a file in real time, or stdin PCM")
+    src = li.add_mutually_exclusive_group()
+    src.add_argument("--file", help="play this file at real-time speed instead of the microphone")
+    src.add_argument("--stdin", action="store_true", help="raw PCM on standard input (see --rate, --channels, --format)")
+    li.add_argument("--rate", type=int, default=16000, help="sample rate of the microphone or stdin PCM (Hz)")
+    li.add_argument("--channels", type=int, default=1)
+    li.add_argument("--format", default="s16le", choices=["s16le", "f32le"], help="stdin PCM sample format")
+    li.add_argument("--speed", type=float, default=1.0, help="--file pace: 1 = real time, 0 = as fast as possible")
+    li.add_argument("--model", help="run directory, exported model or built-in model name (default: default)")
+    li.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"])
+    li.add_argument("--aggregation", default="mean_logits", choices=rules)
+    li.add_argument("--segment", type=float)
+    li.add_argument("--hop", type=float)
+    li.add_argument("--vad", action="store_true")
+    li.add_argument("--min-score", type=float, default=0.0)
+    li.add_argument("--out", help="append each segment as it comes: .csv, .jsonl or .txt (Audacity labels)")
+    li.set_defaults(func=cmd_listen)
 
     x = sub.add_parser("export", help="a trained model as ONNX graphs that run without PyTorch")
     x.add_argument("model", help="run directory or built-in model name")

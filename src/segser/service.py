@@ -17,21 +17,26 @@ Needs the ``service`` extra: ``pip install 'segser[service]'``.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .aggregate import RULES
 from .errors import AudioError, ConfigError, LimitExceeded, SegserError
-from .inference import Cancelled, file_json, predict_file, trim_heap
+from .inference import Cancelled, file_json, plain, predict_file, trim_heap
 from .model import EmotionModel, load_model
+from .stream import Stream
 
 try:
-    from fastapi import FastAPI, HTTPException, Query, Request
-    from fastapi.responses import JSONResponse
+    from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
 except ImportError as exc:
     raise ImportError("the service needs: pip install 'segser[service]' (fastapi, uvicorn, python-multipart)") from exc
 
@@ -116,7 +121,8 @@ class ServedModel:
 
 
 def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float = 600.0,
-               max_segments: int = MAX_SEGMENTS_PER_REQUEST, workers: int = 32):
+               max_segments: int = MAX_SEGMENTS_PER_REQUEST, workers: int = 32, max_streams: int = 64,
+               max_stream_s: float = 4 * 3600.0):
     """A FastAPI app serving ``models`` (run directories, exports or built-in
     names; default: the built-in ``default``). The first one answers when a
     request names none."""
@@ -138,11 +144,13 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
     app.add_middleware(BodyLimit, limit=limit, limit_mb=max_upload_mb)
     app.state.served, app.state.pool = served, pool
     counts = {"running": 0, "done": 0, "failed": 0, "cancelled": 0}
+    streams = {"open": 0, "done": 0, "failed": 0, "disconnected": 0}
 
     @app.get("/health")
     async def health():
         """Answered on the event loop, never queued behind predictions."""
-        return {"status": "ok", "version": __version__, "models": names, "predictions": dict(counts)}
+        return {"status": "ok", "version": __version__, "models": names, "predictions": dict(counts),
+                "streams": dict(streams)}
 
     @app.get("/models")
     async def list_models():
@@ -207,7 +215,104 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
                 counts[outcome] += 1
         return {"model": name, "classes": entry.model.classes, **file_json(result, name=shown)}
 
+    @app.websocket("/stream")
+    async def stream(ws: WebSocket):
+        """Live timeline: query ``rate`` (Hz), ``format`` (s16le | f32le), ``channels``, and as for
+        /predict ``model``, ``segment``, ``hop``, ``vad``, ``rule``, ``min_score``; then binary frames
+        of interleaved little-endian PCM; the text message ``{"type": "end"}`` ends the stream."""
+        await ws.accept()
+        q = ws.query_params
+        try:
+            name = q.get("model") or names[0]
+            if name not in served:
+                raise ConfigError(f"model {name!r} is not served here; served: {', '.join(names)}")
+            if streams["open"] >= max_streams:
+                raise ConfigError(f"this service already runs its limit of {max_streams} streams; try again later")
+            fmt = q.get("format", "s16le")
+            if fmt not in PCM_FORMATS:
+                raise ConfigError(f"format must be one of {', '.join(PCM_FORMATS)} (got {fmt!r})")
+            entry = served[name]
+            seg = entry.model.segmentation.with_overrides(
+                length=_number(q, "segment"), hop=_number(q, "hop"), vad=q.get("vad", "false").lower() in ("1", "true", "yes"))
+            live = Stream(entry.model, sample_rate=_number(q, "rate", 16000), channels=_number(q, "channels", 1),
+                          segmentation=seg, rule=q.get("rule", "mean_logits"), min_score=_number(q, "min_score", 0.0),
+                          compute=entry.compute)
+        except SegserError as exc:
+            await _close_with_error(ws, str(exc), 1008)
+            return
+        dtype, frame = PCM_FORMATS[fmt], PCM_FORMATS[fmt].itemsize * live.channels
+        loop = asyncio.get_running_loop()
+        streams["open"] += 1
+        outcome = "failed"
+        try:
+            await ws.send_json({"type": "ready", "model": name, "classes": entry.model.classes,
+                                "segmentation": seg.describe(), "sample_rate": live.rate, "format": fmt})
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    outcome = "disconnected"
+                    return
+                if message.get("bytes") is not None:
+                    data = message["bytes"]
+                    if len(data) % frame:
+                        raise AudioError("<stream>", f"a binary frame of {len(data)} bytes is not whole {fmt} samples "
+                                                     f"of {live.channels} channel(s)")
+                    samples = np.frombuffer(data, dtype=dtype).reshape(-1, live.channels)
+                    if live.seconds + len(samples) / live.rate > max_stream_s:
+                        raise LimitExceeded("<stream>", f"more than this service's limit of {max_stream_s:g} s per stream")
+                    results = await loop.run_in_executor(pool, live.push, samples)
+                else:
+                    try:
+                        text = json.loads(message.get("text") or "")
+                    except json.JSONDecodeError:
+                        raise ConfigError("text messages must be JSON, e.g. {\"type\": \"end\"}") from None
+                    if not isinstance(text, dict) or text.get("type") != "end":
+                        raise ConfigError('unknown message; send PCM as binary frames and {"type": "end"} to finish')
+                    results = await loop.run_in_executor(pool, live.finish)
+                for r in results:
+                    await ws.send_json({"type": "segment", **r})
+                if live.finished:
+                    await ws.send_json({"type": "decision", **{k: plain(v) for k, v in live.decision().items()}})
+                    await ws.close(1000)
+                    outcome = "done"
+                    return
+        except WebSocketDisconnect:
+            outcome = "disconnected"
+        except SegserError as exc:
+            await _close_with_error(ws, str(exc), 1007 if isinstance(exc, AudioError) else 1008)
+        finally:
+            streams["open"] -= 1
+            streams[outcome] += 1
+
+    web = Path(__file__).parent / "web"
+    app.mount("/static", StaticFiles(directory=web), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(web / "index.html")
+
     return app
+
+
+PCM_FORMATS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+
+
+def _number(query, key: str, default=None):
+    text = query.get(key)
+    if text is None:
+        return default
+    try:
+        return float(text) if "." in text or "e" in text.lower() or key not in ("rate", "channels") else int(text)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number (got {text!r})") from None
+
+
+async def _close_with_error(ws, detail: str, code: int) -> None:
+    try:
+        await ws.send_json({"type": "error", "detail": detail})
+        await ws.close(code)
+    except Exception:  # the client is already gone
+        pass
 
 
 async def _receive_upload(request: Request, folder: Path, max_upload_mb: float) -> str:

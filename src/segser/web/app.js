@@ -1,0 +1,143 @@
+"use strict";
+// segser's page: upload a file (POST /predict) or stream the microphone (WebSocket /stream)
+// and draw the timeline as it grows: a colour strip per emotion and probability curves.
+const COLORS = { angry: "#d7263d", disgust: "#6b8e23", fear: "#7b2cbf", happy: "#f5a300", neutral: "#8d99ae",
+  sad: "#1b6ca8", surprise: "#00a6a6", calm: "#2a9d8f", boredom: "#9c6644", excited: "#ff6f59",
+  frustrated: "#c1121f", other: "#adb5bd", uncertain: "#d9dde5" };
+const $ = (id) => document.getElementById(id);
+const state = { classes: [], segments: [], decision: null, live: null };
+
+function color(label) { return COLORS[label] || "#444"; }
+
+function setStatus(text) { $("status").textContent = text; }
+
+function reset(classes) {
+  state.classes = classes; state.segments = []; state.decision = null;
+  $("segments").innerHTML = ""; $("count").textContent = "0";
+  $("decision").textContent = "Listening…"; $("decision").dataset.label = "";
+  $("legend").innerHTML = classes.map((c) => `<span style="--c:${color(c)}">${c}</span>`).join("");
+  draw();
+}
+
+function addSegment(s) {
+  state.segments.push(s);
+  const row = document.createElement("tr");
+  row.dataset.label = s.label;
+  row.innerHTML = `<td>${s.start.toFixed(2)}</td><td>${s.end.toFixed(2)}</td>` +
+    `<td style="color:${color(s.label)}">${s.label}</td><td>${s.score.toFixed(2)}</td>`;
+  $("segments").appendChild(row);
+  $("count").textContent = String(state.segments.length);
+}
+
+function showDecision(d) {
+  state.decision = d;
+  const el = $("decision");
+  el.dataset.label = d.label || "";
+  el.innerHTML = d.label ? `Clip: <b style="color:${color(d.label)}">${d.label}</b> (score ${Number(d.score).toFixed(2)}, ` +
+    `${d.n_segments} segments, rule ${d.rule})` : "No speech segment.";
+}
+
+function draw() {
+  const cv = $("timeline"), g = cv.getContext("2d");
+  const W = cv.width, H = cv.height, left = 44, right = 12, top = 10, strip = 34, gap = 14, bottom = 26;
+  g.clearRect(0, 0, W, H);
+  const end = Math.max(10, ...state.segments.map((s) => s.end));
+  const x = (t) => left + (W - left - right) * t / end;
+  const plotTop = top + strip + gap, plotH = H - plotTop - bottom;
+  const y = (p) => plotTop + plotH * (1 - p);
+  g.font = "12px system-ui, sans-serif"; g.fillStyle = "#5c6475"; g.strokeStyle = "#e6e8ee";
+  for (let p = 0; p <= 1.0001; p += 0.25) {
+    g.beginPath(); g.moveTo(left, y(p)); g.lineTo(W - right, y(p)); g.stroke();
+    g.fillText(p.toFixed(2), 6, y(p) + 4);
+  }
+  const step = end > 120 ? 30 : end > 40 ? 10 : end > 15 ? 5 : 1;
+  for (let t = 0; t <= end; t += step) g.fillText(`${t}s`, x(t) - 6, H - 8);
+  for (const s of state.segments) {
+    g.fillStyle = color(s.label);
+    g.fillRect(x(s.start), top, Math.max(1, x(s.end) - x(s.start) - 1), strip);
+  }
+  for (const c of state.classes) {
+    g.strokeStyle = color(c); g.lineWidth = 2; g.beginPath();
+    state.segments.forEach((s, i) => {
+      const px = x((s.start + s.end) / 2), py = y(s["p_" + c]);
+      if (i === 0) g.moveTo(px, py); else g.lineTo(px, py);
+    });
+    g.stroke();
+  }
+  g.lineWidth = 1;
+}
+
+async function loadModels() {
+  try {
+    const models = await (await fetch("/models")).json();
+    $("model").innerHTML = models.map((m) => `<option value="${m.name}">${m.name} (${m.classes.join(", ")})</option>`).join("");
+    setStatus("Ready.");
+  } catch (e) { setStatus("Could not list the models: " + e); }
+}
+
+async function analyseFile() {
+  const f = $("file").files[0];
+  if (!f) { setStatus("Choose a file first."); return; }
+  setStatus(`Analysing ${f.name}…`);
+  const form = new FormData(); form.append("file", f);
+  const r = await fetch(`/predict?model=${encodeURIComponent($("model").value)}`, { method: "POST", body: form });
+  const doc = await r.json();
+  if (!r.ok) { setStatus(`${r.status}: ${doc.detail}`); return; }
+  reset(doc.classes);
+  doc.segments.forEach(addSegment);
+  showDecision(doc.decision); draw();
+  setStatus(`${doc.file}: ${doc.segments.length} segments.`);
+}
+
+async function startRecording() {
+  $("record").disabled = true;
+  let media;
+  try {
+    media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: false,
+      noiseSuppression: false, autoGainControl: false } });
+  } catch (e) { setStatus("No microphone: " + e); $("record").disabled = false; return; }
+  const ctx = new AudioContext();
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${proto}://${location.host}/stream?model=${encodeURIComponent($("model").value)}` +
+    `&rate=${ctx.sampleRate}&format=f32le&channels=1`);
+  ws.binaryType = "arraybuffer";
+  const source = ctx.createMediaStreamSource(media);
+  const proc = ctx.createScriptProcessor(4096, 1, 1);
+  state.live = { ws, ctx, media, source, proc };
+  ws.onmessage = (ev) => {
+    const m = JSON.parse(ev.data);
+    if (m.type === "ready") {
+      reset(m.classes);
+      proc.onaudioprocess = (e) => { if (ws.readyState === 1) ws.send(new Float32Array(e.inputBuffer.getChannelData(0)).buffer); };
+      source.connect(proc); proc.connect(ctx.destination);
+      $("stop").disabled = false;
+      setStatus(`Recording at ${ctx.sampleRate} Hz…`);
+    } else if (m.type === "segment") { addSegment(m); draw(); setStatus(`Recording… ${m.end.toFixed(1)} s`); }
+    else if (m.type === "decision") { showDecision(m); setStatus("Done."); }
+    else if (m.type === "error") { setStatus("Error: " + m.detail); }
+  };
+  ws.onclose = () => { stopCapture(); $("record").disabled = false; $("stop").disabled = true; };
+  ws.onerror = () => setStatus("The stream was interrupted.");
+}
+
+function stopCapture() {
+  const l = state.live;
+  if (!l) return;
+  try { l.source.disconnect(); l.proc.disconnect(); } catch (e) { /* already disconnected */ }
+  l.media.getTracks().forEach((t) => t.stop());
+  l.ctx.close();
+}
+
+function stopRecording() {
+  const l = state.live;
+  if (!l) return;
+  stopCapture();
+  $("stop").disabled = true;
+  if (l.ws.readyState === 1) l.ws.send(JSON.stringify({ type: "end" }));
+  setStatus("Finishing…");
+}
+
+$("analyse").addEventListener("click", analyseFile);
+$("record").addEventListener("click", startRecording);
+$("stop").addEventListener("click", stopRecording);
+loadModels(); draw();

@@ -1,0 +1,109 @@
+"""The web page in a real headless Chromium (Debian's chromium + chromium-driver,
+driven by Selenium): upload a real EmoDB file and read the decision; record
+from Chromium's fake microphone fed a real recording and see the segments."""
+import os
+import shutil
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.integration.test_service_live import free_port
+
+pytestmark = pytest.mark.integration
+CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def need_browser():
+    missing = [p for p in (CHROMIUM, DRIVER) if not os.path.exists(p)]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("selenium")
+    if missing:
+        msg = f"browser tests need {', '.join(missing)} (Debian: apt-get install chromium chromium-driver; pip install selenium)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg + " - required in CI")
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def server():
+    need_browser()
+    import uvicorn
+
+    from segser.service import create_app
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(["default", "default-4class"]), host="127.0.0.1", port=port,
+                                       log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if srv.started:
+            break
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=30)
+
+
+def browser(tmp_path, *extra):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900", "--autoplay-policy=no-user-gesture-required",
+                *extra):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service(DRIVER), options=opts)
+
+
+def wait(driver, condition, timeout=90):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+
+
+def test_upload_a_real_recording_and_read_the_decision(server, shared_data, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver = browser(tmp_path)
+    try:
+        driver.get(server + "/")
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
+        driver.find_element(By.ID, "file").send_keys(str(shared_data / "emodb-originals" / "03a01Wa.wav"))
+        driver.find_element(By.ID, "analyse").click()
+        label = wait(driver, lambda d: d.find_element(By.ID, "decision").get_attribute("data-label"))
+        assert label == "angry"
+        rows = driver.find_elements(By.CSS_SELECTOR, "#segments tr")
+        assert [r.get_attribute("data-label") for r in rows] == ["angry", "angry"]
+        driver.save_screenshot(str(tmp_path / "upload.png"))
+    finally:
+        driver.quit()
+
+
+def test_fake_microphone_fed_a_real_recording(server, shared_data, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    x, sr = sf.read(str(shared_data / "emodb-originals" / "03a01Wa.wav"), dtype="float32")
+    sf.write(str(tmp_path / "mic.wav"), np.concatenate([x, np.zeros(sr // 5, np.float32)] * 4), sr, subtype="PCM_16")
+    driver = browser(tmp_path, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                     f"--use-file-for-fake-audio-capture={tmp_path / 'mic.wav'}")
+    try:
+        driver.get(server + "/")
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
+        driver.find_element(By.ID, "record").click()
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#segments tr")) >= 6)
+        driver.find_element(By.ID, "stop").click()
+        decision = wait(driver, lambda d: d.find_element(By.ID, "decision").get_attribute("data-label"))
+        labels = [r.get_attribute("data-label") for r in driver.find_elements(By.CSS_SELECTOR, "#segments tr")]
+        assert labels.count("angry") >= 0.6 * len(labels), labels
+        assert decision == "angry"
+    finally:
+        driver.quit()
