@@ -85,9 +85,51 @@ def cmd_train(args) -> int:
     if args.no_final:
         changes["final_model"] = False
     cfg = TrainConfig.from_dict({**cfg.to_dict(), **{k: v for k, v in changes.items()}}) if changes else cfg
+    if args.ray is not None:
+        _embed_on_ray(cfg, args.ray or None, args.workers)
     result = run(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     print(format_summary(result))
     print(f"run directory: {args.out}")
+    return 0
+
+
+def _embed_on_ray(cfg, address, workers) -> None:
+    """Fill the embedding cache from Ray workers (clean, and noisy copies if configured)."""
+    from .distributed import embed_on_cluster
+    from .train import load_data, noise_mixes
+
+    data = load_data(cfg)
+    for mix in [None, *noise_mixes(cfg)]:
+        s = embed_on_cluster(data.manifest, cfg.backbone, cfg.backbone_options, cfg.segmentation, noise=mix,
+                             address=address, workers=workers)
+        print(f"embedded {s['clips']} clips on Ray ({s['segments']} segments, {s['errors']} unusable) in {s['seconds']:.0f} s",
+              file=sys.stderr)
+
+
+def cmd_embed(args) -> int:
+    from .backbones import backbone_class
+    from .distributed import embeddings_to_parquet, embed_on_cluster
+    from .embedding import embed_manifest
+    from .backbones import create
+    from .options import parse_pairs
+    from . import corpora, labels as labelsets
+    import pandas as pd
+
+    specs = _corpora(args)
+    if not specs:
+        raise ConfigError("give at least one --corpus and --root (or --csv)")
+    options = parse_pairs(backbone_class(args.backbone).config_type, args.backbone_opt, where=f"--backbone-opt ({args.backbone})")
+    from .segmenters import Segmentation
+
+    seg = Segmentation().with_overrides(length=args.segment, hop=args.hop, vad=args.vad)
+    manifest = pd.concat([corpora.load(c.name, c.root) for c in specs], ignore_index=True)
+    manifest, classes = labelsets.apply(manifest, args.labels)
+    if args.ray is not None:
+        embed_on_cluster(manifest, args.backbone, options, seg, address=args.ray or None, workers=args.workers)
+    bb = create(args.backbone, **options)
+    emb = embed_manifest(manifest, bb, seg, progress=not args.quiet)
+    out = embeddings_to_parquet(manifest, emb, args.out, classes=classes, describe=bb.describe())
+    print(f"{len(emb.X)} segment embeddings of {len(manifest) - len(emb.errors)} clips ({emb.X.shape[1]}-d) in {out}")
     return 0
 
 
@@ -112,6 +154,8 @@ def cmd_predict(args) -> int:
             (Path(inputs[0]) / "model.pt").exists() or (Path(inputs[0]) / "export.json").exists()):
         model_ref = inputs.pop(0)  # segser predict RUN FILE...
     min_score = check_number("--min-score", args.min_score, lo=0.0, hi=1.0)
+    if args.ray is not None:
+        return _predict_on_ray(args, inputs, model_ref, min_score)
     if args.plot:
         check_writable(args.plot, "plot")
     model = load_model(model_ref, runtime=args.runtime, precision=args.precision)
@@ -147,6 +191,23 @@ def cmd_predict(args) -> int:
     if args.out:
         print(f"wrote {args.out} ({ok} files, {failed} failed, {outputs[0].n_segments} segments)", file=sys.stderr)
     return 1 if failed or not ok else 0
+
+
+def _predict_on_ray(args, inputs, model_ref, min_score) -> int:
+    from .distributed import predict_to_parquet
+    from .model import load_model
+
+    if not args.out or Path(args.out).suffix:
+        raise ConfigError("with --ray, --out names the folder of the Parquet dataset (segments/, decisions/, errors/)")
+    if args.plot or args.json or args.csv:
+        raise ConfigError("with --ray the results go to --out only (no --plot, --json or --csv)")
+    seg = load_model(model_ref, runtime=args.runtime).segmentation.with_overrides(length=args.segment, hop=args.hop,
+                                                                                    vad=args.vad)
+    summary = predict_to_parquet(inputs, args.out, model=model_ref, address=args.ray or None, workers=args.workers,
+                                 runtime=args.runtime, rule=args.aggregation, segmentation=seg, min_score=min_score)
+    print(f"{summary['processed']} files predicted ({summary['skipped_done']} already done), {summary['segments']} segments, "
+          f"{summary['errors']} failed; results in {args.out}", file=sys.stderr)
+    return 1 if summary["errors"] else 0
 
 
 def _plot(path, result, model, several: bool, index: int) -> None:
@@ -285,8 +346,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-final", action="store_true", help="skip training the final model on all clips")
     t.add_argument("--out", required=True, help="run directory to write (written whole at the end)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory (only when the run succeeds)")
+    t.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="compute the embedding cache on a Ray cluster first (local instance without ADDRESS)")
+    t.add_argument("--workers", type=int, help="Ray: workers (default: one per CPU)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
+
+    em = sub.add_parser("embed", help="segment embeddings of corpora as Parquet (for training elsewhere)")
+    _data_args(em)
+    em.add_argument("--backbone", default="whisper", help=", ".join(REGISTRY))
+    em.add_argument("--backbone-opt", action="append", metavar="KEY=VALUE")
+    em.add_argument("--segment", type=float)
+    em.add_argument("--hop", type=float)
+    em.add_argument("--vad", action="store_true")
+    em.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="compute on a Ray cluster")
+    em.add_argument("--workers", type=int)
+    em.add_argument("--out", required=True, help="Parquet folder (one partition per corpus)")
+    em.add_argument("--quiet", action="store_true")
+    em.set_defaults(func=cmd_embed)
 
     e = sub.add_parser("evaluate", help="evaluate a trained run's model on other data")
     e.add_argument("run", help="run directory (or built-in model name)")
@@ -318,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--plot", help="PNG path for the timeline plot")
     pr.add_argument("--out", help="also write the results (atomically): .json (as --json), .csv (segments with the "
                                   "clip label) or .txt (Audacity label track: start, end, emotion)")
+    pr.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                    help="run on a Ray cluster (a local Ray instance without ADDRESS); --out is then a Parquet folder, "
+                         "and rerunning the same command resumes")
+    pr.add_argument("--workers", type=int, help="Ray: model workers (default: one per CPU)")
     pr.add_argument("--quiet", action="store_true")
     pr.set_defaults(func=cmd_predict)
 

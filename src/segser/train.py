@@ -90,25 +90,30 @@ class Features:
     seconds: float = 0.0
 
 
+def noise_mixes(cfg: TrainConfig, sample_rate: int = 16000) -> list[NoiseMix]:
+    """The noisy training copies (train noise only), then the noisy test sets (test noise only)."""
+    if cfg.noise is None:
+        return []
+    from .augment import NoiseBank
+
+    nz = cfg.noise
+    train_bank = NoiseBank.from_dir(nz.dir, split="train", sample_rate=sample_rate)
+    test_bank = NoiseBank.from_dir(nz.dir, split="test", sample_rate=sample_rate)
+    if set(train_bank.files) & set(test_bank.files):
+        raise LabelError(f"{nz.dir}: train and test noise overlap; give a folder with train/ and test/")
+    return ([NoiseMix.training_copy(train_bank, nz.snrs, seed=cfg.seed, copy=c) for c in range(nz.copies)]
+            + [NoiseMix.test_set(test_bank, snr, seed=cfg.seed) for snr in nz.test_snrs])
+
+
 def embed_data(cfg: TrainConfig, data: Data, backbone, *, progress: bool) -> Features:
     t0 = time.time()
     m = data.manifest
-    clean = adapt(cfg, embed_manifest(m, backbone, cfg.segmentation, progress=progress), m)
-    feats = Features(clean)
-    if cfg.noise is not None:
-        from .augment import NoiseBank
-
-        nz = cfg.noise
-        train_bank = NoiseBank.from_dir(nz.dir, split="train", sample_rate=backbone.sample_rate)
-        test_bank = NoiseBank.from_dir(nz.dir, split="test", sample_rate=backbone.sample_rate)
-        if set(train_bank.files) & set(test_bank.files):
-            raise LabelError(f"{nz.dir}: train and test noise overlap; give a folder with train/ and test/")
-        feats.noisy_train = [adapt(cfg, embed_manifest(m, backbone, cfg.segmentation, progress=progress,
-                                                       noise=NoiseMix.training_copy(train_bank, nz.snrs, seed=cfg.seed, copy=c)), m)
-                             for c in range(nz.copies)]
-        feats.noisy_test = {f"{float(snr):g}dB": adapt(cfg, embed_manifest(m, backbone, cfg.segmentation, progress=progress,
-                                                                          noise=NoiseMix.test_set(test_bank, snr, seed=cfg.seed)), m)
-                            for snr in nz.test_snrs}
+    embed = lambda mix=None: adapt(cfg, embed_manifest(m, backbone, cfg.segmentation, progress=progress, noise=mix), m)
+    feats = Features(embed())
+    mixes = noise_mixes(cfg, backbone.sample_rate)
+    copies = cfg.noise.copies if cfg.noise else 0
+    feats.noisy_train = [embed(mix) for mix in mixes[:copies]]
+    feats.noisy_test = {f"{mix.snrs[0]:g}dB": embed(mix) for mix in mixes[copies:]}
     feats.seconds = time.time() - t0
     return feats
 

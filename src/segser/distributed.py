@@ -1,0 +1,245 @@
+"""The pipeline on a Ray cluster (Ray Data): collections too big for one machine.
+
+* :func:`predict_to_parquet` - the inputs become a Ray Dataset of file batches;
+  actors that load the model once stream each file in blocks (the same code as
+  ``segser predict``) and write each batch as Parquet partitions, atomically:
+  ``segments/`` (one row per segment), ``decisions/`` (one per file) and
+  ``errors/`` (files that could not be used). A rerun skips every file that
+  already has a decision or an error, so an interrupted job loses nothing and
+  duplicates nothing; a worker that dies is restarted by Ray and its batch
+  rewritten whole.
+* :func:`embed_on_cluster` - fills the embedding cache (the same keys and
+  files as a local run) from cluster workers; ``segser train --ray`` then trains
+  as usual. On a multi-node cluster ``SEGSER_CACHE`` must be shared storage.
+* :func:`embeddings_to_parquet` - segment embeddings of corpora as Parquet,
+  for users who train elsewhere (``segser embed``).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+
+TABLES = ("segments", "decisions", "errors")
+BATCH_FILES = 16
+
+
+def start(address: str | None = None, *, num_cpus: int | None = None):
+    """Connect to the cluster at ``address``, or start a local Ray instance."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--ray needs Ray: pip install 'segser[ray]'") from None
+    if not ray.is_initialized():
+        kwargs = {"address": address} if address else {"num_cpus": num_cpus}
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kwargs)
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    return ray
+
+
+def _write_parquet(table: pd.DataFrame, path: Path) -> None:
+    """Write a Parquet file whole or not at all (temporary sibling, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def done_files(out: Path) -> set[str]:
+    """Files of complete batches (a batch is complete once its decisions partition
+    exists): skipped on a rerun. Partitions of an interrupted batch are removed, so
+    the batch's files are redone once and never appear twice."""
+    complete = {p.name for p in (out / "decisions").glob("*.parquet")}
+    for table in ("segments", "errors"):
+        for part in (out / table).glob("*.parquet"):
+            if part.name not in complete:
+                part.unlink()
+    done: set[str] = set()
+    for table in ("decisions", "errors"):
+        for part in sorted((out / table).glob("*.parquet")):
+            done |= set(pd.read_parquet(part, columns=["file"])["file"])
+    return done
+
+
+class Predictor:
+    """A Ray actor: the model loaded once; each batch of files -> its three Parquet partitions."""
+
+    def __init__(self, model_ref, out: str, options: dict, runtime: str, threads: int):
+        from .model import load_model
+
+        _set_threads(threads)
+        self.model = load_model(model_ref, runtime=runtime)
+        self.out, self.options = Path(out), options
+
+    def __call__(self, batch: dict) -> dict:
+        from .errors import AudioError
+        from .inference import predict_file
+
+        rows = {"part": [], "files": [], "segments": [], "errors": [], "seconds": [], "audio_seconds": []}
+        for part, files in zip(batch["part"], batch["files"]):
+            t0 = time.time()
+            segments, decisions, errors = [], [], []
+            for f in files:
+                try:
+                    r = predict_file(self.model, f, **self.options)
+                except AudioError as exc:
+                    errors.append({"file": f, "error": str(exc)})
+                    continue
+                segments.append(r.segments.assign(file=f))
+                decisions.append({"file": f, **r.decision})
+            cols = ["file", "start", "end", "label", "score"] + [f"p_{c}" for c in self.model.classes]
+            tables = {"segments": pd.concat(segments, ignore_index=True)[cols] if segments else pd.DataFrame(columns=cols),
+                      "decisions": pd.DataFrame(decisions, columns=["file", "label", "score", "rule", "n_segments",
+                                                                    "duration", "notes"] + cols[5:]),
+                      "errors": pd.DataFrame(errors, columns=["file", "error"])}
+            # segments and errors first, decisions last: a file counts as done once its decision is written
+            for table in ("segments", "errors", "decisions"):
+                _write_parquet(tables[table], self.out / table / f"part-{part}.parquet")
+            rows["part"].append(part)
+            rows["files"].append(len(files))
+            rows["segments"].append(len(tables["segments"]))
+            rows["errors"].append(len(errors))
+            rows["seconds"].append(time.time() - t0)
+            rows["audio_seconds"].append(float(tables["decisions"]["duration"].sum()) if decisions else 0.0)
+        return {k: np.asarray(v) for k, v in rows.items()}
+
+
+def batches(files: list[str], size: int = BATCH_FILES) -> list[tuple[str, list[str]]]:
+    """(partition name, files): the name is a digest of the batch's files, so a rerun's new batches never
+    overwrite an earlier run's partitions."""
+    out = []
+    for i in range(0, len(files), size):
+        chunk = files[i:i + size]
+        out.append((hashlib.sha1("\n".join(chunk).encode("utf-8", "surrogateescape")).hexdigest()[:16], chunk))
+    return out
+
+
+def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, workers: int | None = None,
+                       batch_files: int = BATCH_FILES, runtime: str = "auto", threads: int = 1, **options) -> dict:
+    """Predict every input file on Ray into the Parquet dataset ``out``; a summary."""
+    from .inference import expand_inputs
+
+    out = Path(out)
+    files, missing = expand_inputs(inputs)
+    done = done_files(out) if out.exists() else set()
+    todo = [f for f in files if f not in done]
+    if missing:  # inputs that yield no file at all (an empty folder) go to the errors table at once
+        name = f"part-inputs-{hashlib.sha1(str(sorted(missing)).encode()).hexdigest()[:12]}.parquet"
+        _write_parquet(pd.DataFrame([{"file": k, "error": v} for k, v in missing.items()]), out / "errors" / name)
+        _write_parquet(pd.DataFrame(columns=["file"]), out / "decisions" / name)
+    summary = {"files": len(files), "skipped_done": len(files) - len(todo), "processed": 0, "segments": 0, "errors": 0,
+               "seconds": 0.0}
+    if not todo:
+        return summary
+    ray = start(address, num_cpus=workers)
+    n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    items = [{"part": p, "files": fs} for p, fs in batches(todo, batch_files)]
+    t0 = time.time()
+    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        Predictor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(n, len(items))),
+        fn_constructor_args=(model, str(out), options, runtime, threads), num_cpus=1, ray_remote_args_fn=_retry_forever)
+    for row in ds.iter_rows():
+        summary["processed"] += int(row["files"])
+        summary["segments"] += int(row["segments"])
+        summary["errors"] += int(row["errors"])
+    summary["seconds"] = round(time.time() - t0, 2)
+    return summary
+
+
+def read_results(out) -> dict[str, pd.DataFrame]:
+    """The three tables of a Parquet result folder, sorted by file (and start)."""
+    out = Path(out)
+    tables = {}
+    for table in TABLES:
+        parts = [pd.read_parquet(p) for p in sorted((out / table).glob("*.parquet"))]
+        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["file"])
+        tables[table] = df.sort_values(["file", "start"] if table == "segments" else ["file"], ignore_index=True)
+    return tables
+
+
+class Embedder:
+    """A Ray actor: one backbone; each batch of clips -> their embeddings in the shared cache."""
+
+    def __init__(self, backbone: str, options: dict, segmentation: dict, noise, threads: int):
+        from .backbones import create
+        from .segmenters import Segmentation
+
+        _set_threads(threads)
+        self.backbone = create(backbone, **options)
+        self.segmentation = Segmentation(**segmentation)
+        self.noise = noise
+
+    def __call__(self, batch: dict) -> dict:
+        from .embedding import embed_manifest
+
+        df = pd.DataFrame({"path": list(batch["path"])})
+        try:
+            emb = embed_manifest(df, self.backbone, self.segmentation, noise=self.noise, progress=False)
+            n, errors = len(emb.X), len(emb.errors)
+        except Exception:
+            n, errors = 0, len(df)
+        return {"segments": np.array([n]), "errors": np.array([errors])}
+
+
+def embed_on_cluster(manifest: pd.DataFrame, backbone: str, options: dict, segmentation, *, noise=None,
+                     address: str | None = None, workers: int | None = None, clips_per_task: int = 32,
+                     threads: int = 1) -> dict:
+    """Fill the embedding cache for every clip of ``manifest`` from Ray workers."""
+    from .options import as_dict
+
+    ray = start(address, num_cpus=workers)
+    n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    paths = [str(p) for p in manifest["path"]]
+    t0 = time.time()
+    ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths) // clips_per_task))
+    rows = ds.map_batches(Embedder, batch_size=clips_per_task, compute=ray.data.ActorPoolStrategy(size=n),
+                          fn_constructor_args=(backbone, options, as_dict(segmentation), noise, threads), num_cpus=1,
+                          ray_remote_args_fn=_retry_forever).take_all()
+    return {"clips": len(paths), "segments": int(sum(r["segments"] for r in rows)),
+            "errors": int(sum(r["errors"] for r in rows)), "seconds": round(time.time() - t0, 2)}
+
+
+def embeddings_to_parquet(manifest: pd.DataFrame, emb, out, *, classes=None, describe: dict | None = None) -> Path:
+    """One row per segment: corpus, path, speaker, label, start, end and the embedding (a list of float32)."""
+    out = Path(out)
+    m = manifest.reset_index(drop=True)
+    table = pd.DataFrame({"corpus": m["corpus"].to_numpy()[emb.clip], "path": m["path"].to_numpy()[emb.clip],
+                          "speaker": m["speaker"].to_numpy()[emb.clip], "label": m["label"].to_numpy()[emb.clip],
+                          "start": emb.start, "end": emb.end, "embedding": list(emb.X.astype(np.float32))})
+    for corpus, g in table.groupby("corpus", sort=False):
+        _write_parquet(g.reset_index(drop=True), out / f"corpus={corpus}" / "part-0.parquet")
+    if describe is not None:
+        from .fileio import write_json
+
+        write_json(out / "embeddings.json", {"backbone": describe, "dim": int(emb.X.shape[1]), "classes": classes,
+                                              "rows": int(len(table)), "unreadable": {str(m.loc[i, "path"]): e for i, e in
+                                                                                       emb.errors.items()}})
+    return out
+
+
+def _retry_forever() -> dict:
+    """Actors that die (a killed process, a lost node) are restarted and their batch retried."""
+    return {"max_restarts": -1, "max_task_retries": -1}
+
+
+def _set_threads(threads: int) -> None:
+    """One worker per CPU: each computes with ``threads`` threads (onnxruntime reads SEGSER_THREADS)."""
+    os.environ["SEGSER_THREADS"] = str(threads)
+    if "torch" in __import__("sys").modules or __import__("importlib").util.find_spec("torch"):
+        import torch
+
+        torch.set_num_threads(threads)

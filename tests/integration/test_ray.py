@@ -1,0 +1,129 @@
+"""segser on a local Ray instance (ray.init(num_cpus=2)): the same rows and
+probabilities as single-process predict; resume after an interrupted run; a
+killed worker; a bad file in the batch; the cluster launcher config."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from segser.distributed import predict_to_parquet, read_results  # noqa: E402
+from segser.inference import predict  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def folder(shared_data, tmp_path_factory):
+    """Real recordings (EmoDB originals and RAVDESS) as links, plus one bad file."""
+    d = tmp_path_factory.mktemp("inputs")
+    files = sorted((shared_data / "emodb-originals").glob("*.wav")) + sorted((shared_data / "ravdess" / "Actor_03").glob("*.flac"))[:9]
+    for f in files:
+        os.symlink(f, d / f.name)
+    (d / "broken.wav").write_text("this is not audio")
+    return d
+
+
+@pytest.fixture(scope="module")
+def reference(folder):
+    timeline, decisions, errors = predict([folder], "default")
+    return timeline.reset_index().sort_values(["file", "start"], ignore_index=True), decisions, errors
+
+
+def worker_pids(title: str) -> list[int]:
+    """PIDs of Ray worker processes whose title contains ``title`` (Ray sets the process title)."""
+    pids = []
+    for p in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if title in p.read_bytes().decode(errors="replace"):
+                pids.append(int(p.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+def check_exact(out, reference):
+    timeline, decisions, errors = reference
+    tables = read_results(out)
+    segs = tables["segments"]
+    assert list(segs["file"]) == list(timeline["file"]) and list(segs["start"]) == list(timeline["start"])
+    cols = [c for c in timeline.columns if c.startswith("p_")]
+    np.testing.assert_array_equal(segs[cols].to_numpy(), timeline[cols].to_numpy())  # exactly the same probabilities
+    assert list(tables["decisions"]["file"]) == sorted(decisions.index)
+    assert tables["decisions"]["file"].is_unique and len(segs.drop_duplicates(["file", "start"])) == len(segs)
+    assert list(tables["errors"]["file"]) == list(errors) and "not audio" in tables["errors"]["error"].iloc[0]
+
+
+def test_ray_equals_single_process_and_reports_the_bad_file(local_ray, folder, reference, tmp_path):
+    summary = predict_to_parquet([folder], tmp_path / "out", workers=2, batch_files=3)
+    assert summary["files"] == 17 and summary["processed"] == 17 and summary["errors"] == 1
+    check_exact(tmp_path / "out", reference)
+    again = predict_to_parquet([folder], tmp_path / "out", workers=2, batch_files=3)
+    assert again["skipped_done"] == 17 and again["processed"] == 0  # nothing redone, nothing duplicated
+
+
+def test_a_killed_worker_is_retried_and_each_segment_written_once(local_ray, folder, reference, tmp_path):
+    out = tmp_path / "out"
+    done = {}
+    job = threading.Thread(target=lambda: done.update(predict_to_parquet([folder], out, workers=2, batch_files=1)))
+    job.start()
+    killed = None
+    for _ in range(6000):
+        busy = worker_pids("MapBatches(Predictor)).submit")
+        if busy and len(list((out / "decisions").glob("*.parquet"))) >= 2:
+            killed = busy[0]
+            os.kill(killed, signal.SIGKILL)  # a worker dies mid-file
+            break
+        time.sleep(0.05)
+    job.join(timeout=900)
+    assert killed is not None and done["processed"] == 17
+    check_exact(out, reference)
+
+
+def test_an_interrupted_run_resumes_without_losing_or_duplicating(folder, reference, tmp_path):
+    out = tmp_path / "out"
+    code = (f"from segser.distributed import predict_to_parquet; "
+            f"predict_to_parquet([{str(folder)!r}], {str(out)!r}, workers=1, batch_files=1)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        for _ in range(1800):
+            if len(list((out / "decisions").glob("*.parquet"))) >= 3:
+                break
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray instance it started
+        proc.wait()
+    partial = len(list((out / "decisions").glob("*.parquet")))
+    assert 3 <= partial < 17
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        summary = predict_to_parquet([folder], out, workers=2, batch_files=2)
+    finally:
+        ray.shutdown()
+    assert summary["skipped_done"] >= partial - 1 and summary["skipped_done"] + summary["processed"] == 17
+    check_exact(out, reference)
+
+
+def test_cluster_launcher_config_is_valid():
+    import yaml
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "deploy" / "ray-cluster.yaml").read_text())
+    validate_config(prepare_config(config))  # what `ray up` checks before launching anything
+    assert config["available_node_types"]["cpu_worker"]["max_workers"] == config["max_workers"]
