@@ -141,3 +141,20 @@ def tiny_whisper(tmp_path, monkeypatch):
     path = tiny_whisper_checkpoint(tmp_path / "tiny-whisper.pt")
     monkeypatch.setenv("SEGSER_WHISPER_TINY_EN", str(path))
     return path
+
+
+@pytest.fixture
+def toy_corpora(tmp_path):
+    """Three small CSV 'corpora' (a, b, c) of 'angry' (low tones) vs 'sad' (high tones),
+    3 speakers each, recorded at different levels: {name: csv path}."""
+    out = {}
+    for corpus, amp, n in (("a", 0.3, 6), ("b", 0.05, 3), ("c", 0.15, 2)):
+        rows = ["path,label,speaker"]
+        for s in range(3):
+            for k in range(n):
+                for label, f0 in (("angry", 300.0), ("sad", 1200.0)):
+                    p = write(tmp_path / corpus / f"{s}_{label}_{k}.wav", tone(f0 + 15 * k, 1.2, amp=amp, seed=k + 10 * s))
+                    rows.append(f"{p.name},{label},{corpus}{s}")
+        (tmp_path / corpus / "data.csv").write_text("\n".join(rows) + "\n")
+        out[corpus] = tmp_path / corpus / "data.csv"
+    return out

@@ -5,6 +5,13 @@ report.md. Every figure in the report is read from the runs it made.
 A suite is JSON: {"name": ..., "corpora": [{"name", "root"}...],
 "pipelines": [{"name": ..., <TrainConfig fields>}...], "seed": 0}; each
 pipeline runs on each corpus (its own protocol unless the pipeline sets one).
+
+A cross-corpus suite (``"mode": "cross-corpus"``) runs each pipeline once on
+all corpora pooled, leave-one-corpus-out: every corpus is held out once and
+scored by UA over the classes it shares with the training corpora; corpora
+listed in ``"evaluation_only"`` are never trained on. With ``"pairwise":
+true`` each trainable corpus also trains alone and is tested on every other.
+The report has the matrix, its mean over held-out corpora, ECE, and heat-maps.
 """
 from __future__ import annotations
 
@@ -34,6 +41,8 @@ def load_suite(path) -> dict:
 
 
 def run_suite(suite: dict, out_dir, *, progress: bool = True, folds=None) -> dict:
+    if suite.get("mode") == "cross-corpus":
+        return run_cross_corpus(suite, out_dir, progress=progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results = []
@@ -76,3 +85,101 @@ def report(payload: dict) -> str:
         lines.append(f"| {r['pipeline']} | {r['corpus']} | {r['protocol']} | {r['n_classes']} | " + " | ".join(cells)
                      + f" | {r['chance_UA']:.3f} | {speed} | {r['seconds_total']:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def _cross_config(suite: dict, pipe: dict, corpora: list, protocol: str) -> TrainConfig:
+    opts = {k: v for k, v in pipe.items() if k != "name"}
+    return TrainConfig.from_dict({"labels": suite.get("labels"), **opts, "corpora": corpora, "protocol": protocol,
+                                  "seed": suite.get("seed", 0), "final_model": False})
+
+
+def run_cross_corpus(suite: dict, out_dir, *, progress: bool = True) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    corpora = suite["corpora"]
+    names = [c.get("options", {}).get("corpus", c["name"]) for c in corpora]  # the manifest's corpus column
+    eval_only = [c for c in suite.get("evaluation_only", []) if c in names]
+    trainable = [c for c in names if c not in eval_only]
+    protocol = "leave-one-corpus-out" + (f":{','.join(eval_only)}" if eval_only else "")
+    results = []
+    for pipe in suite["pipelines"]:
+        t = time.time()
+        metrics = run(_cross_config(suite, pipe, corpora, protocol), out / f"{pipe['name']}--loco", progress=progress,
+                      overwrite=True)
+        pc = metrics["per_corpus"]
+        row = {"pipeline": pipe["name"], "protocol": protocol, "label_set": metrics["provenance"]["label_set"],
+               "classes": metrics["provenance"]["classes"], "held_out": {c: pc[c]["UA"] for c in names},
+               "mean_held_out_UA": float(sum(pc[c]["UA"] for c in names) / len(names)),
+               "classes_scored": {c: pc[c]["classes"] for c in names}, "recall": {c: pc[c]["recall"] for c in names},
+               "ECE": {c: pc[c]["ECE"] for c in names},
+               "ECE_calibrated": {c: pc[c]["ECE_calibrated"] for c in names if "ECE_calibrated" in pc[c]},
+               "seconds_total": round(time.time() - t, 1)}
+        if suite.get("pairwise"):
+            row["pairwise"] = {}
+            for source in trainable:
+                others = [c for c in names if c != source]
+                m = run(_cross_config(suite, pipe, corpora, f"corpus-split:{source}->{','.join(others)}"),
+                        out / f"{pipe['name']}--from-{source}", progress=progress, overwrite=True)
+                row["pairwise"][source] = {c: m["per_corpus"][c]["UA"] for c in others}
+        results.append(row)
+    payload = {"suite": suite.get("name", "cross-corpus"), "mode": "cross-corpus", "segser_version": __version__,
+               "seed": suite.get("seed", 0), "corpora": names, "evaluation_only": eval_only, "results": results}
+    write_json(out / "results.json", payload)
+    plot_cross_corpus(payload, out / "held-out.png")
+    write_text(out / "report.md", cross_corpus_report(payload))
+    return payload
+
+
+def cross_corpus_report(payload: dict) -> str:
+    names = payload["corpora"]
+    lines = [f"# segser cross-corpus benchmark `{payload['suite']}` (segser {payload['segser_version']}, seed {payload['seed']})",
+             "", "Leave-one-corpus-out: each column is a corpus held out and scored (UA, clip level, mean-logits rule) "
+             "by a model trained on the others" + (f"; {', '.join(payload['evaluation_only'])} are never trained on"
+                                                  if payload["evaluation_only"] else "") + ". "
+             "Classes a held-out corpus does not share with the training corpora are left out of its score. "
+             "nEMO, ASED, EMOVO, SAVEE and TESS are Opus-compressed copies (about 29 kbit/s); "
+             "EmoDB and RAVDESS are truncated copies: not comparable with published full-corpus figures.", "",
+             "| pipeline | " + " | ".join(names) + " | mean |", "|---|" + "---|" * (len(names) + 1)]
+    for r in payload["results"]:
+        lines.append(f"| {r['pipeline']} | " + " | ".join(f"{r['held_out'][c]:.3f}" for c in names)
+                     + f" | **{r['mean_held_out_UA']:.3f}** |")
+    lines += ["", "Expected calibration error (clip probabilities, 15 bins) per held-out corpus:", "",
+              "| pipeline | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for r in payload["results"]:
+        lines.append(f"| {r['pipeline']} | " + " | ".join(f"{r['ECE'][c]:.3f}" for c in names) + " |")
+        if r.get("ECE_calibrated"):
+            lines.append(f"| {r['pipeline']} (temperature-scaled) | "
+                         + " | ".join(f"{r['ECE_calibrated'].get(c, float('nan')):.3f}" for c in names) + " |")
+    for r in payload["results"]:
+        if r.get("pairwise"):
+            lines += ["", f"Pairwise, {r['pipeline']}: trained on the row's corpus alone, UA on each column's:", "",
+                      "| train \\ test | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+            for src, row in r["pairwise"].items():
+                lines.append(f"| {src} | " + " | ".join(f"{row[c]:.3f}" if c in row else "-" for c in names) + " |")
+    lines += ["", "![held-out UA](held-out.png)"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_cross_corpus(payload: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .fileio import atomic_path
+
+    names, rows = payload["corpora"], payload["results"]
+    m = np.array([[r["held_out"][c] for c in names] + [r["mean_held_out_UA"]] for r in rows])
+    fig, ax = plt.subplots(figsize=(1.4 + 0.85 * (len(names) + 1), 0.9 + 0.5 * len(rows)))
+    ax.imshow(m, cmap="viridis", vmin=0.2, vmax=1.0, aspect="auto")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", color="white" if m[i, j] < 0.6 else "black", fontsize=8)
+    ax.set_xticks(range(len(names) + 1), names + ["mean"], rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), [r["pipeline"] for r in rows])
+    ax.set_title("UA on the held-out corpus (leave-one-corpus-out)", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=130)
+    plt.close(fig)

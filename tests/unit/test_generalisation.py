@@ -42,22 +42,8 @@ def test_temperature_scaling_softens_overconfident_logits():
     assert expected_calibration_error(soft(logits / t), y) < 0.5 * expected_calibration_error(soft(logits), y)
 
 
-@pytest.fixture
-def two_corpora(tmp_path):
-    """Two 'corpora' of 'angry' (low tones) vs 'sad' (high tones) at different levels, 3 speakers each."""
-    rows = ["path,label,speaker"]
-    for corpus, amp, n in (("a", 0.3, 8), ("b", 0.05, 3)):
-        for s in range(3):
-            for k in range(n):
-                for label, f0 in (("angry", 300.0), ("sad", 1200.0)):
-                    p = write(tmp_path / corpus / f"{s}_{label}_{k}.wav", tone(f0 + 15 * k, 1.2, amp=amp, seed=k + 10 * s))
-                    rows.append(f"{p.relative_to(tmp_path / corpus)},{label},{corpus}{s}")
-        (tmp_path / corpus / "data.csv").write_text("\n".join(rows[:1] + [r for r in rows[1:] if r.endswith(tuple(f"{corpus}{i}" for i in range(3)))]) + "\n")
-    return tmp_path
-
-
-def test_balanced_calibrated_cross_corpus_run_and_its_model(two_corpora, tmp_path):
-    corpora_ = tuple(CorpusSpec("csv", str(two_corpora / c / "data.csv"), {"corpus": c}) for c in "ab")
+def test_balanced_calibrated_cross_corpus_run_and_its_model(toy_corpora, tmp_path):
+    corpora_ = tuple(CorpusSpec("csv", str(toy_corpora[c]), {"corpus": c}) for c in "ab")
     cfg = TrainConfig(corpora=corpora_, backbone="logmel", protocol="speaker-kfold:3", max_epochs=15, patience=4,
                       corpus_balance=True, class_weights=True, label_smoothing=0.1, embedding_norm="per_layer",
                       calibrate=True)
@@ -71,14 +57,34 @@ def test_balanced_calibrated_cross_corpus_run_and_its_model(two_corpora, tmp_pat
     assert model.temperature != 1.0 and model.head.module.embedding_norm == "per_layer"
     import segser
 
-    timeline, decisions, _ = segser.predict([two_corpora / "b" / "0_sad_1.wav"], model)
+    timeline, decisions, _ = segser.predict([toy_corpora["b"].parent / "0_sad_1.wav"], model)
     assert decisions.iloc[0]["label"] == "sad"
 
 
-def test_leave_one_corpus_out_run_reports_each_held_out_corpus(two_corpora, tmp_path):
-    corpora_ = tuple(CorpusSpec("csv", str(two_corpora / c / "data.csv"), {"corpus": c}) for c in "ab")
+def test_leave_one_corpus_out_run_reports_each_held_out_corpus(toy_corpora, tmp_path):
+    corpora_ = tuple(CorpusSpec("csv", str(toy_corpora[c]), {"corpus": c}) for c in "ab")
     cfg = TrainConfig(corpora=corpora_, backbone="logmel", protocol="leave-one-corpus-out", max_epochs=10, patience=3,
                       corpus_balance=True, final_model=False)
     result = run(cfg, tmp_path / "run", progress=False)
     assert [f["fold"] for f in result["folds"]] == ["corpus=a", "corpus=b"]
-    assert result["per_corpus"]["a"]["n_clips"] == 48 and result["per_corpus"]["b"]["n_clips"] == 18
+    assert result["per_corpus"]["a"]["n_clips"] == 36 and result["per_corpus"]["b"]["n_clips"] == 18
+
+
+def test_cross_corpus_suite_fills_the_matrix_and_its_report(toy_corpora, tmp_path):
+    import json
+
+    from segser.benchmark import run_suite
+
+    suite = {"name": "toy-cross", "mode": "cross-corpus", "seed": 0, "evaluation_only": ["c"], "pairwise": True,
+             "corpora": [{"name": "csv", "root": str(toy_corpora[c]), "options": {"corpus": c}} for c in "abc"],
+             "pipelines": [{"name": "logmel-balanced", "backbone": "logmel", "max_epochs": 8, "patience": 3,
+                            "corpus_balance": True}]}
+    payload = run_suite(suite, tmp_path / "bench", progress=False)
+    (row,) = payload["results"]
+    assert set(row["held_out"]) == {"a", "b", "c"} and set(row["pairwise"]) == {"a", "b"}
+    assert row["mean_held_out_UA"] == pytest.approx(sum(row["held_out"].values()) / 3)
+    loco = json.loads((tmp_path / "bench" / "logmel-balanced--loco" / "metrics.json").read_text())
+    assert row["held_out"]["c"] == loco["per_corpus"]["c"]["UA"]  # the report's figure is the run's
+    assert [f["fold"] for f in loco["folds"]] == ["corpus=a", "corpus=b", "corpus=c"]
+    report = (tmp_path / "bench" / "report.md").read_text()
+    assert f"{row['mean_held_out_UA']:.3f}" in report and (tmp_path / "bench" / "held-out.png").stat().st_size > 5000
