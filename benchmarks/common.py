@@ -88,5 +88,13 @@ def save(name: str, figures: dict, *, command: str | None = None, notes: str = "
     return path
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def load(name: str) -> dict:
     return json.loads((RESULTS / f"{name}.json").read_text())

@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -25,7 +24,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save  # noqa: E402
+from common import free_port, save  # noqa: E402
 
 from segser.settings import data_dir  # noqa: E402
 
@@ -52,12 +51,6 @@ def server_pid(time_pid: int) -> int:
             return int(children[0])
         time.sleep(0.05)
     raise RuntimeError("server did not start")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_rss_mb(pid):

@@ -4,10 +4,9 @@
 
 Starts `segser serve` on a free port, posts N files one after another, prints
 per-request latency (p50/p95/max), audio seconds per wall second and the
-server's peak RSS. Figures depend on the machine and on what else runs.
+server's peak RSS; writes benchmarks/results/service_latency.json.
 """
 import argparse
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,10 @@ from pathlib import Path
 
 import httpx
 
-from segser.settings import data_dir
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port, save  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from segser.settings import data_dir  # noqa: E402
 
 
 def main() -> None:
@@ -57,10 +53,14 @@ def main() -> None:
         peak_kb = next(int(line.split()[1]) for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
                        if line.startswith("VmHWM"))  # the server's peak resident set (Linux)
         lat_ms = sorted(1000 * x for x in lat)
+        figures = {"model": args.model, "files": len(files), "audio_s": audio, "startup_s": startup,
+                   "p50_ms": lat_ms[len(lat_ms) // 2], "p95_ms": lat_ms[int(0.95 * (len(lat_ms) - 1))], "max_ms": lat_ms[-1],
+                   "audio_s_per_s": audio / sum(lat), "server_peak_rss_mb": peak_kb / 1024}
         print(f"model {args.model}: {len(files)} EmoDB files, {audio:.1f} s of audio; server start-up {startup:.1f} s")
-        print(f"latency per request: p50 {lat_ms[len(lat_ms) // 2]:.0f} ms, p95 {lat_ms[int(0.95 * (len(lat_ms) - 1))]:.0f} ms, "
-              f"max {lat_ms[-1]:.0f} ms; {audio / sum(lat):.1f} s of audio per wall second; "
-              f"server peak RSS {peak_kb / 1024:.0f} MB")
+        print(f"latency per request: p50 {figures['p50_ms']:.0f} ms, p95 {figures['p95_ms']:.0f} ms, "
+              f"max {figures['max_ms']:.0f} ms; {figures['audio_s_per_s']:.1f} s of audio per wall second; "
+              f"server peak RSS {figures['server_peak_rss_mb']:.0f} MB")
+        save("service_latency", figures)
     finally:
         server.terminate()
         server.wait()

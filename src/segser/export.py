@@ -83,6 +83,23 @@ def quantize(src: Path, dst: Path) -> None:
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)
 
 
+def quantize_static(src: Path, dst: Path, mels: list) -> None:
+    """Static 8-bit quantisation (QDQ): weights and activations, the activation
+    ranges calibrated on ``mels`` (log-mel windows of real training speech)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType
+    from onnxruntime.quantization import quantize_static as _quantize
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"mel": m} for m in mels])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    _quantize(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+              activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+
 def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
     """Export a loaded torch-runtime model (:func:`segser.model.load_model`) to ``out_dir``."""
     if m.runtime != "torch":

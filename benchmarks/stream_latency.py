@@ -1,0 +1,133 @@
+"""Live streams over the WebSocket of a real `segser serve`: for real-time
+streams of real speech, the delay from the end of a segment's audio to its
+result arriving, and how many concurrent real-time streams this machine keeps
+up with. Each client sends 16 kHz PCM in 20 ms frames at real-time pace.
+
+Two delays are reported: after the segment's last sample (what a listener
+feels), and after the last sample the model needs for that segment (its
+encoder window ends later: a 5 s window makes a 1 s segment wait for up to
+4 s of audio), which is the processing delay. Writes
+benchmarks/results/stream_latency.json.
+
+    python benchmarks/stream_latency.py [--seconds 40] [--streams 1 2 4 8 10 12 16] [--model default]
+"""
+import argparse
+import asyncio
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port, save  # noqa: E402
+
+from segser.audio import load  # noqa: E402
+from segser.settings import data_dir  # noqa: E402
+
+FRAME = 320  # 20 ms at 16 kHz
+
+
+def speech(seconds: float, offset: int) -> np.ndarray:
+    files = sorted((data_dir() / "emodb").glob("*.flac"))
+    parts, n, i = [], 0, offset
+    while n < seconds * 16000:
+        x = load(files[i % len(files)])
+        parts.append(x)
+        n += x.size
+        i += 1
+    return (np.clip(np.concatenate(parts)[: int(seconds * 16000)], -1, 1 - 1 / 32768) * 32768).astype(np.int16)
+
+
+async def client(port: int, pcm: np.ndarray, window: float | None) -> list[dict]:
+    out = []
+    async with websockets.connect(f"ws://127.0.0.1:{port}/stream?rate=16000&format=s16le", max_size=None) as ws:
+        json.loads(await ws.recv())
+        t0 = time.perf_counter()
+
+        async def receive():
+            async for m in ws:
+                msg = json.loads(m)
+                if msg["type"] == "segment":
+                    now = time.perf_counter() - t0
+                    needed = msg["end"] if not window else min(len(pcm) / 16000, math.ceil(msg["end"] / window - 1e-9) * window)
+                    out.append({"end": msg["end"], "after_segment": now - msg["end"], "after_needed_audio": now - needed})
+                elif msg["type"] == "decision":
+                    return
+
+        task = asyncio.create_task(receive())
+        for i in range(0, len(pcm), FRAME):
+            delay = t0 + i / 16000 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await ws.send(pcm[i:i + FRAME].tobytes())
+        await ws.send(json.dumps({"type": "end"}))
+        await task
+    return out
+
+
+async def round_(port, n, seconds, window):
+    return await asyncio.gather(*[client(port, speech(seconds, 37 * k), window) for k in range(n)])
+
+
+def percentile(values, q):
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=40.0)
+    ap.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8, 10, 12, 16, 20])
+    ap.add_argument("--model", default="default")
+    args = ap.parse_args()
+    from segser.model import load_model
+
+    model = load_model(args.model)
+    window = model.encoder.window_seconds
+    port = free_port()
+    with tempfile.NamedTemporaryFile() as rss:
+        server = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name, sys.executable, "-m", "segser.cli",
+                                   "serve", "--model", args.model, "--port", str(port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(1200):
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            rows = []
+            for n in args.streams:
+                results = asyncio.run(round_(port, n, args.seconds, window))
+                seg = [r["after_segment"] for res in results for r in res]
+                need = [r["after_needed_audio"] for res in results for r in res]
+                tail = [res[-1]["after_needed_audio"] for res in results if res]
+                row = {"streams": n, "segments": len(seg), "p50_after_segment_ms": 1000 * percentile(seg, 50),
+                       "p95_after_segment_ms": 1000 * percentile(seg, 95), "p50_processing_ms": 1000 * percentile(need, 50),
+                       "p95_processing_ms": 1000 * percentile(need, 95), "max_processing_ms": 1000 * max(need),
+                       "last_segment_processing_ms": 1000 * max(tail)}
+                row["keeps_up"] = row["p95_processing_ms"] < 1000 and row["last_segment_processing_ms"] < 2000
+                rows.append(row)
+                print(f"{n:3d} streams: after segment end p50 {row['p50_after_segment_ms']:6.0f} / p95 "
+                      f"{row['p95_after_segment_ms']:6.0f} ms; processing p50 {row['p50_processing_ms']:5.0f} / p95 "
+                      f"{row['p95_processing_ms']:5.0f} ms; {'keeps up' if row['keeps_up'] else 'FALLS BEHIND'}", flush=True)
+                if not row["keeps_up"]:
+                    break
+        finally:
+            subprocess.run(["pkill", "-TERM", "-P", str(server.pid)])
+            server.wait()
+        peak = float(Path(rss.name).read_text().split()[-1]) / 1024 if Path(rss.name).read_text().strip() else None
+    sustained = max([r["streams"] for r in rows if r["keeps_up"]], default=0)
+    print(f"real-time streams kept up with: {sustained}; model window {window} s; server peak RSS {peak} MB")
+    save("stream_latency", {"model": args.model, "window_seconds": window, "seconds_per_stream": args.seconds,
+                            "rounds": rows, "sustained_streams": sustained, "server_peak_rss_mb": peak})
+
+
+if __name__ == "__main__":
+    main()
