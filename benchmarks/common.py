@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -21,33 +20,17 @@ LOAD_AT_START = os.getloadavg()
 
 
 def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        return os.cpu_count() or 1
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return machine()["cores"]
 
 
 def machine() -> dict:
-    versions = {}
-    for name in ("numpy", "torch", "onnxruntime", "scipy", "soundfile", "soxr"):
-        try:
-            versions[name] = __import__(name).__version__
-        except Exception:
-            pass
-    from segser import __version__
+    from segser.benchmark import machine as _machine
 
-    return {"cpu": cpu_model(), "cores": cores(), "python": platform.python_version(), "segser": __version__,
-            "versions": versions, "load_average_at_start": [round(v, 2) for v in LOAD_AT_START]}
+    m = _machine()
+    m.pop("date")
+    m["load_average_at_start"] = [round(v, 2) for v in LOAD_AT_START]
+    m.pop("load_average")
+    return m
 
 
 def busy() -> str | None:

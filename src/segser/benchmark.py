@@ -29,6 +29,33 @@ from .train import run
 REPORT_KEYS = ("UA", "WA", "macro_f1", "AUC", "ALCA", "SA", "ACA", "SCA", "BCA")
 
 
+def machine() -> dict:
+    """Where a figure was measured: CPU, cores, library versions, load average, date."""
+    import datetime
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    versions = {}
+    for name in ("numpy", "torch", "onnxruntime", "scipy", "soundfile", "soxr"):
+        try:
+            versions[name] = __import__(name).__version__
+        except Exception:
+            pass
+    return {"cpu": cpu, "cores": cores, "python": platform.python_version(), "segser": __version__, "versions": versions,
+            "load_average": [round(v, 2) for v in os.getloadavg()],
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
 def load_suite(path) -> dict:
     try:
         suite = json.loads(Path(path).read_text())
@@ -67,7 +94,7 @@ def run_suite(suite: dict, out_dir, *, progress: bool = True, folds=None) -> dic
                 "peak_rss_mb_so_far": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             })
     payload = {"suite": suite.get("name", "suite"), "segser_version": __version__, "seed": suite.get("seed", 0),
-               "results": results}
+               "machine": machine(), "results": results}
     write_json(out / "results.json", payload)
     write_text(out / "report.md", report(payload))
     return payload
@@ -123,7 +150,8 @@ def run_cross_corpus(suite: dict, out_dir, *, progress: bool = True) -> dict:
                 row["pairwise"][source] = {c: m["per_corpus"][c]["UA"] for c in others}
         results.append(row)
     payload = {"suite": suite.get("name", "cross-corpus"), "mode": "cross-corpus", "segser_version": __version__,
-               "seed": suite.get("seed", 0), "corpora": names, "evaluation_only": eval_only, "results": results}
+               "seed": suite.get("seed", 0), "machine": machine(), "corpora": names, "evaluation_only": eval_only,
+               "results": results}
     write_json(out / "results.json", payload)
     plot_cross_corpus(payload, out / "held-out.png")
     write_text(out / "report.md", cross_corpus_report(payload))
