@@ -174,11 +174,12 @@ def read_results(out) -> dict[str, pd.DataFrame]:
 class Embedder:
     """A Ray actor: one backbone; each batch of clips -> their embeddings in the shared cache."""
 
-    def __init__(self, backbone: str, options: dict, segmentation: dict, noise, threads: int):
+    def __init__(self, backbone: str, options: dict, segmentation: dict, noise, threads: int, cache: str):
         from .backbones import create
         from .segmenters import Segmentation
 
         _set_threads(threads)
+        os.environ["SEGSER_CACHE"] = cache
         self.backbone = create(backbone, **options)
         self.segmentation = Segmentation(**segmentation)
         self.noise = noise
@@ -197,9 +198,13 @@ class Embedder:
 
 def embed_on_cluster(manifest: pd.DataFrame, backbone: str, options: dict, segmentation, *, noise=None,
                      address: str | None = None, workers: int | None = None, clips_per_task: int = 32,
-                     threads: int = 1) -> dict:
-    """Fill the embedding cache for every clip of ``manifest`` from Ray workers."""
+                     threads: int = 1, cache: str | os.PathLike | None = None) -> dict:
+    """Fill the embedding cache for every clip of ``manifest`` from Ray workers.
+    ``cache``: the folder they write to, by default this process's cache
+    (``SEGSER_CACHE``); on a multi-node cluster it must be storage every node
+    and this machine share, or the local run recomputes what it misses."""
     from .options import as_dict
+    from .settings import cache_dir
 
     ray = start(address, num_cpus=workers)
     n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -207,7 +212,8 @@ def embed_on_cluster(manifest: pd.DataFrame, backbone: str, options: dict, segme
     t0 = time.time()
     ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths) // clips_per_task))
     rows = ds.map_batches(Embedder, batch_size=clips_per_task, compute=ray.data.ActorPoolStrategy(size=n),
-                          fn_constructor_args=(backbone, options, as_dict(segmentation), noise, threads), num_cpus=1,
+                          fn_constructor_args=(backbone, options, as_dict(segmentation), noise, threads,
+                                               str(Path(cache or cache_dir()).resolve())), num_cpus=1,
                           ray_remote_args_fn=_retry_forever).take_all()
     return {"clips": len(paths), "segments": int(sum(r["segments"] for r in rows)),
             "errors": int(sum(r["errors"] for r in rows)), "seconds": round(time.time() - t0, 2)}

@@ -84,8 +84,10 @@ def resolve_model_dir(model) -> tuple[Path, str]:
 def load_model(model=None, *, runtime: str = "auto", precision: str = "auto") -> EmotionModel:
     """A run directory (``segser train``), an exported model (``segser export``) or
     a built-in model by name (default: ``default``). ``runtime``: ``torch``,
-    ``onnx`` or ``auto`` (what the folder holds and the environment has);
-    ``precision`` for the ONNX runtime: ``fp32``, ``int8`` or ``auto``."""
+    ``onnx`` or ``auto``: the ONNX runtime (the faster path, see the README)
+    whenever onnxruntime is installed and the model exports (the export is made
+    once into the cache), else torch; ``precision`` for the ONNX runtime:
+    ``fp32``, ``int8`` or ``auto``."""
     if isinstance(model, EmotionModel):
         return model
     if runtime not in RUNTIMES:
@@ -97,12 +99,25 @@ def load_model(model=None, *, runtime: str = "auto", precision: str = "auto") ->
         from .onnx_model import load_exported
 
         return EmotionModel(**load_exported(d, name, precision=precision))
-    if runtime == "onnx":
+    if runtime == "onnx" or (runtime == "auto" and has("onnxruntime") and exportable(d)):
         return exported_for(d, name, precision=precision)
     if not has("torch"):
         raise ModelError(f"{name}: a run directory needs the torch runtime (pip install 'segser[torch]'); "
                          "or export it with 'segser export' and run the export with --runtime onnx")
     return load_torch_model(d, name)
+
+
+EXPORTABLE_BACKBONES = ("whisper", "vggish", "yamnet", "logmel", "mfcc")
+
+
+def exportable(d: Path) -> bool:
+    """Whether a run directory's model can run on the ONNX runtime (its backbone exports, its head is a torch module)."""
+    try:
+        cfg = json.loads((d / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return cfg.get("backbone") in EXPORTABLE_BACKBONES and cfg.get("head") != "svm" and not (
+        cfg.get("speaker_norm") or cfg.get("speaker_vectors"))
 
 
 def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel:
@@ -111,6 +126,7 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
     backbone's weight files are unchanged."""
     from .onnx_model import cached_export, load_exported, weights_unchanged
 
+    verify_checksum(d, name)
     target = cached_export(d, name)
     if not (target.exists() and weights_unchanged(target)):
         if not has("torch"):
@@ -118,7 +134,7 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
         from .export import export
 
         export(load_torch_model(d, name), target, overwrite=True)
-    return EmotionModel(**load_exported(target, name, precision=precision))
+    return EmotionModel(**{**load_exported(target, name, precision=precision), "source": d})
 
 
 def verify_checksum(d: Path, name: str) -> None:

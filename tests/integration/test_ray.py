@@ -41,7 +41,20 @@ def folder(shared_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(folder):
-    timeline, decisions, errors = predict([folder], "default")
+    """Single-process results computed as each Ray worker computes: one thread for
+    onnxruntime and for numpy's BLAS (Ray sets OMP_NUM_THREADS=1), since sums
+    are bit-identical only for the same thread count."""
+    from threadpoolctl import threadpool_limits
+
+    from segser.model import load_model
+
+    before = os.environ.get("SEGSER_THREADS")
+    os.environ["SEGSER_THREADS"] = "1"
+    try:
+        with threadpool_limits(1):
+            timeline, decisions, errors = predict([folder], load_model("default"))
+    finally:
+        os.environ.pop("SEGSER_THREADS") if before is None else os.environ.__setitem__("SEGSER_THREADS", before)
     return timeline.reset_index().sort_values(["file", "start"], ignore_index=True), decisions, errors
 
 
@@ -111,11 +124,14 @@ def test_an_interrupted_run_resumes_without_losing_or_duplicating(folder, refere
         proc.wait()
     partial = len(list((out / "decisions").glob("*.parquet")))
     assert 3 <= partial < 17
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         summary = predict_to_parquet([folder], out, workers=2, batch_files=2)
     finally:
-        ray.shutdown()
+        if started_here:
+            ray.shutdown()
     assert summary["skipped_done"] >= partial - 1 and summary["skipped_done"] + summary["processed"] == 17
     check_exact(out, reference)
 
@@ -127,3 +143,24 @@ def test_cluster_launcher_config_is_valid():
     config = yaml.safe_load((Path(__file__).resolve().parents[2] / "deploy" / "ray-cluster.yaml").read_text())
     validate_config(prepare_config(config))  # what `ray up` checks before launching anything
     assert config["available_node_types"]["cpu_worker"]["max_workers"] == config["max_workers"]
+
+
+def test_train_ray_fills_the_same_embedding_cache(local_ray, toy_corpus):
+    """Embeddings computed by Ray workers land under the keys a local run reads:
+    afterwards a local embedding pass finds every clip in the cache."""
+    from segser import corpora
+    from segser.backbones import create
+    from segser.distributed import embed_on_cluster
+    from segser.embedding import cache_key, embed_manifest
+    from segser.segmenters import Segmentation
+    from segser.settings import cache_dir
+
+    manifest = corpora.load("csv", toy_corpus)
+    summary = embed_on_cluster(manifest, "logmel", {}, Segmentation(hop=0.5), workers=2, clips_per_task=8)
+    assert summary["clips"] == 48 and summary["errors"] == 0
+    bb = create("logmel")
+    folder = cache_dir() / "embeddings" / f"logmel-{cache_key(bb, Segmentation(hop=0.5))}" / "clean"
+    assert len(list(folder.glob("*.npz"))) == 48
+    bb.embed_segments = lambda segments: (_ for _ in ()).throw(AssertionError("recomputed"))
+    emb = embed_manifest(manifest, bb, Segmentation(hop=0.5), progress=False)
+    assert len(emb.X) == 96 and not emb.errors

@@ -53,12 +53,16 @@ def test_balanced_calibrated_cross_corpus_run_and_its_model(toy_corpora, tmp_pat
     assert all(f["temperature"] > 0 and 0 <= f["ECE_calibrated"] <= 1 for f in result["folds"])
     preds = pd.read_csv(tmp_path / "run" / "predictions.csv")
     assert np.allclose(preds[["pc_angry", "pc_sad"]].sum(axis=1), 1.0, atol=1e-5)
-    model = load_model(tmp_path / "run")
+    model = load_model(tmp_path / "run", runtime="torch")
     assert model.temperature != 1.0 and model.head.module.embedding_norm == "per_layer"
     import segser
 
     timeline, decisions, _ = segser.predict([toy_corpora["b"].parent / "0_sad_1.wav"], model)
     assert decisions.iloc[0]["label"] == "sad"
+    exported = load_model(tmp_path / "run")  # auto: the ONNX export, with the same normalisation and temperature
+    assert exported.runtime == "onnx" and exported.temperature == model.temperature
+    timeline_onnx, _, _ = segser.predict([toy_corpora["b"].parent / "0_sad_1.wav"], exported)
+    assert np.allclose(timeline_onnx[["p_angry", "p_sad"]], timeline[["p_angry", "p_sad"]], atol=1e-4)
 
 
 def test_leave_one_corpus_out_run_reports_each_held_out_corpus(toy_corpora, tmp_path):

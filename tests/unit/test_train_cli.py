@@ -32,7 +32,7 @@ def test_train_writes_complete_run_and_predicts(toy_corpus, tmp_path):
     assert result["provenance"]["speaker_independent"] and result["provenance"]["protocol"] == "speaker-kfold:2"
     assert result["per_corpus"]["csv"]["n_clips"] == 48
     model = load_model(tmp_path / "run")
-    assert model.name == "run" and model.runtime == "torch"
+    assert model.name == "run" and model.runtime == "onnx"  # auto: onnxruntime is installed and the model exports
     timeline, decisions, errors = predict([tmp_path / "wav" / "s0_sad_0.wav"], model)
     assert list(timeline.index.names) == ["file", "start", "end"]
     assert len(timeline) == 2 and decisions.iloc[0]["label"] == "sad"
@@ -289,3 +289,12 @@ def test_plot_streams_the_file_instead_of_loading_it(toy_corpus, tmp_path, monke
     assert main(["predict", str(tmp_path / "run"), str(tmp_path / "long.flac"), "--plot", str(tmp_path / "t.png"),
                  "--quiet"]) == 0
     assert (tmp_path / "t.png").stat().st_size > 10_000
+
+
+def test_cli_embed_writes_parquet_per_corpus(toy_corpus, tmp_path, capsys):
+    assert main(["embed", "--csv", str(toy_corpus), "--backbone", "logmel", "--hop", "0.5", "--out", str(tmp_path / "emb"),
+                 "--quiet"]) == 0
+    table = pd.read_parquet(tmp_path / "emb" / "corpus=csv" / "part-0.parquet")
+    assert len(table) == 96 and set(table["label"]) == {"angry", "sad"} and len(table["embedding"].iloc[0]) == 96 * 64
+    meta = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
+    assert meta["dim"] == 6144 and meta["rows"] == 96 and meta["backbone"]["backbone"] == "logmel"
