@@ -82,7 +82,8 @@ def whisper_base() -> str:
     rows = [("whisper-base-all-5s-segment200", "Whisper base, all layers, 5 s windows + N=200"),
             ("whisper-base-all-5s-meanstd-segment200", "the same with mean+std pooling")]
     t1 = suite_table("whisper-base-5s", rows)
-    t2 = suite_table("whisper-tiny-layer3-5s", [("whisper-tiny.en-layer3-5s-segment200", "Whisper tiny.en layer 3 alone, 5 s windows + N=200")])
+    t2 = suite_table("whisper-tiny-layer3-5s",
+                     [("whisper-tiny.en-layer3-5s-segment200", "Whisper tiny.en layer 3 alone, 5 s windows + N=200")])
     return (t1 + "\n" + "\n".join(t2.splitlines()[2:]) + "\n\n" + source("whisper-base-5s") + " "
             + source("whisper-tiny-layer3-5s"))
 

@@ -40,7 +40,7 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 if time.time() - t0 > 120:
-                    raise SystemExit("server did not start within 120 s")
+                    raise SystemExit("server did not start within 120 s") from None
                 time.sleep(0.5)
         startup = time.time() - t0
         lat, audio = [], 0.0

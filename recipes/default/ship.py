@@ -37,11 +37,12 @@ lines = [f"# segser built-in model `{name}`", "",
          f"- Backbone: Whisper {size} encoder (OpenAI, MIT; weights from the {package}), all {n_states} hidden states, "
          f"mean-pooled per 1 s segment; audio is encoded in {window:g} s windows (Whisper's own is 30 s: the same accuracy here at about "
          "a sixth of the cost on short clips, see the README's window study).",
-         f"- Head: paper 001's segment classifier (one hidden layer, N = 200), class-weighted cross-entropy, Adam, early stopping.",
+         "- Head: paper 001's segment classifier (one hidden layer, N = 200), class-weighted cross-entropy, Adam, early stopping.",
          f"- Classes: {', '.join(p['classes'])} (label set `{p['label_set']}`).",
          f"- Training data: {' + '.join(p['corpora'])} from ../shared/data ({p['n_clips']} clips, {p['n_speakers']} speakers). "
-         "These copies are truncated/resampled (see ../shared/data/README.md): figures are not comparable with published full-corpus numbers.",
-         f"- Clip decision: mean of segment logits (ALCA rule).", "",
+         "These copies are truncated/resampled (see ../shared/data/README.md): "
+         "figures are not comparable with published full-corpus numbers.",
+         "- Clip decision: mean of segment logits (ALCA rule).", "",
          f"## Measured, speaker-independent ({p['protocol']}, seed {p['seed']}, segser {p['segser_version']})", "",
          "| metric | mean +- std over folds |", "|---|---|"]
 lines += [f"| {k} | {s[k]['mean']:.3f} +- {s[k]['std']:.3f} |" for k in ("UA", "WA", "macro_f1", "SA", "ALCA", "SCA", "BCA", "AUC")]

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .errors import ConfigError
 from .config import TrainConfig
+from .errors import ConfigError
 from .fileio import write_json, write_text
 from .train import run
 

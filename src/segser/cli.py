@@ -107,13 +107,14 @@ def _embed_on_ray(cfg, address, workers) -> None:
 
 
 def cmd_embed(args) -> int:
-    from .backbones import backbone_class
-    from .distributed import embeddings_to_parquet, embed_on_cluster
-    from .embedding import embed_manifest
-    from .backbones import create
-    from .options import parse_pairs
-    from . import corpora, labels as labelsets
     import pandas as pd
+
+    from . import corpora
+    from . import labels as labelsets
+    from .backbones import backbone_class, create
+    from .distributed import embed_on_cluster, embeddings_to_parquet
+    from .embedding import embed_manifest
+    from .options import parse_pairs
 
     specs = _corpora(args)
     if not specs:
@@ -172,8 +173,8 @@ def cmd_predict(args) -> int:
         outputs.append(TableOutput(model, several=several))
     failed = ok = 0
     try:
-        for i, result in enumerate(iter_results(inputs, model, progress=not args.quiet, rule=args.aggregation,
-                                                segmentation=seg, min_score=min_score, envelope=bool(args.plot))):
+        for result in iter_results(inputs, model, progress=not args.quiet, rule=args.aggregation,
+                                   segmentation=seg, min_score=min_score, envelope=bool(args.plot)):
             for o in outputs:
                 o.add(result)
             if not result.ok:
@@ -236,7 +237,8 @@ def cmd_benchmark(args) -> int:
 
 
 def cmd_corpus(args) -> int:
-    from . import corpora, labels as labelsets
+    from . import corpora
+    from . import labels as labelsets
 
     df = corpora.load(args.name, args.root)
     if args.labels:
@@ -338,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, help="maximum epochs")
     t.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
     t.add_argument("--class-weights", action="store_true", help="class-weighted cross-entropy (paper 004)")
-    t.add_argument("--speaker-norm", action="store_true", help="per-speaker feature normalisation (needs several clips per speaker at test time)")
+    t.add_argument("--speaker-norm", action="store_true",
+                   help="per-speaker feature normalisation (needs several clips per speaker at test time)")
     t.add_argument("--speaker-vectors", action="store_true", help="append each speaker's mean embedding (003's i-vector role)")
     t.add_argument("--aggregation", choices=rules)
     t.add_argument("--seed", type=int)

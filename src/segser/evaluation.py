@@ -108,7 +108,8 @@ def evaluate_model(model, data: list, *, labels: str | None = None, out=None, ru
     """Metrics of a trained model on corpora ``data`` (CorpusSpec list): clean,
     plus each SNR with noise from the ``test`` split of ``noise`` (the same noisy
     test sets a training run with this seed builds)."""
-    from . import corpora, labels as labelsets
+    from . import corpora
+    from . import labels as labelsets
     from .augment import NoiseBank
     from .model import load_model
 

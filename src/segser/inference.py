@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ def predict_file(model: EmotionModel, path, *, rule: str = "mean_logits", segmen
             raise Cancelled(f"{display_path(path)}: cancelled")
         if env is not None:
             env.add(block)
-        run(lambda: step(block))
+        run(partial(step, block))
         if i % 8 == 7:
             trim_heap()
     run(step)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .fileio import atomic_path
-
 import matplotlib
+
+from .fileio import atomic_path
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -20,18 +20,25 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__, corpora, finetune, labels as labelsets, protocols
+from . import __version__, corpora, finetune, protocols
+from . import labels as labelsets
 from .backbones import create as create_backbone
 from .config import TrainConfig
 from .embedding import Embeddings, NoiseMix, embed_manifest
 from .errors import LabelError
-from .evaluation import (ROBUSTNESS_KEYS, clip_probabilities, evaluate_logits, expected_calibration_error, label_indices,
-                         per_corpus, summarise)
+from .evaluation import (
+    ROBUSTNESS_KEYS,
+    clip_probabilities,
+    evaluate_logits,
+    expected_calibration_error,
+    label_indices,
+    per_corpus,
+    summarise,
+)
 from .fileio import RunDirectory, write_json, write_text
 from .loop import fit_head, fit_temperature, logits_of
 from .metrics import confusion, per_class_report
 from .model import save_head
-
 
 # --- data ----------------------------------------------------------------------------------------
 

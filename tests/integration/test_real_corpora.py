@@ -73,8 +73,8 @@ def test_emobox_ravdess_folds_hold_the_published_actors(shared_data):
 
 
 def test_corpus_errors_are_clear(tmp_path, shared_data):
-    from segser.errors import CorpusError, LabelError
     from segser import labels
+    from segser.errors import CorpusError, LabelError
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(CorpusError, match="no nEMO files"):

@@ -9,7 +9,6 @@ from segser.evaluation import expected_calibration_error
 from segser.loop import fit_temperature, sample_weights
 from segser.model import load_model
 from segser.train import run
-from tests.conftest import tone, write
 
 
 def test_sample_weights_make_every_corpus_and_class_weigh_the_same():

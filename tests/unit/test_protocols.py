@@ -3,7 +3,8 @@ speaker, in two of train/validation/test - for every protocol."""
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segser.protocols import ProtocolError, make_folds, speaker_independent
 

@@ -221,9 +221,9 @@ def test_committed_recipes_are_valid_configs():
 def test_cli_evaluate_clean_and_noisy_uses_the_training_noise_rule(toy_corpus, tmp_path, capsys):
     """Evaluating a run on its own data with the test noise gives exactly the noisy
     test set a training run with the same seed builds (one seeding rule)."""
+    from segser import corpora
     from segser.augment import NoiseBank
     from segser.embedding import NoiseMix, embed_manifest
-    from segser import corpora
 
     out = tmp_path / "run"
     assert main(["train", "--csv", str(toy_corpus), "--backbone", "logmel", "--epochs", "20", "--out", str(out), "--quiet"]) == 0

@@ -3,7 +3,7 @@ import hashlib
 import pytest
 
 from segser import weights
-from segser.weights import WeightSource, WeightsNotFound, resolve
+from segser.weights import WeightsNotFound, WeightSource, resolve
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ h5py = pytest.importorskip("h5py")
 def test_batch_norm_folding_and_layouts_match_keras_semantics(tmp_path):
     v = yamnet_keras_variables()
     spec = read_keras_h5(write_keras_yamnet_h5(tmp_path / "yamnet.h5", v))
-    assert len(spec["layers"]) == 27 and [l["stride"] for l in spec["layers"]][:5] == [2, 1, 1, 2, 1]
+    assert len(spec["layers"]) == 27 and [layer["stride"] for layer in spec["layers"]][:5] == [2, 1, 1, 2, 1]
     x = torch.randn(2, 32, 48, 32)
     # layer 2's depthwise conv: Keras kernel [kh, kw, C, 1], BN(center, no scale, eps 1e-4), ReLU
     k = torch.from_numpy(v["layer2/depthwise_conv/depthwise_kernel"])
