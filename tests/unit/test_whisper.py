@@ -141,3 +141,33 @@ def test_meanstd_pooling_is_the_same_frozen_and_in_context(tmp_path):
 def test_bad_options_are_clear_errors(tmp_path, options, message):
     with pytest.raises(ConfigError, match=message):
         Whisper(weights=tiny_whisper_checkpoint(tmp_path / "m.pt"), **options)
+
+
+def test_level_option_makes_embeddings_independent_of_recording_level(tmp_path):
+    ckpt = tiny_whisper_checkpoint(tmp_path / "m.pt")
+    rng = np.random.default_rng(2)
+    x = (0.05 * rng.standard_normal(48000) * (np.arange(48000) % 16000 < 12000)).astype(np.float32)  # with pauses
+    spans = [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+    levelled = Whisper(weights=ckpt, layer="all", context=2.0, level=-20.0)
+    np.testing.assert_allclose(levelled.embed(0.03 * x, spans), levelled.embed(x, spans), atol=2e-4, rtol=1e-3)
+    plain = Whisper(weights=ckpt, layer="all", context=2.0)
+    assert np.abs(plain.embed(0.03 * x, spans) - plain.embed(x, spans)).max() > 1e-2
+    assert "level" not in plain.describe() and levelled.describe()["frontend"]["level"] == -20.0
+
+
+def test_level_gain_numpy_and_torch_frontends_agree():
+    from segser.features.whisper_logmel import WhisperLogMel, WhisperLogMelConfig, level_gain
+
+    x = (0.002 * np.random.default_rng(3).standard_normal((2, 32000))).astype(np.float32)
+    x[1, :16000] = 0.0  # half silence: the level is the speech half's
+    gains = level_gain(x, -20.0)
+    np.testing.assert_allclose(20 * np.log10(gains[:, 0]), [-20 - 20 * np.log10(0.002)] * 2, atol=0.5)
+    assert level_gain(np.zeros((1, 16000), np.float32), -20.0)[0, 0] == pytest.approx(100.0)  # silence: capped gain
+    f = WhisperLogMel(WhisperLogMelConfig(level=-20.0))
+    np.testing.assert_allclose(f(x), f.torch(torch.from_numpy(x)).numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("level", [5.0, -80.0, float("nan")])
+def test_bad_level_is_a_clear_error(tmp_path, level):
+    with pytest.raises(ConfigError, match="level"):
+        Whisper(weights=tiny_whisper_checkpoint(tmp_path / "m.pt"), level=level)

@@ -206,13 +206,16 @@ class WhisperConfig:
     """``layer``: index into the n_layer + 1 hidden states (-1 = final), or
     ``"all"`` for every layer concatenated (layer search, learned layer sum).
     ``context``: seconds per encoder window (Whisper's own is 30), a multiple of 20 ms.
-    ``pooling``: ``mean`` of the segment's frames, or ``meanstd`` (mean and standard deviation)."""
+    ``pooling``: ``mean`` of the segment's frames, or ``meanstd`` (mean and standard deviation).
+    ``level``: scale each window to this speech level (dBFS) before the log-mel
+    (see :func:`~segser.features.whisper_logmel.level_gain`); None keeps the recorded level."""
 
     size: str = "tiny.en"
     weights: str | None = None
     layer: int | str = -1
     context: float = WINDOW_SECONDS
     pooling: str = "mean"
+    level: float | None = None
 
     def __post_init__(self):
         check_choice("whisper size", self.size, SIZES)
@@ -240,7 +243,7 @@ class Whisper(Backbone):
         self.weights_path = resolve(f"whisper-{c.size}", c.weights)
         self.encoder = load_encoder(self.weights_path)
         dims = self.encoder.dims
-        self.frontend = WhisperLogMel(WhisperLogMelConfig(n_mels=dims.n_mels))
+        self.frontend = WhisperLogMel(WhisperLogMelConfig(n_mels=dims.n_mels, level=c.level))
         self.n_layers = dims.n_layer + 1
         if c.layer == "all":
             self.taps = list(range(self.n_layers))
@@ -256,6 +259,12 @@ class Whisper(Backbone):
 
     def weight_refs(self):
         return [(f"whisper-{self.config.size}", self.config.weights)]
+
+    def describe(self) -> dict:
+        out = super().describe()
+        if out.get("level", 0) is None:
+            del out["level"]  # the default: cache keys of earlier embeddings stay valid
+        return out
 
     def tapped_states(self, mel: torch.Tensor) -> list[torch.Tensor]:
         """The tapped hidden states, each (batch, frames, n_state)."""

@@ -16,7 +16,8 @@ class Frontend:
         return self.config.sample_rate
 
     def describe(self) -> dict:
-        return {"frontend": type(self).__name__, **dataclasses.asdict(self.config)}
+        # options left at None are omitted: adding one keeps earlier cache keys valid
+        return {"frontend": type(self).__name__, **{k: v for k, v in dataclasses.asdict(self.config).items() if v is not None}}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
