@@ -58,6 +58,15 @@ def cross_corpus(spec: str) -> bool:
     return spec.startswith(("leave-one-corpus-out", "corpus-split:"))
 
 
+def never_trained(spec: str, manifest) -> np.ndarray:
+    """Which clips no fold of ``spec`` trains on (evaluation-only and test-only corpora)."""
+    if not cross_corpus(spec):
+        return np.zeros(len(manifest), bool)
+    train, test = _corpus_lists(spec)
+    held = test if spec.startswith("corpus-split:") else train  # leave-one-corpus-out:A,B lists evaluation-only corpora
+    return manifest["corpus"].isin(held).to_numpy()
+
+
 def _k(spec: str, default: int = 5) -> int:
     if ":" not in spec:
         return default

@@ -116,10 +116,18 @@ def embed_data(cfg: TrainConfig, data: Data, backbone, *, progress: bool) -> Fea
     t0 = time.time()
     m = data.manifest
     embed = lambda mix=None: adapt(cfg, embed_manifest(m, backbone, cfg.segmentation, progress=progress, noise=mix), m)
+
+    def embed_rows(mix, rows: np.ndarray) -> Embeddings:
+        if len(rows) == len(m):
+            return embed(mix)
+        e = embed_manifest(m.iloc[rows].reset_index(drop=True), backbone, cfg.segmentation, progress=progress, noise=mix)
+        e = Embeddings(e.X, rows[e.clip], e.start, e.end, {int(rows[i]): msg for i, msg in e.errors.items()})
+        return adapt(cfg, e, m)
     feats = Features(embed())
     mixes = noise_mixes(cfg, backbone.sample_rate)
     copies = cfg.noise.copies if cfg.noise else 0
-    feats.noisy_train = [embed(mix) for mix in mixes[:copies]]
+    trained = np.flatnonzero(~protocols.never_trained(data.protocol, m))  # noisy copies only where some fold trains
+    feats.noisy_train = [embed_rows(mix, trained) for mix in mixes[:copies]]
     feats.noisy_test = {f"{mix.snrs[0]:g}dB": embed(mix) for mix in mixes[copies:]}
     feats.seconds = time.time() - t0
     return feats

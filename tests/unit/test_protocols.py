@@ -112,3 +112,13 @@ def test_same_seed_same_folds():
     df = manifest(8, 8, 3, 1)
     a, b = make_folds(df, "speaker-kfold:4", seed=5), make_folds(df, "speaker-kfold:4", seed=5)
     assert all(np.array_equal(x.test, y.test) and np.array_equal(x.val, y.val) for x, y in zip(a, b))
+
+
+def test_never_trained_clips_are_the_evaluation_only_and_test_corpora():
+    from segser.protocols import never_trained
+
+    m = pd.DataFrame({"corpus": ["a", "b", "c", "a"]})
+    assert never_trained("leave-one-corpus-out:c", m).tolist() == [False, False, True, False]
+    assert never_trained("leave-one-corpus-out", m).tolist() == [False] * 4
+    assert never_trained("corpus-split:a->b,c", m).tolist() == [False, True, True, False]
+    assert never_trained("speaker-kfold:5", m).tolist() == [False] * 4
