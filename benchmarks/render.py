@@ -40,10 +40,14 @@ def source(name: str, extra: str = "") -> str:
         bits.append(f"`{doc['command']}`")
     m = doc.get("machine")
     if m:
-        bits.append(f"{doc['date']}, {m['cpu']}, {m['cores']} cores")
+        bits.append(f"{doc.get('date') or m.get('date')}, {m['cpu']}, {m['cores']} cores")
     if doc.get("busy_warning"):
         bits.append(f"note: {doc['busy_warning']}")
     return "Source: " + "; ".join(bits) + (f". {extra}" if extra else ".")
+
+
+def card(name: str) -> dict:
+    return json.loads((MODELS / name / "card.json").read_text())
 
 
 # --- one function per README section ------------------------------------------------------------
@@ -95,7 +99,211 @@ def transfer() -> str:
     return suite_table("transfer", rows) + "\n\n" + source("transfer")
 
 
+def builtin_models() -> str:
+    lines = ["| model | classes | in-corpus UA (pooled, speaker 5-fold) | WA | " + " | ".join(
+        f"never-trained {c} UA" for c in ("ased", "savee", "tess")) + " | model card |", "|---|---|---|---|---|---|---|---|"]
+    for name in ("default", "default-4class"):
+        c = card(name)
+        held = c.get("held_out_corpora", {}).get("per_corpus", {})
+        cells = [f"{held[k]['UA']:.3f}" if k in held else "" for k in ("ased", "savee", "tess")]
+        lines.append(f"| `{name}` | {', '.join(c['provenance']['classes'])} | {pm(c['summary']['UA'])} | {pm(c['summary']['WA'])} | "
+                     + " | ".join(cells) + f" | [card.json](src/segser/models/{name}/card.json) |")
+    c = card("default-4class")
+    p = c["provenance"]
+    held = c.get("held_out_corpora", {}).get("per_corpus", {})
+    ece = "; ".join(f"{k} {v['ECE']:.3f} -> {v['ECE_calibrated']:.3f}" for k, v in held.items() if v.get("ECE_calibrated") is not None)
+    return ("\n".join(lines) + f"\n\nTrained on {' + '.join(p['corpora'])} ({p['n_clips']} clips of the 4 classes, "
+            f"{p['n_speakers']} speakers), corpus-balanced loss, temperature {c['temperature']:.2f} fitted on validation "
+            f"speakers. ECE of `default-4class` on the corpora it never trained on, before -> after calibration: {ece}. "
+            f"Licence: {c['licence']} Source: `src/segser/models/*/card.json` (written by `recipes/default/ship.py`; "
+            "the recipe line is in each card).")
+
+
+def cross_corpus() -> str:
+    doc = load("cross-corpus")
+    names = doc["corpora"]
+    labels = {"egemaps-svm": "eGeMAPS + SVM (anchor)", "v2": "v2 recipe (EmoDB+RAVDESS recipe, pooled corpora)",
+              "v3": "v3 recipe = built-in models (+ corpus balance, calibration)"}
+    lines = ["| pipeline | " + " | ".join(names) + " | mean |", "|---|" + "---|" * (len(names) + 1)]
+    rows = {r["pipeline"]: r for r in doc["results"]}
+    for r in doc["results"]:
+        lines.append(f"| {labels.get(r['pipeline'], r['pipeline'])} | " + " | ".join(f"{r['held_out'][c]:.3f}" for c in names)
+                     + f" | **{r['mean_held_out_UA']:.3f}** |")
+    out = "\n".join(lines)
+    if {"v2", "v3", "egemaps-svm"} <= rows.keys():
+        v2, v3, eg = rows["v2"], rows["v3"], rows["egemaps-svm"]
+        d2 = 100 * (v3["mean_held_out_UA"] - v2["mean_held_out_UA"])
+        de = 100 * (v3["mean_held_out_UA"] - eg["mean_held_out_UA"])
+        floor = [c for c in names if v3["held_out"][c] < eg["held_out"][c] + 0.05]
+        out += (f"\n\nTargets (issue 17): v3 - v2 = {d2:+.1f} points (target +5: "
+                + ("met" if d2 >= 5 else f"missed by {5 - d2:.1f}") + f"); v3 - eGeMAPS = {de:+.1f} points (target +15: "
+                + ("met" if de >= 15 else f"missed by {15 - de:.1f}") + "); held-out corpora below eGeMAPS + 5: "
+                + (", ".join(f"{c} ({v3['held_out'][c]:.3f} vs {eg['held_out'][c] + 0.05:.3f})" for c in floor) or "none") + ".")
+        ece = "; ".join(f"{c} {v3['ECE'][c]:.3f} -> {v3['ECE_calibrated'][c]:.3f}" for c in names if c in v3.get("ECE_calibrated", {}))
+        before = sum(v3["ECE"][c] for c in names) / len(names)
+        after = sum(v3["ECE_calibrated"].get(c, v3["ECE"][c]) for c in names) / len(names)
+        out += (f" ECE of v3 per held-out corpus, before -> after temperature scaling (fitted on validation speakers of "
+                f"the training corpora): {ece}; mean {before:.3f} -> {after:.3f}.")
+    if any("pairwise" in r for r in doc["results"]):
+        r = rows.get("v3") or doc["results"][-1]
+        src = list(r["pairwise"])
+        out += (f"\n\nPairwise, {r['pipeline']} trained on one corpus (rows) and tested on each other (UA):\n\n| trained on | "
+                + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n")
+        out += "\n".join(f"| {s} | " + " | ".join("" if c == s else f"{r['pairwise'][s][c]:.3f}" for c in names) + " |" for s in src)
+    out += ("\n\n![held-out UA per corpus and pipeline](benchmarks/results/cross-corpus.png)\n\n"
+            f"Label set `{doc['results'][0]['label_set']}`; protocol `{doc['results'][0]['protocol']}` "
+            f"({', '.join(doc['evaluation_only'])} never trained on: their licences forbid a shipped model); validation "
+            "speakers from the training corpora only; seed 0. nEMO, ASED, EMOVO, SAVEE and TESS are OGG/Opus copies (~29 kbps). "
+            + source("cross-corpus", "Reproduce: `segser benchmark --suite benchmarks/suites/cross-corpus.json --out runs/cross`"))
+    return out
+
+
+def in_corpus_pooled() -> str:
+    v2 = load("in-corpus-pooled")["figures"]
+    c = card("default-4class")
+    pooled = " + ".join(load("in-corpus-pooled")["figures"]["corpora"])
+    lines = [f"| recipe (4class, {pooled} pooled, speaker 5-fold) | UA | WA | " + " | ".join(
+        f"{k} UA" for k in v2["per_corpus"]) + " |", "|---|---|---|" + "---|" * len(v2["per_corpus"])]
+    lines.append("| v2 | " + f"{pm(v2['summary']['UA'])} | {pm(v2['summary']['WA'])} | "
+                 + " | ".join(f"{v['UA']:.3f}" for v in v2["per_corpus"].values()) + " |")
+    pc = c["per_corpus_pooled_over_folds"]
+    lines.append("| v3 (`default-4class`) | " + f"{pm(c['summary']['UA'])} | {pm(c['summary']['WA'])} | "
+                 + " | ".join(f"{pc[k]['UA']:.3f}" if k in pc else "" for k in v2["per_corpus"]) + " |")
+    d = 100 * (c["summary"]["UA"]["mean"] - v2["summary"]["UA"]["mean"])
+    return ("\n".join(lines) + f"\n\nIn-corpus change v3 - v2: {d:+.1f} points (target: no worse than -1). "
+            + source("in-corpus-pooled") + " v3 row: `src/segser/models/default-4class/card.json`.")
+
+
+def noise() -> str:
+    doc = load("robustness-emodb")["figures"]
+    conds = ("clean", "40dB", "20dB", "15dB")
+    lines = ["| training | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
+    for name, f in doc["runs"].items():
+        lines.append(f"| {name} (`{f['recipe']}`) | " + " | ".join(pm(f["UA"][c]) for c in conds) + " |")
+    return ("\n".join(lines) + "\n\nEmoDB leave-one-speaker-out, UA mean ± std over speakers; noisy test sets from "
+            "`noise/test` only, mix-up noise from `noise/train` only.\n\n"
+            "![UA vs SNR, clean vs mix-up training](benchmarks/results/robustness-emodb.png)\n\n" + source("robustness-emodb"))
+
+
+def fastest_path() -> str:
+    f = load("fastest_path")["figures"]
+    lines = ["| path | 1 h of speech | x real time | peak RSS | model size | decisions = torch fp32 | UA change |",
+             "|---|---|---|---|---|---|---|"]
+    for k, r in f["paths"].items():
+        lines.append(f"| {k} | {r['wall_s']:.1f} s | {r['x_realtime']:.0f}x | {r['peak_rss_mb']:.0f} MB | {r['model_mb']:.1f} MB | "
+                     f"{100 * r['agreement_with_torch_fp32']:.2f}% | {r['UA_change_points']:+.2f} pt |")
+    return ("\n".join(lines) + f"\n\nDecisions and UA over {f['clips_checked']} EmoDB + RAVDESS clips with the built-in "
+            f"`default` model. Fastest path that keeps the decisions (>= 99 % agreement, UA within 0.5 pt): **{f['fastest']}**. "
+            f"bf16: {f['bf16']}. " + source("fastest_path"))
+
+
+def frontend_vggish() -> str:
+    f = load("frontend_vggish")["figures"]
+    fe, best = f["frontend"], f["best"]
+    ceiling = f["gemm_ceiling"][str(best["threads"])]["gflops"]
+    return (f"VGGish log-mel frontend on {fe['audio_seconds']:.0f} s of EmoDB speech: {fe['segser_ms']:.1f} ms "
+            f"({fe['segser_x_realtime']:.0f}x real time), librosa {fe['librosa_ms']:.1f} ms (librosa/segser = "
+            f"{fe['ratio_librosa_over_segser']:.2f}). VGGish CNN, best lever: {best['variant']}, batch {best['batch']}, "
+            f"{best['threads']} threads: {best['patches_per_s']:.0f} patches/s = {best['gflops']:.0f} GFLOP/s = "
+            f"**{best['percent_of_ceiling']:.0f} %** of the {ceiling:.0f} GFLOP/s float32 GEMM ceiling measured in the same run. "
+            + source("frontend_vggish"))
+
+
+def whisper_speed() -> str:
+    f = load("whisper_speed")["figures"]
+    lines = ["| Whisper | window | x real time (2 s clips) | ms per clip | peak RSS |", "|---|---|---|---|---|"]
+    lines += [f"| {r['size']} | {r['context_s']:g} s | {r['x_realtime']:.0f}x (spread {100 * r['spread']:.0f} %) | "
+              f"{r['ms_per_clip']:.0f} | {r['peak_rss_mb']:.0f} MB |" for r in f["rows"]]
+    return ("\n".join(lines) + f"\n\nAll layers, {f['clips']} EmoDB clips, median of {f['repeat']} fresh processes. "
+            + source("whisper_speed"))
+
+
+def service_latency() -> str:
+    f = load("service_latency")["figures"]
+    return (f"`segser serve --model {f['model']}` (uvicorn), {f['files']} EmoDB files ({f['audio_s']:.0f} s of audio) posted one "
+            f"after another: p50 **{f['p50_ms']:.0f} ms**, p95 {f['p95_ms']:.0f} ms, max {f['max_ms']:.0f} ms per request; "
+            f"{f['audio_s_per_s']:.1f} s of audio per wall second; start-up {f['startup_s']:.1f} s; server peak RSS "
+            f"{f['server_peak_rss_mb']:.0f} MB. " + source("service_latency"))
+
+
+def stream_latency() -> str:
+    f = load("stream_latency")["figures"]
+    lines = ["| concurrent real-time streams | segments | after segment end p50 / p95 | processing p50 / p95 | keeps up |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['streams']} | {r['segments']} | {r['p50_after_segment_ms']:.0f} / {r['p95_after_segment_ms']:.0f} ms | "
+              f"{r['p50_processing_ms']:.0f} / {r['p95_processing_ms']:.0f} ms | {'yes' if r['keeps_up'] else 'no'} |"
+              for r in f["rounds"]]
+    return ("\n".join(lines) + f"\n\nModel `{f['model']}` ({f['window_seconds']:g} s encoder window: a 1 s segment waits for "
+            f"the audio its window needs, so the delay after a segment's end is bounded by the window, while the processing "
+            f"delay is the machine's); {f['seconds_per_stream']:.0f} s of speech per stream in 20 ms frames. This machine keeps up "
+            f"with **{f['sustained_streams']}** real-time streams; server peak RSS {f['server_peak_rss_mb']:.0f} MB. "
+            + source("stream_latency"))
+
+
+def ray_throughput() -> str:
+    f = load("ray_throughput")["figures"]
+    lines = ["| path | workers | s of audio per wall s |", "|---|---|---|"]
+    lines += [f"| {k.replace('_', ' ')} | {r['workers']} | {r['audio_s_per_s']:.1f} |" for k, r in f["paths"].items()]
+    z = f["sizing"]
+    return ("\n".join(lines) + f"\n\n{f['files']} real recordings ({f['audio_minutes']:.1f} min). Sizing from the measured "
+            f"{z['per_core_audio_s_per_s']:.1f} s of audio per s per core: {z['audio_hours']:,} h of speech = "
+            f"**{z['core_hours']:,.0f} core-hours**: {z['cores_for_one_day']:.0f} cores for one day, or "
+            f"{z['hours_on_512_cores']:.1f} h on 512 cores. " + source("ray_throughput"))
+
+
+def reliability() -> str:
+    f = load("reliability")["figures"]
+    failed = [p for p in f["probes"] if not p["pass"]]
+    return (f"**{f['passed']} of {f['total']}** hostile and careless probes pass against a real `segser serve` and the "
+            f"command line (expected status, no HTTP 500, no traceback, no server path in an answer); server peak RSS "
+            f"{f['server_peak_rss_mb']} MB, largest process {f['max_rss_mb']} MB."
+            + (" Failing: " + "; ".join(f"{p['probe']} (expected {p['expected']}, got {p['got']})" for p in failed) + "."
+               if failed else "") + " " + source("reliability"))
+
+
+def training_corpora() -> str:
+    f = load("training-corpora")["figures"]
+    names = ("nemo", "emovo", "ased", "savee", "tess")
+    lines = ["| recipe | trained on | seeds | " + " | ".join(names) + " | mean ASED/SAVEE/TESS ± std over seeds |",
+             "|---|---|---|" + "---|" * len(names) + "---|"]
+    for r in f["rows"]:
+        cells = [f"{r['per_corpus_mean'][c]:.3f}" if c in r["per_corpus_mean"] else "(trained)" for c in names]
+        lines.append(f"| {r['recipe']} | {' + '.join(r['train'])} | {len(r['seeds'])} | " + " | ".join(cells)
+                     + f" | **{r['mean_unseen']:.3f} ± {r['std_unseen']:.3f}** |")
+    return ("\n".join(lines) + f"\n\nUA on each corpus the candidate did not train on, mean over seeds (label set "
+            f"`{f['label_set']}`, corpus-split protocol, the recipes of the cross-corpus suite). "
+            + source("training-corpora"))
+
+
+def shipped_vs_previous() -> str:
+    old = load("v2-shipped-heldout")["figures"]["conditions"]["clean"]["per_corpus"]
+    new = card("default-4class")
+    held = new.get("held_out_corpora", {}).get("per_corpus", {})
+    trained = new["provenance"]["corpora"]
+    lines = ["| corpus (never trained on unless marked) | previous `default-4class` (v2: EmoDB + RAVDESS) | "
+             f"`default-4class` v3 ({' + '.join(trained)}) |", "|---|---|---|"]
+    for c in ("nemo", "emovo", "ased", "savee", "tess"):
+        o = f"{old[c]['UA']:.3f}" if c in old else ""
+        n = f"{held[c]['UA']:.3f}" if c in held else ("trained on" if c in trained else "")
+        lines.append(f"| {c} | {o} | {n} |")
+    return ("\n".join(lines) + "\n\nUA over angry, happy, neutral, sad; ECE in the model cards. Previous model: "
+            + source("v2-shipped-heldout") + " v3: `src/segser/models/default-4class/card.json`.")
+
+
 SECTIONS = {
+    "builtin-models": builtin_models,
+    "cross-corpus": cross_corpus,
+    "in-corpus-pooled": in_corpus_pooled,
+    "training-corpora": training_corpora,
+    "shipped-vs-previous": shipped_vs_previous,
+    "noise": noise,
+    "fastest-path": fastest_path,
+    "frontend-vggish": frontend_vggish,
+    "whisper-speed": whisper_speed,
+    "service-latency": service_latency,
+    "stream-latency": stream_latency,
+    "ray-throughput": ray_throughput,
+    "reliability": reliability,
     "standard": standard,
     "whisper-base": whisper_base,
     "transfer": transfer,

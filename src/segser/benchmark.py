@@ -75,7 +75,7 @@ def run_suite(suite: dict, out_dir, *, progress: bool = True, folds=None) -> dic
     results = []
     for pipe in suite["pipelines"]:
         for corpus in suite["corpora"]:
-            opts = {k: v for k, v in pipe.items() if k != "name"}
+            opts = {k: v for k, v in pipe.items() if k not in ("name", "evaluation_only")}
             cfg = TrainConfig.from_dict({**opts, "corpora": [corpus], "seed": suite.get("seed", 0), "final_model": False,
                                          **({"folds": list(folds)} if folds is not None else {})})
             run_dir = out / f"{pipe['name']}--{corpus['name']}"
@@ -115,7 +115,7 @@ def report(payload: dict) -> str:
 
 
 def _cross_config(suite: dict, pipe: dict, corpora: list, protocol: str) -> TrainConfig:
-    opts = {k: v for k, v in pipe.items() if k != "name"}
+    opts = {k: v for k, v in pipe.items() if k not in ("name", "evaluation_only")}
     return TrainConfig.from_dict({"labels": suite.get("labels"), **opts, "corpora": corpora, "protocol": protocol,
                                   "seed": suite.get("seed", 0), "final_model": False})
 
@@ -126,15 +126,17 @@ def run_cross_corpus(suite: dict, out_dir, *, progress: bool = True) -> dict:
     corpora = suite["corpora"]
     names = [c.get("options", {}).get("corpus", c["name"]) for c in corpora]  # the manifest's corpus column
     eval_only = [c for c in suite.get("evaluation_only", []) if c in names]
-    trainable = [c for c in names if c not in eval_only]
-    protocol = "leave-one-corpus-out" + (f":{','.join(eval_only)}" if eval_only else "")
     results = []
     for pipe in suite["pipelines"]:
         t = time.time()
+        # a pipeline may keep more corpora out of training (its recipe's choice); they are still held out and scored
+        never = eval_only + [c for c in pipe.get("evaluation_only", []) if c in names and c not in eval_only]
+        trainable = [c for c in names if c not in never]
+        protocol = "leave-one-corpus-out" + (f":{','.join(never)}" if never else "")
         metrics = run(_cross_config(suite, pipe, corpora, protocol), out / f"{pipe['name']}--loco", progress=progress,
                       overwrite=True)
         pc = metrics["per_corpus"]
-        row = {"pipeline": pipe["name"], "protocol": protocol, "label_set": metrics["provenance"]["label_set"],
+        row = {"pipeline": pipe["name"], "protocol": protocol, "evaluation_only": never, "label_set": metrics["provenance"]["label_set"],
                "classes": metrics["provenance"]["classes"], "held_out": {c: pc[c]["UA"] for c in names},
                "mean_held_out_UA": float(sum(pc[c]["UA"] for c in names) / len(names)),
                "classes_scored": {c: pc[c]["classes"] for c in names}, "recall": {c: pc[c]["recall"] for c in names},
@@ -159,11 +161,13 @@ def run_cross_corpus(suite: dict, out_dir, *, progress: bool = True) -> dict:
 
 
 def cross_corpus_report(payload: dict) -> str:
-    names = payload["corpora"]
+    names, base = payload["corpora"], set(payload["evaluation_only"])
+    extra = "".join(f"Pipeline {r['pipeline']} also never trains on {', '.join(sorted(set(r['evaluation_only']) - base))}. "
+                    for r in payload["results"] if set(r.get("evaluation_only", [])) - base)
     lines = [f"# segser cross-corpus benchmark `{payload['suite']}` (segser {payload['segser_version']}, seed {payload['seed']})",
              "", "Leave-one-corpus-out: each column is a corpus held out and scored (UA, clip level, mean-logits rule) "
              "by a model trained on the others" + (f"; {', '.join(payload['evaluation_only'])} are never trained on"
-                                                  if payload["evaluation_only"] else "") + ". "
+                                                  if payload["evaluation_only"] else "") + ". " + extra +
              "Classes a held-out corpus does not share with the training corpora are left out of its score. "
              "nEMO, ASED, EMOVO, SAVEE and TESS are Opus-compressed copies (about 29 kbit/s); "
              "EmoDB and RAVDESS are truncated copies: not comparable with published full-corpus figures.", "",

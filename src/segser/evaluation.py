@@ -126,7 +126,12 @@ def evaluate_model(model, data: list, *, labels: str | None = None, out=None, ru
     results = {}
     for name, mix in conditions.items():
         emb = embed_manifest(manifest, model.encoder, model.segmentation, noise=mix, progress=progress)
-        metrics, preds = evaluate_logits(model.logits(emb.X), emb, manifest, model.classes, rule)
+        logits = model.logits(emb.X)
+        metrics, preds = evaluate_logits(logits, emb, manifest, model.classes, rule)
+        if model.temperature != 1.0:  # the model's calibrated probabilities beside the raw ones: ECE before and after
+            calibrated = clip_probabilities(logits, emb.clip, model.temperature)
+            for i, c in enumerate(model.classes):
+                preds[f"pc_{c}"] = calibrated[:, i]
         metrics["per_corpus"] = per_corpus(preds, model.classes)
         results[name] = metrics
     result = {"model": model.name, "data": [d.name for d in data], "classes": model.classes, "aggregation": rule,
@@ -142,6 +147,10 @@ def format_evaluation(result: dict) -> str:
              f"{'condition':<10}" + "".join(f"{k[:12]:>13}" for k in keys)]
     for cond, m in result["conditions"].items():
         lines.append(f"{cond:<10}" + "".join(f"{m[k]:13.3f}" for k in keys))
+    clean = result["conditions"]["clean"]["per_corpus"]
+    for corpus, pc in clean.items():
+        ece = f"ECE {pc['ECE']:.3f}" + (f", calibrated {pc['ECE_calibrated']:.3f}" if "ECE_calibrated" in pc else "")
+        lines.append(f"{corpus}: UA {pc['UA']:.3f} over {', '.join(pc['classes'])} ({pc['n_clips']} clips), {ece}")
     return "\n".join(lines)
 
 

@@ -62,6 +62,12 @@ def test_balanced_calibrated_cross_corpus_run_and_its_model(toy_corpora, tmp_pat
     assert exported.runtime == "onnx" and exported.temperature == model.temperature
     timeline_onnx, _, _ = segser.predict([toy_corpora["b"].parent / "0_sad_1.wav"], exported)
     assert np.allclose(timeline_onnx[["p_angry", "p_sad"]], timeline[["p_angry", "p_sad"]], atol=1e-4)
+    from segser.evaluation import evaluate_model, format_evaluation
+
+    ev = evaluate_model(model, [corpora_[0]], progress=False)
+    a = ev["conditions"]["clean"]["per_corpus"]["a"]
+    assert a["ECE"] != a["ECE_calibrated"] and 0 <= a["ECE_calibrated"] <= 1  # the model's temperature changes confidences
+    assert "ECE" in format_evaluation(ev) and "calibrated" in format_evaluation(ev)
 
 
 def test_leave_one_corpus_out_run_reports_each_held_out_corpus(toy_corpora, tmp_path):
@@ -91,3 +97,15 @@ def test_cross_corpus_suite_fills_the_matrix_and_its_report(toy_corpora, tmp_pat
     assert [f["fold"] for f in loco["folds"]] == ["corpus=a", "corpus=b", "corpus=c"]
     report = (tmp_path / "bench" / "report.md").read_text()
     assert f"{row['mean_held_out_UA']:.3f}" in report and (tmp_path / "bench" / "held-out.png").stat().st_size > 5000
+
+
+def test_a_pipeline_can_keep_a_corpus_out_of_training(toy_corpora, tmp_path):
+    from segser.benchmark import run_suite
+
+    suite = {"name": "toy-cross", "mode": "cross-corpus", "seed": 0, "pairwise": True,
+             "corpora": [{"name": "csv", "root": str(toy_corpora[c]), "options": {"corpus": c}} for c in "abc"],
+             "pipelines": [{"name": "no-c", "backbone": "logmel", "max_epochs": 4, "patience": 2, "evaluation_only": ["c"]}]}
+    (row,) = run_suite(suite, tmp_path / "bench", progress=False)["results"]
+    assert row["protocol"] == "leave-one-corpus-out:c" and row["evaluation_only"] == ["c"]
+    assert set(row["held_out"]) == {"a", "b", "c"} and set(row["pairwise"]) == {"a", "b"}
+    assert "Pipeline no-c also never trains on c." in (tmp_path / "bench" / "report.md").read_text()
