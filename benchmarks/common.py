@@ -19,6 +19,25 @@ RESULTS = Path(__file__).resolve().parent / "results"
 LOAD_AT_START = os.getloadavg()
 
 
+def _cpu_busy(seconds: float = 1.0) -> float | None:
+    """Share of all CPUs busy over a short sample (/proc/stat): unlike the load
+    average, it does not still count a benchmark that has just finished."""
+    def snap():
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    try:
+        t0, i0 = snap()
+        time.sleep(seconds)
+        t1, i1 = snap()
+    except OSError:
+        return None
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+CPU_BUSY_AT_START = _cpu_busy()
+
+
 def cores() -> int:
     return machine()["cores"]
 
@@ -29,12 +48,18 @@ def machine() -> dict:
     m = _machine()
     m.pop("date")
     m["load_average_at_start"] = [round(v, 2) for v in LOAD_AT_START]
+    m["cpu_busy_at_start"] = None if CPU_BUSY_AT_START is None else round(CPU_BUSY_AT_START, 3)
     m.pop("load_average")
     return m
 
 
 def busy() -> str | None:
-    """A warning when the 1-minute load average at start was above a quarter of the cores."""
+    """A warning when other work kept more than a quarter of the CPUs busy in the second before the benchmark
+    (the load average is recorded too, but it still counts a benchmark that has just finished)."""
+    if CPU_BUSY_AT_START is not None:
+        if CPU_BUSY_AT_START > 0.25:
+            return f"machine busy at start ({100 * CPU_BUSY_AT_START:.0f} % of {cores()} cores in use): speed figures may be low"
+        return None
     load = LOAD_AT_START[0]
     if load > 0.25 * cores():
         return f"machine busy at start (load average {load:.2f} on {cores()} cores): speed figures may be low"
@@ -77,6 +102,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_health(base: str, seconds: float = 120.0) -> float:
+    """Poll ``base``/health until the server answers; the seconds it took (SystemExit if it never does)."""
+    import httpx
+
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        try:
+            httpx.get(f"{base}/health", timeout=1).raise_for_status()
+            return time.time() - t0
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"server at {base} did not start within {seconds:g} s")
 
 
 def load(name: str) -> dict:

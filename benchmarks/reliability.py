@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, save  # noqa: E402
+from common import free_port, save, wait_for_health  # noqa: E402
 
 from segser.settings import data_dir  # noqa: E402
 
@@ -111,7 +111,8 @@ def service_probes(t: Table, base: str, port: int, pid: int):
         got = r.status_code
     except httpx.HTTPError as exc:  # the server may close while the client still sends
         got = type(exc).__name__
-    tmp_big = sum(f.stat().st_size for f in Path(tempfile.gettempdir()).rglob("*") if f.is_file() and "segser-" in str(f))
+    # the service spools uploads in tempfile.TemporaryDirectory(prefix="segser-") directly under the temp dir
+    tmp_big = sum(f.stat().st_size for d in Path(tempfile.gettempdir()).glob("segser-*") for f in d.rglob("*") if f.is_file())
     t.add("1000 MB chunked body", "HTTP 413", f"{got}, {tmp_big / 1e6:.0f} MB left in temp", got == 413 and tmp_big < 250e6,
           peak_rss_mb(pid))
 
@@ -246,12 +247,7 @@ def main():
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_for_health(base)
         service_probes(t, base, port, server_pid(server.pid))
     finally:
         os.kill(server_pid(server.pid), 15)

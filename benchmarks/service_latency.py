@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, save  # noqa: E402
+from common import free_port, save, wait_for_health  # noqa: E402
 
 from segser.settings import data_dir  # noqa: E402
 
@@ -33,16 +33,7 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        t0 = time.time()
-        while True:
-            try:
-                httpx.get(url + "/health").raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.time() - t0 > 120:
-                    raise SystemExit("server did not start within 120 s") from None
-                time.sleep(0.5)
-        startup = time.time() - t0
+        startup = wait_for_health(url)
         lat, audio = [], 0.0
         for f in files:
             t = time.perf_counter()

@@ -21,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, save  # noqa: E402
+from common import free_port, save, wait_for_health  # noqa: E402
 
 from segser.audio import load  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
@@ -96,12 +95,7 @@ def main():
                                    "serve", "--model", args.model, "--port", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            for _ in range(1200):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            wait_for_health(f"http://127.0.0.1:{port}")
             rows = []
             for n in args.streams:
                 results = asyncio.run(round_(port, n, args.seconds, window))

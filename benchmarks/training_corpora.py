@@ -34,7 +34,7 @@ def main():
     ap.add_argument("--out", type=Path, default=Path("runs/training-corpora"))
     args = ap.parse_args()
     suite = json.loads((ROOT / "benchmarks" / "suites" / "cross-corpus.json").read_text())
-    pipes = {p["name"]: {k: v for k, v in p.items() if k not in ("name", "evaluation_only")} for p in suite["pipelines"]}
+    pipes = {p["name"]: {k: v for k, v in p.items() if k not in ("name", "evaluation_only", "pairwise")} for p in suite["pipelines"]}
     corpora = suite["corpora"]
     names = [c["name"] for c in corpora]
     rows = []

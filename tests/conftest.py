@@ -158,3 +158,32 @@ def toy_corpora(tmp_path):
         (tmp_path / corpus / "data.csv").write_text("\n".join(rows) + "\n")
         out[corpus] = tmp_path / corpus / "data.csv"
     return out
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_in_thread(app):
+    """Run ``app`` in a real uvicorn server on a free local port, in a thread;
+    a generator for module fixtures: yields the port, stops the server after."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if srv.started:
+            break
+        time.sleep(0.1)
+    yield port
+    srv.should_exit = True
+    thread.join(timeout=30)

@@ -75,7 +75,7 @@ def run_suite(suite: dict, out_dir, *, progress: bool = True, folds=None) -> dic
     results = []
     for pipe in suite["pipelines"]:
         for corpus in suite["corpora"]:
-            opts = {k: v for k, v in pipe.items() if k not in ("name", "evaluation_only")}
+            opts = {k: v for k, v in pipe.items() if k not in ("name", "evaluation_only", "pairwise")}
             cfg = TrainConfig.from_dict({**opts, "corpora": [corpus], "seed": suite.get("seed", 0), "final_model": False,
                                          **({"folds": list(folds)} if folds is not None else {})})
             run_dir = out / f"{pipe['name']}--{corpus['name']}"
@@ -115,7 +115,7 @@ def report(payload: dict) -> str:
 
 
 def _cross_config(suite: dict, pipe: dict, corpora: list, protocol: str) -> TrainConfig:
-    opts = {k: v for k, v in pipe.items() if k not in ("name", "evaluation_only")}
+    opts = {k: v for k, v in pipe.items() if k not in ("name", "evaluation_only", "pairwise")}
     return TrainConfig.from_dict({"labels": suite.get("labels"), **opts, "corpora": corpora, "protocol": protocol,
                                   "seed": suite.get("seed", 0), "final_model": False})
 
@@ -143,7 +143,7 @@ def run_cross_corpus(suite: dict, out_dir, *, progress: bool = True) -> dict:
                "ECE": {c: pc[c]["ECE"] for c in names},
                "ECE_calibrated": {c: pc[c]["ECE_calibrated"] for c in names if "ECE_calibrated" in pc[c]},
                "seconds_total": round(time.time() - t, 1)}
-        if suite.get("pairwise"):
+        if suite.get("pairwise") and pipe.get("pairwise", True):
             row["pairwise"] = {}
             for source in trainable:
                 others = [c for c in names if c != source]

@@ -60,8 +60,9 @@ class EmotionModel:
         """What the service's /models says of this model (no server paths)."""
         return {"name": self.name, "classes": self.classes, "runtime": self.runtime,
                 "segmentation": self.segmentation.describe(), "encoder": self.encoder.describe(),
-                "card": {k: self.card[k] for k in ("name", "summary", "per_corpus_pooled_over_folds", "cross_corpus",
-                                                  "chance", "licence") if k in self.card}}
+                "card": {k: _without_sources(self.card[k]) for k in ("name", "summary", "per_corpus_pooled_over_folds",
+                                                                    "cross_corpus", "held_out_corpora", "chance", "licence")
+                         if k in self.card}}
 
 
 def builtin_models() -> list[str]:
@@ -79,6 +80,11 @@ def resolve_model_dir(model) -> tuple[Path, str]:
         return builtin, str(ref)
     raise ModelError(f"{ref}: not a run directory, an exported model nor a built-in model "
                      f"(built-in: {', '.join(builtin_models()) or 'none'})")
+
+
+def _without_sources(value):
+    """A card entry without the result-file paths it was written from (a service names no paths)."""
+    return {k: v for k, v in value.items() if k != "source"} if isinstance(value, dict) else value
 
 
 def load_model(model=None, *, runtime: str = "auto", precision: str = "auto") -> EmotionModel:

@@ -3,14 +3,12 @@ driven by Selenium): upload a real EmoDB file and read the decision; record
 from Chromium's fake microphone fed a real recording and see the segments."""
 import os
 import shutil
-import threading
-import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.integration.test_service_live import free_port
+from tests.conftest import serve_in_thread
 
 pytestmark = pytest.mark.integration
 CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -32,22 +30,10 @@ def need_browser():
 @pytest.fixture(scope="module")
 def server():
     need_browser()
-    import uvicorn
-
     from segser.service import create_app
 
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(["default", "default-4class"]), host="127.0.0.1", port=port,
-                                       log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if srv.started:
-            break
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=30)
+    for port in serve_in_thread(create_app(["default", "default-4class"])):
+        yield f"http://127.0.0.1:{port}"
 
 
 def browser(tmp_path, *extra):

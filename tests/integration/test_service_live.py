@@ -13,31 +13,15 @@ uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
 from segser.service import create_app  # noqa: E402
-from tests.conftest import tone  # noqa: E402
+from tests.conftest import serve_in_thread, tone  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(["default"], max_audio_s=1200), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if srv.started:
-            break
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}", port
-    srv.should_exit = True
-    thread.join(timeout=30)
+    for port in serve_in_thread(create_app(["default"], max_audio_s=1200)):
+        yield f"http://127.0.0.1:{port}", port
 
 
 def flac(seconds: float) -> bytes:

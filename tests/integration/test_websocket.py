@@ -3,7 +3,6 @@ equals predict's; 8 concurrent streams; a client that disconnects frees its
 stream; malformed frames get an error message and a clean close."""
 import asyncio
 import json
-import threading
 import time
 
 import numpy as np
@@ -16,24 +15,14 @@ httpx = pytest.importorskip("httpx")
 
 from segser.inference import predict  # noqa: E402
 from segser.service import create_app  # noqa: E402
-from tests.integration.test_service_live import free_port  # noqa: E402
+from tests.conftest import serve_in_thread  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(["default"]), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if srv.started:
-            break
-        time.sleep(0.1)
-    yield port
-    srv.should_exit = True
-    thread.join(timeout=30)
+    yield from serve_in_thread(create_app(["default"]))
 
 
 def pcm(path, fmt="s16le"):

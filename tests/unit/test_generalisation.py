@@ -104,8 +104,10 @@ def test_a_pipeline_can_keep_a_corpus_out_of_training(toy_corpora, tmp_path):
 
     suite = {"name": "toy-cross", "mode": "cross-corpus", "seed": 0, "pairwise": True,
              "corpora": [{"name": "csv", "root": str(toy_corpora[c]), "options": {"corpus": c}} for c in "abc"],
-             "pipelines": [{"name": "no-c", "backbone": "logmel", "max_epochs": 4, "patience": 2, "evaluation_only": ["c"]}]}
-    (row,) = run_suite(suite, tmp_path / "bench", progress=False)["results"]
+             "pipelines": [{"name": "no-c", "backbone": "logmel", "max_epochs": 4, "patience": 2, "evaluation_only": ["c"]},
+                           {"name": "no-pairs", "backbone": "logmel", "max_epochs": 2, "patience": 1, "pairwise": False}]}
+    row, no_pairs = run_suite(suite, tmp_path / "bench", progress=False)["results"]
+    assert "pairwise" not in no_pairs and no_pairs["protocol"] == "leave-one-corpus-out"
     assert row["protocol"] == "leave-one-corpus-out:c" and row["evaluation_only"] == ["c"]
     assert set(row["held_out"]) == {"a", "b", "c"} and set(row["pairwise"]) == {"a", "b"}
     assert "Pipeline no-c also never trains on c." in (tmp_path / "bench" / "report.md").read_text()
