@@ -208,7 +208,10 @@ def _predict_on_ray(args, inputs, model_ref, min_score) -> int:
                                  runtime=args.runtime, rule=args.aggregation, segmentation=seg, min_score=min_score)
     print(f"{summary['processed']} files predicted ({summary['skipped_done']} already done), {summary['segments']} segments, "
           f"{summary['errors']} failed; results in {args.out}", file=sys.stderr)
-    return 1 if summary["errors"] else 0
+    if summary["superseded_batches"]:
+        print(f"{summary['superseded_batches']} batches not written: a later run took over {args.out}; "
+              "rerun to finish", file=sys.stderr)
+    return 1 if summary["errors"] or summary["superseded_batches"] else 0
 
 
 def _plot(path, result, model, several: bool, index: int) -> None:

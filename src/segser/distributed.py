@@ -7,7 +7,9 @@
   ``errors/`` (files that could not be used). A rerun skips every file that
   already has a decision or an error, so an interrupted job loses nothing and
   duplicates nothing; a worker that dies is restarted by Ray and its batch
-  rewritten whole.
+  rewritten whole. Each run takes ownership of the folder (``.owner``, under a
+  file lock): workers left over from a killed or superseded run may finish
+  computing but can no longer write there.
 * :func:`embed_on_cluster` - fills the embedding cache (the same keys and
   files as a local run) from cluster workers; ``segser train --ray`` then trains
   as usual. On a multi-node cluster ``SEGSER_CACHE`` must be shared storage.
@@ -16,10 +18,13 @@
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +64,33 @@ def _write_parquet(table: pd.DataFrame, path: Path) -> None:
             os.remove(tmp)
 
 
+@contextmanager
+def _locked(out: Path, *, exclusive: bool):
+    """The result folder's lock: a run takes it exclusively to claim the folder,
+    a worker shared while it checks its claim and writes a batch."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
+def claim(out: Path) -> tuple[str, set[str]]:
+    """Make a new run the owner of ``out``; (its run id, the files already done).
+    From here on, workers of an earlier run (killed driver, orphaned actors) write nothing,
+    so no file finished by them after this moment can appear twice."""
+    run = uuid.uuid4().hex
+    with _locked(out, exclusive=True):
+        _write_text(out / ".owner", run)
+        return run, done_files(out)
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def done_files(out: Path) -> set[str]:
     """Files of complete batches (a batch is complete once its decisions partition
     exists): skipped on a rerun. Partitions of an interrupted batch are removed, so
@@ -78,18 +110,19 @@ def done_files(out: Path) -> set[str]:
 class Predictor:
     """A Ray actor: the model loaded once; each batch of files -> its three Parquet partitions."""
 
-    def __init__(self, model_ref, out: str, options: dict, runtime: str, threads: int):
+    def __init__(self, model_ref, out: str, run: str, options: dict, runtime: str, threads: int):
         from .model import load_model
 
         _set_threads(threads)
         self.model = load_model(model_ref, runtime=runtime)
-        self.out, self.options = Path(out), options
+        self.out, self.run, self.options = Path(out), run, options
 
     def __call__(self, batch: dict) -> dict:
         from .errors import AudioError
         from .inference import predict_file
 
-        rows = {"part": [], "files": [], "segments": [], "errors": [], "seconds": [], "audio_seconds": []}
+        rows = {"part": [], "files": [], "segments": [], "errors": [], "seconds": [], "audio_seconds": [],
+                "superseded": []}
         for part, files in zip(batch["part"], batch["files"]):
             t0 = time.time()
             segments, decisions, errors = [], [], []
@@ -106,15 +139,18 @@ class Predictor:
                       "decisions": pd.DataFrame(decisions, columns=["file", "label", "score", "rule", "n_segments",
                                                                     "duration", "notes"] + cols[5:]),
                       "errors": pd.DataFrame(errors, columns=["file", "error"])}
-            # segments and errors first, decisions last: a file counts as done once its decision is written
-            for table in ("segments", "errors", "decisions"):
-                _write_parquet(tables[table], self.out / table / f"part-{part}.parquet")
+            with _locked(self.out, exclusive=False):
+                kept = (self.out / ".owner").read_text() == self.run
+                if kept:  # decisions last: a file counts as done once its decision is written
+                    for table in ("segments", "errors", "decisions"):
+                        _write_parquet(tables[table], self.out / table / f"part-{part}.parquet")
             rows["part"].append(part)
-            rows["files"].append(len(files))
-            rows["segments"].append(len(tables["segments"]))
-            rows["errors"].append(len(errors))
+            rows["superseded"].append(not kept)
+            rows["files"].append(len(files) * kept)
+            rows["segments"].append(len(tables["segments"]) * kept)
+            rows["errors"].append(len(errors) * kept)
             rows["seconds"].append(time.time() - t0)
-            rows["audio_seconds"].append(float(tables["decisions"]["duration"].sum()) if decisions else 0.0)
+            rows["audio_seconds"].append(float(tables["decisions"]["duration"].sum()) * kept if decisions else 0.0)
         return {k: np.asarray(v) for k, v in rows.items()}
 
 
@@ -135,14 +171,14 @@ def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, w
 
     out = Path(out)
     files, missing = expand_inputs(inputs)
-    done = done_files(out) if out.exists() else set()
+    run, done = claim(out)
     todo = [f for f in files if f not in done]
     if missing:  # inputs that yield no file at all (an empty folder) go to the errors table at once
         name = f"part-inputs-{hashlib.sha1(str(sorted(missing)).encode()).hexdigest()[:12]}.parquet"
         _write_parquet(pd.DataFrame([{"file": k, "error": v} for k, v in missing.items()]), out / "errors" / name)
         _write_parquet(pd.DataFrame(columns=["file"]), out / "decisions" / name)
     summary = {"files": len(files), "skipped_done": len(files) - len(todo), "processed": 0, "segments": 0, "errors": 0,
-               "seconds": 0.0}
+               "superseded_batches": 0, "seconds": 0.0}
     if not todo:
         return summary
     ray = start(address, num_cpus=workers)
@@ -151,11 +187,12 @@ def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, w
     t0 = time.time()
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         Predictor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(n, len(items))),
-        fn_constructor_args=(model, str(out), options, runtime, threads), num_cpus=1, ray_remote_args_fn=_retry_forever)
+        fn_constructor_args=(model, str(out), run, options, runtime, threads), num_cpus=1, ray_remote_args_fn=_retry_forever)
     for row in ds.iter_rows():
         summary["processed"] += int(row["files"])
         summary["segments"] += int(row["segments"])
         summary["errors"] += int(row["errors"])
+        summary["superseded_batches"] += int(row["superseded"])
     summary["seconds"] = round(time.time() - t0, 2)
     return summary
 

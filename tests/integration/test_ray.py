@@ -1,6 +1,7 @@
 """segser on a local Ray instance (ray.init(num_cpus=2)): the same rows and
 probabilities as single-process predict; resume after an interrupted run; a
 killed worker; a bad file in the batch; the cluster launcher config."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -69,6 +70,18 @@ def worker_pids(title: str) -> list[int]:
     return pids
 
 
+def tagged_pids(entry: str) -> list[int]:
+    """PIDs of processes whose environment holds ``entry`` (children inherit it)."""
+    pids = []
+    for p in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if entry.encode() in p.read_bytes().split(b"\0"):
+                pids.append(int(p.parent.name))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
 def check_exact(out, reference):
     timeline, decisions, errors = reference
     tables = read_results(out)
@@ -108,31 +121,61 @@ def test_a_killed_worker_is_retried_and_each_segment_written_once(local_ray, fol
 
 
 def test_an_interrupted_run_resumes_without_losing_or_duplicating(folder, reference, tmp_path):
+    """The first driver is killed mid-run; the Ray processes it started may live on
+    and finish a batch while the rerun works (they can no longer write: the rerun owns
+    the folder). They are killed at the end, found by a tag in their environment."""
     out = tmp_path / "out"
+    tag = f"segser-test-{os.getpid()}-{time.time_ns()}"
     code = (f"from segser.distributed import predict_to_parquet; "
             f"predict_to_parquet([{str(folder)!r}], {str(out)!r}, workers=1, batch_files=1)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, env={**os.environ, "SEGSER_TEST_TAG": tag})
     try:
         for _ in range(1800):
             if len(list((out / "decisions").glob("*.parquet"))) >= 3:
                 break
             time.sleep(0.1)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray instance it started
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    partial = len(list((out / "decisions").glob("*.parquet")))
-    assert 3 <= partial < 17
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        summary = predict_to_parquet([folder], out, workers=2, batch_files=2)
-    finally:
+        partial = len(list((out / "decisions").glob("*.parquet")))
+        assert 3 <= partial < 17
+        started_here = not ray.is_initialized()
         if started_here:
-            ray.shutdown()
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            summary = predict_to_parquet([folder], out, workers=2, batch_files=2)
+        finally:
+            if started_here:
+                ray.shutdown()
+    finally:
+        proc.kill()
+        for pid in tagged_pids(f"SEGSER_TEST_TAG={tag}"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     assert summary["skipped_done"] >= partial - 1 and summary["skipped_done"] + summary["processed"] == 17
     check_exact(out, reference)
+
+
+def test_workers_of_a_superseded_run_write_nothing(folder, tmp_path):
+    """A worker left over from a killed driver finishes its file after a rerun has
+    claimed the folder: its batch is dropped, so the rerun's results hold each file once."""
+    from segser.distributed import Predictor, claim
+
+    out = tmp_path / "out"
+    first, _ = claim(out)
+    leftover = Predictor("default", str(out), first, {}, "auto", 1)
+    wav = str(sorted(folder.glob("*.wav"))[0])
+    second, done = claim(out)
+    assert second != first and not done
+    row = leftover({"part": ["a"], "files": [[wav]]})
+    assert row["superseded"].tolist() == [True] and row["files"].tolist() == [0]
+    assert not list(out.glob("*/*.parquet"))
+    current = Predictor("default", str(out), second, {}, "auto", 1)
+    row = current({"part": ["a"], "files": [[wav]]})
+    assert row["superseded"].tolist() == [False] and row["files"].tolist() == [1]
+    assert read_results(out)["decisions"]["file"].tolist() == [wav]
+    _, done = claim(out)
+    assert done == {wav}
 
 
 def test_cluster_launcher_config_is_valid():
