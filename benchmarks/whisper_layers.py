@@ -26,7 +26,7 @@ from segser import backbones, corpora, protocols  # noqa: E402
 from segser.embedding import embed_manifest  # noqa: E402
 from segser.segmenters import Segmentation  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
-from segser.train import speaker_normalise  # noqa: E402
+from segser.speakers import speaker_normalise  # noqa: E402
 
 
 def probe(C, y, folds):

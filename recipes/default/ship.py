@@ -80,6 +80,10 @@ lines = [f"# segser built-in model `{name}`", "",
          "- Head: paper 001's segment classifier (one hidden layer, N = 200), class-weighted cross-entropy, Adam, early stopping"
          + ("; every training corpus weighs the same in the loss (corpus balance)" if config.get("corpus_balance") else "")
          + ("; temperature scaling fitted on validation speakers" if config.get("calibrate") else "") + ".",
+         *(["- Speaker normalisation: each segment embedding is standardised with its speaker's mean and standard "
+            "deviation over that speaker's unlabelled speech; predict groups of recordings with `--speakers all|file|"
+            "TABLE.csv` (at least 10 segments per speaker); figures below take each test speaker's statistics from all "
+            "of that speaker's clips."] if config.get("speaker_norm") else []),
          f"- Classes: {', '.join(p['classes'])} (label set `{p['label_set']}`).",
          f"- Training data: {' + '.join(p['corpora'])} from ../shared/data ({p['n_clips']} clips, {p['n_speakers']} speakers). "
          "EmoDB and RAVDESS copies are truncated/resampled, the others are OGG/Opus copies at about 29 kbps "

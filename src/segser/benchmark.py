@@ -56,6 +56,14 @@ def machine() -> dict:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
+def command_line() -> str:
+    """The command that is running, as a reader would type it (for result files)."""
+    import sys
+
+    name = Path(sys.argv[0]).name
+    return " ".join(["segser" if name == "segser" else f"python {sys.argv[0]}", *sys.argv[1:]])
+
+
 def load_suite(path) -> dict:
     try:
         suite = json.loads(Path(path).read_text())
@@ -93,8 +101,8 @@ def run_suite(suite: dict, out_dir, *, progress: bool = True, folds=None) -> dic
                 "extraction_x_realtime": round(audio_seconds / emb_s, 1) if audio_seconds and emb_s > 1 else None,
                 "peak_rss_mb_so_far": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             })
-    payload = {"suite": suite.get("name", "suite"), "segser_version": __version__, "seed": suite.get("seed", 0),
-               "machine": machine(), "results": results}
+    payload = {"suite": suite.get("name", "suite"), "command": command_line(), "segser_version": __version__,
+               "seed": suite.get("seed", 0), "machine": machine(), "results": results}
     write_json(out / "results.json", payload)
     write_text(out / "report.md", report(payload))
     return payload
@@ -151,9 +159,9 @@ def run_cross_corpus(suite: dict, out_dir, *, progress: bool = True) -> dict:
                         out / f"{pipe['name']}--from-{source}", progress=progress, overwrite=True)
                 row["pairwise"][source] = {c: m["per_corpus"][c]["UA"] for c in others}
         results.append(row)
-    payload = {"suite": suite.get("name", "cross-corpus"), "mode": "cross-corpus", "segser_version": __version__,
-               "seed": suite.get("seed", 0), "machine": machine(), "corpora": names, "evaluation_only": eval_only,
-               "results": results}
+    payload = {"suite": suite.get("name", "cross-corpus"), "command": command_line(), "mode": "cross-corpus",
+               "segser_version": __version__, "seed": suite.get("seed", 0), "machine": machine(), "corpora": names,
+               "evaluation_only": eval_only, "results": results}
     write_json(out / "results.json", payload)
     plot_cross_corpus(payload, out / "held-out.png")
     write_text(out / "report.md", cross_corpus_report(payload))

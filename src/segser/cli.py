@@ -173,7 +173,7 @@ def cmd_predict(args) -> int:
         outputs.append(TableOutput(model, several=several))
     failed = ok = 0
     try:
-        for result in iter_results(inputs, model, progress=not args.quiet, rule=args.aggregation,
+        for result in iter_results(inputs, model, progress=not args.quiet, rule=args.aggregation, speakers=args.speakers,
                                    segmentation=seg, min_score=min_score, envelope=bool(args.plot)):
             for o in outputs:
                 o.add(result)
@@ -202,6 +202,8 @@ def _predict_on_ray(args, inputs, model_ref, min_score) -> int:
         raise ConfigError("with --ray, --out names the folder of the Parquet dataset (segments/, decisions/, errors/)")
     if args.plot or args.json or args.csv:
         raise ConfigError("with --ray the results go to --out only (no --plot, --json or --csv)")
+    if args.speakers:
+        raise ConfigError("--speakers needs every recording of a speaker at once; --ray predicts file by file")
     seg = load_model(model_ref, runtime=args.runtime).segmentation.with_overrides(length=args.segment, hop=args.hop,
                                                                                     vad=args.vad)
     summary = predict_to_parquet(inputs, args.out, model=model_ref, address=args.ray or None, workers=args.workers,
@@ -395,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--vad", action="store_true", help="segments follow speech (Silero VAD); silence gets no emotion")
     pr.add_argument("--min-score", type=float, default=0.0,
                     help="label a segment (and the clip) 'uncertain' when its top probability is below this")
+    pr.add_argument("--speakers", metavar="all|file|TABLE.csv",
+                    help="for a speaker-normalised model (e.g. adapted-4class): which inputs share a speaker: all (one "
+                         "speaker), file (each recording its own) or a CSV with columns file,speaker")
     fmt = pr.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--csv", action="store_true", help="segment timeline as CSV")

@@ -168,7 +168,11 @@ def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, w
                        batch_files: int = BATCH_FILES, runtime: str = "auto", threads: int = 1, **options) -> dict:
     """Predict every input file on Ray into the Parquet dataset ``out``; a summary."""
     from .inference import expand_inputs
+    from .model import speaker_normalised
 
+    if speaker_normalised(model):
+        raise ConfigError("a speaker-normalised model needs several recordings of each speaker at once; "
+                          "--ray predicts one file at a time: use it without --ray (predict --speakers)")
     out = Path(out)
     files, missing = expand_inputs(inputs)
     run, done = claim(out)

@@ -107,7 +107,8 @@ def evaluate_model(model, data: list, *, labels: str | None = None, out=None, ru
                    noise=None, snrs=(), seed: int = 0, progress: bool = True) -> dict:
     """Metrics of a trained model on corpora ``data`` (CorpusSpec list): clean,
     plus each SNR with noise from the ``test`` split of ``noise`` (the same noisy
-    test sets a training run with this seed builds)."""
+    test sets a training run with this seed builds). A speaker-normalised model
+    gets each speaker's statistics from all of that speaker's clips."""
     from . import corpora
     from . import labels as labelsets
     from .augment import NoiseBank
@@ -126,7 +127,12 @@ def evaluate_model(model, data: list, *, labels: str | None = None, out=None, ru
     results = {}
     for name, mix in conditions.items():
         emb = embed_manifest(manifest, model.encoder, model.segmentation, noise=mix, progress=progress)
-        logits = model.logits(emb.X)
+        X = emb.X
+        if model.speaker_norm:  # each corpus speaker's statistics from all their (unlabelled) clips
+            from .speakers import speaker_normalise
+
+            X = speaker_normalise(X, manifest["speaker"].astype(str).to_numpy()[emb.clip])
+        logits = model.logits(X)
         metrics, preds = evaluate_logits(logits, emb, manifest, model.classes, rule)
         if model.temperature != 1.0:  # the model's calibrated probabilities beside the raw ones: ECE before and after
             calibrated = clip_probabilities(logits, emb.clip, model.temperature)

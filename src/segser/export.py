@@ -130,5 +130,7 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
                "encoder": encoder, "head": {"file": "head.onnx", "in_dim": in_dim}, "vad": "vad.onnx",
                "source": {"backbone": m.encoder.describe()}, "weights": weights,
                "sha256": {f: file_digest(tmp / f) for f in files}}
+        if m.speaker_norm:
+            doc["speaker_norm"] = True
         (tmp / "export.json").write_text(json.dumps(doc, indent=2))
     return Path(out_dir)

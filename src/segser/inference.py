@@ -125,21 +125,55 @@ def predict_file(model: EmotionModel, path, *, rule: str = "mean_logits", segmen
     overrides the model's for this call; ``cancelled()`` is polled between blocks;
     ``compute(fn)`` runs each block's model work (the service queues it on one
     compute thread, so concurrent requests advance block by block in turn)."""
+    model.require_no_speaker_statistics("predicting one recording at a time")
+    check_rule(rule)
+    streamed = stream_file(model, path, model.logits, segmentation=segmentation, max_seconds=max_seconds,
+                           segment_limit=segment_limit, envelope=envelope, cancelled=cancelled, compute=compute)
+    return streamed.result(model, rule=rule, min_score=min_score)
+
+
+def check_rule(rule: str) -> None:
     if rule not in RULES:
         raise ConfigError(f"unknown aggregation rule {rule!r}; available: {', '.join(RULES)}")
+
+
+@dataclass
+class Streamed:
+    """One file passed through the encoder: segment spans and, per segment, what
+    ``per_block`` made of the embeddings (logits, or the embeddings themselves)."""
+
+    file: str
+    spans: list
+    values: np.ndarray
+    duration: float
+    notes: list
+    envelope: tuple | None
+
+    def result(self, model: EmotionModel, *, rule: str, min_score: float, logits: np.ndarray | None = None) -> FileResult:
+        lg = self.values if logits is None else logits
+        r = FileResult(self.file, timeline_frame(self.spans, lg, model, self.duration, min_score=min_score),
+                       clip_decision(lg, model, rule=rule, duration=self.duration, notes=self.notes, min_score=min_score))
+        r.envelope = self.envelope
+        return r
+
+
+def stream_file(model: EmotionModel, path, per_block, *, segmentation: Segmentation | None = None,
+                max_seconds: float | None = None, segment_limit: int = MAX_SEGMENTS_PER_FILE, envelope: bool = False,
+                cancelled=None, compute=None) -> Streamed:
+    """Stream one file in blocks through the model's encoder; ``per_block(X)`` of each block's segment embeddings."""
     seg = segmentation or model.segmentation
     window = model.encoder.window_seconds
     stream = FileStream(str(path), model.sample_rate, block_seconds=window * 8 if window else 30.0, max_seconds=max_seconds)
     seg.check_duration(stream.duration, path, limit=segment_limit)
     embedder = model.embedder(seg)
     env = Envelope(int(stream.duration * model.sample_rate), model.sample_rate) if envelope else None
-    spans, logits = [], []
+    spans, values = [], []
 
     def step(block=None):
         rows = embedder.push(block) if block is not None else embedder.finish()
         if rows:
             spans.extend((s, e) for s, e, _ in rows)
-            logits.append(model.logits(np.stack([r[2] for r in rows])))
+            values.append(per_block(np.stack([r[2] for r in rows])))
 
     run = compute or (lambda fn: fn())
 
@@ -155,13 +189,40 @@ def predict_file(model: EmotionModel, path, *, rule: str = "mean_logits", segmen
     if not spans:
         raise AudioError(path, "no speech segments found" if isinstance(seg.segmenter(), SpeechRegions)
                          else "too short for one segment")
-    lg = np.concatenate(logits)
-    result = FileResult(str(path), timeline_frame(spans, lg, model, stream.duration, min_score=min_score),
-                        clip_decision(lg, model, rule=rule, duration=stream.duration, notes=stream.notes,
-                                      min_score=min_score))
-    if env is not None:
-        result.envelope = env.arrays()
-    return result
+    return Streamed(str(path), spans, np.concatenate(values), stream.duration, stream.notes,
+                    env.arrays() if env is not None else None)
+
+
+def predict_speaker(model: EmotionModel, files: list[str], speaker: str, *, rule: str = "mean_logits",
+                    min_score: float = 0.0, **stream_options):
+    """Results of one speaker's files for a speaker-normalised model: every file's
+    segment embeddings, standardised with the statistics of all of them."""
+    from .speakers import MAX_SPEAKER_SEGMENTS, MIN_SPEAKER_SEGMENTS, speaker_statistics
+
+    streamed, failed, n = [], [], 0
+    for f in files:
+        try:
+            s = stream_file(model, f, lambda X: np.asarray(X, dtype=np.float32), **stream_options)
+        except AudioError as exc:
+            failed.append(FileResult(f, error=str(exc)))
+            continue
+        n += len(s.spans)
+        if n > MAX_SPEAKER_SEGMENTS:
+            raise ConfigError(f"speaker {speaker}: more than {MAX_SPEAKER_SEGMENTS} segments; split the speaker's "
+                              "recordings into several speakers (a speaker table) or use a longer hop")
+        streamed.append(s)
+    yield from failed
+    if not streamed:
+        return
+    if n < MIN_SPEAKER_SEGMENTS:
+        for s in streamed:
+            yield FileResult(s.file, error=f"{display_path(s.file)}: speaker {speaker} has {n} segments of usable audio; "
+                                           f"speaker normalisation needs at least {MIN_SPEAKER_SEGMENTS} (more "
+                                           "recordings of this speaker, or a shorter hop)")
+        return
+    mean, std = speaker_statistics(np.concatenate([s.values for s in streamed]))
+    for s in streamed:
+        yield s.result(model, rule=rule, min_score=min_score, logits=model.logits((s.values - mean) / std))
 
 
 def expand_inputs(inputs) -> tuple[list[str], dict[str, str]]:
@@ -182,23 +243,43 @@ def expand_inputs(inputs) -> tuple[list[str], dict[str, str]]:
     return files, errors
 
 
-def iter_results(inputs, model: EmotionModel, *, progress: bool = False, **options):
+def iter_results(inputs, model: EmotionModel, *, progress: bool = False, speakers=None, rule: str = "mean_logits",
+                 min_score: float = 0.0, **options):
     """A :class:`FileResult` per input file (and one per input that yields no
-    file), in order, as each is done."""
+    file), as each is done. ``speakers`` (for a model trained with speaker
+    normalisation): ``"all"``, ``"file"``, a ``file,speaker`` CSV or a mapping,
+    see :mod:`segser.speakers`; files are then taken speaker by speaker."""
+    check_rule(rule)
     files, errors = expand_inputs(inputs)
+    if model.speaker_norm:
+        from .speakers import speaker_groups
+
+        if speakers is None:
+            model.require_no_speaker_statistics("without the speakers of the inputs")
+        groups = speaker_groups(files, speakers)
+    elif speakers is not None:
+        raise ConfigError(f"{model.name}: speakers are for models trained with speaker normalisation; this one "
+                          "predicts each recording on its own")
     for key, message in errors.items():
         yield FileResult(key, error=message)
+    if model.speaker_norm:
+        for speaker, group in tqdm(groups.items(), desc="speakers", disable=not progress or len(groups) < 2):
+            yield from predict_speaker(model, group, speaker, rule=rule, min_score=min_score, **options)
+        return
     for f in tqdm(files, desc="predict", disable=not progress or len(files) < 2):
         try:
-            yield predict_file(model, f, **options)
+            yield predict_file(model, f, rule=rule, min_score=min_score, **options)
         except AudioError as exc:
             yield FileResult(f, error=str(exc))
 
 
 def predict(inputs, model=None, *, rule: str = "mean_logits", progress: bool = False,
             segmentation: Segmentation | None = None, runtime: str = "auto", precision: str = "auto",
-            min_score: float = 0.0):
+            min_score: float = 0.0, speakers=None):
     """Predict every audio file in ``inputs`` (files and/or directories).
+
+    ``speakers``: for a model trained with speaker normalisation, which inputs
+    share a speaker (see :func:`iter_results`).
 
     Returns ``(timeline, decisions, errors)``: timeline indexed by
     (file, start, end), decisions by file, errors a {input: message} dict for
@@ -206,7 +287,8 @@ def predict(inputs, model=None, *, rule: str = "mean_logits", progress: bool = F
     """
     m = load_model(model, runtime=runtime, precision=precision)
     timelines, decisions, errors = [], [], {}
-    for r in iter_results(inputs, m, progress=progress, rule=rule, segmentation=segmentation, min_score=min_score):
+    for r in iter_results(inputs, m, progress=progress, rule=rule, segmentation=segmentation, min_score=min_score,
+                          speakers=speakers):
         if not r.ok:
             errors[r.file] = r.error
             continue

@@ -41,6 +41,7 @@ class EmotionModel:
     source: Path | None = field(default=None, repr=False)  # where it was read from (never shown by the service)
     temperature: float = 1.0  # calibration: probabilities are softmax(logits / temperature)
     vad_file: Path | None = field(default=None, repr=False)  # an exported model's own Silero VAD
+    speaker_norm: bool = False  # embeddings standardised per speaker: needs several recordings of each speaker
 
     @property
     def sample_rate(self) -> int:
@@ -55,6 +56,13 @@ class EmotionModel:
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return softmax(np.asarray(logits, dtype=np.float64) / self.temperature).astype(np.float32)
+
+    def require_no_speaker_statistics(self, where: str) -> None:
+        """A speaker-normalised model cannot run ``where`` (one recording at a time, live, ...)."""
+        if self.speaker_norm:
+            raise ModelError(f"{self.name}: trained with speaker normalisation, so it needs several recordings of each "
+                             f"speaker and cannot run {where}; use 'segser predict --speakers all|file|TABLE.csv' "
+                             "(or predict(..., speakers=...))")
 
     def describe(self) -> dict:
         """What the service's /models says of this model (no server paths)."""
@@ -80,6 +88,20 @@ def resolve_model_dir(model) -> tuple[Path, str]:
         return builtin, str(ref)
     raise ModelError(f"{ref}: not a run directory, an exported model nor a built-in model "
                      f"(built-in: {', '.join(builtin_models()) or 'none'})")
+
+
+def speaker_normalised(model) -> bool:
+    """Whether a model (loaded, or a reference not yet loaded) was trained with speaker normalisation."""
+    if isinstance(model, EmotionModel):
+        return model.speaker_norm
+    d, _ = resolve_model_dir(model)
+    for f in ("export.json", "config.json"):
+        if (d / f).exists():
+            try:
+                return bool(json.loads((d / f).read_text()).get("speaker_norm", False))
+            except (OSError, json.JSONDecodeError, AttributeError):
+                return False
+    return False
 
 
 def _without_sources(value):
@@ -122,8 +144,7 @@ def exportable(d: Path) -> bool:
         cfg = json.loads((d / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    return cfg.get("backbone") in EXPORTABLE_BACKBONES and cfg.get("head") != "svm" and not (
-        cfg.get("speaker_norm") or cfg.get("speaker_vectors"))
+    return cfg.get("backbone") in EXPORTABLE_BACKBONES and cfg.get("head") != "svm" and not cfg.get("speaker_vectors")
 
 
 def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel:
@@ -175,10 +196,9 @@ def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
             raise ModelError(f"{name}: no {f}; train with 'segser train' (with a final model) first")
     verify_checksum(d, name)
     cfg = TrainConfig.from_file(d / "config.json")
-    if cfg.speaker_norm or cfg.speaker_vectors:
-        raise ModelError(f"{name}: trained with speaker adaptation (per-speaker statistics), which predicting single "
-                         "files cannot supply; evaluate it with 'segser train' folds, or train without "
-                         "--speaker-norm/--speaker-vectors for predict")
+    if cfg.speaker_vectors:
+        raise ModelError(f"{name}: trained with speaker vectors, which segser cannot supply when predicting; evaluate "
+                         "it with 'segser train' folds, or train with --speaker-norm (usable with predict --speakers)")
     try:
         state = torch.load(str(d / "model.pt"), map_location="cpu", weights_only=True)
         head = EmotionHead(state["in_dim"], len(state["classes"]), state["head"], embedding_norm=state.get("embedding_norm", "none"),
@@ -193,7 +213,7 @@ def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
         raise ModelError(f"{name}: head expects {state['in_dim']}-d features but the backbone gives {encoder.dim}-d")
     card = json.loads((d / "card.json").read_text()) if (d / "card.json").exists() else {}
     return EmotionModel(name, list(state["classes"]), cfg.segmentation, encoder, TorchHead(head), "torch", card, d,
-                        temperature=float(state.get("temperature", 1.0)))
+                        temperature=float(state.get("temperature", 1.0)), speaker_norm=cfg.speaker_norm)
 
 
 def save_head(path: Path, head, *, classes: list[str], head_name: str, head_options: dict, in_dim: int,

@@ -137,7 +137,8 @@ def load_exported(folder, name: str | None = None, *, precision: str = "auto") -
     card = json.loads((folder / "card.json").read_text()) if (folder / "card.json").exists() else {}
     return dict(name=name or doc["name"], classes=list(doc["classes"]), segmentation=Segmentation(**doc["segmentation"]),
                 encoder=encoder, head=OnnxHead(folder / doc["head"]["file"]), runtime="onnx", card=card, source=folder,
-                temperature=float(doc["temperature"]), vad_file=folder / doc["vad"] if doc.get("vad") else None)
+                temperature=float(doc["temperature"]), vad_file=folder / doc["vad"] if doc.get("vad") else None,
+                speaker_norm=bool(doc.get("speaker_norm", False)))
 
 
 def cached_export(folder: Path, name: str) -> Path:

@@ -135,6 +135,7 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
     served: dict[str, ServedModel] = {}
     for ref in models or ["default"]:
         m = load_model(ref)
+        m.require_no_speaker_statistics("in the service (one upload at a time)")
         served[m.name] = ServedModel(m)
     names = list(served)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segser-predict")

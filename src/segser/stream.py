@@ -72,6 +72,7 @@ class Stream:
     def __init__(self, model=None, *, sample_rate: int, channels: int = 1, segmentation: Segmentation | None = None,
                  rule: str = "mean_logits", min_score: float = 0.0, runtime: str = "auto", compute=None):
         self.model: EmotionModel = load_model(model, runtime=runtime)
+        self.model.require_no_speaker_statistics("live (one stream at a time)")
         self.rate = int(check_number("sample rate", sample_rate, lo=8000, hi=384_000, integer=True, unit="Hz"))
         self.channels = int(check_number("channels", channels, lo=1, hi=64, integer=True))
         if rule not in RULES:

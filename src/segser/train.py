@@ -39,6 +39,7 @@ from .fileio import RunDirectory, write_json, write_text
 from .loop import fit_head, fit_temperature, logits_of
 from .metrics import confusion, per_class_report
 from .model import save_head
+from .speakers import append_speaker_vectors, speaker_normalise
 
 # --- data ----------------------------------------------------------------------------------------
 
@@ -62,22 +63,6 @@ def load_data(cfg: TrainConfig) -> Data:
 
 
 # --- features ------------------------------------------------------------------------------------
-
-def speaker_normalise(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Per-speaker z-normalisation from each speaker's own (unlabelled) segments."""
-    out = np.empty_like(X)
-    for s in np.unique(speakers):
-        m = speakers == s
-        out[m] = (X[m] - X[m].mean(0)) / (X[m].std(0) + 1e-5)
-    return out
-
-
-def append_speaker_vectors(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Each segment's features plus its speaker's mean features over all that
-    speaker's (unlabelled) segments: a speaker vector in the role of 003's i-vectors."""
-    means = {s: X[speakers == s].mean(0) for s in np.unique(speakers)}
-    return np.concatenate([X, np.stack([means[s] for s in speakers])], axis=1)
-
 
 def adapt(cfg: TrainConfig, emb: Embeddings, manifest: pd.DataFrame) -> Embeddings:
     """The embeddings with the config's speaker adaptation applied (a new object)."""

@@ -76,3 +76,32 @@ def test_long_file_streamed_in_blocks_gives_a_seamless_timeline(shared_data, tmp
     assert not errors and decisions.iloc[0]["n_segments"] == len(starts)
     np.testing.assert_allclose(np.diff(starts), 0.5)  # no gap or duplicate at the block borders (every 4 s)
     assert starts[0] == 0.0 and starts[-1] + 1.0 >= x.size / 16000 > starts[-1] + 0.5
+
+
+def test_speaker_adapted_model_on_speakers_it_never_heard(shared_data, tmp_path):
+    """adapted-4class on SAVEE speakers (a corpus no built-in model trains on), each
+    speaker's statistics from that speaker's own recordings: `predict --speakers`
+    gives the decisions `segser evaluate` gives, well above chance."""
+    import pandas as pd
+
+    from segser import corpora
+    from segser import labels as labelsets
+    from segser.cli import main
+    from segser.config import CorpusSpec
+    from segser.evaluation import evaluate_model
+    from segser.metrics import classification_metrics
+
+    m, classes = labelsets.apply(corpora.load("savee", shared_data / "savee"), "4class")
+    m = m[m["speaker"].isin(["savee_DC", "savee_JE"])].reset_index(drop=True)
+    table = tmp_path / "speakers.csv"
+    m[["path", "speaker"]].rename(columns={"path": "file"}).to_csv(table, index=False)
+    assert main(["predict", *m["path"], "--model", "adapted-4class", "--speakers", str(table), "--quiet",
+                 "--out", str(tmp_path / "t.json")]) == 0
+    _, decisions, errors = predict(list(m["path"]), "adapted-4class", speakers=str(table))
+    assert not errors
+    y = [classes.index(v) for v in m["label"]]
+    ua = classification_metrics(y, [classes.index(v) for v in decisions.loc[m["path"], "label"]], len(classes))["UA"]
+    assert ua > 0.55  # chance 0.25
+    pd.DataFrame({"path": m["path"], "label": m["label"], "speaker": m["speaker"]}).to_csv(tmp_path / "m.csv", index=False)
+    ev = evaluate_model("adapted-4class", [CorpusSpec("csv", str(tmp_path / "m.csv"))], labels="4class", progress=False)
+    assert abs(ev["conditions"]["clean"]["UA"] - ua) < 1e-9

@@ -252,7 +252,7 @@ def test_cli_evaluate_clean_and_noisy_uses_the_training_noise_rule(toy_corpus, t
 
 
 def test_speaker_normalisation_uses_each_speakers_own_segments_only():
-    from segser.train import append_speaker_vectors, speaker_normalise
+    from segser.speakers import append_speaker_vectors, speaker_normalise
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6, 3)).astype(np.float32)
@@ -267,9 +267,9 @@ def test_speaker_normalisation_uses_each_speakers_own_segments_only():
     np.testing.assert_allclose(V[4, 3:], X[3:].mean(0), rtol=1e-6)
 
 
-def test_speaker_adapted_model_is_refused_by_predict(toy_corpus, tmp_path):
-    run(toy_cfg(toy_corpus, max_epochs=3, speaker_norm=True), tmp_path / "run", progress=False)
-    with pytest.raises(ModelError, match="speaker adaptation"):
+def test_a_model_with_speaker_vectors_is_refused_by_predict(toy_corpus, tmp_path):
+    run(toy_cfg(toy_corpus, max_epochs=3, speaker_vectors=True), tmp_path / "run", progress=False)
+    with pytest.raises(ModelError, match="speaker vectors"):
         load_model(tmp_path / "run")
 
 

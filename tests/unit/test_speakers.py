@@ -1,0 +1,102 @@
+"""Speaker-normalised models: prediction with each speaker's statistics taken
+from that speaker's recordings (predict --speakers), the same numbers as
+training and evaluation compute, and clear refusals where no such statistics exist."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from segser.cli import main
+from segser.config import CorpusSpec, TrainConfig
+from segser.embedding import embed_manifest
+from segser.errors import ConfigError, ModelError
+from segser.inference import predict
+from segser.model import load_model
+from segser.speakers import MIN_SPEAKER_SEGMENTS, speaker_groups, speaker_normalise
+from segser.train import run
+
+
+@pytest.fixture()
+def adapted_run(toy_corpus, tmp_path):
+    cfg = TrainConfig(corpora=(CorpusSpec("csv", str(toy_corpus)),), backbone="logmel", max_epochs=10, patience=5,
+                      protocol="speaker-kfold:2", speaker_norm=True)
+    run(cfg, tmp_path / "run", progress=False)
+    return tmp_path / "run"
+
+
+def manifest_of(toy_corpus):
+    m = pd.read_csv(toy_corpus)
+    m["path"] = [str(toy_corpus.parent / p) for p in m["path"]]
+    return m
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_predict_with_speakers_equals_normalising_each_speakers_embeddings(adapted_run, toy_corpus, runtime, tmp_path):
+    model = load_model(adapted_run, runtime=runtime)
+    assert model.speaker_norm
+    m = manifest_of(toy_corpus)
+    table = tmp_path / "speakers.csv"
+    m[["path", "speaker"]].rename(columns={"path": "file"}).to_csv(table, index=False)
+    timeline, decisions, errors = predict(list(m["path"]), model, speakers=str(table))
+    assert not errors and len(decisions) == len(m)
+    emb = embed_manifest(m, model.encoder, model.segmentation, progress=False)
+    expected = model.probabilities(model.logits(speaker_normalise(emb.X, m["speaker"].to_numpy()[emb.clip])))
+    got = timeline.reset_index().set_index(["file", "start"]).loc[
+        list(zip(m["path"].to_numpy()[emb.clip], np.round(emb.start, 3)))][[f"p_{c}" for c in model.classes]]
+    np.testing.assert_allclose(got.to_numpy(), expected, atol=2e-5)
+    # one speaker's statistics never depend on another speaker's recordings
+    spk0 = list(m.loc[m["speaker"] == "spk0", "path"])
+    alone, _, _ = predict(spk0, model, speakers="all")
+    np.testing.assert_allclose(alone.to_numpy()[:, 2:].astype(float),
+                               timeline.loc[spk0].to_numpy()[:, 2:].astype(float), atol=2e-5)
+    assert (decisions.loc[spk0, "label"] == m.set_index("path").loc[spk0, "label"]).mean() > 0.9
+
+
+def test_speaker_normalised_model_needs_speakers_and_enough_speech(adapted_run, toy_corpus, tmp_path, capsys):
+    m = manifest_of(toy_corpus)
+    one = m["path"].iloc[0]
+    with pytest.raises(ModelError, match="--speakers"):
+        predict([one], adapted_run)
+    _, decisions, errors = predict([one], adapted_run, speakers="file")
+    assert decisions.empty and f"at least {MIN_SPEAKER_SEGMENTS}" in errors[one] and "s0_angry_0.wav" in errors[one]
+    assert main(["predict", str(adapted_run), one, "--speakers", "file", "--quiet"]) == 1
+    assert "speaker normalisation needs at least" in capsys.readouterr().err
+    files = list(m.loc[m["speaker"] == "spk1", "path"])
+    assert main(["predict", str(adapted_run), *files, "--speakers", "all", "--quiet", "--out",
+                 str(tmp_path / "t.csv")]) == 0
+    assert pd.read_csv(tmp_path / "t.csv")["file"].nunique() == len(files)
+
+
+def test_speakers_are_refused_where_they_cannot_apply(adapted_run, toy_corpus, tmp_path):
+    from segser.distributed import predict_to_parquet
+    from segser.stream import Stream
+
+    m = manifest_of(toy_corpus)
+    with pytest.raises(ConfigError, match="speakers are for models trained with speaker normalisation"):
+        predict([m["path"].iloc[0]], "default", speakers="all")
+    with pytest.raises(ModelError, match="live"):
+        Stream(adapted_run, sample_rate=16000)
+    with pytest.raises(ConfigError, match="--ray"):
+        predict_to_parquet([m["path"].iloc[0]], tmp_path / "out", model=str(adapted_run))
+    pytest.importorskip("fastapi")
+    from segser.service import create_app
+
+    with pytest.raises(ModelError, match="service"):
+        create_app([str(adapted_run)])
+
+
+def test_speaker_tables(tmp_path):
+    (tmp_path / "a.wav").touch()
+    (tmp_path / "b.wav").touch()
+    files = [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")]
+    table = tmp_path / "spk.csv"
+    table.write_text("file,speaker\na.wav,x\nb.wav,y\n")  # relative to the table's folder
+    assert speaker_groups(files, str(table)) == {"x": [files[0]], "y": [files[1]]}
+    assert speaker_groups(files, {files[0]: "x", files[1]: "x"}) == {"x": files}
+    table.write_text("file,speaker\na.wav,x\n")
+    with pytest.raises(ConfigError, match="b.wav: not in the speaker table"):
+        speaker_groups(files, str(table))
+    table.write_text("path;who\n")
+    with pytest.raises(ConfigError, match="header 'file,speaker'"):
+        speaker_groups(files, str(table))
+    with pytest.raises(ConfigError, match="none of all, file"):
+        speaker_groups(files, "everyone")
