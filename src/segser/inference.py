@@ -207,10 +207,14 @@ def predict_speaker(model: EmotionModel, files: list[str], speaker: str, *, rule
             failed.append(FileResult(f, error=str(exc)))
             continue
         n += len(s.spans)
-        if n > MAX_SPEAKER_SEGMENTS:
-            raise ConfigError(f"speaker {speaker}: more than {MAX_SPEAKER_SEGMENTS} segments; split the speaker's "
-                              "recordings into several speakers (a speaker table) or use a longer hop")
         streamed.append(s)
+        if n > MAX_SPEAKER_SEGMENTS:  # this speaker fails whole; the other speakers go on
+            del streamed
+            for g in files:
+                yield FileResult(g, error=f"{display_path(g)}: speaker {speaker} has more than {MAX_SPEAKER_SEGMENTS} "
+                                          "segments; split their recordings into several speakers (a speaker table) "
+                                          "or use a longer hop")
+            return
     yield from failed
     if not streamed:
         return

@@ -100,3 +100,16 @@ def test_speaker_tables(tmp_path):
         speaker_groups(files, str(table))
     with pytest.raises(ConfigError, match="none of all, file"):
         speaker_groups(files, "everyone")
+
+
+def test_a_speaker_over_the_segment_bound_fails_whole_and_the_others_go_on(adapted_run, toy_corpus, monkeypatch):
+    import segser.speakers
+
+    monkeypatch.setattr(segser.speakers, "MAX_SPEAKER_SEGMENTS", 30)
+    m = manifest_of(toy_corpus)
+    m = m[m["speaker"].isin(["spk0", "spk1", "spk2"])]
+    groups = {p: ("a" if s == "spk0" else "b") for p, s in zip(m["path"], m["speaker"])}
+    _, decisions, errors = predict(list(m["path"]), adapted_run, speakers=groups)
+    assert set(decisions.index) == set(m.loc[m["speaker"] == "spk0", "path"])
+    assert set(errors) == set(m.loc[m["speaker"] != "spk0", "path"])
+    assert all("speaker b has more than 30 segments" in e for e in errors.values())
