@@ -193,16 +193,51 @@ def stream_file(model: EmotionModel, path, per_block, *, segmentation: Segmentat
                     env.arrays() if env is not None else None)
 
 
+def _float32(X: np.ndarray) -> np.ndarray:
+    return np.asarray(X, dtype=np.float32)
+
+
+def _too_few_segments(speaker: str, n: int) -> str:
+    from .speakers import MIN_SPEAKER_SEGMENTS
+
+    return (f"{speaker} has {n} segments of usable audio; speaker normalisation needs at least {MIN_SPEAKER_SEGMENTS} "
+            "(more speech of this speaker, or a shorter hop)")
+
+
+def _normalised_results(model: EmotionModel, streamed: list[Streamed], *, rule: str, min_score: float) -> list[FileResult]:
+    """One speaker's streamed files, classified after standardising with the statistics of all their segments."""
+    from .speakers import speaker_statistics
+
+    mean, std = speaker_statistics(np.concatenate([s.values for s in streamed]))
+    return [s.result(model, rule=rule, min_score=min_score, logits=model.logits((s.values - mean) / std)) for s in streamed]
+
+
+def predict_recording(model: EmotionModel, path, *, rule: str = "mean_logits", min_score: float = 0.0,
+                      **stream_options) -> FileResult:
+    """One recording, as :func:`predict_file`; a speaker-normalised model takes the
+    recording as its own speaker (``--speakers file``) and raises :class:`AudioError`
+    when it holds too few segments for the statistics."""
+    from .speakers import MIN_SPEAKER_SEGMENTS
+
+    if not model.speaker_norm:
+        return predict_file(model, path, rule=rule, min_score=min_score, **stream_options)
+    check_rule(rule)
+    s = stream_file(model, path, _float32, **stream_options)
+    if len(s.spans) < MIN_SPEAKER_SEGMENTS:
+        raise AudioError(path, _too_few_segments("the recording", len(s.spans)))
+    return _normalised_results(model, [s], rule=rule, min_score=min_score)[0]
+
+
 def predict_speaker(model: EmotionModel, files: list[str], speaker: str, *, rule: str = "mean_logits",
                     min_score: float = 0.0, **stream_options):
     """Results of one speaker's files for a speaker-normalised model: every file's
     segment embeddings, standardised with the statistics of all of them."""
-    from .speakers import MAX_SPEAKER_SEGMENTS, MIN_SPEAKER_SEGMENTS, speaker_statistics
+    from .speakers import MAX_SPEAKER_SEGMENTS, MIN_SPEAKER_SEGMENTS
 
     streamed, failed, n = [], [], 0
     for f in files:
         try:
-            s = stream_file(model, f, lambda X: np.asarray(X, dtype=np.float32), **stream_options)
+            s = stream_file(model, f, _float32, **stream_options)
         except AudioError as exc:
             failed.append(FileResult(f, error=str(exc)))
             continue
@@ -220,13 +255,9 @@ def predict_speaker(model: EmotionModel, files: list[str], speaker: str, *, rule
         return
     if n < MIN_SPEAKER_SEGMENTS:
         for s in streamed:
-            yield FileResult(s.file, error=f"{display_path(s.file)}: speaker {speaker} has {n} segments of usable audio; "
-                                           f"speaker normalisation needs at least {MIN_SPEAKER_SEGMENTS} (more "
-                                           "recordings of this speaker, or a shorter hop)")
+            yield FileResult(s.file, error=f"{display_path(s.file)}: {_too_few_segments(f'speaker {speaker}', n)}")
         return
-    mean, std = speaker_statistics(np.concatenate([s.values for s in streamed]))
-    for s in streamed:
-        yield s.result(model, rule=rule, min_score=min_score, logits=model.logits((s.values - mean) / std))
+    yield from _normalised_results(model, streamed, rule=rule, min_score=min_score)
 
 
 def expand_inputs(inputs) -> tuple[list[str], dict[str, str]]:

@@ -66,7 +66,7 @@ class EmotionModel:
 
     def describe(self) -> dict:
         """What the service's /models says of this model (no server paths)."""
-        return {"name": self.name, "classes": self.classes, "runtime": self.runtime,
+        return {"name": self.name, "classes": self.classes, "runtime": self.runtime, "speaker_norm": self.speaker_norm,
                 "segmentation": self.segmentation.describe(), "encoder": self.encoder.describe(),
                 "card": {k: _without_sources(self.card[k]) for k in ("name", "summary", "per_corpus_pooled_over_folds",
                                                                     "cross_corpus", "held_out_corpora", "chance", "licence")

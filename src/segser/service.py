@@ -29,7 +29,7 @@ import numpy as np
 from . import __version__
 from .aggregate import RULES
 from .errors import AudioError, ConfigError, LimitExceeded, SegserError
-from .inference import Cancelled, file_json, plain, predict_file, trim_heap
+from .inference import Cancelled, file_json, plain, predict_recording, trim_heap
 from .model import EmotionModel, load_model
 from .stream import Stream
 
@@ -135,7 +135,6 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
     served: dict[str, ServedModel] = {}
     for ref in models or ["default"]:
         m = load_model(ref)
-        m.require_no_speaker_statistics("in the service (one upload at a time)")
         served[m.name] = ServedModel(m)
     names = list(served)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segser-predict")
@@ -184,9 +183,9 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
 
             def work():
                 try:
-                    return predict_file(entry.model, path, rule=rule, segmentation=seg, max_seconds=max_audio_s,
-                                        segment_limit=max_segments, min_score=min_score,
-                                        cancelled=cancel.is_set, compute=entry.compute)
+                    return predict_recording(entry.model, path, rule=rule, segmentation=seg, max_seconds=max_audio_s,
+                                             segment_limit=max_segments, min_score=min_score,
+                                             cancelled=cancel.is_set, compute=entry.compute)
                 finally:
                     trim_heap()
 

@@ -105,3 +105,23 @@ def test_speaker_adapted_model_on_speakers_it_never_heard(shared_data, tmp_path)
     pd.DataFrame({"path": m["path"], "label": m["label"], "speaker": m["speaker"]}).to_csv(tmp_path / "m.csv", index=False)
     ev = evaluate_model("adapted-4class", [CorpusSpec("csv", str(tmp_path / "m.csv"))], labels="4class", progress=False)
     assert abs(ev["conditions"]["clean"]["UA"] - ua) < 1e-9
+
+
+def test_the_service_runs_the_speaker_adapted_model_per_upload(shared_data, tmp_path):
+    """One upload = one speaker: a call-like recording made of a SAVEE speaker's clips."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from segser.audio import load
+    from segser.service import create_app
+
+    clips = sorted((shared_data / "savee").rglob("*.ogg"))[:8]
+    assert len(clips) == 8
+    call = tmp_path / "call.wav"
+    sf.write(call, np.concatenate([load(c, sample_rate=16000) for c in clips]), 16000)
+    client = TestClient(create_app(["adapted-4class"]))
+    r = client.post("/predict", files={"file": ("call.wav", call.read_bytes())})
+    assert r.status_code == 200, r.text
+    timeline, decisions, _ = predict([call], "adapted-4class", speakers="file")
+    assert r.json()["decision"]["label"] == decisions["label"].iloc[0]
+    np.testing.assert_allclose([s["p_sad"] for s in r.json()["segments"]], timeline["p_sad"].to_numpy(), atol=1e-5)

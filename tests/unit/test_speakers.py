@@ -77,11 +77,28 @@ def test_speakers_are_refused_where_they_cannot_apply(adapted_run, toy_corpus, t
         Stream(adapted_run, sample_rate=16000)
     with pytest.raises(ConfigError, match="--ray"):
         predict_to_parquet([m["path"].iloc[0]], tmp_path / "out", model=str(adapted_run))
+
+
+def test_the_service_takes_each_upload_as_its_own_speaker(adapted_run, toy_corpus, tmp_path):
     pytest.importorskip("fastapi")
+    import soundfile as sf
+    from fastapi.testclient import TestClient
+
     from segser.service import create_app
 
-    with pytest.raises(ModelError, match="service"):
-        create_app([str(adapted_run)])
+    m = manifest_of(toy_corpus)
+    one = m.loc[m["speaker"] == "spk2", "path"]
+    long = tmp_path / "spk2.wav"
+    sf.write(long, np.concatenate([sf.read(p, dtype="float32")[0] for p in one]), 16000)
+    client = TestClient(create_app([str(adapted_run)]))
+    assert client.get("/models").json()[0]["speaker_norm"] is True
+    r = client.post("/predict", files={"file": ("call.wav", long.read_bytes())})
+    assert r.status_code == 200, r.text
+    timeline, _, _ = predict([long], adapted_run, speakers="file")
+    np.testing.assert_allclose([s["p_angry"] for s in r.json()["segments"]], timeline["p_angry"].to_numpy(), atol=1e-6)
+    r = client.post("/predict", files={"file": ("short.wav", open(one.iloc[0], "rb").read())})
+    assert r.status_code == 400 and r.json()["detail"].startswith("short.wav: the recording has 2 segments")
+    assert "/tmp" not in r.text and str(tmp_path) not in r.text
 
 
 def test_speaker_tables(tmp_path):
