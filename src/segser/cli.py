@@ -202,12 +202,12 @@ def _predict_on_ray(args, inputs, model_ref, min_score) -> int:
         raise ConfigError("with --ray, --out names the folder of the Parquet dataset (segments/, decisions/, errors/)")
     if args.plot or args.json or args.csv:
         raise ConfigError("with --ray the results go to --out only (no --plot, --json or --csv)")
-    if args.speakers:
-        raise ConfigError("--speakers needs every recording of a speaker at once; --ray predicts file by file")
+
     seg = load_model(model_ref, runtime=args.runtime).segmentation.with_overrides(length=args.segment, hop=args.hop,
                                                                                     vad=args.vad)
     summary = predict_to_parquet(inputs, args.out, model=model_ref, address=args.ray or None, workers=args.workers,
-                                 runtime=args.runtime, rule=args.aggregation, segmentation=seg, min_score=min_score)
+                                 runtime=args.runtime, rule=args.aggregation, segmentation=seg, min_score=min_score,
+                                 speakers=args.speakers)
     print(f"{summary['processed']} files predicted ({summary['skipped_done']} already done), {summary['segments']} segments, "
           f"{summary['errors']} failed; results in {args.out}", file=sys.stderr)
     if summary["superseded_batches"]:

@@ -119,7 +119,7 @@ class Predictor:
 
     def __call__(self, batch: dict) -> dict:
         from .errors import AudioError
-        from .inference import predict_file
+        from .inference import predict_recording
 
         rows = {"part": [], "files": [], "segments": [], "errors": [], "seconds": [], "audio_seconds": [],
                 "superseded": []}
@@ -128,7 +128,7 @@ class Predictor:
             segments, decisions, errors = [], [], []
             for f in files:
                 try:
-                    r = predict_file(self.model, f, **self.options)
+                    r = predict_recording(self.model, f, **self.options)
                 except AudioError as exc:
                     errors.append({"file": f, "error": str(exc)})
                     continue
@@ -165,14 +165,18 @@ def batches(files: list[str], size: int = BATCH_FILES) -> list[tuple[str, list[s
 
 
 def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, workers: int | None = None,
-                       batch_files: int = BATCH_FILES, runtime: str = "auto", threads: int = 1, **options) -> dict:
-    """Predict every input file on Ray into the Parquet dataset ``out``; a summary."""
+                       batch_files: int = BATCH_FILES, runtime: str = "auto", threads: int = 1, speakers=None,
+                       **options) -> dict:
+    """Predict every input file on Ray into the Parquet dataset ``out``; a summary.
+    A speaker-normalised model needs ``speakers="file"``: workers take one recording at a time."""
     from .inference import expand_inputs
     from .model import speaker_normalised
 
-    if speaker_normalised(model):
-        raise ConfigError("a speaker-normalised model needs several recordings of each speaker at once; "
-                          "--ray predicts one file at a time: use it without --ray (predict --speakers)")
+    if speaker_normalised(model) and speakers != "file":
+        raise ConfigError("on Ray a speaker-normalised model takes each recording as its own speaker: give "
+                          "--speakers file (or predict without --ray to group recordings by speaker)")
+    if speakers is not None and not speaker_normalised(model):
+        raise ConfigError("speakers are for models trained with speaker normalisation")
     out = Path(out)
     files, missing = expand_inputs(inputs)
     run, done = claim(out)

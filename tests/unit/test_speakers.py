@@ -75,8 +75,29 @@ def test_speakers_are_refused_where_they_cannot_apply(adapted_run, toy_corpus, t
         predict([m["path"].iloc[0]], "default", speakers="all")
     with pytest.raises(ModelError, match="live"):
         Stream(adapted_run, sample_rate=16000)
-    with pytest.raises(ConfigError, match="--ray"):
-        predict_to_parquet([m["path"].iloc[0]], tmp_path / "out", model=str(adapted_run))
+    with pytest.raises(ConfigError, match="--speakers file"):
+        predict_to_parquet([m["path"].iloc[0]], tmp_path / "out", model=str(adapted_run), speakers="all")
+
+
+def test_a_ray_worker_takes_each_recording_as_its_own_speaker(adapted_run, toy_corpus, tmp_path):
+    """The Ray actor's code, run in this process: the same results as predict --speakers file."""
+    import soundfile as sf
+
+    from segser.distributed import Predictor, claim, read_results
+
+    m = manifest_of(toy_corpus)
+    one = m.loc[m["speaker"] == "spk3", "path"]
+    long = tmp_path / "spk3.wav"
+    sf.write(long, np.concatenate([sf.read(p, dtype="float32")[0] for p in one]), 16000)
+    out = tmp_path / "out"
+    run_id, _ = claim(out)
+    worker = Predictor(str(adapted_run), str(out), run_id, {}, "auto", 1)
+    row = worker({"part": ["a"], "files": [[str(long), one.iloc[0]]]})
+    assert row["files"].tolist() == [2] and row["errors"].tolist() == [1]  # the 1.5 s clip alone is too short
+    tables = read_results(out)
+    timeline, _, _ = predict([long], adapted_run, speakers="file")
+    np.testing.assert_allclose(tables["segments"]["p_angry"].to_numpy(), timeline["p_angry"].to_numpy(), atol=1e-6)
+    assert "segments of usable audio" in tables["errors"]["error"].iloc[0]
 
 
 def test_the_service_takes_each_upload_as_its_own_speaker(adapted_run, toy_corpus, tmp_path):
