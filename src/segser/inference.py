@@ -228,10 +228,11 @@ def predict_recording(model: EmotionModel, path, *, rule: str = "mean_logits", m
     return _normalised_results(model, [s], rule=rule, min_score=min_score)[0]
 
 
-def predict_speaker(model: EmotionModel, files: list[str], speaker: str, *, rule: str = "mean_logits",
+def predict_speaker(model: EmotionModel, files: list[str], who: str, *, rule: str = "mean_logits",
                     min_score: float = 0.0, **stream_options):
     """Results of one speaker's files for a speaker-normalised model: every file's
-    segment embeddings, standardised with the statistics of all of them."""
+    segment embeddings, standardised with the statistics of all of them. ``who``
+    names the speaker in messages ("speaker 03", "the recording")."""
     from .speakers import MAX_SPEAKER_SEGMENTS, MIN_SPEAKER_SEGMENTS
 
     streamed, failed, n = [], [], 0
@@ -246,7 +247,7 @@ def predict_speaker(model: EmotionModel, files: list[str], speaker: str, *, rule
         if n > MAX_SPEAKER_SEGMENTS:  # this speaker fails whole; the other speakers go on
             del streamed
             for g in files:
-                yield FileResult(g, error=f"{display_path(g)}: speaker {speaker} has more than {MAX_SPEAKER_SEGMENTS} "
+                yield FileResult(g, error=f"{display_path(g)}: {who} has more than {MAX_SPEAKER_SEGMENTS} "
                                           "segments; split their recordings into several speakers (a speaker table) "
                                           "or use a longer hop")
             return
@@ -255,7 +256,7 @@ def predict_speaker(model: EmotionModel, files: list[str], speaker: str, *, rule
         return
     if n < MIN_SPEAKER_SEGMENTS:
         for s in streamed:
-            yield FileResult(s.file, error=f"{display_path(s.file)}: {_too_few_segments(f'speaker {speaker}', n)}")
+            yield FileResult(s.file, error=f"{display_path(s.file)}: {_too_few_segments(who, n)}")
         return
     yield from _normalised_results(model, streamed, rule=rule, min_score=min_score)
 
@@ -299,7 +300,8 @@ def iter_results(inputs, model: EmotionModel, *, progress: bool = False, speaker
         yield FileResult(key, error=message)
     if model.speaker_norm:
         for speaker, group in tqdm(groups.items(), desc="speakers", disable=not progress or len(groups) < 2):
-            yield from predict_speaker(model, group, speaker, rule=rule, min_score=min_score, **options)
+            who = "the recording" if speakers == "file" else f"speaker {speaker}"
+            yield from predict_speaker(model, group, who, rule=rule, min_score=min_score, **options)
         return
     for f in tqdm(files, desc="predict", disable=not progress or len(files) < 2):
         try:
