@@ -287,10 +287,18 @@ def whisper_speed() -> str:
 
 def service_latency() -> str:
     f = load("service_latency")["figures"]
-    return (f"`segser serve --model {f['model']}` (uvicorn), {f['files']} EmoDB files ({f['audio_s']:.0f} s of audio) posted one "
-            f"after another: p50 **{f['p50_ms']:.0f} ms**, p95 {f['p95_ms']:.0f} ms, max {f['max_ms']:.0f} ms per request; "
-            f"{f['audio_s_per_s']:.1f} s of audio per wall second; start-up {f['startup_s']:.1f} s; server peak RSS "
-            f"{f['server_peak_rss_mb']:.0f} MB. " + source("service_latency"))
+    out = (f"`segser serve --model {f['model']}` (uvicorn, runtime `{f.get('runtime', 'auto')}`), {f['files']} EmoDB files "
+           f"({f['audio_s']:.0f} s of audio) posted one after another: p50 **{f['p50_ms']:.0f} ms**, p95 {f['p95_ms']:.0f} ms, "
+           f"max {f['max_ms']:.0f} ms per request; {f['audio_s_per_s']:.1f} s of audio per wall second; start-up "
+           f"{f['startup_s']:.1f} s; server peak RSS {f['server_peak_rss_mb']:.0f} MB.")
+    if len(f.get("runtimes", {})) > 1:
+        out += "\n\n| `--runtime` | p50 | p95 | s of audio per s | start-up | server peak RSS |\n|---|---|---|---|---|---|\n"
+        out += "\n".join(f"| {rt} | {r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | {r['audio_s_per_s']:.1f} | "
+                          f"{r['startup_s']:.1f} s | {r['server_peak_rss_mb']:.0f} MB |" for rt, r in f["runtimes"].items())
+        out += "\n\n"
+    else:
+        out += " "
+    return out + source("service_latency")
 
 
 def stream_latency() -> str:

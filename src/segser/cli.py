@@ -310,7 +310,8 @@ def cmd_export(args) -> int:
 def cmd_serve(args) -> int:
     from .service import serve
 
-    serve(args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, max_audio_s=args.max_audio_s)
+    serve(args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, max_audio_s=args.max_audio_s,
+          runtime=args.runtime)
     return 0
 
 
@@ -426,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=_port, default=8000)
     s.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (MB)")
     s.add_argument("--max-audio-s", type=float, default=600.0, help="longest recording accepted per request (s)")
+    s.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"], help="as for predict")
     s.set_defaults(func=cmd_serve)
 
     li = sub.add_parser("listen", help="live emotion timeline from the microphone, a file in real time, or stdin PCM")

@@ -122,10 +122,10 @@ class ServedModel:
 
 def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float = 600.0,
                max_segments: int = MAX_SEGMENTS_PER_REQUEST, workers: int = 32, max_streams: int = 64,
-               max_stream_s: float = 4 * 3600.0):
+               max_stream_s: float = 4 * 3600.0, runtime: str = "auto"):
     """A FastAPI app serving ``models`` (run directories, exports or built-in
-    names; default: the built-in ``default``). The first one answers when a
-    request names none."""
+    names; default: the built-in ``default``) on ``runtime`` (as for predict).
+    The first one answers when a request names none."""
     from .errors import check_number
 
     max_upload_mb = check_number("--max-upload-mb", max_upload_mb, lo=0.001, hi=100_000)
@@ -134,7 +134,7 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
     _limit_malloc_arenas()
     served: dict[str, ServedModel] = {}
     for ref in models or ["default"]:
-        m = load_model(ref)
+        m = load_model(ref, runtime=runtime)
         served[m.name] = ServedModel(m)
     names = list(served)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segser-predict")
@@ -335,7 +335,8 @@ async def _receive_upload(request: Request, folder: Path, max_upload_mb: float) 
 
 
 def serve(models=None, *, host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 200.0,
-          max_audio_s: float = 600.0) -> None:
+          max_audio_s: float = 600.0, runtime: str = "auto") -> None:
     import uvicorn
 
-    uvicorn.run(create_app(models, max_upload_mb=max_upload_mb, max_audio_s=max_audio_s), host=host, port=port)
+    uvicorn.run(create_app(models, max_upload_mb=max_upload_mb, max_audio_s=max_audio_s, runtime=runtime), host=host,
+                port=port)

@@ -41,6 +41,21 @@ def test_health_and_models(client):
     assert "/" not in str(models)  # no server path anywhere (weights are named by digest)
 
 
+def test_the_runtime_is_chosen_at_start(shared_data):
+    """`segser serve --runtime torch|onnx`: both answer a real recording with the same decision."""
+    path = shared_data / "emodb-originals" / "03a01Wa.wav"
+    answers = {}
+    for runtime in ("torch", "onnx"):
+        c = TestClient(create_app(["default-4class"], runtime=runtime))
+        assert c.get("/models").json()[0]["runtime"] == runtime
+        r = c.post("/predict", files={"file": ("a.wav", path.read_bytes())})
+        assert r.status_code == 200
+        answers[runtime] = r.json()
+    assert answers["torch"]["decision"]["label"] == answers["onnx"]["decision"]["label"] == "angry"
+    np.testing.assert_allclose([s["p_angry"] for s in answers["torch"]["segments"]],
+                               [s["p_angry"] for s in answers["onnx"]["segments"]], atol=1e-4)
+
+
 def test_predict_equals_the_python_api_on_a_real_recording(client, shared_data):
     path = shared_data / "emodb-originals" / "03a01Wa.wav"
     r = client.post("/predict", files={"file": ("03a01Wa.wav", path.read_bytes(), "audio/wav")})
