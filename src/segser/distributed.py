@@ -79,6 +79,8 @@ def claim(out: Path) -> tuple[str, set[str]]:
     From here on, workers of an earlier run (killed driver, orphaned actors) write nothing,
     so no file finished by them after this moment can appear twice."""
     run = uuid.uuid4().hex
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out.name}: exists and is not a folder; --out names the folder of the Parquet dataset")
     with _locked(out, exclusive=True):
         _write_text(out / ".owner", run)
         return run, done_files(out)
@@ -140,7 +142,10 @@ class Predictor:
                                                                     "duration", "notes"] + cols[5:]),
                       "errors": pd.DataFrame(errors, columns=["file", "error"])}
             with _locked(self.out, exclusive=False):
-                kept = (self.out / ".owner").read_text() == self.run
+                try:
+                    kept = (self.out / ".owner").read_text() == self.run
+                except OSError:  # the claim is gone (the folder was removed or replaced): not ours to write
+                    kept = False
                 if kept:  # decisions last: a file counts as done once its decision is written
                     for table in ("segments", "errors", "decisions"):
                         _write_parquet(tables[table], self.out / table / f"part-{part}.parquet")

@@ -197,6 +197,15 @@ def _float32(X: np.ndarray) -> np.ndarray:
     return np.asarray(X, dtype=np.float32)
 
 
+def _bounded(stream_options: dict) -> dict:
+    """Speaker normalisation holds a speaker's embeddings until their statistics are known: no single
+    file may give more segments than a whole speaker may (refused from its duration, before any work)."""
+    from .speakers import MAX_SPEAKER_SEGMENTS
+
+    limit = min(stream_options.get("segment_limit", MAX_SEGMENTS_PER_FILE), MAX_SPEAKER_SEGMENTS)
+    return {**stream_options, "segment_limit": limit}
+
+
 def _too_few_segments(speaker: str, n: int) -> str:
     from .speakers import MIN_SPEAKER_SEGMENTS
 
@@ -222,7 +231,7 @@ def predict_recording(model: EmotionModel, path, *, rule: str = "mean_logits", m
     if not model.speaker_norm:
         return predict_file(model, path, rule=rule, min_score=min_score, **stream_options)
     check_rule(rule)
-    s = stream_file(model, path, _float32, **stream_options)
+    s = stream_file(model, path, _float32, **_bounded(stream_options))
     if len(s.spans) < MIN_SPEAKER_SEGMENTS:
         raise AudioError(path, _too_few_segments("the recording", len(s.spans)))
     return _normalised_results(model, [s], rule=rule, min_score=min_score)[0]
@@ -236,6 +245,7 @@ def predict_speaker(model: EmotionModel, files: list[str], who: str, *, rule: st
     from .speakers import MAX_SPEAKER_SEGMENTS, MIN_SPEAKER_SEGMENTS
 
     streamed, failed, n = [], [], 0
+    stream_options = _bounded(stream_options)
     for f in files:
         try:
             s = stream_file(model, f, _float32, **stream_options)

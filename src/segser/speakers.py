@@ -28,6 +28,7 @@ from .errors import ConfigError, display_path
 MIN_SPEAKER_SEGMENTS = 10
 # Bounds the memory one speaker's embeddings take while their statistics are computed (~150 MB at 1920-d).
 MAX_SPEAKER_SEGMENTS = 20_000
+MAX_TABLE_ROWS = 1_000_000
 SPEAKER_MODES = ("all", "file")
 
 
@@ -61,20 +62,26 @@ def append_speaker_vectors(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
 def read_speaker_table(path) -> dict[str, str]:
     """``file,speaker`` rows (a header line naming those two columns) -> {real path: speaker}."""
     path = Path(path)
+    table: dict[str, str] = {}
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+            rows = csv.DictReader(f)
+            if not rows.fieldnames or not {"file", "speaker"} <= set(rows.fieldnames):
+                raise ConfigError(f"{display_path(path)}: a speaker table needs a header 'file,speaker' and one row per file")
+            for i, row in enumerate(rows, start=2):
+                if i - 1 > MAX_TABLE_ROWS:
+                    raise ConfigError(f"{display_path(path)}: more than {MAX_TABLE_ROWS:,} rows; split the inputs")
+                name, speaker = (row["file"] or "").strip(), (row["speaker"] or "").strip()
+                if not name or not speaker:
+                    raise ConfigError(f"{display_path(path)}, line {i}: empty file or speaker")
+                file = Path(name) if Path(name).is_absolute() else path.parent / name
+                key = os.path.realpath(file)
+                if table.setdefault(key, speaker) != speaker:
+                    raise ConfigError(f"{display_path(path)}, line {i}: {name} is already speaker {table[key]!r}")
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"{display_path(path)}: speaker table unreadable ({exc})") from None
-    if not rows or not {"file", "speaker"} <= set(rows[0]):
+    if not table:
         raise ConfigError(f"{display_path(path)}: a speaker table needs a header 'file,speaker' and one row per file")
-    table = {}
-    for i, row in enumerate(rows, start=2):
-        if not (row["file"] or "").strip() or not (row["speaker"] or "").strip():
-            raise ConfigError(f"{display_path(path)}, line {i}: empty file or speaker")
-        file = Path(row["file"].strip())
-        file = file if file.is_absolute() else path.parent / file
-        table[os.path.realpath(file)] = row["speaker"].strip()
     return table
 
 

@@ -160,6 +160,7 @@ def test_workers_of_a_superseded_run_write_nothing(folder, tmp_path):
     """A worker left over from a killed driver finishes its file after a rerun has
     claimed the folder: its batch is dropped, so the rerun's results hold each file once."""
     from segser.distributed import Predictor, claim
+    from segser.errors import ConfigError
 
     out = tmp_path / "out"
     first, _ = claim(out)
@@ -176,6 +177,11 @@ def test_workers_of_a_superseded_run_write_nothing(folder, tmp_path):
     assert read_results(out)["decisions"]["file"].tolist() == [wav]
     _, done = claim(out)
     assert done == {wav}
+    (out / ".owner").unlink()  # the claim removed under a running worker: it writes nothing rather than failing
+    assert current({"part": ["b"], "files": [[wav]]})["superseded"].tolist() == [True]
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ConfigError, match="not a folder"):
+        claim(tmp_path / "a-file")
 
 
 def test_cluster_launcher_config_is_valid():

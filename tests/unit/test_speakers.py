@@ -138,6 +138,15 @@ def test_speaker_tables(tmp_path):
         speaker_groups(files, str(table))
     with pytest.raises(ConfigError, match="none of all, file"):
         speaker_groups(files, "everyone")
+    table.write_text("file,speaker\na.wav,x\nb.wav,y\na.wav,y\n")
+    with pytest.raises(ConfigError, match="line 4: a.wav is already speaker 'x'"):
+        speaker_groups(files, str(table))
+    table.write_text("file,speaker\n")
+    with pytest.raises(ConfigError, match="one row per file"):
+        speaker_groups(files, str(table))
+    table.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ConfigError, match="spk.csv"):
+        speaker_groups(files, str(table))
 
 
 def test_a_speaker_over_the_segment_bound_fails_whole_and_the_others_go_on(adapted_run, toy_corpus, monkeypatch):
@@ -151,3 +160,10 @@ def test_a_speaker_over_the_segment_bound_fails_whole_and_the_others_go_on(adapt
     assert set(decisions.index) == set(m.loc[m["speaker"] == "spk0", "path"])
     assert set(errors) == set(m.loc[m["speaker"] != "spk0", "path"])
     assert all("speaker b has more than 30 segments" in e for e in errors.values())
+    # one recording longer than a whole speaker may be is refused from its duration, before it is embedded
+    import soundfile as sf
+
+    long = toy_corpus.parent / "long.wav"
+    sf.write(long, np.concatenate([sf.read(p, dtype="float32")[0] for p in m["path"]]), 16000)
+    _, decisions, errors = predict([long], adapted_run, speakers="file")
+    assert decisions.empty and "limit 30" in errors[str(long)]
