@@ -121,6 +121,17 @@ def builtin_models() -> str:
             "the recipe line is in each card).")
 
 
+def gain(a: dict, b: dict, target: float) -> str:
+    """Mean held-out UA of result row ``a`` minus row ``b``, against a target in points."""
+    d = 100 * (a["mean_held_out_UA"] - b["mean_held_out_UA"])
+    return f"{d:+.1f} points (target +{target:g}: " + ("met" if d >= target else f"missed by {target - d:.1f}") + ")"
+
+
+def below_floor(a: dict, anchor: dict, names) -> list[str]:
+    """Held-out corpora where row ``a`` is under the anchor + 5 points (issue 17's floor)."""
+    return [c for c in names if a["held_out"][c] < anchor["held_out"][c] + 0.05]
+
+
 def cross_corpus() -> str:
     doc = load("cross-corpus")
     names = doc["corpora"]
@@ -135,13 +146,9 @@ def cross_corpus() -> str:
     out = "\n".join(lines)
     if {"v2", "v3", "egemaps-svm"} <= rows.keys():
         v2, v3, eg = rows["v2"], rows["v3"], rows["egemaps-svm"]
-        d2 = 100 * (v3["mean_held_out_UA"] - v2["mean_held_out_UA"])
-        de = 100 * (v3["mean_held_out_UA"] - eg["mean_held_out_UA"])
-        floor = [c for c in names if v3["held_out"][c] < eg["held_out"][c] + 0.05]
-        out += (f"\n\nTargets (issue 17): v3 - v2 = {d2:+.1f} points (target +5: "
-                + ("met" if d2 >= 5 else f"missed by {5 - d2:.1f}") + f"); v3 - eGeMAPS = {de:+.1f} points (target +15: "
-                + ("met" if de >= 15 else f"missed by {15 - de:.1f}") + "); held-out corpora below eGeMAPS + 5: "
-                + (", ".join(f"{c} ({v3['held_out'][c]:.3f} vs {eg['held_out'][c] + 0.05:.3f})" for c in floor) or "none") + ".")
+        out += (f"\n\nTargets (issue 17): v3 - v2 = {gain(v3, v2, 5)}; v3 - eGeMAPS = {gain(v3, eg, 15)}; held-out corpora "
+                "below eGeMAPS + 5: " + (", ".join(f"{c} ({v3['held_out'][c]:.3f} vs {eg['held_out'][c] + 0.05:.3f})"
+                                                   for c in below_floor(v3, eg, names)) or "none") + ".")
         ece = "; ".join(f"{c} {v3['ECE'][c]:.3f} -> {v3['ECE_calibrated'][c]:.3f}" for c in names if c in v3.get("ECE_calibrated", {}))
         before = sum(v3["ECE"][c] for c in names) / len(names)
         after = sum(v3["ECE_calibrated"].get(c, v3["ECE"][c]) for c in names) / len(names)
@@ -182,17 +189,11 @@ def cross_corpus_adapted() -> str:
     a = rows["v3-speaker-norm"]
 
     def against(anchor: str) -> str:
-        eg = rows[anchor]
-        d = 100 * (a["mean_held_out_UA"] - eg["mean_held_out_UA"])
-        floor = [c for c in names if a["held_out"][c] < eg["held_out"][c] + 0.05]
-        return (f"minus {labels[anchor].split(' (')[0]}'s = {d:+.1f} points (target +15: "
-                + ("met" if d >= 15 else f"missed by {15 - d:.1f}") + "), held-out corpora below it + 5: "
-                + (", ".join(f"{c} ({a['held_out'][c]:.3f})" for c in floor) or "none"))
+        return (f"minus {labels[anchor].split(' (')[0]}'s = {gain(a, rows[anchor], 15)}, held-out corpora below it + 5: "
+                + (", ".join(f"{c} ({a['held_out'][c]:.3f})" for c in below_floor(a, rows[anchor], names)) or "none"))
 
     def over(base: str) -> str:
-        d = 100 * (a["mean_held_out_UA"] - rows[base]["mean_held_out_UA"])
-        return f"minus {labels[base].split(' (')[0]}'s = {d:+.1f} points (target +5: " + (
-            "met" if d >= 5 else f"missed by {5 - d:.1f}") + ")"
+        return f"minus {labels[base].split(' (')[0]}'s = {gain(a, rows[base], 5)}"
 
     text = f"Issue 17's targets, for v3 + speaker normalisation: its mean {over('v2')}; " + against("egemaps-svm")
     adapted = [k for k in ("v2-speaker-norm", "egemaps-svm-speaker-norm") if k in rows]
