@@ -202,7 +202,6 @@ def _predict_on_ray(args, inputs, model_ref, min_score) -> int:
         raise ConfigError("with --ray, --out names the folder of the Parquet dataset (segments/, decisions/, errors/)")
     if args.plot or args.json or args.csv:
         raise ConfigError("with --ray the results go to --out only (no --plot, --json or --csv)")
-
     seg = load_model(model_ref, runtime=args.runtime).segmentation.with_overrides(length=args.segment, hop=args.hop,
                                                                                     vad=args.vad)
     summary = predict_to_parquet(inputs, args.out, model=model_ref, address=args.ray or None, workers=args.workers,
