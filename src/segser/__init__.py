@@ -13,10 +13,36 @@ run directory, an exported model or another built-in model.
 __version__ = "0.1.0"
 
 
-def predict(files, model=None, **options):
-    """Emotion timeline, clip decisions and errors of ``files`` (see :func:`segser.inference.predict`)."""
-    from .inference import predict as _predict
-    return _predict(files, model=model, **options)
+def predict(inputs, model=None, *, progress: bool = False, runtime: str = "auto", precision: str = "auto",
+            speakers=None, options=None, **option_values):
+    """Predict every audio file in ``inputs`` (files and/or directories).
+
+    Keywords are :class:`~segser.timeline.PredictOptions` (``rule``, ``min_score``, ``segment``, ``hop``,
+    ``vad``, ``speech_gate``, ``adapt``); ``speakers`` says which inputs share a speaker (``adapt="speaker"``).
+
+    Returns ``(timeline, decisions, errors)``: timeline indexed by (file, start, end), decisions by file
+    (with the adaptation applied to each), errors a {input: message} dict for inputs that could not be
+    processed (the others still are).
+    """
+    import pandas as pd
+
+    from .model import load_model
+    from .timeline import columns, decision_columns, decision_row, options_of
+
+    opts = options_of(options, **option_values)
+    m = load_model(model, runtime=runtime, precision=precision)
+    timelines, decisions, errors = [], [], {}
+    for r in m.classify_files(inputs, speakers=speakers, options=opts, progress=progress):
+        if not r.ok:
+            errors[r.file] = r.error
+            continue
+        timelines.append(r.segments.assign(file=r.file))
+        decisions.append(decision_row(r))
+    cols = ["file"] + columns(m.classes)
+    timeline = (pd.concat(timelines, ignore_index=True)[cols] if timelines else pd.DataFrame(columns=cols)).set_index(
+        ["file", "start", "end"])
+    dec = pd.DataFrame(decisions, columns=None if decisions else ["file"] + decision_columns(m.classes))
+    return timeline, dec.set_index("file"), errors
 
 
 def load_model(model=None, **options):

@@ -24,7 +24,7 @@ from .errors import AudioError, LimitExceeded
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 MIN_RATE = 8000
-MIN_SECONDS = 0.1  # below this no segment holds enough signal for an emotion
+MIN_SECONDS = 0.25  # the tail rule's minimum (segmenters.MIN_TAIL): less audio holds no reliable emotion
 FLOAT_PEAK_OK = 2.0  # float samples may overshoot full scale a little (processing); more is a scale error
 INT16_SCALE = 32768.0
 _BLOCK_FRAMES = 1 << 18

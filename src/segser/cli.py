@@ -74,6 +74,8 @@ def cmd_train(args) -> int:
     changes["head_options"] = head_options
     if args.segment is not None or args.hop is not None or args.vad:
         changes["segmentation"] = cfg.segmentation.with_overrides(length=args.segment, hop=args.hop, vad=args.vad)
+    if args.speech_gate is not None:
+        changes["speech_gate"] = args.speech_gate
     for flag in ("class_weights", "speaker_norm", "speaker_vectors"):
         if getattr(args, flag):
             changes[flag] = True
@@ -138,13 +140,20 @@ def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_model, format_evaluation
 
     result = evaluate_model(args.run, list(_corpora(args)), labels=args.labels, out=args.out, rule=args.aggregation,
-                            noise=args.noise, snrs=args.snr, seed=args.seed, progress=not args.quiet)
+                            noise=args.noise, snrs=args.snr, seed=args.seed, progress=not args.quiet, adapt=args.adapt)
     print(format_evaluation(result))
     return 0
 
 
+def prediction_options(args):
+    """The one :class:`~segser.timeline.PredictOptions` of predict, listen and the Ray path, from their shared options."""
+    from .timeline import PredictOptions
+
+    return PredictOptions(segment=args.segment, hop=args.hop, vad=args.vad, rule=args.aggregation,
+                          min_score=args.min_score, speech_gate=args.speech_gate, adapt=getattr(args, "adapt", "none"))
+
+
 def cmd_predict(args) -> int:
-    from .errors import check_number
     from .inference import expand_inputs, iter_results
     from .model import load_model
     from .outputs import TableOutput, check_writable, output_for
@@ -154,13 +163,13 @@ def cmd_predict(args) -> int:
     if model_ref is None and len(inputs) > 1 and Path(inputs[0]).is_dir() and (
             (Path(inputs[0]) / "model.pt").exists() or (Path(inputs[0]) / "export.json").exists()):
         model_ref = inputs.pop(0)  # segser predict RUN FILE...
-    min_score = check_number("--min-score", args.min_score, lo=0.0, hi=1.0)
+    options = prediction_options(args)
     if args.ray is not None:
-        return _predict_on_ray(args, inputs, model_ref, min_score)
+        return _predict_on_ray(args, inputs, model_ref, options)
     if args.plot:
         check_writable(args.plot, "plot")
     model = load_model(model_ref, runtime=args.runtime, precision=args.precision)
-    seg = model.segmentation.with_overrides(length=args.segment, hop=args.hop, vad=args.vad)
+    options.segmentation(model.segmentation)
     several = len(expand_inputs(inputs)[0]) > 1
     outputs = [output_for(args.out, model, several=several)] if args.out else []
     if args.json:
@@ -173,8 +182,8 @@ def cmd_predict(args) -> int:
         outputs.append(TableOutput(model, several=several))
     failed = ok = 0
     try:
-        for result in iter_results(inputs, model, progress=not args.quiet, rule=args.aggregation, speakers=args.speakers,
-                                   segmentation=seg, min_score=min_score, envelope=bool(args.plot)):
+        for result in iter_results(inputs, model, options, progress=not args.quiet, speakers=args.speakers,
+                                   envelope=bool(args.plot)):
             for o in outputs:
                 o.add(result)
             if not result.ok:
@@ -194,7 +203,7 @@ def cmd_predict(args) -> int:
     return 1 if failed or not ok else 0
 
 
-def _predict_on_ray(args, inputs, model_ref, min_score) -> int:
+def _predict_on_ray(args, inputs, model_ref, options) -> int:
     from .distributed import predict_to_parquet
     from .model import load_model
 
@@ -202,11 +211,9 @@ def _predict_on_ray(args, inputs, model_ref, min_score) -> int:
         raise ConfigError("with --ray, --out names the folder of the Parquet dataset (segments/, decisions/, errors/)")
     if args.plot or args.json or args.csv:
         raise ConfigError("with --ray the results go to --out only (no --plot, --json or --csv)")
-    seg = load_model(model_ref, runtime=args.runtime).segmentation.with_overrides(length=args.segment, hop=args.hop,
-                                                                                    vad=args.vad)
+    options.segmentation(load_model(model_ref, runtime=args.runtime).segmentation)
     summary = predict_to_parquet(inputs, args.out, model=model_ref, address=args.ray or None, workers=args.workers,
-                                 runtime=args.runtime, rule=args.aggregation, segmentation=seg, min_score=min_score,
-                                 speakers=args.speakers)
+                                 runtime=args.runtime, options=options, speakers=args.speakers)
     print(f"{summary['processed']} files predicted ({summary['skipped_done']} already done), {summary['segments']} segments, "
           f"{summary['errors']} failed; results in {args.out}", file=sys.stderr)
     if summary["superseded_batches"]:
@@ -273,9 +280,10 @@ def cmd_weights(args) -> int:
 def cmd_listen(args) -> int:
     from . import listen as live_input
     from .errors import check_number
+    from .model import load_model
     from .stream import Stream
 
-    model_kw = dict(runtime=args.runtime)
+    options = prediction_options(args)
     if args.file:
         from .audio import info
 
@@ -287,12 +295,8 @@ def cmd_listen(args) -> int:
         channels = int(check_number("--channels", args.channels, lo=1, hi=64, integer=True))
         blocks = (live_input.stdin_blocks(rate, channels, args.format) if args.stdin
                   else live_input.microphone(rate, channels))
-    from .model import load_model
-
-    model = load_model(args.model, **model_kw)
-    seg = model.segmentation.with_overrides(length=args.segment, hop=args.hop, vad=args.vad)
-    live = Stream(model, sample_rate=rate, channels=channels, segmentation=seg, rule=args.aggregation,
-                  min_score=args.min_score)
+    model = load_model(args.model, runtime=args.runtime)
+    live = Stream(model, sample_rate=rate, channels=channels, options=options)
     live_input.listen(blocks, live, out=args.out, echo=lambda line: print(line, flush=True))
     return 0
 
@@ -314,16 +318,41 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _runtime_args(p, *, precision: bool = True) -> None:
+    from .onnx_model import PRECISIONS
+    from .runtime import RUNTIMES
+
+    p.add_argument("--runtime", default="auto", choices=RUNTIMES,
+                   help="torch, onnx (onnxruntime: an exported model, or a run exported once into the cache) or auto")
+    if precision:
+        p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                       help="ONNX runtime: fp32, int8 (8-bit weights) or auto (the default path, see README)")
+
+
+def _timeline_args(p, *, adapt: bool = True) -> None:
+    """The options of a timeline (PredictOptions), declared once for predict and listen."""
+    from .aggregate import RULES
+    from .timeline import ADAPT_MODES, SPEECH_GATE
+
+    p.add_argument("--aggregation", default="mean_logits", choices=list(RULES), help="clip decision rule")
+    p.add_argument("--segment", type=float, help="segment length (s), overriding the model's")
+    p.add_argument("--hop", type=float, help="segment hop (s)")
+    p.add_argument("--vad", action="store_true", help="segments follow speech (Silero VAD) instead of fixed windows")
+    p.add_argument("--min-score", type=float, default=0.0,
+                   help="label a segment (and the clip) 'uncertain' when its top probability is below this")
+    p.add_argument("--speech-gate", type=float,
+                   help=f"label a segment 'no speech' (no emotion, no vote) when less than this share of it is speech "
+                        f"(default: the model's own, {SPEECH_GATE} for the built-in models; 0 turns the gate off)")
+    if adapt:
+        p.add_argument("--adapt", default="auto", choices=ADAPT_MODES,
+                       help="adapt embeddings to the inputs: none (each file alone), speaker (per --speakers group), "
+                            "collection (all inputs as one group) or auto (the safe rule; see README)")
+
+
+def _add_train(sub) -> None:
     from .aggregate import RULES
     from .backbones import REGISTRY
     from .heads import HEADS
-
-    p = argparse.ArgumentParser(prog="segser", description="Segment-level speech emotion recognition with transfer learning")
-    p.add_argument("--version", action="version", version=f"segser {__version__}")
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    sub = p.add_subparsers(dest="command", required=True)
-    rules = list(RULES)
 
     t = sub.add_parser("train", help="cross-validate a head on a backbone and write a run directory")
     _data_args(t)
@@ -339,94 +368,96 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--segment", type=float, help="segment length in seconds (default 1.0)")
     t.add_argument("--hop", type=float, help="segment hop in seconds (1.0 non-overlapping, 0.5 overlapping)")
     t.add_argument("--vad", action="store_true", help="voice-activity segments instead of fixed windows")
-    t.add_argument("--lr", type=float)
-    t.add_argument("--weight-decay", type=float)
-    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float, help="learning rate")
+    t.add_argument("--weight-decay", type=float, help="weight decay")
+    t.add_argument("--batch-size", type=int, help="mini-batch size")
     t.add_argument("--epochs", type=int, help="maximum epochs")
     t.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
     t.add_argument("--class-weights", action="store_true", help="class-weighted cross-entropy (paper 004)")
     t.add_argument("--speaker-norm", action="store_true",
                    help="per-speaker feature normalisation (needs several clips per speaker at test time)")
     t.add_argument("--speaker-vectors", action="store_true", help="append each speaker's mean embedding (003's i-vector role)")
-    t.add_argument("--aggregation", choices=rules)
-    t.add_argument("--seed", type=int)
+    t.add_argument("--aggregation", choices=list(RULES), help="clip decision rule")
+    t.add_argument("--speech-gate", type=float, help="segments with less speech than this share (Silero VAD) neither "
+                                                      "train nor vote (default 0.2; 0 for data that is not speech)")
+    t.add_argument("--seed", type=int, help="random seed (recorded in the run)")
     t.add_argument("--folds", help="run only these fold indices, e.g. 0,1")
     t.add_argument("--no-final", action="store_true", help="skip training the final model on all clips")
     t.add_argument("--out", required=True, help="run directory to write (written whole at the end)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory (only when the run succeeds)")
-    t.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="compute the embedding cache on a Ray cluster first (local instance without ADDRESS)")
-    t.add_argument("--workers", type=int, help="Ray: workers (default: one per CPU)")
-    t.add_argument("--quiet", action="store_true")
+    _ray_args(t, "compute the embedding cache on a Ray cluster first (local instance without ADDRESS)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
+
+
+def _ray_args(p, what: str) -> None:
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help=what)
+    p.add_argument("--workers", type=int, help="Ray: workers (default: one per CPU)")
+
+
+def _add_embed(sub) -> None:
+    from .backbones import REGISTRY
 
     em = sub.add_parser("embed", help="segment embeddings of corpora as Parquet (for training elsewhere)")
     _data_args(em)
     em.add_argument("--backbone", default="whisper", help=", ".join(REGISTRY))
-    em.add_argument("--backbone-opt", action="append", metavar="KEY=VALUE")
-    em.add_argument("--segment", type=float)
-    em.add_argument("--hop", type=float)
-    em.add_argument("--vad", action="store_true")
-    em.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="compute on a Ray cluster")
-    em.add_argument("--workers", type=int)
+    em.add_argument("--backbone-opt", action="append", metavar="KEY=VALUE", help="backbone option")
+    em.add_argument("--segment", type=float, help="segment length in seconds")
+    em.add_argument("--hop", type=float, help="segment hop in seconds")
+    em.add_argument("--vad", action="store_true", help="voice-activity segments")
+    _ray_args(em, "compute on a Ray cluster")
     em.add_argument("--out", required=True, help="Parquet folder (one partition per corpus)")
-    em.add_argument("--quiet", action="store_true")
+    em.add_argument("--quiet", action="store_true", help="no progress bars")
     em.set_defaults(func=cmd_embed)
+
+
+def _add_evaluate(sub) -> None:
+    from .aggregate import RULES
 
     e = sub.add_parser("evaluate", help="evaluate a trained run's model on other data")
     e.add_argument("run", help="run directory (or built-in model name)")
     _data_args(e)
-    e.add_argument("--aggregation", default="mean_logits", choices=rules)
+    e.add_argument("--aggregation", default="mean_logits", choices=list(RULES), help="clip decision rule")
+    e.add_argument("--adapt", choices=("none", "speaker", "collection"),
+                   help="statistics per corpus speaker, per corpus, or none (default: speaker for a speaker-normalised "
+                        "model, else none)")
     e.add_argument("--noise", help="folder of noise recordings (its test/ split) for noisy test sets")
     e.add_argument("--snr", type=float, nargs="*", default=[], help="SNRs in dB for the noisy test sets")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=int, default=0, help="seed of the noisy test sets")
     e.add_argument("--out", help="write evaluation.json here")
-    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_evaluate)
 
+
+def _add_predict(sub) -> None:
     pr = sub.add_parser("predict", help="emotion timeline and clip decision for audio files or folders")
     pr.add_argument("inputs", nargs="+", help="audio files or folders (optionally a run directory first)")
     pr.add_argument("--model", help="run directory, exported model or built-in model name (default: default)")
-    pr.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"],
-                    help="torch, onnx (onnxruntime: an exported model, or a run exported once into the cache) or auto")
-    pr.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"],
-                    help="ONNX runtime: fp32, int8 (8-bit weights) or auto (the default path, see README)")
-    pr.add_argument("--aggregation", default="mean_logits", choices=rules)
-    pr.add_argument("--segment", type=float, help="segment length (s), overriding the model's")
-    pr.add_argument("--hop", type=float, help="segment hop (s)")
-    pr.add_argument("--vad", action="store_true", help="segments follow speech (Silero VAD); silence gets no emotion")
-    pr.add_argument("--min-score", type=float, default=0.0,
-                    help="label a segment (and the clip) 'uncertain' when its top probability is below this")
+    _runtime_args(pr)
+    _timeline_args(pr)
     pr.add_argument("--speakers", metavar="all|file|TABLE.csv",
-                    help="for a speaker-normalised model (e.g. adapted-4class): which inputs share a speaker: all (one "
-                         "speaker), file (each recording its own) or a CSV with columns file,speaker")
+                    help="which inputs share a speaker, for --adapt speaker|auto: all (one speaker), file (each "
+                         "recording its own) or a CSV with columns file,speaker")
     fmt = pr.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--csv", action="store_true", help="segment timeline as CSV")
     pr.add_argument("--plot", help="PNG path for the timeline plot")
     pr.add_argument("--out", help="also write the results (atomically): .json (as --json), .csv (segments with the "
                                   "clip label) or .txt (Audacity label track: start, end, emotion)")
-    pr.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                    help="run on a Ray cluster (a local Ray instance without ADDRESS); --out is then a Parquet folder, "
-                         "and rerunning the same command resumes")
-    pr.add_argument("--workers", type=int, help="Ray: model workers (default: one per CPU)")
-    pr.add_argument("--quiet", action="store_true")
+    _ray_args(pr, "run on a Ray cluster (a local Ray instance without ADDRESS); --out is then a Parquet folder, "
+                  "and rerunning the same command resumes")
+    pr.add_argument("--quiet", action="store_true", help="no progress bars")
     pr.set_defaults(func=cmd_predict)
 
-    b = sub.add_parser("benchmark", help="run a suite of pipelines x corpora; write results.json and report.md")
-    b.add_argument("--suite", required=True, help="suite JSON (see benchmarks/suites/)")
-    b.add_argument("--out", required=True, help="output folder")
-    b.add_argument("--folds", help="only these fold indices (smoke runs)")
-    b.add_argument("--quiet", action="store_true")
-    b.set_defaults(func=cmd_benchmark)
 
+def _add_serving(sub) -> None:
     s = sub.add_parser("serve", help="HTTP service: POST /predict an audio file, get its timeline and decision")
     s.add_argument("--model", action="append", help="run directory or built-in model name; repeat to serve several (default: default)")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=_port, default=8000)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=_port, default=8000, help="port to listen on")
     s.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (MB)")
     s.add_argument("--max-audio-s", type=float, default=600.0, help="longest recording accepted per request (s)")
-    s.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"], help="as for predict")
+    _runtime_args(s, precision=False)
     s.set_defaults(func=cmd_serve)
 
     li = sub.add_parser("listen", help="live emotion timeline from the microphone, a file in real time, or stdin PCM")
@@ -434,36 +465,50 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--file", help="play this file at real-time speed instead of the microphone")
     src.add_argument("--stdin", action="store_true", help="raw PCM on standard input (see --rate, --channels, --format)")
     li.add_argument("--rate", type=int, default=16000, help="sample rate of the microphone or stdin PCM (Hz)")
-    li.add_argument("--channels", type=int, default=1)
+    li.add_argument("--channels", type=int, default=1, help="channels of the microphone or stdin PCM")
     li.add_argument("--format", default="s16le", choices=["s16le", "f32le"], help="stdin PCM sample format")
     li.add_argument("--speed", type=float, default=1.0, help="--file pace: 1 = real time, 0 = as fast as possible")
     li.add_argument("--model", help="run directory, exported model or built-in model name (default: default)")
-    li.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"])
-    li.add_argument("--aggregation", default="mean_logits", choices=rules)
-    li.add_argument("--segment", type=float)
-    li.add_argument("--hop", type=float)
-    li.add_argument("--vad", action="store_true")
-    li.add_argument("--min-score", type=float, default=0.0)
+    _runtime_args(li, precision=False)
+    _timeline_args(li, adapt=False)
     li.add_argument("--out", help="append each segment as it comes: .csv, .jsonl or .txt (Audacity labels)")
     li.set_defaults(func=cmd_listen)
+
+
+def _add_tools(sub) -> None:
+    b = sub.add_parser("benchmark", help="run a suite of pipelines x corpora; write results.json and report.md")
+    b.add_argument("--suite", required=True, help="suite JSON (see benchmarks/suites/)")
+    b.add_argument("--out", required=True, help="output folder")
+    b.add_argument("--folds", help="only these fold indices (smoke runs)")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_benchmark)
 
     x = sub.add_parser("export", help="a trained model as ONNX graphs that run without PyTorch")
     x.add_argument("model", help="run directory or built-in model name")
     x.add_argument("--out", required=True, help="folder to write (written whole at the end)")
     x.add_argument("--no-int8", action="store_true", help="skip the 8-bit quantised encoder")
-    x.add_argument("--overwrite", action="store_true")
+    x.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out (nothing else)")
     x.set_defaults(func=cmd_export)
 
     w = sub.add_parser("weights", help="every pretrained file segser knows and where it is found offline")
-    w.add_argument("--json", action="store_true")
+    w.add_argument("--json", action="store_true", help="machine-readable output")
     w.set_defaults(func=cmd_weights)
 
     c = sub.add_parser("corpus", help="summarise a corpus and write its manifest")
     c.add_argument("name", help="corpus loader name")
-    c.add_argument("root")
-    c.add_argument("--labels")
+    c.add_argument("root", help="corpus folder")
+    c.add_argument("--labels", help="label set")
     c.add_argument("--out", help="manifest CSV to write")
     c.set_defaults(func=cmd_corpus)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="segser", description="Segment-level speech emotion recognition with transfer learning")
+    p.add_argument("--version", action="version", version=f"segser {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_embed, _add_evaluate, _add_predict, _add_serving, _add_tools):
+        add(sub)
     return p
 
 

@@ -12,11 +12,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .aggregate import RULES
 from .errors import ConfigError, check_choice, check_number
 from .options import as_dict, build
 from .segmenters import Segmentation
-
-AGGREGATIONS = ("mean_logits", "majority", "unique_majority", "summed_posteriors")
 
 
 @dataclass(frozen=True)
@@ -100,6 +99,7 @@ class TrainConfig:
     speaker_norm: bool = False  # per-speaker standardisation (needs several clips per test speaker)
     speaker_vectors: bool = False  # append each speaker's mean embedding (003's i-vector role)
     aggregation: str = "mean_logits"
+    speech_gate: float = 0.2  # segments with less speech (Silero VAD share) neither train nor vote (timeline.SPEECH_GATE)
     seed: int = 0
     folds: tuple[int, ...] | None = None  # run only these fold indices (smoke runs)
     noise: NoiseConfig | None = None
@@ -120,7 +120,8 @@ class TrainConfig:
         check_number("max_epochs", self.max_epochs, lo=1, hi=100_000, integer=True)
         check_number("patience", self.patience, lo=1, hi=100_000, integer=True)
         check_number("seed", self.seed, lo=0, hi=2**32 - 1, integer=True)
-        check_choice("aggregation", self.aggregation, AGGREGATIONS)
+        check_choice("aggregation", self.aggregation, tuple(RULES))
+        check_number("speech_gate", self.speech_gate, lo=0.0, hi=1.0)
         check_number("label_smoothing", self.label_smoothing, lo=0.0, hi=0.5)
         check_choice("embedding_norm", self.embedding_norm, ("none", "per_layer"))
         for f in self.folds or ():

@@ -114,14 +114,16 @@ class Predictor:
 
     def __init__(self, model_ref, out: str, run: str, options: dict, runtime: str, threads: int):
         from .model import load_model
+        from .timeline import PredictOptions
 
         _set_threads(threads)
         self.model = load_model(model_ref, runtime=runtime)
-        self.out, self.run, self.options = Path(out), run, options
+        self.out, self.run, self.options = Path(out), run, PredictOptions(**options)
 
     def __call__(self, batch: dict) -> dict:
         from .errors import AudioError
-        from .inference import predict_recording
+        from .inference import predict_file
+        from .timeline import columns, decision_columns, decision_row
 
         rows = {"part": [], "files": [], "segments": [], "errors": [], "seconds": [], "audio_seconds": [],
                 "superseded": []}
@@ -130,16 +132,16 @@ class Predictor:
             segments, decisions, errors = [], [], []
             for f in files:
                 try:
-                    r = predict_recording(self.model, f, **self.options)
+                    r = predict_file(self.model, f, self.options)
                 except AudioError as exc:
                     errors.append({"file": f, "error": str(exc)})
                     continue
                 segments.append(r.segments.assign(file=f))
-                decisions.append({"file": f, **r.decision})
-            cols = ["file", "start", "end", "label", "score"] + [f"p_{c}" for c in self.model.classes]
+                decisions.append(decision_row(r))
+            cols = ["file"] + columns(self.model.classes)
             tables = {"segments": pd.concat(segments, ignore_index=True)[cols] if segments else pd.DataFrame(columns=cols),
-                      "decisions": pd.DataFrame(decisions, columns=["file", "label", "score", "rule", "n_segments",
-                                                                    "duration", "notes"] + cols[5:]),
+                      "decisions": pd.DataFrame(decisions, columns=None if decisions else
+                                                ["file"] + decision_columns(self.model.classes)),
                       "errors": pd.DataFrame(errors, columns=["file", "error"])}
             with _locked(self.out, exclusive=False):
                 try:
@@ -171,17 +173,18 @@ def batches(files: list[str], size: int = BATCH_FILES) -> list[tuple[str, list[s
 
 def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, workers: int | None = None,
                        batch_files: int = BATCH_FILES, runtime: str = "auto", threads: int = 1, speakers=None,
-                       **options) -> dict:
+                       options=None) -> dict:
     """Predict every input file on Ray into the Parquet dataset ``out``; a summary.
-    A speaker-normalised model needs ``speakers="file"``: workers take one recording at a time."""
+    Workers take one recording at a time, so adaptation is per recording (``adapt`` none, or auto/speaker
+    with each recording its own group); groups of recordings need all of them in one process."""
     from .inference import expand_inputs
-    from .model import speaker_normalised
+    from .options import as_dict
+    from .timeline import PredictOptions
 
-    if speaker_normalised(model) and speakers != "file":
-        raise ConfigError("on Ray a speaker-normalised model takes each recording as its own speaker: give "
-                          "--speakers file (or predict without --ray to group recordings by speaker)")
-    if speakers is not None and not speaker_normalised(model):
-        raise ConfigError("speakers are for models trained with speaker normalisation")
+    options = options or PredictOptions()
+    if options.adapt == "collection" or speakers not in (None, "file"):
+        raise ConfigError("on Ray each recording is adapted on its own (--adapt none|auto|speaker with --speakers file); "
+                          "predict without --ray to adapt groups of recordings together")
     out = Path(out)
     files, missing = expand_inputs(inputs)
     run, done = claim(out)
@@ -200,7 +203,7 @@ def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, w
     t0 = time.time()
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         Predictor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(n, len(items))),
-        fn_constructor_args=(model, str(out), run, options, runtime, threads), num_cpus=1, ray_remote_args_fn=_retry_forever)
+        fn_constructor_args=(model, str(out), run, as_dict(options), runtime, threads), num_cpus=1, ray_remote_args_fn=_retry_forever)
     for row in ds.iter_rows():
         summary["processed"] += int(row["files"])
         summary["segments"] += int(row["segments"])

@@ -21,10 +21,10 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .audio import load
 from .errors import AudioError
@@ -33,21 +33,76 @@ from .options import as_dict
 from .segmenters import Segmentation, Segmenter, SegmenterState, SpeechRegions
 from .settings import cache_dir
 
-ENGINE_VERSION = 2  # part of the cache key: bump when cutting or pooling changes
+ENGINE_VERSION = 3  # part of the cache key: bump when cutting or pooling changes (3: tail rule, speech share)
+
+
+class SegmentEmbedding(NamedTuple):
+    start: float
+    end: float
+    embedding: np.ndarray
+    speech: float  # share of the segment Silero VAD calls speech
+
+
+class SpeechShare:
+    """Silero VAD over a stream (32 ms windows on a grid from 0, so a file and a
+    live stream of it agree): the share of a span that is speech."""
+
+    def __init__(self, sample_rate: int, vad_file=None):
+        from .segmenters import VAD_WINDOW, SileroVAD
+
+        if sample_rate != 16000:
+            raise ValueError("the speech share is measured at 16 kHz")
+        self.vad, self.w = SileroVAD(str(vad_file) if vad_file else None), VAD_WINDOW
+        self.rest = np.zeros(0, np.float32)
+        self.first = 0  # index of the first window kept
+        self.speech = np.zeros(0, bool)
+        self.final = False
+
+    def push(self, x: np.ndarray, *, last: bool = False) -> None:
+        x = np.concatenate([self.rest, x]) if self.rest.size else x
+        n = x.size // self.w
+        flags = [self.vad(x[i * self.w:(i + 1) * self.w]) >= 0.5 for i in range(n)]
+        self.rest = x[n * self.w:].copy()
+        if last and self.rest.size:
+            flags.append(self.vad(np.pad(self.rest, (0, self.w - self.rest.size))) >= 0.5)
+            self.rest = np.zeros(0, np.float32)
+        self.final = self.final or last
+        if flags:
+            self.speech = np.concatenate([self.speech, np.array(flags, bool)])
+
+    def _windows(self, s: float, e: float) -> tuple[int, int]:
+        """Windows whose centre lies in [s, e)."""
+        step = self.w / 16000
+        return int(math.ceil(s / step - 0.5 - 1e-9)), int(math.ceil(e / step - 0.5 - 1e-9))
+
+    def ready(self, e: float) -> bool:
+        return self.final or self.first + self.speech.size >= self._windows(0.0, e)[1]
+
+    def share(self, s: float, e: float) -> float:
+        a, b = self._windows(s, e)
+        part = self.speech[max(a - self.first, 0): max(b - self.first, 0)]
+        return float(part.mean()) if part.size else 0.0
+
+    def drop_before(self, t: float) -> None:
+        a = self._windows(max(t, 0.0), max(t, 0.0))[0] - 1
+        if a > self.first:
+            self.speech = self.speech[a - self.first:]
+            self.first = a
 
 
 class Embedder:
     """Streaming segment embeddings: ``push(samples)`` and ``finish()`` return
-    lists of ``(start, end, embedding)`` in time order.
+    lists of :class:`SegmentEmbedding` (start, end, embedding, speech share) in time order.
 
     ``encoder`` is a backbone (or an exported model's encoder) at its own sample
     rate; ``batch_windows`` window encodings are batched when enough audio is there.
     """
 
-    def __init__(self, encoder, segmenter: Segmenter, *, batch_windows: int = 8):
+    def __init__(self, encoder, segmenter: Segmenter, *, batch_windows: int = 8, vad_file=None):
         self.enc = encoder
         self.sr = int(encoder.sample_rate)
         self.state: SegmenterState = segmenter.start(self.sr)
+        self.speech = SpeechShare(self.sr, vad_file)
         self.pending: deque[tuple[float, float]] = deque()
         self.total = 0
         self.final = False
@@ -70,6 +125,7 @@ class Embedder:
         self.total += x.size
         self.audio = np.concatenate([self.audio, x]) if self.audio.size else x.copy()
         self.pending.extend(self.state.push(x))
+        self.speech.push(x)
         if self.window:
             self._encode()
         return self._emit()
@@ -79,6 +135,7 @@ class Embedder:
             return []
         self.final = True
         self.pending.extend(self.state.finish())
+        self.speech.push(np.zeros(0, np.float32), last=True)
         if self.window:
             self._encode()
         out = self._emit()
@@ -148,6 +205,8 @@ class Embedder:
         ready, cuts = [], []
         while self.pending:
             s, e = self.pending[0]
+            if not self.speech.ready(e):
+                break
             if self.window:
                 rng = self._frame_range(s, e)
                 if rng is None:
@@ -165,13 +224,17 @@ class Embedder:
             X = np.stack([self.enc.pool(f) for f in cuts])
         else:
             X = np.asarray(self.enc.embed_segments(cuts), dtype=np.float32)
+        end = self.total / self.sr if self.final else math.inf  # a padded last segment is reported up to the audio's end
+        out = [SegmentEmbedding(s, round(min(e, end), 6), X[i], self.speech.share(s, e)) for i, (s, e) in enumerate(ready)]
         self._drop_old()
-        return [(s, e, X[i]) for i, (s, e) in enumerate(ready)]
+        return out
 
     def _drop_old(self) -> None:
         horizon = self.state.horizon() if not self.final else math.inf
         if self.pending:
             horizon = min(horizon, self.pending[0][0])
+        if math.isfinite(horizon):
+            self.speech.drop_before(horizon)
         if self.window:
             keep_from = int(np.floor(horizon / self.fs)) - 1 if math.isfinite(horizon) else self.n_frames
             while self.frames and self.frames[0][0] + self.frames[0][1].shape[1] <= keep_from:
@@ -209,19 +272,20 @@ def embed_spans(encoder, x: np.ndarray, spans) -> np.ndarray:
     """Embeddings (n, dim) of given ``spans`` of a whole signal."""
     emb = Embedder(encoder, _GivenSpans(spans))
     rows = emb.push(x) + emb.finish()
-    return np.stack([r[2] for r in rows]).astype(np.float32) if rows else np.zeros((0, encoder.dim), np.float32)
+    return np.stack([r.embedding for r in rows]).astype(np.float32) if rows else np.zeros((0, encoder.dim), np.float32)
 
 
 def embed_signal(x: np.ndarray, encoder, segmentation: Segmentation, *, name="<signal>"):
-    """(segment embeddings (n, dim), spans (n, 2)) of a whole mono signal at the encoder's rate."""
+    """(segment embeddings (n, dim), spans (n, 2), speech shares (n,)) of a whole mono signal at the encoder's rate."""
     segmenter = segmentation.segmenter()
     emb = Embedder(encoder, segmenter)
     rows = emb.push(x) + emb.finish()
     if not rows:
         raise AudioError(name, "no speech found by the voice activity detector" if isinstance(segmenter, SpeechRegions)
                          else "too short for one segment")
-    return (np.stack([r[2] for r in rows]).astype(np.float32),
-            np.array([(r[0], r[1]) for r in rows], dtype=np.float64).reshape(-1, 2))
+    return (np.stack([r.embedding for r in rows]).astype(np.float32),
+            np.array([(r.start, r.end) for r in rows], dtype=np.float64).reshape(-1, 2),
+            np.array([r.speech for r in rows], dtype=np.float32))
 
 
 # --- a corpus ---------------------------------------------------------------------------------------
@@ -229,20 +293,28 @@ def embed_signal(x: np.ndarray, encoder, segmentation: Segmentation, *, name="<s
 @dataclass
 class Embeddings:
     """Segment embeddings of a manifest: row i of ``X`` belongs to clip ``clip[i]``
-    (an index into the manifest) and spans ``start[i]``..``end[i]`` seconds."""
+    (an index into the manifest), spans ``start[i]``..``end[i]`` seconds and is
+    ``speech[i]`` speech (the share Silero VAD calls speech)."""
 
     X: np.ndarray
     clip: np.ndarray
     start: np.ndarray
     end: np.ndarray
+    speech: np.ndarray
     errors: dict[int, str] = field(default_factory=dict)
 
+    def rows(self, mask: np.ndarray) -> "Embeddings":
+        return Embeddings(self.X[mask], self.clip[mask], self.start[mask], self.end[mask], self.speech[mask])
+
     def select(self, clips: np.ndarray) -> "Embeddings":
-        mask = np.isin(self.clip, clips)
-        return Embeddings(self.X[mask], self.clip[mask], self.start[mask], self.end[mask])
+        return self.rows(np.isin(self.clip, clips))
+
+    def voiced(self, gate: float) -> "Embeddings":
+        """Only the segments with at least ``gate`` speech (what the timeline lets vote)."""
+        return self.rows(self.speech >= gate)
 
     def with_features(self, X: np.ndarray) -> "Embeddings":
-        return Embeddings(X, self.clip, self.start, self.end, self.errors)
+        return Embeddings(X, self.clip, self.start, self.end, self.speech, self.errors)
 
 
 @dataclass(frozen=True)
@@ -281,7 +353,9 @@ def cache_key(encoder, segmentation: Segmentation) -> str:
 
 def clips(paths, *, errors: dict, progress: bool = False, desc: str = "clips"):
     """``(index, path, sha1 of the file)`` for every readable path; the rest go to ``errors``."""
-    for i, path in enumerate(tqdm(list(paths), desc=desc, disable=not progress, leave=False)):
+    from .progress import progress_bar
+
+    for i, path in enumerate(progress_bar(list(paths), desc=desc, enabled=progress, leave=False)):
         try:
             yield i, path, file_digest(path, "sha1")
         except OSError as exc:
@@ -298,29 +372,31 @@ def embed_manifest(df: pd.DataFrame, encoder, segmentation: Segmentation, *, noi
     """Embeddings of every clip in ``df`` (clean, or mixed with ``noise``);
     unreadable clips are reported in ``errors`` and left out, never abort the run."""
     root = cache_dir() / "embeddings" / f"{encoder.name}-{cache_key(encoder, segmentation)}" / (noise.tag if noise else "clean")
-    X, clip, start, end, errors = [], [], [], [], {}
+    X, clip, start, end, speech, errors = [], [], [], [], [], {}
     for i, path, digest in clips(df["path"], errors=errors, progress=progress, desc=f"embed {encoder.name}"):
         cached = root / f"{digest}.npz" if use_cache else None
         if cached is not None and cached.exists():
             with np.load(cached) as z:
-                emb, spans = z["X"], z["spans"]
+                emb, spans, share = z["X"], z["spans"], z["speech"]
         else:
             try:
-                emb, spans = embed_signal(clip_signal(path, digest, sample_rate=encoder.sample_rate, noise=noise),
-                                          encoder, segmentation, name=path)
+                emb, spans, share = embed_signal(clip_signal(path, digest, sample_rate=encoder.sample_rate, noise=noise),
+                                                 encoder, segmentation, name=path)
             except AudioError as exc:
                 errors[i] = str(exc)
                 continue
             if cached is not None:
-                save_npz_atomic(cached, X=emb, spans=spans)
+                save_npz_atomic(cached, X=emb, spans=spans, speech=share)
         X.append(emb)
         clip.append(np.full(len(emb), i))
         start.append(spans[:, 0])
         end.append(spans[:, 1])
+        speech.append(share)
     if not X:
         raise AudioError(df["path"].iloc[0] if len(df) else "<empty manifest>", "no clip could be embedded: "
                          + "; ".join(list(errors.values())[:3]))
-    return Embeddings(np.concatenate(X), np.concatenate(clip), np.concatenate(start), np.concatenate(end), errors)
+    return Embeddings(np.concatenate(X), np.concatenate(clip), np.concatenate(start), np.concatenate(end),
+                      np.concatenate(speech), errors)
 
 
 def save_npz_atomic(path: Path, **arrays) -> None:

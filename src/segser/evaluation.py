@@ -15,17 +15,22 @@ from .metrics import classification_metrics, roc_auc, segment_clip_metrics
 
 
 def clip_predictions(logits: np.ndarray, emb: Embeddings, manifest: pd.DataFrame, classes: list[str],
-                     aggregation: str) -> pd.DataFrame:
-    """One row per test clip: its label, the decision of every rule and the mean posteriors."""
+                     aggregation: str, *, speech_gate: float = 0.0) -> pd.DataFrame:
+    """One row per test clip: its label, the decision of every rule and the mean posteriors, over the
+    clip's segments with speech (as the timeline decides); a clip with none is predicted ``no speech``."""
+    from .timeline import NO_SPEECH
+
     rows = []
+    voiced = emb.speech >= speech_gate
     for c in np.unique(emb.clip):
-        lg = logits[emb.clip == c]
+        mine = emb.clip == c
+        lg = logits[mine & voiced]
         row = {"clip": int(c), "path": manifest.loc[c, "path"], "corpus": manifest.loc[c, "corpus"],
                "speaker": manifest.loc[c, "speaker"], "label": manifest.loc[c, "label"], "n_segments": int(len(lg))}
         for rule in RULES:
-            row[f"pred_{rule}"] = clip_label(lg, classes, rule)
+            row[f"pred_{rule}"] = clip_label(lg, classes, rule) if len(lg) else NO_SPEECH
         row["prediction"] = row[f"pred_{aggregation}"]
-        row.update({f"p_{k}": float(s) for k, s in zip(classes, clip_scores(lg))})
+        row.update({f"p_{k}": float(s) for k, s in zip(classes, clip_scores(lg if len(lg) else logits[mine]))})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -45,11 +50,13 @@ def clip_metrics(preds: pd.DataFrame, classes: list[str]) -> dict:
     return out
 
 
-def evaluate_logits(logits, emb: Embeddings, manifest: pd.DataFrame, classes: list[str], aggregation: str):
-    """Every metric for one test set: segment/clip metrics of 001, UA/WA/F1, AUC."""
-    y_seg = label_indices(manifest["label"].to_numpy()[emb.clip], classes)
-    out = segment_clip_metrics(logits, y_seg, emb.clip)
-    preds = clip_predictions(logits, emb, manifest, classes, aggregation)
+def evaluate_logits(logits, emb: Embeddings, manifest: pd.DataFrame, classes: list[str], aggregation: str, *,
+                    speech_gate: float = 0.0):
+    """Every metric for one test set: segment/clip metrics of 001 (over segments with speech), UA/WA/F1, AUC."""
+    voiced = emb.speech >= speech_gate
+    y_seg = label_indices(manifest["label"].to_numpy()[emb.clip[voiced]], classes)
+    out = segment_clip_metrics(logits[voiced], y_seg, emb.clip[voiced])
+    preds = clip_predictions(logits, emb, manifest, classes, aggregation, speech_gate=speech_gate)
     out.update(clip_metrics(preds, classes))
     out["n_segments"] = int(len(emb.clip))
     return out, preds
@@ -85,9 +92,15 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, *, bins: int = 
     return float(total)
 
 
-def clip_probabilities(logits: np.ndarray, clip: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Mean segment posteriors per clip (clips in ascending order, as :func:`clip_predictions`), at a temperature."""
-    return np.stack([clip_scores(logits[clip == c] / temperature) for c in np.unique(clip)])
+def clip_probabilities(logits: np.ndarray, emb: Embeddings, temperature: float = 1.0, *, speech_gate: float = 0.0) -> np.ndarray:
+    """Mean segment posteriors per clip over its segments with speech (all of them where none has speech;
+    clips in ascending order, as :func:`clip_predictions`), at a temperature."""
+    voiced = emb.speech >= speech_gate
+    out = []
+    for c in np.unique(emb.clip):
+        mine = emb.clip == c
+        out.append(clip_scores(logits[mine & voiced if np.any(mine & voiced) else mine] / temperature))
+    return np.stack(out)
 
 
 def summarise(fold_metrics: list[dict]) -> dict:
@@ -103,18 +116,41 @@ def summarise(fold_metrics: list[dict]) -> dict:
 ROBUSTNESS_KEYS = ("UA", "WA", "weighted_precision", "weighted_recall", "weighted_f1", "ALCA", "SA")
 
 
+def adapted_features(model, emb: Embeddings, groups: np.ndarray | None, speech_gate: float) -> np.ndarray:
+    """The embeddings as the model classifies them: each group's (``None``: no adaptation) standardised
+    with the statistics of its segments with speech and mapped onto the head's reference."""
+    from .speakers import Statistics, standardise
+
+    if groups is None:
+        return emb.X
+    X, voiced = np.empty_like(emb.X), emb.speech >= speech_gate
+    for g in np.unique(groups):
+        m = groups == g
+        X[m] = standardise(emb.X[m], Statistics.of(emb.X[m & voiced] if np.any(m & voiced) else emb.X[m]),
+                           model.reference)
+    return X
+
+
 def evaluate_model(model, data: list, *, labels: str | None = None, out=None, rule: str = "mean_logits",
-                   noise=None, snrs=(), seed: int = 0, progress: bool = True) -> dict:
+                   noise=None, snrs=(), seed: int = 0, progress: bool = True, adapt: str | None = None,
+                   speech_gate: float | None = None) -> dict:
     """Metrics of a trained model on corpora ``data`` (CorpusSpec list): clean,
     plus each SNR with noise from the ``test`` split of ``noise`` (the same noisy
-    test sets a training run with this seed builds). A speaker-normalised model
-    gets each speaker's statistics from all of that speaker's clips."""
+    test sets a training run with this seed builds). ``adapt``: ``none``,
+    ``speaker`` (each corpus speaker's statistics from all of that speaker's
+    clips; the default for a speaker-normalised model) or ``collection`` (each
+    corpus's statistics)."""
     from . import corpora
     from . import labels as labelsets
     from .augment import NoiseBank
+    from .errors import check_choice
     from .model import load_model
 
     model = load_model(model, runtime="torch") if not hasattr(model, "classes") else model
+    adapt = check_choice("adapt", adapt or ("speaker" if model.speaker_norm else "none"), ("none", "speaker", "collection"))
+    if adapt == "none" and model.speaker_norm:
+        raise LabelError(f"{model.name}: a speaker-normalised model needs statistics: adapt speaker or collection")
+    gate = model.speech_gate if speech_gate is None else speech_gate
     manifest = pd.concat([corpora.load(d.name, d.root, **d.options) for d in data], ignore_index=True)
     manifest, _ = labelsets.apply(manifest, labels or ",".join(model.classes))
     unknown = sorted(set(manifest["label"]) - set(model.classes))
@@ -127,20 +163,18 @@ def evaluate_model(model, data: list, *, labels: str | None = None, out=None, ru
     results = {}
     for name, mix in conditions.items():
         emb = embed_manifest(manifest, model.encoder, model.segmentation, noise=mix, progress=progress)
-        X = emb.X
-        if model.speaker_norm:  # each corpus speaker's statistics from all their (unlabelled) clips
-            from .speakers import speaker_normalise
-
-            X = speaker_normalise(X, manifest["speaker"].astype(str).to_numpy()[emb.clip])
-        logits = model.logits(X)
-        metrics, preds = evaluate_logits(logits, emb, manifest, model.classes, rule)
+        column = {"none": None, "speaker": "speaker", "collection": "corpus"}[adapt]
+        groups = None if column is None else manifest[column].astype(str).to_numpy()[emb.clip]
+        logits = model.logits(adapted_features(model, emb, groups, gate))
+        metrics, preds = evaluate_logits(logits, emb, manifest, model.classes, rule, speech_gate=gate)
         if model.temperature != 1.0:  # the model's calibrated probabilities beside the raw ones: ECE before and after
-            calibrated = clip_probabilities(logits, emb.clip, model.temperature)
+            calibrated = clip_probabilities(logits, emb, model.temperature, speech_gate=gate)
             for i, c in enumerate(model.classes):
                 preds[f"pc_{c}"] = calibrated[:, i]
         metrics["per_corpus"] = per_corpus(preds, model.classes)
         results[name] = metrics
     result = {"model": model.name, "data": [d.name for d in data], "classes": model.classes, "aggregation": rule,
+              "adapt": adapt, "speech_gate": gate,
               "noise": Path(noise).name if noise else None, "seed": seed, "conditions": results}
     if out:
         write_json(Path(out), result)

@@ -116,6 +116,8 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
         from .weights import resolve
 
         shutil.copyfile(resolve("silero-vad"), tmp / "vad.onnx")
+        if m.reference is not None:  # what adaptation maps a group's statistics onto
+            np.savez(tmp / "reference.npz", mean=m.reference[0], std=m.reference[1])
         if m.card:
             write_json(tmp / "card.json", m.card)
         weights = []
@@ -127,10 +129,13 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
         files = sorted(p.name for p in tmp.iterdir())
         doc = {"format": FORMAT, "segser_version": __version__, "name": m.name, "classes": m.classes,
                "segmentation": as_dict(m.segmentation), "temperature": m.temperature, "sample_rate": m.sample_rate,
-               "encoder": encoder, "head": {"file": "head.onnx", "in_dim": in_dim}, "vad": "vad.onnx",
+               "encoder": encoder, "head": {"file": "head.onnx", "in_dim": in_dim,
+                                            **({"reference": "reference.npz"} if m.reference is not None else {})},
+               "vad": "vad.onnx",
                "source": {"backbone": m.encoder.describe()}, "weights": weights,
                "sha256": {f: file_digest(tmp / f) for f in files}}
         if m.speaker_norm:
             doc["speaker_norm"] = True
+        doc["speech_gate"] = m.speech_gate
         (tmp / "export.json").write_text(json.dumps(doc, indent=2))
     return Path(out_dir)

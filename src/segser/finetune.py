@@ -73,8 +73,9 @@ def segment_waveforms(manifest: pd.DataFrame, backbone, segmentation, *, in_cont
         clip += [i] * len(spans)
         start += [s for s, _ in spans]
         end += [e for _, e in spans]
+    # fine-tuning trains on every segment (no speech gate: the VAD is not run here)
     return (np.concatenate(waves), Embeddings(np.zeros((len(clip), 0), np.float32), np.array(clip), np.array(start),
-                                               np.array(end), errors))
+                                               np.array(end), np.ones(len(clip), np.float32), errors))
 
 
 def prepare(cfg, manifest, backbone, *, progress: bool):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .heads import EmotionHead, SVMHead
 
@@ -101,7 +100,9 @@ def fit_epochs(model: nn.Module, opt, loss_fn, train: tuple[np.ndarray, np.ndarr
     wv = torch.from_numpy(val[2]) if len(val) > 2 else None
     gen = torch.Generator().manual_seed(seed)
     stopper, history = EarlyStopping(patience), []
-    for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+    from .progress import progress_bar
+
+    for epoch in progress_bar(range(epochs), desc="epochs", enabled=progress, leave=False):
         model.train()
         if keep_eval is not None:
             keep_eval.eval()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-from .aggregate import decide, vote_set
+from .aggregate import Tally, decide
 
 
 def group_by_clip(clip_ids) -> dict:
@@ -24,6 +24,8 @@ def segment_clip_metrics(logits: np.ndarray, seg_labels: np.ndarray, clip_ids) -
     """
     logits = np.asarray(logits, dtype=np.float64)
     seg_labels = np.asarray(seg_labels)
+    if not len(logits):  # no segment with speech to score
+        return {k: float("nan") for k in ("SA", "ACA", "SCA", "ALCA", "BCA")}
     pred = logits.argmax(axis=1)
     groups = group_by_clip(clip_ids)
     aca = sca = alca = bca = 0
@@ -32,7 +34,7 @@ def segment_clip_metrics(logits: np.ndarray, seg_labels: np.ndarray, clip_ids) -
         if np.any(seg_labels[idx] != y):
             raise ValueError("segments of one clip carry different labels")
         lg = logits[idx]
-        m = vote_set(lg)
+        m = Tally.of(lg).vote_set()
         aca += bool(np.all(pred[idx] == y))
         sca += bool(m.size == 1 and m[0] == y)
         bca += bool(y in m)

@@ -41,15 +41,47 @@ class EmotionModel:
     source: Path | None = field(default=None, repr=False)  # where it was read from (never shown by the service)
     temperature: float = 1.0  # calibration: probabilities are softmax(logits / temperature)
     vad_file: Path | None = field(default=None, repr=False)  # an exported model's own Silero VAD
-    speaker_norm: bool = False  # embeddings standardised per speaker: needs several recordings of each speaker
+    speaker_norm: bool = False  # trained on per-speaker standardised embeddings: needs statistics to predict
+    # the mean and std the head standardises its input with (the training population's, for a head trained
+    # without speaker normalisation): adaptation maps a group's moments onto them
+    reference: tuple | None = field(default=None, repr=False)
+    speech_gate: float = 0.0  # segments with less speech were not trained on and are labelled "no speech"
 
     @property
     def sample_rate(self) -> int:
         return int(self.encoder.sample_rate)
 
+    @property
+    def population(self):
+        """Statistics of the training population's embeddings (None for a speaker-normalised model)."""
+        if self.speaker_norm or self.reference is None:
+            return None
+        from .speakers import Statistics
+
+        return Statistics(self.reference[0], self.reference[1], 0)
+
     def embedder(self, segmentation: Segmentation | None = None, *, batch_windows: int = 8) -> Embedder:
         seg = segmentation or self.segmentation
-        return Embedder(self.encoder, seg.segmenter(vad_file=self.vad_file), batch_windows=batch_windows)
+        return Embedder(self.encoder, seg.segmenter(vad_file=self.vad_file), batch_windows=batch_windows,
+                        vad_file=self.vad_file)
+
+    def classify_file(self, path, **options):
+        """The timeline and decision of one recording (:class:`~segser.timeline.FileResult`).
+
+        >>> load_model("default-4class").classify_file("speech.wav").decision["label"]  # doctest: +SKIP
+        """
+        from .inference import predict_file
+        from .timeline import options_of
+
+        return predict_file(self, path, options_of(**options))
+
+    def classify_files(self, paths, *, speakers=None, options=None, progress: bool = False, **option_values):
+        """:class:`~segser.timeline.FileResult` of each input, as each is done (folders expanded;
+        ``speakers`` groups them for adaptation)."""
+        from .inference import iter_results
+        from .timeline import options_of
+
+        yield from iter_results(paths, self, options_of(options, **option_values), speakers=speakers, progress=progress)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.head(np.asarray(X, dtype=np.float32)), dtype=np.float32).reshape(len(X), len(self.classes))
@@ -57,16 +89,10 @@ class EmotionModel:
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return softmax(np.asarray(logits, dtype=np.float64) / self.temperature).astype(np.float32)
 
-    def require_no_speaker_statistics(self, where: str) -> None:
-        """A speaker-normalised model cannot run ``where`` (one recording at a time, live, ...)."""
-        if self.speaker_norm:
-            raise ModelError(f"{self.name}: trained with speaker normalisation, so it needs several recordings of each "
-                             f"speaker and cannot run {where}; use 'segser predict --speakers all|file|TABLE.csv' "
-                             "(or predict(..., speakers=...))")
-
     def describe(self) -> dict:
         """What the service's /models says of this model (no server paths)."""
         return {"name": self.name, "classes": self.classes, "runtime": self.runtime, "speaker_norm": self.speaker_norm,
+                "speech_gate": self.speech_gate,
                 "segmentation": self.segmentation.describe(), "encoder": self.encoder.describe(),
                 "card": {k: _without_sources(self.card[k]) for k in ("name", "summary", "per_corpus_pooled_over_folds",
                                                                     "cross_corpus", "held_out_corpora", "chance", "licence")
@@ -88,20 +114,6 @@ def resolve_model_dir(model) -> tuple[Path, str]:
         return builtin, str(ref)
     raise ModelError(f"{ref}: not a run directory, an exported model nor a built-in model "
                      f"(built-in: {', '.join(builtin_models()) or 'none'})")
-
-
-def speaker_normalised(model) -> bool:
-    """Whether a model (loaded, or a reference not yet loaded) was trained with speaker normalisation."""
-    if isinstance(model, EmotionModel):
-        return model.speaker_norm
-    d, _ = resolve_model_dir(model)
-    for f in ("export.json", "config.json"):
-        if (d / f).exists():
-            try:
-                return bool(json.loads((d / f).read_text()).get("speaker_norm", False))
-            except (OSError, json.JSONDecodeError, AttributeError):
-                return False
-    return False
 
 
 def _without_sources(value):
@@ -155,12 +167,15 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
 
     verify_checksum(d, name)
     target = cached_export(d, name)
-    if not (target.exists() and weights_unchanged(target)):
+    fresh = target.exists() and weights_unchanged(target)
+    if fresh and precision == "int8":
+        fresh = "int8_file" in json.loads((target / "export.json").read_text()).get("encoder", {})
+    if not fresh:
         if not has("torch"):
             raise ModelError(f"{name}: exporting it needs torch once (pip install 'segser[torch]'), or run an exported copy")
         from .export import export
 
-        export(load_torch_model(d, name), target, overwrite=True)
+        export(load_torch_model(d, name), target, int8=precision == "int8", overwrite=True)
     return EmotionModel(**{**load_exported(target, name, precision=precision), "source": d})
 
 
@@ -178,25 +193,45 @@ class TorchHead:
     def __init__(self, module):
         self.module = module.eval()
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        from .loop import logits_of
+    def __call__(self, X: np.ndarray, batch: int = 4096) -> np.ndarray:
+        import torch
 
-        return logits_of(self.module, X)
+        with torch.no_grad():
+            return torch.cat([self.module(torch.from_numpy(X[i: i + batch]))
+                              for i in range(0, max(len(X), 1), batch)]).numpy()
+
+    def reference(self) -> tuple[np.ndarray, np.ndarray] | None:
+        m = self.module
+        if getattr(m, "embedding_norm", "none") != "none" or getattr(m.head, "raw_input", False):
+            return None
+        return m.mean.numpy().astype(np.float32), m.std.numpy().astype(np.float32)
+
+
+def _run_config(d: Path, name: str) -> dict:
+    """What inference needs of a run's config.json, read without the training configuration classes."""
+    try:
+        cfg = json.loads((d / "config.json").read_text())
+        return {"backbone": str(cfg["backbone"]), "backbone_options": dict(cfg.get("backbone_options") or {}),
+                "segmentation": Segmentation(**(cfg.get("segmentation") or {})),
+                "speaker_norm": bool(cfg.get("speaker_norm", False)), "speaker_vectors": bool(cfg.get("speaker_vectors", False)),
+                # models trained before the gate existed trained on every segment: they keep no gate
+                "speech_gate": float(cfg.get("speech_gate", 0.0))}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{name}: config.json unreadable ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
     import torch
 
     from .backbones import create
-    from .config import TrainConfig
     from .heads import EmotionHead
 
     for f in ("model.pt", "config.json"):
         if not (d / f).exists():
             raise ModelError(f"{name}: no {f}; train with 'segser train' (with a final model) first")
     verify_checksum(d, name)
-    cfg = TrainConfig.from_file(d / "config.json")
-    if cfg.speaker_vectors:
+    cfg = _run_config(d, name)
+    if cfg["speaker_vectors"]:
         raise ModelError(f"{name}: trained with speaker vectors, which segser cannot supply when predicting; evaluate "
                          "it with 'segser train' folds, or train with --speaker-norm (usable with predict --speakers)")
     try:
@@ -208,12 +243,14 @@ def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
         raise
     except Exception as exc:
         raise ModelError(f"{name}: model.pt cannot be loaded ({type(exc).__name__}: {str(exc)[:120]})") from None
-    encoder = backbone or create(cfg.backbone, **cfg.backbone_options)
+    encoder = backbone or create(cfg["backbone"], **cfg["backbone_options"])
     if encoder.dim != state["in_dim"]:
         raise ModelError(f"{name}: head expects {state['in_dim']}-d features but the backbone gives {encoder.dim}-d")
     card = json.loads((d / "card.json").read_text()) if (d / "card.json").exists() else {}
-    return EmotionModel(name, list(state["classes"]), cfg.segmentation, encoder, TorchHead(head), "torch", card, d,
-                        temperature=float(state.get("temperature", 1.0)), speaker_norm=cfg.speaker_norm)
+    head = TorchHead(head)
+    return EmotionModel(name, list(state["classes"]), cfg["segmentation"], encoder, head, "torch", card, d,
+                        temperature=float(state.get("temperature", 1.0)), speaker_norm=cfg["speaker_norm"],
+                        reference=head.reference(), speech_gate=cfg["speech_gate"])
 
 
 def save_head(path: Path, head, *, classes: list[str], head_name: str, head_options: dict, in_dim: int,

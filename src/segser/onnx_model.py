@@ -135,10 +135,15 @@ def load_exported(folder, name: str | None = None, *, precision: str = "auto") -
         raise ModelError(f"{name or folder.name}: this export has no int8 encoder (export it with --int8)")
     encoder = ENCODERS[info["kind"]](info, folder, chosen)
     card = json.loads((folder / "card.json").read_text()) if (folder / "card.json").exists() else {}
-    return dict(name=name or doc["name"], classes=list(doc["classes"]), segmentation=Segmentation(**doc["segmentation"]),
+    reference = None
+    if doc["head"].get("reference"):
+        with np.load(folder / doc["head"]["reference"]) as z:
+            reference = (z["mean"].astype(np.float32), z["std"].astype(np.float32))
+    return dict(reference=reference,
+                name=name or doc["name"], classes=list(doc["classes"]), segmentation=Segmentation(**doc["segmentation"]),
                 encoder=encoder, head=OnnxHead(folder / doc["head"]["file"]), runtime="onnx", card=card, source=folder,
                 temperature=float(doc["temperature"]), vad_file=folder / doc["vad"] if doc.get("vad") else None,
-                speaker_norm=bool(doc.get("speaker_norm", False)))
+                speaker_norm=bool(doc.get("speaker_norm", False)), speech_gate=float(doc.get("speech_gate", 0.0)))
 
 
 def cached_export(folder: Path, name: str) -> Path:

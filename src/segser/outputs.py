@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import ConfigError, display_path
-from .inference import FileResult, file_json
+from .timeline import FileResult, columns, file_json
 
 FORMATS = (".json", ".csv", ".txt")
 
@@ -79,7 +79,8 @@ class Output:
 
 
 class JSONOutput(Output):
-    """``{"model", "classes", "files": [...], "errors": {file: message}}``."""
+    """``{"model", "classes", "files": [...], "errors": {file: message}}``; each file has its
+    ``decision``, ``adaptation`` (what was adapted, with how much speech) and ``segments``."""
 
     def begin(self):
         self.out.write(json.dumps({"model": self.model.name, "classes": self.classes})[:-1] + ', "files": [')
@@ -97,10 +98,10 @@ class JSONOutput(Output):
 
 
 class CSVOutput(Output):
-    """One row per segment with its file's clip label; a failed file is one row with ``error``."""
+    """One row per segment with its file's clip label and adaptation; a failed file is one row with ``error``."""
 
     def begin(self):
-        self.columns = ["file", "start", "end", "label", "score"] + [f"p_{c}" for c in self.classes] + ["clip_label", "error"]
+        self.columns = ["file"] + columns(self.classes) + ["clip_label", "adaptation", "error"]
         self.out.write(",".join(self.columns) + "\n")
 
     def write(self, result):
@@ -108,11 +109,15 @@ class CSVOutput(Output):
         if not result.ok:
             self.out.write(name + "," * (len(self.columns) - 2) + "," + _csv(result.error) + "\n")
             return
-        clip = _csv(result.decision["label"])
-        for r in result.segments.itertuples(index=False):
-            values = [f"{r.start:.3f}", f"{r.end:.3f}", _csv(r.label), f"{r.score:.4f}"] + \
-                     [f"{getattr(r, 'p_' + c):.4f}" for c in self.classes]
-            self.out.write(",".join([name, *values, clip, ""]) + "\n")
+        clip, adapt = _csv(result.decision["label"]), _csv(result.adaptation.get("mode", ""))
+        for r in result.segments.to_dict("records"):
+            values = [f"{r['start']:.3f}", f"{r['end']:.3f}", _csv(r["label"]), _number(r["score"]), f"{r['speech']:.3f}"] + \
+                     [_number(r["p_" + c]) for c in self.classes]
+            self.out.write(",".join([name, *values, clip, adapt, ""]) + "\n")
+
+
+def _number(x: float) -> str:
+    return "" if x != x else f"{x:.4f}"
 
 
 def _csv(text: str) -> str:
@@ -131,7 +136,8 @@ class LabelTrackOutput(Output):
             self.out.write(f"0.000\t0.000\tERROR {prefix}{result.error}\n")
             return
         for r in result.segments.itertuples(index=False):
-            self.out.write(f"{r.start:.3f}\t{r.end:.3f}\t{prefix}{r.label} {r.score:.2f}\n")
+            score = "" if r.score != r.score else f" {r.score:.2f}"
+            self.out.write(f"{r.start:.3f}\t{r.end:.3f}\t{prefix}{r.label}{score}\n")
 
 
 class TableOutput(Output):
@@ -145,10 +151,16 @@ class TableOutput(Output):
         w = self.out.write
         w(f"== {display_path(result.file)}  ({d['duration']:.2f} s, {d['n_segments']} segments)\n")
         w(f"   {'start':>7} {'end':>7}  {'emotion':<9} score   " + " ".join(f"{c[:7]:>7}" for c in classes) + "\n")
-        for r in result.segments.itertuples(index=False):
-            w(f"   {r.start:7.2f} {r.end:7.2f}  {r.label:<9} {r.score:.2f}    "
-              + " ".join(f"{getattr(r, 'p_' + c):7.2f}" for c in classes) + "\n")
-        w(f"   clip: {d['label']} (score {d['score']:.2f}, rule {d['rule']})" + (f"  [{d['notes']}]" if d["notes"] else "") + "\n")
+        for r in result.segments.to_dict("records"):
+            if r["score"] != r["score"]:  # no speech: no emotion
+                w(f"   {r['start']:7.2f} {r['end']:7.2f}  {r['label']:<9}\n")
+                continue
+            w(f"   {r['start']:7.2f} {r['end']:7.2f}  {r['label']:<9} {r['score']:.2f}    "
+              + " ".join(f"{r['p_' + c]:7.2f}" for c in classes) + "\n")
+        score = f"score {d['score']:.2f}, " if d["score"] == d["score"] else ""
+        adapted = result.adaptation.get("mode", "none")
+        adapted = "" if adapted == "none" else f", adapted: {adapted}"
+        w(f"   clip: {d['label']} ({score}rule {d['rule']}{adapted})" + (f"  [{d['notes']}]" if d["notes"] else "") + "\n")
 
 
 def output_for(path, model, *, several: bool) -> Output:

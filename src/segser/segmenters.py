@@ -23,6 +23,9 @@ from .errors import ConfigError, check_choice, check_number
 
 MIN_LENGTH, MAX_LENGTH = 0.02, 60.0  # seconds per segment (0.02: one Whisper frame, paper 003)
 MIN_HOP = 0.01  # at most 100 segments per second of audio
+# A final piece with less real audio than this is merged into the segment before it (the tail rule):
+# below it labels are no better than chance (benchmarks/segment_evidence.py).
+MIN_TAIL = 0.25
 MAX_SEGMENTS_PER_FILE = 1_000_000
 CLIP_PIECE_SECONDS = 30.0  # "whole clip" segments of long recordings are cut every 30 s
 METHODS = ("fixed", "vad", "clip")
@@ -67,8 +70,8 @@ class Segmentation:
             return SpeechRegions(min_speech=self.min_speech, max_length=self.max_length,
                                  vad_file=str(vad_file) if vad_file else None)
         if self.method == "clip":
-            return WholeClip()
-        return FixedWindows(length=self.length, hop=self.hop)
+            return WholeClip(min_tail=MIN_TAIL)
+        return FixedWindows(length=self.length, hop=self.hop, min_tail=min(MIN_TAIL, self.length))
 
     def max_segments(self, duration: float) -> int:
         """An upper bound on the number of segments of ``duration`` seconds."""
@@ -120,10 +123,17 @@ class SegmenterState:
 @dataclass(frozen=True)
 class FixedWindows(Segmenter):
     """Windows of ``length`` every ``hop`` seconds; the last one starts before
-    the end and is zero-padded; a clip shorter than one window gives one."""
+    the end and is zero-padded; a clip shorter than one window gives one.
+
+    Tail rule: a final window holding less than ``min_tail`` seconds of real
+    audio is not a segment of its own: it is merged into the previous segment
+    (whose end becomes the end of the audio) or dropped where the previous
+    segment already reaches the end. A live stream therefore holds a segment
+    back until ``min_tail`` seconds past the next one's start have arrived."""
 
     length: float = 1.0
     hop: float = 1.0
+    min_tail: float = 0.0
 
     def start(self, sample_rate):
         return _FixedState(self, sample_rate)
@@ -132,7 +142,7 @@ class FixedWindows(Segmenter):
 class _FixedState(SegmenterState):
     def __init__(self, spec: FixedWindows, sample_rate: int):
         self.spec, self.sample_rate = spec, sample_rate
-        self.k, self.received, self.last_end, self.done = 0, 0, None, False
+        self.k, self.received = 0, 0
 
     def _span(self, k):
         start = round(k * self.spec.hop, 6)
@@ -143,23 +153,29 @@ class _FixedState(SegmenterState):
         now, out = self.received / self.sample_rate, []
         while True:
             s, e = self._span(self.k)
-            if e > now + _EPS:
+            if e > now + _EPS or (self.spec.min_tail and self._span(self.k + 1)[0] + self.spec.min_tail > now + _EPS):
                 return out
             out.append((s, e))
-            self.last_end, self.k = e, self.k + 1
+            self.k += 1
 
     def finish(self):
         duration, out = self.received / self.sample_rate, []
-        if duration <= 0 or (self.last_end is not None and self.last_end >= duration - _EPS):
+        if duration <= 0 or (self.k > 0 and self._span(self.k - 1)[1] >= duration - _EPS):
             return out
         while True:
             s, e = self._span(self.k)
             if self.k > 0 and s + _EPS >= duration:
-                return out
+                break
             out.append((s, e))
             self.k += 1
             if e >= duration - _EPS:
-                return out
+                break
+        if out and duration - out[-1][0] < self.spec.min_tail - _EPS:
+            out.pop()  # too little real audio for a segment of its own
+            # push() held the previous segment back, so it is in ``out`` (unless the clip had one segment only)
+            if out and out[-1][1] < duration - _EPS:  # it does not reach the end: it takes the tail
+                out[-1] = (out[-1][0], round(duration, 6))
+        return out
 
     def horizon(self):
         return self._span(self.k)[0]
@@ -167,9 +183,11 @@ class _FixedState(SegmenterState):
 
 @dataclass(frozen=True)
 class WholeClip(Segmenter):
-    """One segment: the whole clip (recordings longer than 30 s: one per 30 s)."""
+    """One segment: the whole clip (recordings longer than 30 s: one per 30 s;
+    a last piece shorter than ``min_tail`` joins the one before it)."""
 
     piece: float = CLIP_PIECE_SECONDS
+    min_tail: float = 0.0
 
     def start(self, sample_rate):
         return _ClipState(self, sample_rate)
@@ -181,18 +199,25 @@ class _ClipState(SegmenterState):
 
     def push(self, x):
         self.received += len(x)
-        out = []
-        while (self.k + 1) * self.spec.piece <= self.received / self.sample_rate + _EPS:
-            out.append((round(self.k * self.spec.piece, 6), round((self.k + 1) * self.spec.piece, 6)))
+        out, piece = [], self.spec.piece
+        while (self.k + 1) * piece + self.spec.min_tail <= self.received / self.sample_rate + _EPS:
+            out.append((round(self.k * piece, 6), round((self.k + 1) * piece, 6)))
             self.k += 1
         return out
 
     def finish(self):
-        duration = self.received / self.sample_rate
-        start = self.k * self.spec.piece
+        duration, piece = self.received / self.sample_rate, self.spec.piece
+        out = []
+        while (self.k + 1) * piece < duration - _EPS:  # whole pieces held back for the tail rule
+            out.append((round(self.k * piece, 6), round((self.k + 1) * piece, 6)))
+            self.k += 1
+        start = self.k * piece
         if duration > start + _EPS or (self.k == 0 and duration > 0):
-            return [(round(start, 6), round(duration, 6))]
-        return []
+            if out and duration - start < self.spec.min_tail - _EPS:
+                out[-1] = (out[-1][0], round(duration, 6))
+            else:
+                out.append((round(start, 6), round(duration, 6)))
+        return out
 
     def horizon(self):
         return self.k * self.spec.piece

@@ -29,12 +29,13 @@ import numpy as np
 from . import __version__
 from .aggregate import RULES
 from .errors import AudioError, ConfigError, LimitExceeded, SegserError
-from .inference import Cancelled, file_json, plain, predict_recording, trim_heap
+from .inference import Cancelled, predict_file, trim_heap
 from .model import EmotionModel, load_model
 from .stream import Stream
+from .timeline import OPTION_NAMES, PredictOptions, file_json, plain
 
 try:
-    from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+    from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
 except ImportError as exc:
@@ -120,169 +121,206 @@ class ServedModel:
         return self.thread.submit(fn).result()
 
 
+PCM_FORMATS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+OPTION_DOC = ("query options as for `segser predict`: segment, hop (s), vad, rule ({rules}), min_score, speech_gate, "
+              "adapt (none | speaker | collection | auto: an upload is one recording, its own group)")
+
+
+class Service:
+    """What the endpoints share: the served models, the worker pool, the limits and the counters."""
+
+    def __init__(self, models, *, runtime: str, max_upload_mb: float, max_audio_s: float, max_segments: int,
+                 workers: int, max_streams: int, max_stream_s: float):
+        from .errors import check_number
+
+        self.max_upload_mb = check_number("--max-upload-mb", max_upload_mb, lo=0.001, hi=100_000)
+        self.max_audio_s = check_number("--max-audio-s", max_audio_s, lo=1, hi=86_400 * 7)
+        self.max_segments = check_number("max_segments", max_segments, lo=1, hi=10_000_000, integer=True)
+        self.max_streams = check_number("max_streams", max_streams, lo=1, hi=10_000, integer=True)
+        self.max_stream_s = check_number("max_stream_s", max_stream_s, lo=1, hi=86_400 * 7)
+        self.served: dict[str, ServedModel] = {}
+        for ref in models or ["default"]:
+            m = load_model(ref, runtime=runtime)
+            self.served[m.name] = ServedModel(m)
+        self.names = list(self.served)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segser-predict")
+        self.predictions = {"running": 0, "done": 0, "failed": 0, "cancelled": 0}
+        self.streams = {"open": 0, "done": 0, "failed": 0, "disconnected": 0}
+
+    def model(self, name: str | None) -> ServedModel:
+        name = name or self.names[0]
+        if name not in self.served:
+            raise LookupError(f"model {name!r} is not served here; served: {', '.join(self.names)}")
+        return self.served[name]
+
+    def health(self) -> dict:
+        return {"status": "ok", "version": __version__, "models": self.names, "predictions": dict(self.predictions),
+                "streams": dict(self.streams)}
+
+    async def predict(self, request: Request) -> dict:
+        q = request.query_params
+        try:
+            entry = self.model(q.get("model"))
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        try:
+            options = PredictOptions.from_text(dict(q))
+            options.segmentation(entry.model.segmentation)
+        except ConfigError as exc:
+            raise HTTPException(422, str(exc)) from None
+        with tempfile.TemporaryDirectory(prefix="segser-") as tmp:
+            shown = await _receive_upload(request, Path(tmp), self.max_upload_mb)
+            path = Path(tmp) / f"audio{_suffix(shown)}"
+            result = await self._run(request, entry, path, shown, options)
+        return {"model": entry.model.name, "classes": entry.model.classes, **file_json(result, name=shown)}
+
+    async def _run(self, request: Request, entry: ServedModel, path: Path, shown: str, options: PredictOptions):
+        cancel = threading.Event()
+
+        def work():
+            try:
+                return predict_file(entry.model, path, options, max_seconds=self.max_audio_s,
+                                    segment_limit=self.max_segments, cancelled=cancel.is_set, compute=entry.compute)
+            finally:
+                trim_heap()
+
+        future = asyncio.get_running_loop().run_in_executor(self.pool, work)
+        self.predictions["running"] += 1
+        outcome = "failed"
+        try:
+            while True:
+                done, _ = await asyncio.wait({future}, timeout=0.2)
+                if done:
+                    result = future.result()
+                    outcome = "done"
+                    return result
+                if await request.is_disconnected():
+                    cancel.set()
+        except Cancelled:
+            outcome = "cancelled"
+            raise HTTPException(499, "client disconnected") from None
+        except AudioError as exc:
+            raise HTTPException(413 if isinstance(exc, LimitExceeded) else 400, f"{shown}: {exc.problem}") from None
+        except SegserError as exc:
+            raise HTTPException(422, str(exc).replace(str(path), shown)) from None
+        finally:
+            if not future.done():  # the request itself was cancelled (server shutting down)
+                cancel.set()
+            self.predictions["running"] -= 1
+            self.predictions[outcome] += 1
+
+    def open_stream(self, query) -> tuple[Stream, ServedModel, str]:
+        """A live stream from WebSocket parameters (ConfigError when they are wrong or the service is full)."""
+        try:
+            entry = self.model(query.get("model"))
+        except LookupError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.streams["open"] >= self.max_streams:
+            raise ConfigError(f"this service already runs its limit of {self.max_streams} streams; try again later")
+        fmt = query.get("format", "s16le")
+        if fmt not in PCM_FORMATS:
+            raise ConfigError(f"format must be one of {', '.join(PCM_FORMATS)} (got {fmt!r})")
+        from .options import parse_text
+
+        rate = parse_text(query.get("rate", "16000"), int, where="rate")
+        channels = parse_text(query.get("channels", "1"), int, where="channels")
+        live = Stream(entry.model, sample_rate=rate, channels=channels, options=PredictOptions.from_text(dict(query)),
+                      compute=entry.compute)
+        return live, entry, fmt
+
+    async def stream(self, ws: WebSocket) -> None:
+        """Live timeline: query ``rate`` (Hz), ``format`` (s16le | f32le), ``channels``, ``model`` and the
+        options of /predict; then binary frames of interleaved little-endian PCM; the text message
+        ``{"type": "end"}`` ends the stream."""
+        await ws.accept()
+        try:
+            live, entry, fmt = self.open_stream(ws.query_params)
+        except SegserError as exc:
+            await _close_with_error(ws, str(exc), 1008)
+            return
+        self.streams["open"] += 1
+        outcome = "failed"
+        try:
+            await ws.send_json({"type": "ready", "model": entry.model.name, "classes": entry.model.classes,
+                                "segmentation": live.segmentation.describe(), "sample_rate": live.rate, "format": fmt})
+            outcome = await self._pump(ws, live, PCM_FORMATS[fmt])
+        except WebSocketDisconnect:
+            outcome = "disconnected"
+        except SegserError as exc:
+            await _close_with_error(ws, str(exc), 1007 if isinstance(exc, AudioError) else 1008)
+        finally:
+            self.streams["open"] -= 1
+            self.streams[outcome] += 1
+
+    async def _pump(self, ws: WebSocket, live: Stream, dtype) -> str:
+        """Frames in, segments out, until the end message (-> "done") or a disconnect."""
+        loop, frame = asyncio.get_running_loop(), dtype.itemsize * live.channels
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return "disconnected"
+            if message.get("bytes") is not None:
+                data = message["bytes"]
+                if len(data) % frame:
+                    raise AudioError("<stream>", f"a binary frame of {len(data)} bytes is not whole samples of "
+                                                 f"{live.channels} channel(s)")
+                samples = np.frombuffer(data, dtype=dtype).reshape(-1, live.channels)
+                if live.seconds + len(samples) / live.rate > self.max_stream_s:
+                    raise LimitExceeded("<stream>", f"more than this service's limit of {self.max_stream_s:g} s per stream")
+                results = await loop.run_in_executor(self.pool, live.push, samples)
+            else:
+                try:
+                    text = json.loads(message.get("text") or "")
+                except json.JSONDecodeError:
+                    raise ConfigError("text messages must be JSON, e.g. {\"type\": \"end\"}") from None
+                if not isinstance(text, dict) or text.get("type") != "end":
+                    raise ConfigError('unknown message; send PCM as binary frames and {"type": "end"} to finish')
+                results = await loop.run_in_executor(self.pool, live.finish)
+            for r in results:
+                await ws.send_json({"type": "segment", **{k: plain(v) for k, v in r.items()}})
+            if live.finished:
+                await ws.send_json({"type": "decision", **{k: plain(v) for k, v in live.decision().items()}})
+                await ws.close(1000)
+                return "done"
+
+
 def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float = 600.0,
                max_segments: int = MAX_SEGMENTS_PER_REQUEST, workers: int = 32, max_streams: int = 64,
                max_stream_s: float = 4 * 3600.0, runtime: str = "auto"):
     """A FastAPI app serving ``models`` (run directories, exports or built-in
     names; default: the built-in ``default``) on ``runtime`` (as for predict).
     The first one answers when a request names none."""
-    from .errors import check_number
-
-    max_upload_mb = check_number("--max-upload-mb", max_upload_mb, lo=0.001, hi=100_000)
-    max_audio_s = check_number("--max-audio-s", max_audio_s, lo=1, hi=86_400 * 7)
-    max_segments = check_number("max_segments", max_segments, lo=1, hi=10_000_000, integer=True)
     _limit_malloc_arenas()
-    served: dict[str, ServedModel] = {}
-    for ref in models or ["default"]:
-        m = load_model(ref, runtime=runtime)
-        served[m.name] = ServedModel(m)
-    names = list(served)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segser-predict")
-    limit = int(max_upload_mb * CHUNK)
+    service = Service(models, runtime=runtime, max_upload_mb=max_upload_mb, max_audio_s=max_audio_s,
+                      max_segments=max_segments, workers=workers, max_streams=max_streams, max_stream_s=max_stream_s)
     app = FastAPI(title="segser", version=__version__,
                   description="Segment-level speech emotion recognition: an emotion timeline and a clip decision per recording.")
-    app.add_middleware(BodyLimit, limit=limit, limit_mb=max_upload_mb)
-    app.state.served, app.state.pool = served, pool
-    counts = {"running": 0, "done": 0, "failed": 0, "cancelled": 0}
-    streams = {"open": 0, "done": 0, "failed": 0, "disconnected": 0}
+    app.add_middleware(BodyLimit, limit=int(service.max_upload_mb * CHUNK), limit_mb=service.max_upload_mb)
+    app.state.service = service
+    app.state.served, app.state.pool = service.served, service.pool
 
     @app.get("/health")
     async def health():
         """Answered on the event loop, never queued behind predictions."""
-        return {"status": "ok", "version": __version__, "models": names, "predictions": dict(counts),
-                "streams": dict(streams)}
+        return service.health()
 
     @app.get("/models")
     async def list_models():
-        return [served[n].model.describe() for n in names]
+        return [service.served[n].model.describe() for n in service.names]
 
-    @app.post("/predict", openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
-        "schema": {"type": "object", "required": ["file"], "properties": {
-            "file": {"type": "string", "format": "binary", "description": "an audio file (wav, flac, ogg, mp3, ...)"}}}}}}})
-    async def predict(request: Request,
-                      model: str | None = Query(None, description=f"one of the served models (default: {names[0]})"),
-                      segment: float | None = Query(None, description="segment length in seconds"),
-                      hop: float | None = Query(None, description="segment hop in seconds"),
-                      vad: bool = Query(False, description="segments follow speech; silence gets no emotion"),
-                      rule: str = Query("mean_logits", description=f"clip decision rule: {', '.join(RULES)}"),
-                      min_score: float = Query(0.0, ge=0.0, le=1.0, description="'uncertain' below this probability")):
-        name = model or names[0]
-        if name not in served:
-            raise HTTPException(404, f"model {name!r} is not served here; served: {', '.join(names)}")
-        if rule not in RULES:
-            raise HTTPException(422, f"unknown rule {rule!r}; available: {', '.join(RULES)}")
-        entry = served[name]
-        try:
-            seg = entry.model.segmentation.with_overrides(length=segment, hop=hop, vad=vad)
-        except ConfigError as exc:
-            raise HTTPException(422, str(exc)) from None
-        with tempfile.TemporaryDirectory(prefix="segser-") as tmp:
-            shown = await _receive_upload(request, Path(tmp), max_upload_mb)
-            path = Path(tmp) / f"audio{_suffix(shown)}"
-            cancel = threading.Event()
+    upload = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary", "description": "an audio file (wav, flac, ogg, mp3, ...)"}}}}}},
+        "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                       for n in ("model", *OPTION_NAMES)]}
 
-            def work():
-                try:
-                    return predict_recording(entry.model, path, rule=rule, segmentation=seg, max_seconds=max_audio_s,
-                                             segment_limit=max_segments, min_score=min_score,
-                                             cancelled=cancel.is_set, compute=entry.compute)
-                finally:
-                    trim_heap()
-
-            future = asyncio.get_running_loop().run_in_executor(pool, work)
-            counts["running"] += 1
-            outcome = "failed"
-            try:
-                while True:
-                    done, _ = await asyncio.wait({future}, timeout=0.2)
-                    if done:
-                        result = future.result()
-                        outcome = "done"
-                        break
-                    if await request.is_disconnected():
-                        cancel.set()
-            except Cancelled:
-                outcome = "cancelled"
-                return JSONResponse({"detail": "client disconnected"}, 499)
-            except AudioError as exc:
-                raise HTTPException(413 if isinstance(exc, LimitExceeded) else 400, f"{shown}: {exc.problem}") from None
-            except SegserError as exc:
-                raise HTTPException(422, str(exc).replace(str(path), shown)) from None
-            finally:
-                if not future.done():  # the request itself was cancelled (server shutting down)
-                    cancel.set()
-                counts["running"] -= 1
-                counts[outcome] += 1
-        return {"model": name, "classes": entry.model.classes, **file_json(result, name=shown)}
+    @app.post("/predict", openapi_extra=upload, description=OPTION_DOC.format(rules=", ".join(RULES)))
+    async def predict(request: Request):
+        return await service.predict(request)
 
     @app.websocket("/stream")
     async def stream(ws: WebSocket):
-        """Live timeline: query ``rate`` (Hz), ``format`` (s16le | f32le), ``channels``, and as for
-        /predict ``model``, ``segment``, ``hop``, ``vad``, ``rule``, ``min_score``; then binary frames
-        of interleaved little-endian PCM; the text message ``{"type": "end"}`` ends the stream."""
-        await ws.accept()
-        q = ws.query_params
-        try:
-            name = q.get("model") or names[0]
-            if name not in served:
-                raise ConfigError(f"model {name!r} is not served here; served: {', '.join(names)}")
-            if streams["open"] >= max_streams:
-                raise ConfigError(f"this service already runs its limit of {max_streams} streams; try again later")
-            fmt = q.get("format", "s16le")
-            if fmt not in PCM_FORMATS:
-                raise ConfigError(f"format must be one of {', '.join(PCM_FORMATS)} (got {fmt!r})")
-            entry = served[name]
-            seg = entry.model.segmentation.with_overrides(
-                length=_number(q, "segment"), hop=_number(q, "hop"), vad=q.get("vad", "false").lower() in ("1", "true", "yes"))
-            live = Stream(entry.model, sample_rate=_number(q, "rate", 16000), channels=_number(q, "channels", 1),
-                          segmentation=seg, rule=q.get("rule", "mean_logits"), min_score=_number(q, "min_score", 0.0),
-                          compute=entry.compute)
-        except SegserError as exc:
-            await _close_with_error(ws, str(exc), 1008)
-            return
-        dtype, frame = PCM_FORMATS[fmt], PCM_FORMATS[fmt].itemsize * live.channels
-        loop = asyncio.get_running_loop()
-        streams["open"] += 1
-        outcome = "failed"
-        try:
-            await ws.send_json({"type": "ready", "model": name, "classes": entry.model.classes,
-                                "segmentation": seg.describe(), "sample_rate": live.rate, "format": fmt})
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    outcome = "disconnected"
-                    return
-                if message.get("bytes") is not None:
-                    data = message["bytes"]
-                    if len(data) % frame:
-                        raise AudioError("<stream>", f"a binary frame of {len(data)} bytes is not whole {fmt} samples "
-                                                     f"of {live.channels} channel(s)")
-                    samples = np.frombuffer(data, dtype=dtype).reshape(-1, live.channels)
-                    if live.seconds + len(samples) / live.rate > max_stream_s:
-                        raise LimitExceeded("<stream>", f"more than this service's limit of {max_stream_s:g} s per stream")
-                    results = await loop.run_in_executor(pool, live.push, samples)
-                else:
-                    try:
-                        text = json.loads(message.get("text") or "")
-                    except json.JSONDecodeError:
-                        raise ConfigError("text messages must be JSON, e.g. {\"type\": \"end\"}") from None
-                    if not isinstance(text, dict) or text.get("type") != "end":
-                        raise ConfigError('unknown message; send PCM as binary frames and {"type": "end"} to finish')
-                    results = await loop.run_in_executor(pool, live.finish)
-                for r in results:
-                    await ws.send_json({"type": "segment", **r})
-                if live.finished:
-                    await ws.send_json({"type": "decision", **{k: plain(v) for k, v in live.decision().items()}})
-                    await ws.close(1000)
-                    outcome = "done"
-                    return
-        except WebSocketDisconnect:
-            outcome = "disconnected"
-        except SegserError as exc:
-            await _close_with_error(ws, str(exc), 1007 if isinstance(exc, AudioError) else 1008)
-        finally:
-            streams["open"] -= 1
-            streams[outcome] += 1
+        await service.stream(ws)
 
     web = Path(__file__).parent / "web"
     app.mount("/static", StaticFiles(directory=web), name="static")
@@ -292,19 +330,6 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
         return FileResponse(web / "index.html")
 
     return app
-
-
-PCM_FORMATS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
-
-
-def _number(query, key: str, default=None):
-    text = query.get(key)
-    if text is None:
-        return default
-    try:
-        return float(text) if "." in text or "e" in text.lower() or key not in ("rate", "channels") else int(text)
-    except ValueError:
-        raise ConfigError(f"{key} must be a number (got {text!r})") from None
 
 
 async def _close_with_error(ws, detail: str, code: int) -> None:

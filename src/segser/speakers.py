@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +27,49 @@ from .errors import ConfigError, display_path
 
 # Fewer segments than this give statistics too noisy to normalise with (README: UA against seconds of speech).
 MIN_SPEAKER_SEGMENTS = 10
-# Bounds the memory one speaker's embeddings take while their statistics are computed (~150 MB at 1920-d).
-MAX_SPEAKER_SEGMENTS = 20_000
+# Bounds the memory one group's embeddings take while their statistics are computed (~150 MB at 1920-d).
+MAX_GROUP_SEGMENTS = MAX_SPEAKER_SEGMENTS = 20_000
 MAX_TABLE_ROWS = 1_000_000
 SPEAKER_MODES = ("all", "file")
+# The safe rule (benchmarks/adaptation.py): a group whose voiced segments the collection-adapted model gives
+# mostly one emotion is taken to hold one mood, and is standardised with the prior's mean, not its own.
+ONE_MOOD_SHARE = 0.6
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """Mean and standard deviation of a group's segment embeddings, and how many segments they come from."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    segments: int
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> "Statistics":
+        return cls(X.mean(0), X.std(0) + 1e-5, int(len(X)))
+
+    def shrunk(self, prior: "Statistics", k: float) -> "Statistics":
+        """Towards ``prior`` by the amount of evidence: weight n / (n + k) on this group's own statistics."""
+        w = self.segments / (self.segments + k)
+        return Statistics(w * self.mean + (1 - w) * prior.mean, w * self.std + (1 - w) * prior.std, self.segments)
 
 
 def speaker_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (floored) of one speaker's segment embeddings."""
-    return X.mean(0), X.std(0) + 1e-5
+    st = Statistics.of(X)
+    return st.mean, st.std
 
 
-def speaker_normalise(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Per-speaker z-normalisation from each speaker's own (unlabelled) segments.
+def standardise(X: np.ndarray, stats: Statistics, reference: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``X`` standardised with a group's statistics, then (``reference``: the mean and std the head was
+    trained to expect) mapped onto the training population's: the group's moments are matched to the
+    training population's, so a head trained without adaptation can use it too."""
+    Z = (X - stats.mean) / stats.std
+    return (Z * reference[1] + reference[0]).astype(np.float32) if reference is not None else Z.astype(np.float32)
+
+
+def speaker_normalise(X: np.ndarray, speakers: np.ndarray, voiced: np.ndarray | None = None) -> np.ndarray:
+    """Per-speaker z-normalisation from each speaker's own (unlabelled) segments (those ``voiced``, if given).
 
     >>> X = np.array([[1.0], [3.0], [10.0], [20.0]])
     >>> speaker_normalise(X, np.array(["a", "a", "b", "b"])).round(3).ravel().tolist()
@@ -47,9 +78,86 @@ def speaker_normalise(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
     out = np.empty_like(X)
     for s in np.unique(speakers):
         m = speakers == s
-        mean, std = speaker_statistics(X[m])
-        out[m] = (X[m] - mean) / std
+        stats_rows = m & voiced if voiced is not None and np.any(m & voiced) else m
+        out[m] = standardise(X[m], Statistics.of(X[stats_rows]))
     return out
+
+
+def one_mood(logits: np.ndarray) -> tuple[bool, float]:
+    """Whether a group's segments (their logits under prior statistics) are mostly one emotion, and that share."""
+    if not len(logits):
+        return False, 0.0
+    share = float(np.bincount(logits.argmax(1), minlength=logits.shape[1]).max() / len(logits))
+    return share >= ONE_MOOD_SHARE, share
+
+
+@dataclass(frozen=True)
+class AdaptationPlan:
+    """What ``--adapt`` does for a batch: ``mode`` none | speaker | collection | safe, and ``grouping``
+    (``all``, ``file``, a table or a mapping) for the statistics."""
+
+    mode: str
+    grouping: object = None
+    reason: str = ""
+
+    def describe(self) -> dict:
+        return {"mode": self.mode, "reason": self.reason} if self.reason else {"mode": self.mode}
+
+    def apply(self, model, streamed: list, options, *, who: str) -> list[tuple[np.ndarray, dict]]:
+        """Per streamed file: (logits, what was done). Statistics come from the group's voiced segments."""
+        from .errors import AudioError
+
+        gate = options.gate(model)
+        X = np.concatenate([s.values for s in streamed])
+        voiced = np.concatenate([s.speech for s in streamed]) >= gate
+        seconds = float(sum(s.speech_seconds for s in streamed))
+        n = int(voiced.sum())
+        reference = model.reference
+        if n < MIN_SPEAKER_SEGMENTS:
+            if model.speaker_norm:
+                raise AudioError(who, f"{who} has {n} segments of speech; adaptation needs at least "
+                                      f"{MIN_SPEAKER_SEGMENTS} (more speech, or a shorter hop)")
+            note = {"mode": "none", "reason": f"{n} segments of speech: fewer than {MIN_SPEAKER_SEGMENTS}",
+                    "speech_seconds": round(seconds, 1)}
+            return [(model.logits(s.values), note) for s in streamed]
+        own = Statistics.of(X[voiced])
+        stats, mode, share = own, self.mode, None
+        if self.mode == "safe":
+            prior = model.population
+            if prior is not None:
+                guess = model.logits(standardise(X[voiced], Statistics(prior.mean, own.std, n), reference))
+                mood, share = one_mood(guess)
+                if mood:
+                    stats, mode = Statistics(prior.mean, own.std, n), "scale only"
+        note = {"mode": mode, "group": who, "segments": n, "speech_seconds": round(seconds, 1)}
+        if share is not None:
+            note["dominant_share"] = round(share, 3)
+        return [(model.logits(standardise(s.values, stats, reference)), note) for s in streamed]
+
+
+def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPlan:
+    """The adaptation ``adapt`` means for this model and these inputs (``auto``: see the README's measurements)."""
+    if adapt == "none":
+        if model.speaker_norm:
+            raise ConfigError(f"{model.name}: trained on speaker-normalised embeddings, so it needs statistics: "
+                              "--adapt speaker|collection|auto")
+        if speakers is not None:
+            raise ConfigError("--speakers groups inputs for --adapt speaker|auto; with --adapt none each file stands alone")
+        return AdaptationPlan("none")
+    if adapt == "speaker":
+        return AdaptationPlan("speaker", speakers or "file")
+    if adapt == "collection":
+        if speakers is not None:
+            raise ConfigError("--adapt collection takes every input as one group; --speakers is for --adapt speaker|auto")
+        return AdaptationPlan("collection", "all")
+    # auto
+    if speakers is not None:
+        return AdaptationPlan("safe", speakers, "speakers given")
+    if model.population is None and not model.speaker_norm:
+        return AdaptationPlan("none", reason="the model has no population statistics")
+    if n_inputs > 1:
+        return AdaptationPlan("safe", "all", "several recordings: one collection")
+    return AdaptationPlan("safe", "file", "one recording")
 
 
 def append_speaker_vectors(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:

@@ -16,71 +16,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .aggregate import RULES, TIE, softmax
 from .audio import Resampler, check_samples
 from .errors import AudioError, ConfigError, check_number
-from .inference import UNCERTAIN
 from .model import EmotionModel, load_model
-from .segmenters import Segmentation
-
-
-class RunningDecision:
-    """A clip decision over segments seen so far, from O(classes) running sums;
-    each rule decides as :mod:`segser.aggregate` does on the whole clip."""
-
-    def __init__(self, classes, temperature: float = 1.0):
-        k = len(classes)
-        self.classes, self.temperature = classes, temperature
-        self.sum_logits, self.sum_posteriors = np.zeros(k), np.zeros(k)
-        self.sum_scores, self.votes, self.n = np.zeros(k), np.zeros(k, int), 0
-
-    def add(self, logits: np.ndarray) -> None:
-        logits = np.asarray(logits, np.float64)
-        self.sum_logits += logits.sum(0)
-        self.sum_posteriors += softmax(logits).sum(0)
-        self.sum_scores += softmax(logits / self.temperature).sum(0)
-        self.votes += np.bincount(logits.argmax(1), minlength=len(self.classes))
-        self.n += len(logits)
-
-    def decide(self, rule: str) -> int:
-        top = np.flatnonzero(self.votes == self.votes.max())
-        if rule == "mean_logits":
-            return int(np.argmax(self.sum_logits))
-        if rule == "summed_posteriors":
-            return int(np.argmax(self.sum_posteriors))
-        if rule == "majority":
-            return int(top[np.argmax(self.sum_logits[top])])
-        return int(top[0]) if top.size == 1 else -1
-
-    def result(self, rule: str, min_score: float = 0.0) -> dict:
-        if self.n == 0:
-            return {"label": None, "score": None, "rule": rule, "n_segments": 0}
-        scores = self.sum_scores / self.n
-        k = self.decide(rule)
-        label = self.classes[k] if k >= 0 else TIE
-        score = float(scores[k]) if k >= 0 else float("nan")
-        if k >= 0 and score < min_score:
-            label = UNCERTAIN
-        out = {"label": label, "score": score, "rule": rule, "n_segments": self.n}
-        out.update({f"p_{c}": float(s) for c, s in zip(self.classes, scores)})
-        return out
+from .timeline import PredictOptions, Timeline, options_of
 
 
 class Stream:
     """Audio in, segment results out, as they become computable."""
 
-    def __init__(self, model=None, *, sample_rate: int, channels: int = 1, segmentation: Segmentation | None = None,
-                 rule: str = "mean_logits", min_score: float = 0.0, runtime: str = "auto", compute=None):
+    def __init__(self, model=None, *, sample_rate: int, channels: int = 1, options: PredictOptions | None = None,
+                 runtime: str = "auto", compute=None, **option_values):
         self.model: EmotionModel = load_model(model, runtime=runtime)
-        self.model.require_no_speaker_statistics("live (one stream at a time)")
+        self.options = options_of(options, **option_values)
+        if self.model.speaker_norm:
+            raise ConfigError(f"{self.model.name}: trained on speaker-normalised embeddings, so it needs a speaker's "
+                              "statistics before it can judge any segment; live streams use a model without that "
+                              "(e.g. default-4class)")
         self.rate = int(check_number("sample rate", sample_rate, lo=8000, hi=384_000, integer=True, unit="Hz"))
         self.channels = int(check_number("channels", channels, lo=1, hi=64, integer=True))
-        if rule not in RULES:
-            raise ConfigError(f"unknown aggregation rule {rule!r}; available: {', '.join(RULES)}")
-        self.rule, self.min_score = rule, check_number("min_score", min_score, lo=0.0, hi=1.0)
         self.resampler = Resampler(self.rate, self.model.sample_rate)
-        self.embedder = self.model.embedder(segmentation)
-        self.running = RunningDecision(self.model.classes, self.model.temperature)
+        self.segmentation = self.options.segmentation(self.model.segmentation)
+        self.embedder = self.model.embedder(self.segmentation)
+        self.timeline = Timeline.for_model(self.model, self.options, keep=False)
         self.received = 0  # input samples (per channel)
         self.finished = False
         self.compute = compute or (lambda fn: fn())
@@ -116,7 +74,7 @@ class Stream:
         x = self._mono(samples)
         self.received += x.size
         y = self.resampler(x)
-        return self.compute(lambda: self._results(self.embedder.push(y), final=False))
+        return self.compute(lambda: self._results(self.embedder.push(y)))
 
     def finish(self) -> list[dict]:
         """The remaining segments (the last ones, zero-padded) once the audio has ended."""
@@ -124,25 +82,14 @@ class Stream:
             return []
         self.finished = True
         y = self.resampler(np.zeros(0, np.float32), last=True)
-        return self.compute(lambda: self._results(self.embedder.push(y) + self.embedder.finish(), final=True))
+        return self.compute(lambda: self._results(self.embedder.push(y) + self.embedder.finish()))
 
-    def _results(self, rows, *, final: bool) -> list[dict]:
+    def _results(self, rows) -> list[dict]:
         if not rows:
             return []
-        logits = self.model.logits(np.stack([r[2] for r in rows]))
-        self.running.add(logits)
-        probs = self.model.probabilities(logits)
-        duration = self.seconds
-        out = []
-        for (s, e, _), p in zip(rows, probs):
-            k = int(p.argmax())
-            label = self.model.classes[k] if p[k] >= self.min_score else UNCERTAIN
-            r = {"start": round(s, 3), "end": round(min(e, duration) if final else e, 3), "label": label,
-                 "score": float(p[k])}
-            r.update({f"p_{c}": float(v) for c, v in zip(self.model.classes, p)})
-            out.append(r)
-        return out
+        logits = self.model.logits(np.stack([r.embedding for r in rows]))
+        return self.timeline.add([(r.start, r.end) for r in rows], logits, [r.speech for r in rows])
 
     def decision(self) -> dict:
         """The clip decision over the segments so far."""
-        return {**self.running.result(self.rule, self.min_score), "duration": round(self.seconds, 3)}
+        return self.timeline.decision(duration=self.seconds)

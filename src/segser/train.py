@@ -18,13 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from . import __version__, corpora, finetune, protocols
 from . import labels as labelsets
 from .backbones import create as create_backbone
 from .config import TrainConfig
-from .embedding import Embeddings, NoiseMix, embed_manifest
+from .embedding import ENGINE_VERSION, Embeddings, NoiseMix, embed_manifest
 from .errors import LabelError
 from .evaluation import (
     ROBUSTNESS_KEYS,
@@ -39,6 +38,7 @@ from .fileio import RunDirectory, write_json, write_text
 from .loop import fit_head, fit_temperature, logits_of
 from .metrics import confusion, per_class_report
 from .model import save_head
+from .progress import progress_bar
 from .speakers import append_speaker_vectors, speaker_normalise
 
 # --- data ----------------------------------------------------------------------------------------
@@ -67,8 +67,8 @@ def load_data(cfg: TrainConfig) -> Data:
 def adapt(cfg: TrainConfig, emb: Embeddings, manifest: pd.DataFrame) -> Embeddings:
     """The embeddings with the config's speaker adaptation applied (a new object)."""
     X, spk = emb.X, manifest["speaker"].to_numpy()[emb.clip]
-    if cfg.speaker_norm:
-        X = speaker_normalise(X, spk)
+    if cfg.speaker_norm:  # statistics from each speaker's segments with speech, as predict takes them
+        X = speaker_normalise(X, spk, emb.speech >= cfg.speech_gate)
     if cfg.speaker_vectors:
         X = append_speaker_vectors(X, spk)
     return emb if X is emb.X else emb.with_features(X)
@@ -106,7 +106,7 @@ def embed_data(cfg: TrainConfig, data: Data, backbone, *, progress: bool) -> Fea
         if len(rows) == len(m):
             return embed(mix)
         e = embed_manifest(m.iloc[rows].reset_index(drop=True), backbone, cfg.segmentation, progress=progress, noise=mix)
-        e = Embeddings(e.X, rows[e.clip], e.start, e.end, {int(rows[i]): msg for i, msg in e.errors.items()})
+        e = Embeddings(e.X, rows[e.clip], e.start, e.end, e.speech, {int(rows[i]): msg for i, msg in e.errors.items()})
         return adapt(cfg, e, m)
     feats = Features(embed())
     mixes = noise_mixes(cfg, backbone.sample_rate)
@@ -120,9 +120,9 @@ def embed_data(cfg: TrainConfig, data: Data, backbone, *, progress: bool) -> Fea
 
 # --- one fold ------------------------------------------------------------------------------------
 
-def training_set(feats: Features, clips: np.ndarray, y_of_clip: np.ndarray):
-    """Segments (X, y, clip index) of ``clips``, with their noisy copies when there are any."""
-    parts = [feats.clean.select(clips)] + [e.select(clips) for e in feats.noisy_train]
+def training_set(feats: Features, clips: np.ndarray, y_of_clip: np.ndarray, speech_gate: float = 0.0):
+    """Segments (X, y, clip index) of ``clips`` with speech, with their noisy copies when there are any."""
+    parts = [e.select(clips).voiced(speech_gate) for e in [feats.clean, *feats.noisy_train]]
     return (np.concatenate([p.X for p in parts]), np.concatenate([y_of_clip[p.clip] for p in parts]),
             np.concatenate([p.clip for p in parts]))
 
@@ -130,8 +130,11 @@ def training_set(feats: Features, clips: np.ndarray, y_of_clip: np.ndarray):
 def fit_fold_head(cfg: TrainConfig, data: Data, feats: Features, train_clips, val_clips, y_of_clip, backbone):
     """A head trained on ``train_clips`` (early stopping on ``val_clips``), and its
     temperature fitted on the validation segments when the config calibrates."""
-    X_tr, y_tr, c_tr = training_set(feats, train_clips, y_of_clip)
-    X_va, y_va, c_va = training_set(Features(feats.clean), val_clips, y_of_clip)
+    X_tr, y_tr, c_tr = training_set(feats, train_clips, y_of_clip, cfg.speech_gate)
+    if not len(X_tr):
+        raise LabelError(f"no training segment has speech (at least {cfg.speech_gate:g} of it, Silero VAD); for data "
+                         "that is not speech, train with speech_gate 0 (--speech-gate 0)")
+    X_va, y_va, c_va = training_set(Features(feats.clean), val_clips, y_of_clip, cfg.speech_gate)
     corpus = data.manifest["corpus"].to_numpy()
     model, hist = fit_head(X_tr, y_tr, X_va, y_va, len(data.classes), cfg, groups=(corpus[c_tr], corpus[c_va]),
                            layer_dim=getattr(backbone, "width", None))
@@ -157,11 +160,11 @@ def run_fold(cfg: TrainConfig, data: Data, feats: Features, fold, y_of_clip: np.
         lg = logits_of(model, test.X)
     else:
         model, hist, lg, before = finetune.run_fold(cfg, backbone, waves, clean, fold, y_of_clip, classes, manifest)
-    metrics, preds = evaluate_logits(lg, test, manifest, classes, cfg.aggregation)
+    metrics, preds = evaluate_logits(lg, test, manifest, classes, cfg.aggregation, speech_gate=cfg.speech_gate)
     y_clip = label_indices(preds["label"], classes)
     metrics["ECE"] = expected_calibration_error(preds[[f"p_{c}" for c in classes]].to_numpy(), y_clip)
     if cfg.calibrate:
-        calibrated = clip_probabilities(lg, test.clip, temperature)
+        calibrated = clip_probabilities(lg, test, temperature, speech_gate=cfg.speech_gate)
         for i, c in enumerate(classes):
             preds[f"pc_{c}"] = calibrated[:, i]
         metrics.update({"temperature": temperature, "ECE_calibrated": expected_calibration_error(calibrated, y_clip)})
@@ -169,7 +172,8 @@ def run_fold(cfg: TrainConfig, data: Data, feats: Features, fold, y_of_clip: np.
         metrics.update({f"{k}_before_finetune": before[k] for k in ("UA", "WA")})
     for cond, noisy in feats.noisy_test.items():
         sub = noisy.select(fold.test)
-        nm, _ = evaluate_logits(logits_of(model, sub.X), sub, manifest, classes, cfg.aggregation)
+        nm, _ = evaluate_logits(logits_of(model, sub.X), sub, manifest, classes, cfg.aggregation,
+                                speech_gate=cfg.speech_gate)
         metrics.update({f"{k}@{cond}": v for k, v in nm.items() if k in ROBUSTNESS_KEYS})
     metrics.update({"fold": fold.name, "epochs": len(hist), "best_epoch": int(np.argmin([h["val_loss"] for h in hist]) + 1)})
     preds.insert(0, "fold", fold.name)
@@ -190,6 +194,7 @@ def provenance(cfg: TrainConfig, data: Data) -> dict:
         "n_clips": int(len(m)), "n_speakers": int(m["speaker"].nunique()),
         "segser_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
         "speaker_norm": cfg.speaker_norm, "speaker_vectors": cfg.speaker_vectors, "aggregation": cfg.aggregation,
+        "speech_gate": cfg.speech_gate, "engine": ENGINE_VERSION,
         "audio_seconds": round(float(m["duration"].sum()), 1),
     }
 
@@ -254,7 +259,7 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None, over
         if not selected:
             raise LabelError(f"--folds {','.join(map(str, cfg.folds))}: the protocol has folds 0..{len(folds) - 1}")
         results = [run_fold(cfg, data, feats, protocols.Fold(f.name, ok[f.train], ok[f.val], ok[f.test]), y_of_clip,
-                            backbone, waves) for f in tqdm(selected, desc="folds", disable=not progress)]
+                            backbone, waves) for f in progress_bar(selected, desc="folds", enabled=progress)]
         result = write_report(out, cfg, data, feats, results, t0)
         if cfg.final_model and cfg.head != "svm" and cfg.finetune is None:
             train_final(out, cfg, data, feats, y_of_clip, backbone)

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
+from segser import predict  # noqa: E402
 from segser.export import export  # noqa: E402
-from segser.inference import predict  # noqa: E402
 from segser.model import load_model  # noqa: E402
 
 pytestmark = pytest.mark.integration

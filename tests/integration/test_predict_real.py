@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 import soxr
 
+from segser import predict
 from segser.errors import ModelError
-from segser.inference import predict
 from segser.model import load_model
 from segser.segmenters import Segmentation
 

@@ -15,8 +15,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from segser import predict  # noqa: E402
 from segser.distributed import predict_to_parquet, read_results  # noqa: E402
-from segser.inference import predict  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

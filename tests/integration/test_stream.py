@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from segser.inference import predict
+from segser import predict
 from segser.model import load_model
 from segser.segmenters import Segmentation
 from segser.stream import Stream

@@ -13,7 +13,7 @@ uvicorn = pytest.importorskip("uvicorn")
 websockets = pytest.importorskip("websockets")
 httpx = pytest.importorskip("httpx")
 
-from segser.inference import predict  # noqa: E402
+from segser import predict  # noqa: E402
 from segser.service import create_app  # noqa: E402
 from tests.conftest import serve_in_thread  # noqa: E402
 

@@ -6,8 +6,8 @@ from segser.cli import main
 
 def test_benchmark_smoke_numbers_come_from_runs(toy_corpus, tmp_path, capsys):
     suite = {"name": "smoke", "seed": 3, "corpora": [{"name": "csv", "root": str(toy_corpus)}],
-             "pipelines": [{"name": "logmel-segment", "backbone": "logmel", "head": "segment", "max_epochs": 15},
-                           {"name": "logmel-linear", "backbone": "logmel", "head": "linear", "max_epochs": 15}]}
+             "pipelines": [{"name": "logmel-segment", "speech_gate": 0, "backbone": "logmel", "head": "segment", "max_epochs": 15},
+                           {"name": "logmel-linear", "speech_gate": 0, "backbone": "logmel", "head": "linear", "max_epochs": 15}]}
     (tmp_path / "suite.json").write_text(json.dumps(suite))
     assert main(["benchmark", "--suite", str(tmp_path / "suite.json"), "--out", str(tmp_path / "bench"), "--folds", "0,1",
                  "--quiet"]) == 0

@@ -42,7 +42,7 @@ def test_meanstd_fine_tuning_builds_a_head_of_the_right_width(tmp_path):
 
 
 def toy_config(toy_corpus, **kw):
-    return TrainConfig(corpora=(CorpusSpec("csv", str(toy_corpus)),), backbone="whisper", protocol="speaker-kfold:2",
+    return TrainConfig(speech_gate=0, corpora=(CorpusSpec("csv", str(toy_corpus)),), backbone="whisper", protocol="speaker-kfold:2",
                        backbone_options={"size": "tiny.en", "layer": "all", "context": 2.0}, lr=1e-2, max_epochs=20,
                        final_model=False, **kw)
 

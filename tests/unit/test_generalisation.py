@@ -43,7 +43,7 @@ def test_temperature_scaling_softens_overconfident_logits():
 
 def test_balanced_calibrated_cross_corpus_run_and_its_model(toy_corpora, tmp_path):
     corpora_ = tuple(CorpusSpec("csv", str(toy_corpora[c]), {"corpus": c}) for c in "ab")
-    cfg = TrainConfig(corpora=corpora_, backbone="logmel", protocol="speaker-kfold:3", max_epochs=15, patience=4,
+    cfg = TrainConfig(speech_gate=0, corpora=corpora_, backbone="logmel", protocol="speaker-kfold:3", max_epochs=15, patience=4,
                       corpus_balance=True, class_weights=True, label_smoothing=0.1, embedding_norm="per_layer",
                       calibrate=True)
     result = run(cfg, tmp_path / "run", progress=False)
@@ -72,7 +72,7 @@ def test_balanced_calibrated_cross_corpus_run_and_its_model(toy_corpora, tmp_pat
 
 def test_leave_one_corpus_out_run_reports_each_held_out_corpus(toy_corpora, tmp_path):
     corpora_ = tuple(CorpusSpec("csv", str(toy_corpora[c]), {"corpus": c}) for c in "ab")
-    cfg = TrainConfig(corpora=corpora_, backbone="logmel", protocol="leave-one-corpus-out", max_epochs=10, patience=3,
+    cfg = TrainConfig(speech_gate=0, corpora=corpora_, backbone="logmel", protocol="leave-one-corpus-out", max_epochs=10, patience=3,
                       corpus_balance=True, final_model=False)
     result = run(cfg, tmp_path / "run", progress=False)
     assert [f["fold"] for f in result["folds"]] == ["corpus=a", "corpus=b"]
@@ -86,7 +86,7 @@ def test_cross_corpus_suite_fills_the_matrix_and_its_report(toy_corpora, tmp_pat
 
     suite = {"name": "toy-cross", "mode": "cross-corpus", "seed": 0, "evaluation_only": ["c"], "pairwise": True,
              "corpora": [{"name": "csv", "root": str(toy_corpora[c]), "options": {"corpus": c}} for c in "abc"],
-             "pipelines": [{"name": "logmel-balanced", "backbone": "logmel", "max_epochs": 8, "patience": 3,
+             "pipelines": [{"name": "logmel-balanced", "speech_gate": 0, "backbone": "logmel", "max_epochs": 8, "patience": 3,
                             "corpus_balance": True}]}
     payload = run_suite(suite, tmp_path / "bench", progress=False)
     (row,) = payload["results"]
@@ -104,8 +104,10 @@ def test_a_pipeline_can_keep_a_corpus_out_of_training(toy_corpora, tmp_path):
 
     suite = {"name": "toy-cross", "mode": "cross-corpus", "seed": 0, "pairwise": True,
              "corpora": [{"name": "csv", "root": str(toy_corpora[c]), "options": {"corpus": c}} for c in "abc"],
-             "pipelines": [{"name": "no-c", "backbone": "logmel", "max_epochs": 4, "patience": 2, "evaluation_only": ["c"]},
-                           {"name": "no-pairs", "backbone": "logmel", "max_epochs": 2, "patience": 1, "pairwise": False}]}
+             "pipelines": [{"name": "no-c", "speech_gate": 0, "backbone": "logmel", "max_epochs": 4, "patience": 2,
+                            "evaluation_only": ["c"]},
+                           {"name": "no-pairs", "speech_gate": 0, "backbone": "logmel", "max_epochs": 2, "patience": 1,
+                            "pairwise": False}]}
     row, no_pairs = run_suite(suite, tmp_path / "bench", progress=False)["results"]
     assert "pairwise" not in no_pairs and no_pairs["protocol"] == "leave-one-corpus-out"
     assert row["protocol"] == "leave-one-corpus-out:c" and row["evaluation_only"] == ["c"]

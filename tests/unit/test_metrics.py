@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from segser.aggregate import decide, vote_set
+from segser.aggregate import Tally, decide
 from segser.metrics import classification_metrics, segment_clip_metrics
 
 
@@ -31,7 +31,7 @@ def test_paper_metrics_hand_worked_with_ties():
 
 def test_vote_set_and_rules():
     lg = onehot_logits([0, 1, 1, 0, 2])
-    assert list(vote_set(lg)) == [0, 1]
+    assert list(Tally.of(lg).vote_set()) == [0, 1]
     assert decide(lg, "unique_majority") == -1
     assert decide(lg, "majority") == 0  # tied votes and tied mean logits: the first tied class
     lg[1, 1] = 1.5  # now class 1 has the larger mean logit among the tied

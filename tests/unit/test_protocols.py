@@ -61,7 +61,7 @@ def test_no_test_segment_reaches_training(toy_corpus, tmp_path, monkeypatch):
 
     monkeypatch.setattr(train, "fit_head", fit_spy)
     monkeypatch.setattr(train, "run_fold", fold_spy)
-    cfg = TrainConfig(corpora=(CorpusSpec("csv", str(toy_corpus)),), backbone="logmel", protocol="loso", max_epochs=2,
+    cfg = TrainConfig(speech_gate=0, corpora=(CorpusSpec("csv", str(toy_corpus)),), backbone="logmel", protocol="loso", max_epochs=2,
                       segmentation=Segmentation(length=1.0, hop=0.5), final_model=False)
     train.run(cfg, tmp_path / "run", progress=False)
     assert len(tests) == len(seen) == 4 and all(len(t) == 24 for t in tests)  # 12 clips x 2 segments per held-out speaker

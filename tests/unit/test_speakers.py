@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segser import predict
 from segser.cli import main
 from segser.config import CorpusSpec, TrainConfig
 from segser.embedding import embed_manifest
-from segser.errors import ConfigError, ModelError
-from segser.inference import predict
+from segser.errors import ConfigError
 from segser.model import load_model
 from segser.speakers import MIN_SPEAKER_SEGMENTS, speaker_groups, speaker_normalise
 from segser.train import run
@@ -17,7 +17,7 @@ from segser.train import run
 
 @pytest.fixture()
 def adapted_run(toy_corpus, tmp_path):
-    cfg = TrainConfig(corpora=(CorpusSpec("csv", str(toy_corpus)),), backbone="logmel", max_epochs=10, patience=5,
+    cfg = TrainConfig(speech_gate=0, corpora=(CorpusSpec("csv", str(toy_corpus)),), backbone="logmel", max_epochs=10, patience=5,
                       protocol="speaker-kfold:2", speaker_norm=True)
     run(cfg, tmp_path / "run", progress=False)
     return tmp_path / "run"
@@ -54,12 +54,13 @@ def test_predict_with_speakers_equals_normalising_each_speakers_embeddings(adapt
 def test_speaker_normalised_model_needs_speakers_and_enough_speech(adapted_run, toy_corpus, tmp_path, capsys):
     m = manifest_of(toy_corpus)
     one = m["path"].iloc[0]
-    with pytest.raises(ModelError, match="--speakers"):
-        predict([one], adapted_run)
-    _, decisions, errors = predict([one], adapted_run, speakers="file")
-    assert decisions.empty and f"at least {MIN_SPEAKER_SEGMENTS}" in errors[one] and "s0_angry_0.wav" in errors[one]
+    with pytest.raises(ConfigError, match="needs statistics"):
+        predict([one], adapted_run, adapt="none")
+    for kw in ({}, {"speakers": "file"}, {"adapt": "speaker"}):  # auto, or per recording: the recording is its group
+        _, decisions, errors = predict([one], adapted_run, **kw)
+        assert decisions.empty and f"at least {MIN_SPEAKER_SEGMENTS}" in errors[one] and "s0_angry_0.wav" in errors[one]
     assert main(["predict", str(adapted_run), one, "--speakers", "file", "--quiet"]) == 1
-    assert "speaker normalisation needs at least" in capsys.readouterr().err
+    assert "adaptation needs at least" in capsys.readouterr().err
     files = list(m.loc[m["speaker"] == "spk1", "path"])
     assert main(["predict", str(adapted_run), *files, "--speakers", "all", "--quiet", "--out",
                  str(tmp_path / "t.csv")]) == 0
@@ -71,9 +72,11 @@ def test_speakers_are_refused_where_they_cannot_apply(adapted_run, toy_corpus, t
     from segser.stream import Stream
 
     m = manifest_of(toy_corpus)
-    with pytest.raises(ConfigError, match="speakers are for models trained with speaker normalisation"):
-        predict([m["path"].iloc[0]], "default", speakers="all")
-    with pytest.raises(ModelError, match="live"):
+    with pytest.raises(ConfigError, match="with --adapt none each file stands alone"):
+        predict([m["path"].iloc[0]], "default", speakers="all", adapt="none")
+    with pytest.raises(ConfigError, match="--adapt collection takes every input"):
+        predict([m["path"].iloc[0]], "default", speakers="all", adapt="collection")
+    with pytest.raises(ConfigError, match="live streams"):
         Stream(adapted_run, sample_rate=16000)
     with pytest.raises(ConfigError, match="--speakers file"):
         predict_to_parquet([m["path"].iloc[0]], tmp_path / "out", model=str(adapted_run), speakers="all")
@@ -97,7 +100,7 @@ def test_a_ray_worker_takes_each_recording_as_its_own_speaker(adapted_run, toy_c
     tables = read_results(out)
     timeline, _, _ = predict([long], adapted_run, speakers="file")
     np.testing.assert_allclose(tables["segments"]["p_angry"].to_numpy(), timeline["p_angry"].to_numpy(), atol=1e-6)
-    assert "segments of usable audio" in tables["errors"]["error"].iloc[0]
+    assert "segments of speech" in tables["errors"]["error"].iloc[0]
 
 
 def test_the_service_takes_each_upload_as_its_own_speaker(adapted_run, toy_corpus, tmp_path):
@@ -146,7 +149,7 @@ def test_speaker_tables(tmp_path):
 def test_a_speaker_over_the_segment_bound_fails_whole_and_the_others_go_on(adapted_run, toy_corpus, monkeypatch):
     import segser.speakers
 
-    monkeypatch.setattr(segser.speakers, "MAX_SPEAKER_SEGMENTS", 30)
+    monkeypatch.setattr(segser.speakers, "MAX_GROUP_SEGMENTS", 30)
     m = manifest_of(toy_corpus)
     m = m[m["speaker"].isin(["spk0", "spk1", "spk2"])]
     groups = {p: ("a" if s == "spk0" else "b") for p, s in zip(m["path"], m["speaker"])}

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from segser import predict
 from segser.cli import main
 from segser.config import CorpusSpec, TrainConfig
 from segser.errors import ConfigError, LabelError, ModelError
-from segser.inference import predict
 from segser.model import load_model
 from segser.train import run
 from tests.conftest import tone, write
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def toy_cfg(toy_corpus, **kw):
-    return TrainConfig(**{"corpora": (CorpusSpec("csv", str(toy_corpus)),), "backbone": "logmel", "max_epochs": 30,
+    return TrainConfig(**{"speech_gate": 0, "corpora": (CorpusSpec("csv", str(toy_corpus)),), "backbone": "logmel", "max_epochs": 30,
                           "patience": 5, "protocol": "speaker-kfold:2", **kw})
 
 
@@ -40,7 +40,7 @@ def test_train_writes_complete_run_and_predicts(toy_corpus, tmp_path):
 
 def test_cli_train_predict_json_and_bad_files(toy_corpus, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--csv", str(toy_corpus), "--backbone", "logmel", "--epochs", "20", "--protocol", "kfold:2",
+    assert main(["train", "--speech-gate", "0", "--csv", str(toy_corpus), "--backbone", "logmel", "--epochs", "20", "--protocol", "kfold:2",
                  "--out", str(out), "--quiet"]) == 0
     assert "NOT speaker-independent" in capsys.readouterr().out
     bad = tmp_path / "bad"
@@ -113,7 +113,7 @@ def test_existing_run_is_refused_and_kept_when_a_rerun_fails(toy_corpus, tmp_pat
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(ConfigError, match="already exists"):
         run(toy_cfg(toy_corpus), out, progress=False)
-    assert main(["train", "--csv", str(toy_corpus), "--backbone", "nosuch", "--out", str(out), "--overwrite"]) == 2
+    assert main(["train", "--speech-gate", "0", "--csv", str(toy_corpus), "--backbone", "nosuch", "--out", str(out), "--overwrite"]) == 2
     assert "unknown backbone 'nosuch'" in capsys.readouterr().err
     with pytest.raises(LabelError):  # fails after the run started: the old run stays whole
         run(toy_cfg(toy_corpus, labels="angry,neutral"), out, progress=False, overwrite=True)
@@ -129,7 +129,7 @@ def test_one_class_is_refused(tmp_path):
         write(tmp_path / f"a{k}.wav", tone(300 + k, 1.0))
         rows.append(f"a{k}.wav,angry,s{k}")
     (tmp_path / "one.csv").write_text("\n".join(rows) + "\n")
-    cfg = TrainConfig(corpora=(CorpusSpec("csv", str(tmp_path / "one.csv")),), backbone="logmel")
+    cfg = TrainConfig(speech_gate=0, corpora=(CorpusSpec("csv", str(tmp_path / "one.csv")),), backbone="logmel")
     with pytest.raises(LabelError, match="at least two"):
         run(cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
@@ -141,7 +141,7 @@ def test_csv_row_with_a_missing_file_is_an_error(toy_corpus, tmp_path):
     text = toy_corpus.read_text() + "wav/gone.wav,angry,spk0\n"
     (toy_corpus.parent / "broken.csv").write_text(text)
     with pytest.raises(CorpusError, match="gone.wav: file does not exist"):
-        run(TrainConfig(corpora=(CorpusSpec("csv", str(toy_corpus.parent / "broken.csv")),)), tmp_path / "r", progress=False)
+        run(TrainConfig(speech_gate=0, corpora=(CorpusSpec("csv", str(toy_corpus.parent / "broken.csv")),)), tmp_path / "r", progress=False)
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -169,7 +169,7 @@ def test_cli_config_errors(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "typo.json").write_text('{"backbone": "logmel", "noise": {"dir": "n", "snr": [5]}}')
     for name, message in (("bad.json", "not valid JSON"), ("typo.json", "unknown option 'snr'")):
-        assert main(["train", "--config", str(tmp_path / name), "--out", str(tmp_path / "r")]) == 2
+        assert main(["train", "--speech-gate", "0", "--config", str(tmp_path / name), "--out", str(tmp_path / "r")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
 
@@ -190,7 +190,7 @@ def test_help_lists_every_backbone_and_head(capsys):
     from segser.heads import HEADS
 
     with pytest.raises(SystemExit):
-        main(["train", "--help"])
+        main(["train", "--speech-gate", "0", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(name in text for name in [*REGISTRY, *HEADS])
 
@@ -226,7 +226,8 @@ def test_cli_evaluate_clean_and_noisy_uses_the_training_noise_rule(toy_corpus, t
     from segser.embedding import NoiseMix, embed_manifest
 
     out = tmp_path / "run"
-    assert main(["train", "--csv", str(toy_corpus), "--backbone", "logmel", "--epochs", "20", "--out", str(out), "--quiet"]) == 0
+    assert main(["train", "--speech-gate", "0", "--csv", str(toy_corpus), "--backbone", "logmel", "--epochs", "20",
+                 "--out", str(out), "--quiet"]) == 0
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
         write(tmp_path / "noise" / split / "hum" / f"{split}.wav", (0.1 * rng.standard_normal(48000)).astype(np.float32))

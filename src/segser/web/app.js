@@ -3,7 +3,7 @@
 // and draw the timeline as it grows: a colour strip per emotion and probability curves.
 const COLORS = { angry: "#d7263d", disgust: "#6b8e23", fear: "#7b2cbf", happy: "#f5a300", neutral: "#8d99ae",
   sad: "#1b6ca8", surprise: "#00a6a6", calm: "#2a9d8f", boredom: "#9c6644", excited: "#ff6f59",
-  frustrated: "#c1121f", other: "#adb5bd", uncertain: "#d9dde5" };
+  frustrated: "#c1121f", other: "#adb5bd", uncertain: "#d9dde5", "no speech": "#f1f2f5" };
 const $ = (id) => document.getElementById(id);
 const state = { classes: [], segments: [], decision: null, live: null };
 
@@ -24,7 +24,7 @@ function addSegment(s) {
   const row = document.createElement("tr");
   row.dataset.label = s.label;
   row.innerHTML = `<td>${s.start.toFixed(2)}</td><td>${s.end.toFixed(2)}</td>` +
-    `<td style="color:${color(s.label)}">${s.label}</td><td>${s.score.toFixed(2)}</td>`;
+    `<td style="color:${color(s.label)}">${s.label}</td><td>${s.score == null ? "" : s.score.toFixed(2)}</td>`;
   $("segments").appendChild(row);
   $("count").textContent = String(state.segments.length);
 }
@@ -33,8 +33,9 @@ function showDecision(d) {
   state.decision = d;
   const el = $("decision");
   el.dataset.label = d.label || "";
-  el.innerHTML = d.label ? `Clip: <b style="color:${color(d.label)}">${d.label}</b> (score ${Number(d.score).toFixed(2)}, ` +
-    `${d.n_segments} segments, rule ${d.rule})` : "No speech segment.";
+  const score = d.score == null ? "" : `score ${Number(d.score).toFixed(2)}, `;
+  el.innerHTML = d.label ? `Clip: <b style="color:${color(d.label)}">${d.label}</b> (${score}` +
+    `${d.n_speech ?? d.n_segments} of ${d.n_segments} segments with speech, rule ${d.rule})` : "No segment yet.";
 }
 
 function draw() {
@@ -58,9 +59,13 @@ function draw() {
   }
   for (const c of state.classes) {
     g.strokeStyle = color(c); g.lineWidth = 2; g.beginPath();
-    state.segments.forEach((s, i) => {
-      const px = x((s.start + s.end) / 2), py = y(s["p_" + c]);
-      if (i === 0) g.moveTo(px, py); else g.lineTo(px, py);
+    let pen = false;  // segments without speech have no probabilities: the curve breaks there
+    state.segments.forEach((s) => {
+      const p = s["p_" + c];
+      if (p == null) { pen = false; return; }
+      const px = x((s.start + s.end) / 2), py = y(p);
+      if (!pen) g.moveTo(px, py); else g.lineTo(px, py);
+      pen = true;
     });
     g.stroke();
   }

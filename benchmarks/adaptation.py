@@ -1,0 +1,208 @@
+"""Where does adaptation break, and which rule is safe? (issue 22)
+
+The cross-corpus matrix of the v3 recipe (Whisper tiny.en, all layers, 5 s
+windows, 1 s segments, N = 200 head, corpus balance, calibration; 4 classes;
+each corpus held out once, ASED/SAVEE/TESS never trained on), with three
+heads per fold: trained on raw embeddings, on per-speaker standardised
+embeddings and on per-corpus standardised embeddings. Each adaptation method
+is scored on every held-out corpus under three protocols:
+
+* ``mixed``: each test speaker's statistics from all of their clips (a mix of emotions);
+* ``one-emotion``: each test speaker keeps only the clips of one emotion (emotions handed to
+  speakers in turn, so the classes stay balanced; ``--draws`` draws), statistics from those;
+* ``collection``: no speakers known; statistics over the whole held-out corpus.
+
+Statistics always come from the segments with speech (the timeline's gate).
+Writes benchmarks/results/adaptation.json.
+
+    python benchmarks/adaptation.py [--draws 3]
+"""
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import save  # noqa: E402
+
+from segser import corpora  # noqa: E402
+from segser import labels as labelsets  # noqa: E402
+from segser.backbones import create  # noqa: E402
+from segser.config import TrainConfig  # noqa: E402
+from segser.embedding import Embeddings, embed_manifest  # noqa: E402
+from segser.evaluation import evaluate_logits  # noqa: E402
+from segser.loop import fit_head, fit_temperature, logits_of  # noqa: E402
+from segser.segmenters import Segmentation  # noqa: E402
+from segser.settings import data_dir  # noqa: E402
+from segser.speakers import Statistics, one_mood, standardise  # noqa: E402
+from segser.timeline import SPEECH_GATE  # noqa: E402
+
+TRAINABLE = ("emodb", "ravdess", "nemo", "emovo")
+EVAL_ONLY = ("ased", "savee", "tess")
+CLASSES = ["angry", "happy", "neutral", "sad"]
+RECIPE = dict(backbone="whisper", backbone_options={"size": "tiny.en", "layer": "all", "context": 5}, head="segment",
+              head_options={"hidden": 200}, lr=0.001, weight_decay=0.0001, batch_size=32, max_epochs=200, patience=15,
+              class_weights=True, corpus_balance=True, calibrate=True)
+MOOD_SHARES = (0.5, 0.6, 0.7, 0.8)
+SHRINK_K = (50, 200)
+
+
+def load_all():
+    bb = create("whisper", size="tiny.en", layer="all", context=5)
+    seg = Segmentation(length=1.0, hop=1.0)
+    frames, embs = [], []
+    offset = 0
+    for name in TRAINABLE + EVAL_ONLY:
+        m, _ = labelsets.apply(corpora.load(name, data_dir() / name), "4class")
+        m = m.reset_index(drop=True)
+        e = embed_manifest(m, bb, seg, progress=False)
+        frames.append(m)
+        embs.append(Embeddings(e.X, e.clip + offset, e.start, e.end, e.speech))
+        offset += len(m)
+        print(f"{name}: {len(m)} clips, {len(e.X)} segments", flush=True)
+    import pandas as pd
+
+    manifest = pd.concat(frames, ignore_index=True)
+    manifest["speaker"] = manifest["corpus"] + ":" + manifest["speaker"].astype(str)
+    emb = Embeddings(np.concatenate([e.X for e in embs]), np.concatenate([e.clip for e in embs]),
+                     np.concatenate([e.start for e in embs]), np.concatenate([e.end for e in embs]),
+                     np.concatenate([e.speech for e in embs]))
+    return manifest, emb
+
+
+def group_normalised(X, groups, voiced):
+    out = np.empty_like(X)
+    for g in np.unique(groups):
+        m = groups == g
+        out[m] = standardise(X[m], Statistics.of(X[m & voiced]))
+    return out
+
+
+def train_head(X, y, corpus, speakers, seed=0):
+    """The v3 recipe's head on (X, y); validation: one training speaker in nine."""
+    rng = np.random.default_rng(seed)
+    spk = np.unique(speakers)
+    val = np.isin(speakers, rng.choice(spk, size=max(1, round(len(spk) / 9)), replace=False))
+    cfg = TrainConfig.from_dict({**RECIPE, "seed": seed})
+    model, _ = fit_head(X[~val], y[~val], X[val], y[val], len(CLASSES), cfg, groups=(corpus[~val], corpus[val]))
+    temperature = fit_temperature(logits_of(model, X[val]), y[val])
+    return model, temperature
+
+
+def one_emotion_subsets(manifest, test_clips, draws):
+    """Clip subsets where each speaker keeps the clips of one emotion, emotions handed out in turn."""
+    out = []
+    m = manifest.loc[test_clips]
+    speakers = sorted(m["speaker"].unique())
+    for d in range(draws):
+        rng = np.random.default_rng(100 + d)
+        order = list(rng.permutation(speakers))
+        start = int(rng.integers(len(CLASSES)))
+        keep = []
+        for i, s in enumerate(order):
+            mine = m[m["speaker"] == s]
+            emotions = [c for c in CLASSES if (mine["label"] == c).any()]
+            wanted = CLASSES[(start + i) % len(CLASSES)]
+            emotion = wanted if wanted in emotions else emotions[i % len(emotions)]
+            keep += list(mine.index[mine["label"] == emotion])
+        out.append(np.array(sorted(keep)))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--draws", type=int, default=3, help="draws of the one-emotion protocol")
+    args = ap.parse_args()
+    manifest, emb = load_all()
+    voiced = emb.speech >= SPEECH_GATE
+    y_clip = np.array([CLASSES.index(c) for c in manifest["label"]])
+    corpus_of, speaker_of = manifest["corpus"].to_numpy(), manifest["speaker"].to_numpy()
+    seg_corpus, seg_speaker = corpus_of[emb.clip], speaker_of[emb.clip]
+    X_spk = group_normalised(emb.X, seg_speaker, voiced)
+    X_cor = group_normalised(emb.X, seg_corpus, voiced)
+    folds = [(c, [t for t in TRAINABLE if t != c]) for c in TRAINABLE] + [(c, list(TRAINABLE)) for c in EVAL_ONLY]
+    results = {}
+    trained = {}
+    for held, train_on in folds:
+        key = "+".join(train_on)
+        if key not in trained:
+            rows = np.isin(seg_corpus, train_on) & voiced
+            y = y_clip[emb.clip[rows]]
+            trained[key] = {name: train_head(X[rows], y, seg_corpus[rows], seg_speaker[rows])
+                            for name, X in (("raw", emb.X), ("speaker", X_spk), ("corpus", X_cor))}
+            print(f"trained on {key}", flush=True)
+        heads = trained[key]
+        raw_ref = (heads["raw"][0].mean.numpy(), heads["raw"][0].std.numpy())
+        test_clips = np.flatnonzero(corpus_of == held)
+        protocols = {"mixed": [("speaker", test_clips)], "collection": [("collection", test_clips)],
+                     "one-emotion": [("speaker", s) for s in one_emotion_subsets(manifest, test_clips, args.draws)]}
+        results[held] = {}
+        for proto, runs in protocols.items():
+            scores: dict[str, list] = {}
+            for grouping, clips in runs:
+                rows = np.isin(emb.clip, clips)
+                sub = Embeddings(emb.X[rows], emb.clip[rows], emb.start[rows], emb.end[rows], emb.speech[rows])
+                X, v = sub.X, sub.speech >= SPEECH_GATE
+                groups = seg_speaker[rows] if grouping == "speaker" else np.full(len(X), "all")
+                coll = Statistics.of(X[v])
+
+                def ua(head, Z):
+                    model, _ = heads[head]
+                    metrics, _ = evaluate_logits(logits_of(model, Z.astype(np.float32)), sub, manifest, CLASSES,
+                                                 "mean_logits", speech_gate=SPEECH_GATE)
+                    return metrics["UA"]
+
+                def per_group(fn):
+                    Z = np.empty_like(X)
+                    for g in np.unique(groups):
+                        m = groups == g
+                        Z[m] = fn(X[m], Statistics.of(X[m & v]) if np.any(m & v) else coll, m)
+                    return Z
+
+                methods = {
+                    "none (raw head)": ("raw", X),
+                    "speaker z (speaker-normalised head)": ("speaker", per_group(lambda x, s, m: standardise(x, s))),
+                    "collection z (corpus-normalised head)": ("corpus", standardise(X, coll)),
+                    "collection z (speaker-normalised head)": ("speaker", standardise(X, coll)),
+                    "moment matching to training (raw head)": ("raw", per_group(lambda x, s, m: standardise(x, s, raw_ref))),
+                    "collection mean, speaker scale (speaker-normalised head)":
+                        ("speaker", per_group(lambda x, s, m: standardise(x, Statistics(coll.mean, s.std, s.segments)))),
+                }
+                for k in SHRINK_K:
+                    methods[f"speaker shrunk to collection, k={k} (speaker-normalised head)"] = (
+                        "speaker", per_group(lambda x, s, m, k=k: standardise(x, s.shrunk(coll, k))))
+                # the guard: a group that the collection-normalised view gives mostly one emotion keeps the collection's mean
+                guess_model = heads["speaker"][0]
+                for tau in MOOD_SHARES:
+                    def guarded(x, s, m, tau=tau):
+                        g = logits_of(guess_model, standardise(x[v[m]] if np.any(v[m]) else x, coll).astype(np.float32))
+                        share = float(np.bincount(g.argmax(1), minlength=len(CLASSES)).max() / max(len(g), 1))
+                        return standardise(x, Statistics(coll.mean, s.std, s.segments) if share >= tau else s)
+                    methods[f"guarded speaker z, one mood at >= {tau:g} (speaker-normalised head)"] = ("speaker", per_group(guarded))
+                for name, (head, Z) in methods.items():
+                    scores.setdefault(name, []).append(ua(head, Z))
+                # logits averaged: speaker-z and collection-z views
+                lg = (logits_of(heads["speaker"][0], per_group(lambda x, s, m: standardise(x, s)).astype(np.float32))
+                      + logits_of(heads["speaker"][0], standardise(X, coll).astype(np.float32))) / 2
+                metrics, _ = evaluate_logits(lg, sub, manifest, CLASSES, "mean_logits", speech_gate=SPEECH_GATE)
+                scores.setdefault("mean of speaker-z and collection-z logits (speaker-normalised head)", []).append(metrics["UA"])
+            results[held][proto] = {k: statistics.mean(v) for k, v in scores.items()}
+        print(held, {p: round(results[held][p]["none (raw head)"], 3) for p in results[held]}, flush=True)
+    names = list(results)
+    methods = list(results[names[0]]["mixed"])
+    table = {}
+    for meth in methods:
+        table[meth] = {p: {"per_corpus": {c: results[c][p][meth] for c in names},
+                           "mean": statistics.mean(results[c][p][meth] for c in names),
+                           "mean_licensed": statistics.mean(results[c][p][meth] for c in TRAINABLE),
+                           "mean_eval_only": statistics.mean(results[c][p][meth] for c in EVAL_ONLY)}
+                       for p in ("mixed", "one-emotion", "collection")}
+        print(f"{meth:<80} " + " ".join(f"{p}: {table[meth][p]['mean']:.3f}" for p in table[meth]), flush=True)
+    save("adaptation", {"label_set": "4class", "corpora": names, "evaluation_only": list(EVAL_ONLY), "draws": args.draws,
+                        "speech_gate": SPEECH_GATE, "recipe": RECIPE, "methods": table})
+
+
+if __name__ == "__main__":
+    main()
