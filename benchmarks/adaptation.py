@@ -36,7 +36,7 @@ from segser.evaluation import evaluate_logits  # noqa: E402
 from segser.loop import fit_head, fit_temperature, logits_of  # noqa: E402
 from segser.segmenters import Segmentation  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
-from segser.speakers import Statistics, one_mood, standardise  # noqa: E402
+from segser.speakers import Statistics, standardise  # noqa: E402
 from segser.timeline import SPEECH_GATE  # noqa: E402
 
 TRAINABLE = ("emodb", "ravdess", "nemo", "emovo")

@@ -164,8 +164,15 @@ def cmd_predict(args) -> int:
             (Path(inputs[0]) / "model.pt").exists() or (Path(inputs[0]) / "export.json").exists()):
         model_ref = inputs.pop(0)  # segser predict RUN FILE...
     options = prediction_options(args)
+    turn_options = None
+    if args.speakers == "auto":
+        from .turns import TurnOptions
+
+        turn_options = TurnOptions(num_speakers=args.num_speakers, max_speakers=args.max_speakers)
+    elif args.num_speakers is not None:
+        raise ConfigError("--num-speakers goes with --speakers auto")
     if args.ray is not None:
-        return _predict_on_ray(args, inputs, model_ref, options)
+        return _predict_on_ray(args, inputs, model_ref, options, turn_options)
     if args.plot:
         check_writable(args.plot, "plot")
     model = load_model(model_ref, runtime=args.runtime, precision=args.precision)
@@ -183,7 +190,7 @@ def cmd_predict(args) -> int:
     failed = ok = 0
     try:
         for result in iter_results(inputs, model, options, progress=not args.quiet, speakers=args.speakers,
-                                   envelope=bool(args.plot)):
+                                   turn_options=turn_options, envelope=bool(args.plot)):
             for o in outputs:
                 o.add(result)
             if not result.ok:
@@ -203,7 +210,7 @@ def cmd_predict(args) -> int:
     return 1 if failed or not ok else 0
 
 
-def _predict_on_ray(args, inputs, model_ref, options) -> int:
+def _predict_on_ray(args, inputs, model_ref, options, turn_options=None) -> int:
     from .distributed import predict_to_parquet
     from .model import load_model
 
@@ -213,13 +220,15 @@ def _predict_on_ray(args, inputs, model_ref, options) -> int:
         raise ConfigError("with --ray the results go to --out only (no --plot, --json or --csv)")
     options.segmentation(load_model(model_ref, runtime=args.runtime).segmentation)
     summary = predict_to_parquet(inputs, args.out, model=model_ref, address=args.ray or None, workers=args.workers,
-                                 runtime=args.runtime, options=options, speakers=args.speakers)
-    print(f"{summary['processed']} files predicted ({summary['skipped_done']} already done), {summary['segments']} segments, "
-          f"{summary['errors']} failed; results in {args.out}", file=sys.stderr)
+                                 runtime=args.runtime, options=options, speakers=args.speakers, turn_options=turn_options)
+    print(f"this run: {summary['processed']} files predicted ({summary['skipped_done']} already done), "
+          f"{summary['segments']} segments, {summary['errors']} failed; the folder {args.out} now holds "
+          f"{summary['done_in_folder']} done and {summary['failed_in_folder']} failed of the {summary['files']} inputs"
+          + (f", {summary['missing_in_folder']} missing" if summary["missing_in_folder"] else ""), file=sys.stderr)
     if summary["superseded_batches"]:
         print(f"{summary['superseded_batches']} batches not written: a later run took over {args.out}; "
               "rerun to finish", file=sys.stderr)
-    return 1 if summary["errors"] or summary["superseded_batches"] else 0
+    return 1 if summary["failed_in_folder"] or summary["missing_in_folder"] or summary["superseded_batches"] else 0
 
 
 def _plot(path, result, model, several: bool, index: int) -> None:
@@ -435,15 +444,19 @@ def _add_predict(sub) -> None:
     pr.add_argument("--model", help="run directory, exported model or built-in model name (default: default)")
     _runtime_args(pr)
     _timeline_args(pr)
-    pr.add_argument("--speakers", metavar="all|file|TABLE.csv",
-                    help="which inputs share a speaker, for --adapt speaker|auto: all (one speaker), file (each "
-                         "recording its own) or a CSV with columns file,speaker")
+    pr.add_argument("--speakers", metavar="auto|all|file|TABLE.csv",
+                    help="who speaks: auto (find the speakers of each recording: turns, a speaker column and "
+                         "adaptation per found speaker), all (every input is one speaker), file (each recording its "
+                         "own) or a CSV with columns file,speaker")
+    pr.add_argument("--num-speakers", type=int, help="with --speakers auto: how many speakers there are")
+    pr.add_argument("--max-speakers", type=int, default=8, help="with --speakers auto: at most this many (default 8)")
     fmt = pr.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--csv", action="store_true", help="segment timeline as CSV")
     pr.add_argument("--plot", help="PNG path for the timeline plot")
     pr.add_argument("--out", help="also write the results (atomically): .json (as --json), .csv (segments with the "
-                                  "clip label) or .txt (Audacity label track: start, end, emotion)")
+                                  "clip label), .txt (Audacity label track), .rttm (speaker turns, with --speakers auto) "
+                                  "or .TextGrid (Praat: a tier of emotions per speaker)")
     _ray_args(pr, "run on a Ray cluster (a local Ray instance without ADDRESS); --out is then a Parquet folder, "
                   "and rerunning the same command resumes")
     pr.add_argument("--quiet", action="store_true", help="no progress bars")

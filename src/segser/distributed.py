@@ -36,19 +36,26 @@ TABLES = ("segments", "decisions", "errors")
 BATCH_FILES = 16
 
 
-def start(address: str | None = None, *, num_cpus: int | None = None):
-    """Connect to the cluster at ``address``, or start a local Ray instance."""
+@contextmanager
+def cluster(address: str | None = None, *, num_cpus: int | None = None):
+    """Ray connected to the cluster at ``address``, or a local instance started for this call and shut
+    down with it (its workers included), so nothing of it outlives the command."""
     try:
         import ray
     except ImportError:
         raise ConfigError("--ray needs Ray: pip install 'segser[ray]'") from None
-    if not ray.is_initialized():
+    ours = not ray.is_initialized()
+    if ours:
         kwargs = {"address": address} if address else {"num_cpus": num_cpus}
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kwargs)
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False
-    return ray
+    try:
+        yield ray
+    finally:
+        if ours:
+            ray.shutdown()
 
 
 def _write_parquet(table: pd.DataFrame, path: Path) -> None:
@@ -81,6 +88,9 @@ def claim(out: Path) -> tuple[str, set[str]]:
     run = uuid.uuid4().hex
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out.name}: exists and is not a folder; --out names the folder of the Parquet dataset")
+    if out.is_dir() and any(out.iterdir()) and not (out / ".owner").exists():
+        raise ConfigError(f"{out.name}: a folder that holds something other than segser's Parquet results; "
+                          "--ray --out needs an empty or new folder, or one an earlier run wrote")
     with _locked(out, exclusive=True):
         _write_text(out / ".owner", run)
         return run, done_files(out)
@@ -112,13 +122,20 @@ def done_files(out: Path) -> set[str]:
 class Predictor:
     """A Ray actor: the model loaded once; each batch of files -> its three Parquet partitions."""
 
-    def __init__(self, model_ref, out: str, run: str, options: dict, runtime: str, threads: int):
+    def __init__(self, model_ref, out: str, run: str, options: dict, runtime: str, threads: int, turns: dict | None = None):
         from .model import load_model
         from .timeline import PredictOptions
 
         _set_threads(threads)
         self.model = load_model(model_ref, runtime=runtime)
         self.out, self.run, self.options = Path(out), run, PredictOptions(**options)
+        self.turns = turns  # TurnOptions fields when each recording's speakers are to be found
+        if turns is not None:
+            from .turns import TurnOptions
+
+            self.turn_options = TurnOptions(**turns)
+        else:
+            self.turn_options = None
 
     def __call__(self, batch: dict) -> dict:
         from .errors import AudioError
@@ -132,13 +149,13 @@ class Predictor:
             segments, decisions, errors = [], [], []
             for f in files:
                 try:
-                    r = predict_file(self.model, f, self.options)
+                    r = predict_file(self.model, f, self.options, turn_options=self.turn_options)
                 except AudioError as exc:
                     errors.append({"file": f, "error": str(exc)})
                     continue
                 segments.append(r.segments.assign(file=f))
                 decisions.append(decision_row(r))
-            cols = ["file"] + columns(self.model.classes)
+            cols = ["file"] + columns(self.model.classes) + (["speaker"] if self.turns is not None else [])
             tables = {"segments": pd.concat(segments, ignore_index=True)[cols] if segments else pd.DataFrame(columns=cols),
                       "decisions": pd.DataFrame(decisions, columns=None if decisions else
                                                 ["file"] + decision_columns(self.model.classes)),
@@ -173,7 +190,7 @@ def batches(files: list[str], size: int = BATCH_FILES) -> list[tuple[str, list[s
 
 def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, workers: int | None = None,
                        batch_files: int = BATCH_FILES, runtime: str = "auto", threads: int = 1, speakers=None,
-                       options=None) -> dict:
+                       options=None, turn_options=None) -> dict:
     """Predict every input file on Ray into the Parquet dataset ``out``; a summary.
     Workers take one recording at a time, so adaptation is per recording (``adapt`` none, or auto/speaker
     with each recording its own group); groups of recordings need all of them in one process."""
@@ -182,7 +199,7 @@ def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, w
     from .timeline import PredictOptions
 
     options = options or PredictOptions()
-    if options.adapt == "collection" or speakers not in (None, "file"):
+    if options.adapt == "collection" or speakers not in (None, "file", "auto"):
         raise ConfigError("on Ray each recording is adapted on its own (--adapt none|auto|speaker with --speakers file); "
                           "predict without --ray to adapt groups of recordings together")
     out = Path(out)
@@ -195,22 +212,42 @@ def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, w
         _write_parquet(pd.DataFrame(columns=["file"]), out / "decisions" / name)
     summary = {"files": len(files), "skipped_done": len(files) - len(todo), "processed": 0, "segments": 0, "errors": 0,
                "superseded_batches": 0, "seconds": 0.0}
-    if not todo:
-        return summary
-    ray = start(address, num_cpus=workers)
-    n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    items = [{"part": p, "files": fs} for p, fs in batches(todo, batch_files)]
-    t0 = time.time()
-    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        Predictor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(n, len(items))),
-        fn_constructor_args=(model, str(out), run, as_dict(options), runtime, threads), num_cpus=1, ray_remote_args_fn=_retry_forever)
-    for row in ds.iter_rows():
-        summary["processed"] += int(row["files"])
-        summary["segments"] += int(row["segments"])
-        summary["errors"] += int(row["errors"])
-        summary["superseded_batches"] += int(row["superseded"])
-    summary["seconds"] = round(time.time() - t0, 2)
+    if todo:
+        with cluster(address, num_cpus=workers) as ray:
+            n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            items = [{"part": p, "files": fs} for p, fs in batches(todo, batch_files)]
+            t0 = time.time()
+            ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+                Predictor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(n, len(items))),
+                fn_constructor_args=(model, str(out), run, as_dict(options), runtime, threads,
+                                     as_dict(turn_options or _default_turns()) if speakers == "auto" else None), num_cpus=1,
+                ray_remote_args_fn=_retry_forever)
+            for row in ds.iter_rows():
+                summary["processed"] += int(row["files"])
+                summary["segments"] += int(row["segments"])
+                summary["errors"] += int(row["errors"])
+                summary["superseded_batches"] += int(row["superseded"])
+            summary["seconds"] = round(time.time() - t0, 2)
+    summary.update(folder_account(out, files, missing))
     return summary
+
+
+def _default_turns():
+    from .turns import TurnOptions
+
+    return TurnOptions()
+
+
+def folder_account(out: Path, files: list[str], missing: dict) -> dict:
+    """What the whole output folder holds for these inputs, this run's and earlier runs' work alike:
+    files with a decision, and files (or inputs) with an error."""
+    wanted = set(files) | set(missing)
+    found = {}
+    for table in ("decisions", "errors"):
+        parts = [pd.read_parquet(p, columns=["file"]) for p in sorted((out / table).glob("*.parquet"))]
+        found[table] = set(pd.concat(parts)["file"]) & wanted if parts else set()
+    return {"done_in_folder": len(found["decisions"]), "failed_in_folder": len(found["errors"]),
+            "missing_in_folder": len(wanted - found["decisions"] - found["errors"])}
 
 
 def read_results(out) -> dict[str, pd.DataFrame]:
@@ -259,15 +296,15 @@ def embed_on_cluster(manifest: pd.DataFrame, backbone: str, options: dict, segme
     from .options import as_dict
     from .settings import cache_dir
 
-    ray = start(address, num_cpus=workers)
-    n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     paths = [str(p) for p in manifest["path"]]
     t0 = time.time()
-    ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths) // clips_per_task))
-    rows = ds.map_batches(Embedder, batch_size=clips_per_task, compute=ray.data.ActorPoolStrategy(size=n),
-                          fn_constructor_args=(backbone, options, as_dict(segmentation), noise, threads,
-                                               str(Path(cache or cache_dir()).resolve())), num_cpus=1,
-                          ray_remote_args_fn=_retry_forever).take_all()
+    with cluster(address, num_cpus=workers) as ray:
+        n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths) // clips_per_task))
+        rows = ds.map_batches(Embedder, batch_size=clips_per_task, compute=ray.data.ActorPoolStrategy(size=n),
+                              fn_constructor_args=(backbone, options, as_dict(segmentation), noise, threads,
+                                                   str(Path(cache or cache_dir()).resolve())), num_cpus=1,
+                              ray_remote_args_fn=_retry_forever).take_all()
     return {"clips": len(paths), "segments": int(sum(r["segments"] for r in rows)),
             "errors": int(sum(r["errors"] for r in rows)), "seconds": round(time.time() - t0, 2)}
 

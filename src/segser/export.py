@@ -106,7 +106,7 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
         raise ModelError(f"{m.name}: already an exported model")
     head = m.head.module
     in_dim = int(head.mean.numel())
-    with RunDirectory(out_dir, overwrite=overwrite) as tmp:
+    with RunDirectory(out_dir, overwrite=overwrite, marker="export.json", what="export") as tmp:
         encoder = _encoder(m.encoder, tmp)
         _export_graph(head, (torch.zeros(2, in_dim),), tmp / "head.onnx", inputs=["embeddings"], outputs=["logits"],
                       dynamic={"embeddings": {0: "segments"}, "logits": {0: "segments"}})

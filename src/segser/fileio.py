@@ -58,7 +58,7 @@ class RunDirectory:
     ...     (tmp / "metrics.json").write_text("{}")
     """
 
-    def __init__(self, path, *, overwrite: bool = False):
+    def __init__(self, path, *, overwrite: bool = False, marker: str = "config.json", what: str = "run directory"):
         from .errors import ConfigError
 
         self.path = Path(path)
@@ -66,6 +66,10 @@ class RunDirectory:
             raise ConfigError(f"{self.path}: already exists; choose a new --out or pass --overwrite to replace it")
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"{self.path}: exists and is not a directory")
+        if self.path.exists() and any(self.path.iterdir()) and not (self.path / marker).is_file():
+            # --overwrite replaces an earlier result of the same kind, never a folder of other things
+            raise ConfigError(f"{self.path}: not a segser {what} (no {marker}); --overwrite only replaces one; "
+                              "choose another --out")
         self.tmp: Path | None = None
 
     def __enter__(self) -> Path:

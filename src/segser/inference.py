@@ -26,7 +26,7 @@ from .audio import AUDIO_SUFFIXES, FileStream, find_audio
 from .errors import AudioError, SegserError, display_path
 from .progress import progress_bar
 from .segmenters import MAX_SEGMENTS_PER_FILE, SpeechRegions
-from .timeline import DEFAULT_OPTIONS, FileResult, PredictOptions, Timeline
+from .timeline import DEFAULT_OPTIONS, NO_SPEECH, FileResult, PredictOptions, Timeline
 
 if TYPE_CHECKING:  # annotations only: the model calls this engine, not the other way round
     from .model import EmotionModel
@@ -145,12 +145,17 @@ def _float32(X: np.ndarray) -> np.ndarray:
     return np.asarray(X, dtype=np.float32)
 
 
-def predict_file(model: EmotionModel, path, options: PredictOptions = DEFAULT_OPTIONS, **stream_options) -> FileResult:
+def predict_file(model: EmotionModel, path, options: PredictOptions = DEFAULT_OPTIONS, *, turn_options=None,
+                 **stream_options) -> FileResult:
     """Timeline and clip decision of one recording on its own, streamed in blocks; raises
     :class:`AudioError` for a file that cannot be used. A model that needs statistics
-    (speaker-normalised) takes the recording as its own group (see :func:`predict_group`)."""
+    (speaker-normalised) takes the recording as its own group (see :func:`predict_group`);
+    with ``turn_options`` the recording's speakers are found (:func:`predict_conversation`)."""
     from .speakers import plan_for
 
+    if turn_options is not None:
+        plan = plan_for(model, options.adapt, n_inputs=1, speakers="auto")
+        return predict_conversation(model, path, options, plan=plan, turn_options=turn_options, **stream_options)
     plan = plan_for(model, options.adapt, n_inputs=1)
     if plan.mode == "none":
         return stream_file(model, path, model.logits, options=options, **stream_options).result(
@@ -197,6 +202,58 @@ def predict_group(model: EmotionModel, files: list[str], who: str, options: Pred
         yield s.result(model, options, logits=logits, adaptation=note)
 
 
+MAX_CONVERSATION_SECONDS = 4 * 3600.0  # the whole recording is held for its speaker turns (~0.9 GB at 16 kHz)
+
+
+def predict_conversation(model: EmotionModel, path, options: PredictOptions, *, plan, turn_options=None,
+                         **stream_options) -> FileResult:
+    """One recording with several voices: its speaker turns (:mod:`segser.turns`), each segment's speaker,
+    adaptation per found speaker as ``plan`` says, a timeline with a ``speaker`` column and a summary per speaker."""
+    from .audio import load
+    from .speakers import MAX_GROUP_SEGMENTS
+    from .turns import find_turns
+
+    limit = min(stream_options.pop("segment_limit", MAX_SEGMENTS_PER_FILE), MAX_GROUP_SEGMENTS)
+    max_seconds = min(stream_options.pop("max_seconds", None) or MAX_CONVERSATION_SECONDS, MAX_CONVERSATION_SECONDS)
+    s = stream_file(model, path, _float32, options=options, segment_limit=limit, max_seconds=max_seconds, **stream_options)
+    turns = find_turns(load(path, sample_rate=16000), turn_options, where=path)
+    speaker = np.array([turns.speaker_of(a, b) for a, b in s.spans])
+    gate = options.gate(model)
+    voiced = s.speech >= gate
+    logits = np.zeros((len(s.spans), len(model.classes)), np.float32)
+    notes = {}
+    for sp in dict.fromkeys(speaker):
+        rows = speaker == sp
+        seconds = float(sum((b - a) * p for (a, b), p in zip(np.asarray(s.spans)[rows], s.speech[rows])))
+        logits[rows], notes[sp] = plan.adapt(model, s.values[rows], voiced[rows], seconds, who=f"speaker {sp}")
+    result = s.result(model, options, logits=logits, extra={"speaker": list(speaker)},
+                      adaptation={"mode": plan.mode, "speakers": len(turns.speakers)})
+    result.turns = [{"start": t.start, "end": t.end, "speaker": t.speaker, "overlap": t.overlap} for t in turns.turns]
+    result.speakers = speaker_summaries(model, options, s, logits, speaker, notes)
+    if turns.notes:
+        result.decision["notes"] = "; ".join(filter(None, [result.decision["notes"], *turns.notes]))
+    return result
+
+
+def speaker_summaries(model: EmotionModel, options: PredictOptions, s: Streamed, logits: np.ndarray, speaker: np.ndarray,
+                      notes: dict) -> dict:
+    """Per speaker: seconds of speech, the share of their speech per emotion, a clip-style decision."""
+    out = {}
+    for sp in dict.fromkeys(speaker):
+        rows = np.flatnonzero(speaker == sp)
+        timeline = Timeline.for_model(model, options)
+        timeline.add([s.spans[i] for i in rows], logits[rows], s.speech[rows])
+        segs = timeline.frame()
+        voiced = segs[segs["label"] != NO_SPEECH]
+        seconds = (voiced["end"] - voiced["start"]) * voiced["speech"]
+        decision = timeline.decision(duration=float((segs["end"] - segs["start"]).sum()))
+        share = (seconds.groupby(voiced["label"]).sum() / max(float(seconds.sum()), 1e-9)).round(3).to_dict()
+        out[str(sp)] = {"speech_seconds": round(float(seconds.sum()), 1), "share": share,
+                        "decision": {k: decision[k] for k in ("label", "score", "n_segments", "n_speech")},
+                        "adaptation": notes.get(sp, {})}
+    return out
+
+
 def expand_inputs(inputs) -> tuple[list[str], dict[str, str]]:
     """Files and directories -> audio files, each once; problems per input in ``errors``."""
     if isinstance(inputs, (str, Path)):
@@ -216,19 +273,27 @@ def expand_inputs(inputs) -> tuple[list[str], dict[str, str]]:
 
 
 def iter_results(inputs, model: EmotionModel, options: PredictOptions = DEFAULT_OPTIONS, *, progress: bool = False,
-                 speakers=None, **stream_options):
+                 speakers=None, turn_options=None, **stream_options):
     """A :class:`FileResult` per input file (and one per input that yields no file), as each is done.
 
     ``options.adapt`` and ``speakers`` decide how embeddings are adapted: ``none`` (each file on its own,
     its answer independent of the batch), ``speaker`` (statistics per speaker: ``speakers`` is ``"all"``,
     ``"file"``, a ``file,speaker`` CSV or a mapping), ``collection`` (statistics over all inputs) or
-    ``auto`` (see :func:`segser.speakers.plan_for`)."""
+    ``auto`` (see :func:`segser.speakers.plan_for`). ``speakers="auto"`` finds the speakers of each
+    recording (``turn_options``: :class:`segser.turns.TurnOptions`) and adapts to each of them."""
     from .speakers import plan_for, speaker_groups
 
     files, errors = expand_inputs(inputs)
     plan = plan_for(model, options.adapt, n_inputs=len(files), speakers=speakers)
     for key, message in errors.items():
         yield FileResult(key, error=message)
+    if speakers == "auto":
+        for f in progress_bar(files, desc="conversations", enabled=progress, minimum=2):
+            try:
+                yield predict_conversation(model, f, options, plan=plan, turn_options=turn_options, **stream_options)
+            except AudioError as exc:
+                yield FileResult(f, error=str(exc))
+        return
     if plan.mode == "none":
         for f in progress_bar(files, desc="predict", enabled=progress, minimum=2):
             try:

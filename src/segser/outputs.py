@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import ConfigError, display_path
 from .timeline import FileResult, columns, file_json
 
-FORMATS = (".json", ".csv", ".txt")
+FORMATS = (".json", ".csv", ".txt", ".rttm", ".TextGrid")
 
 
 def check_writable(path, what: str) -> None:
@@ -101,7 +101,7 @@ class CSVOutput(Output):
     """One row per segment with its file's clip label and adaptation; a failed file is one row with ``error``."""
 
     def begin(self):
-        self.columns = ["file"] + columns(self.classes) + ["clip_label", "adaptation", "error"]
+        self.columns = ["file"] + columns(self.classes) + ["speaker", "clip_label", "adaptation", "error"]
         self.out.write(",".join(self.columns) + "\n")
 
     def write(self, result):
@@ -113,7 +113,7 @@ class CSVOutput(Output):
         for r in result.segments.to_dict("records"):
             values = [f"{r['start']:.3f}", f"{r['end']:.3f}", _csv(r["label"]), _number(r["score"]), f"{r['speech']:.3f}"] + \
                      [_number(r["p_" + c]) for c in self.classes]
-            self.out.write(",".join([name, *values, clip, adapt, ""]) + "\n")
+            self.out.write(",".join([name, *values, _csv(r.get("speaker", "")), clip, adapt, ""]) + "\n")
 
 
 def _number(x: float) -> str:
@@ -150,23 +150,101 @@ class TableOutput(Output):
         d, classes = result.decision, self.classes
         w = self.out.write
         w(f"== {display_path(result.file)}  ({d['duration']:.2f} s, {d['n_segments']} segments)\n")
-        w(f"   {'start':>7} {'end':>7}  {'emotion':<9} score   " + " ".join(f"{c[:7]:>7}" for c in classes) + "\n")
+        who = "speaker" in result.segments
+        w(f"   {'start':>7} {'end':>7}  " + ("speaker " if who else "") + f"{'emotion':<9} score   "
+          + " ".join(f"{c[:7]:>7}" for c in classes) + "\n")
         for r in result.segments.to_dict("records"):
+            head = f"   {r['start']:7.2f} {r['end']:7.2f}  " + (f"{r['speaker']:<7} " if who else "")
             if r["score"] != r["score"]:  # no speech: no emotion
-                w(f"   {r['start']:7.2f} {r['end']:7.2f}  {r['label']:<9}\n")
+                w(f"{head}{r['label']:<9}\n")
                 continue
-            w(f"   {r['start']:7.2f} {r['end']:7.2f}  {r['label']:<9} {r['score']:.2f}    "
-              + " ".join(f"{r['p_' + c]:7.2f}" for c in classes) + "\n")
+            w(f"{head}{r['label']:<9} {r['score']:.2f}    " + " ".join(f"{r['p_' + c]:7.2f}" for c in classes) + "\n")
+        for sp, summary in (result.speakers or {}).items():
+            share = ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary["share"].items(), key=lambda kv: -kv[1]))
+            w(f"   speaker {sp}: {summary['speech_seconds']:.1f} s of speech, {summary['decision']['label']}"
+              + (f" ({share})" if share else "") + "\n")
         score = f"score {d['score']:.2f}, " if d["score"] == d["score"] else ""
         adapted = result.adaptation.get("mode", "none")
         adapted = "" if adapted == "none" else f", adapted: {adapted}"
         w(f"   clip: {d['label']} ({score}rule {d['rule']}{adapted})" + (f"  [{d['notes']}]" if d["notes"] else "") + "\n")
 
 
+class RTTMOutput(Output):
+    """NIST RTTM: one ``SPEAKER`` line per speaker turn (``--speakers auto``), the format diarization tools read."""
+
+    def write(self, result):
+        if not result.ok:
+            print(f"segser: skipped {result.error}", file=sys.stderr)
+            return
+        if result.turns is None:
+            raise ConfigError(f"{display_path(self.path)}: RTTM holds speaker turns; predict with --speakers auto")
+        from .turns import Turn, rttm_lines
+
+        turns = [Turn(t["start"], t["end"], t["speaker"], t["overlap"]) for t in result.turns]
+        for line in rttm_lines(turns, Path(display_path(result.file)).stem):
+            self.out.write(line + "\n")
+
+
+class TextGridOutput(Output):
+    """Praat TextGrid (long format): per recording an interval tier of emotions per speaker (one tier
+    ``emotion`` without speakers) and, with found speakers, a tier of their turns. Several recordings: one
+    file per recording beside the given name is not Praat's way, so several inputs are refused."""
+
+    def write(self, result):
+        if not result.ok:
+            print(f"segser: skipped {result.error}", file=sys.stderr)
+            return
+        if self.n_ok > 1:
+            raise ConfigError(f"{display_path(self.path)}: a TextGrid describes one recording; give one input")
+        seg = result.segments
+        end = float(max(seg["end"].max(), result.decision["duration"]))
+        tiers = []
+        groups = seg.groupby("speaker", sort=False) if "speaker" in seg else [("emotion", seg)]
+        for name, rows in groups:
+            tiers.append((f"{name}" if name == "emotion" else f"emotion {name}",
+                          [(r["start"], r["end"], "" if r["label"] == "no speech" else r["label"])
+                           for r in rows.to_dict("records")]))
+        if result.turns:
+            tiers.append(("speakers", [(t["start"], t["end"], t["speaker"] + (" (overlap)" if t["overlap"] else ""))
+                                       for t in result.turns]))
+        self.out.write(textgrid(tiers, end))
+
+
+def textgrid(tiers: list[tuple[str, list]], end: float) -> str:
+    """Praat's long TextGrid text: interval tiers, gaps filled with empty intervals, overlaps cut at the next start."""
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {end:.3f}",
+             "tiers? <exists>", f"size = {len(tiers)}", "item []:"]
+    for k, (name, intervals) in enumerate(tiers, start=1):
+        filled, t = [], 0.0
+        for a, b, text in sorted(intervals):
+            a = max(a, t)
+            if b <= a:
+                continue
+            if a > t:
+                filled.append((t, a, ""))
+            filled.append((a, min(b, end), text))
+            t = min(b, end)
+        if t < end:
+            filled.append((t, end, ""))
+        lines += [f"    item [{k}]:", '        class = "IntervalTier"', f'        name = "{_praat(name)}"', "        xmin = 0",
+                  f"        xmax = {end:.3f}", f"        intervals: size = {len(filled)}"]
+        for i, (a, b, text) in enumerate(filled, start=1):
+            lines += [f"        intervals [{i}]:", f"            xmin = {a:.3f}", f"            xmax = {b:.3f}",
+                      f'            text = "{_praat(text)}"']
+    return "\n".join(lines) + "\n"
+
+
+def _praat(text: str) -> str:
+    return str(text).replace('"', '""')
+
+
 def output_for(path, model, *, several: bool) -> Output:
     suffix = Path(path).suffix.lower()
-    kinds = {".json": JSONOutput, ".csv": CSVOutput, ".txt": LabelTrackOutput}
+    kinds = {".json": JSONOutput, ".csv": CSVOutput, ".txt": LabelTrackOutput, ".rttm": RTTMOutput,
+             ".textgrid": TextGridOutput}
     if suffix not in kinds:
         raise ConfigError(f"{display_path(path)}: unknown output format {suffix!r}; use {', '.join(FORMATS)} "
                           "(.txt: Audacity labels)")
+    if suffix == ".textgrid" and several:
+        raise ConfigError(f"{display_path(path)}: a TextGrid describes one recording; give one input")
     return kinds[suffix](model, path=path, several=several)

@@ -243,7 +243,7 @@ class Service:
         try:
             await ws.send_json({"type": "ready", "model": entry.model.name, "classes": entry.model.classes,
                                 "segmentation": live.segmentation.describe(), "sample_rate": live.rate, "format": fmt})
-            outcome = await self._pump(ws, live, PCM_FORMATS[fmt])
+            outcome = await self._pump(ws, live, fmt)
         except WebSocketDisconnect:
             outcome = "disconnected"
         except SegserError as exc:
@@ -252,8 +252,9 @@ class Service:
             self.streams["open"] -= 1
             self.streams[outcome] += 1
 
-    async def _pump(self, ws: WebSocket, live: Stream, dtype) -> str:
+    async def _pump(self, ws: WebSocket, live: Stream, fmt: str) -> str:
         """Frames in, segments out, until the end message (-> "done") or a disconnect."""
+        dtype = PCM_FORMATS[fmt]
         loop, frame = asyncio.get_running_loop(), dtype.itemsize * live.channels
         while True:
             message = await ws.receive()
@@ -262,8 +263,8 @@ class Service:
             if message.get("bytes") is not None:
                 data = message["bytes"]
                 if len(data) % frame:
-                    raise AudioError("<stream>", f"a binary frame of {len(data)} bytes is not whole samples of "
-                                                 f"{live.channels} channel(s)")
+                    raise AudioError("<stream>", f"a binary frame of {len(data)} bytes is not whole {fmt} samples "
+                                                 f"of {live.channels} channel(s)")
                 samples = np.frombuffer(data, dtype=dtype).reshape(-1, live.channels)
                 if live.seconds + len(samples) / live.rate > self.max_stream_s:
                     raise LimitExceeded("<stream>", f"more than this service's limit of {self.max_stream_s:g} s per stream")

@@ -30,7 +30,7 @@ MIN_SPEAKER_SEGMENTS = 10
 # Bounds the memory one group's embeddings take while their statistics are computed (~150 MB at 1920-d).
 MAX_GROUP_SEGMENTS = MAX_SPEAKER_SEGMENTS = 20_000
 MAX_TABLE_ROWS = 1_000_000
-SPEAKER_MODES = ("all", "file")
+SPEAKER_MODES = ("all", "file", "auto")
 # The safe rule (benchmarks/adaptation.py): a group whose voiced segments the collection-adapted model gives
 # mostly one emotion is taken to hold one mood, and is standardised with the prior's mean, not its own.
 ONE_MOOD_SHARE = 0.6
@@ -104,22 +104,28 @@ class AdaptationPlan:
         return {"mode": self.mode, "reason": self.reason} if self.reason else {"mode": self.mode}
 
     def apply(self, model, streamed: list, options, *, who: str) -> list[tuple[np.ndarray, dict]]:
-        """Per streamed file: (logits, what was done). Statistics come from the group's voiced segments."""
+        """Per streamed file of one group: (logits, what was done). Statistics come from the group's voiced segments."""
+        X = np.concatenate([s.values for s in streamed])
+        speech = np.concatenate([s.speech for s in streamed])
+        seconds = float(sum(s.speech_seconds for s in streamed))
+        logits, note = self.adapt(model, X, speech >= options.gate(model), seconds, who=who)
+        bounds = np.cumsum([0] + [len(s.values) for s in streamed])
+        return [(logits[a:b], note) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def adapt(self, model, X: np.ndarray, voiced: np.ndarray, seconds: float, *, who: str) -> tuple[np.ndarray, dict]:
+        """Logits of one group's segment embeddings ``X`` adapted with the statistics of its ``voiced`` ones."""
         from .errors import AudioError
 
-        gate = options.gate(model)
-        X = np.concatenate([s.values for s in streamed])
-        voiced = np.concatenate([s.speech for s in streamed]) >= gate
-        seconds = float(sum(s.speech_seconds for s in streamed))
         n = int(voiced.sum())
         reference = model.reference
+        if self.mode == "none":
+            return model.logits(X), {"mode": "none"}
         if n < MIN_SPEAKER_SEGMENTS:
             if model.speaker_norm:
                 raise AudioError(who, f"{who} has {n} segments of speech; adaptation needs at least "
                                       f"{MIN_SPEAKER_SEGMENTS} (more speech, or a shorter hop)")
-            note = {"mode": "none", "reason": f"{n} segments of speech: fewer than {MIN_SPEAKER_SEGMENTS}",
-                    "speech_seconds": round(seconds, 1)}
-            return [(model.logits(s.values), note) for s in streamed]
+            return model.logits(X), {"mode": "none", "group": who, "segments": n, "speech_seconds": round(seconds, 1),
+                                     "reason": f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech"}
         own = Statistics.of(X[voiced])
         stats, mode, share = own, self.mode, None
         if self.mode == "safe":
@@ -132,7 +138,7 @@ class AdaptationPlan:
         note = {"mode": mode, "group": who, "segments": n, "speech_seconds": round(seconds, 1)}
         if share is not None:
             note["dominant_share"] = round(share, 3)
-        return [(model.logits(standardise(s.values, stats, reference)), note) for s in streamed]
+        return model.logits(standardise(X, stats, reference)), note
 
 
 def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPlan:
@@ -141,13 +147,15 @@ def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPl
         if model.speaker_norm:
             raise ConfigError(f"{model.name}: trained on speaker-normalised embeddings, so it needs statistics: "
                               "--adapt speaker|collection|auto")
-        if speakers is not None:
+        if speakers not in (None, "auto"):
             raise ConfigError("--speakers groups inputs for --adapt speaker|auto; with --adapt none each file stands alone")
-        return AdaptationPlan("none")
+        return AdaptationPlan("none", speakers)
     if adapt == "speaker":
         return AdaptationPlan("speaker", speakers or "file")
+    if speakers == "auto":  # found speakers of each recording: grouped by its turns, not by files
+        return AdaptationPlan("safe", "auto", "speakers found in each recording")
     if adapt == "collection":
-        if speakers is not None:
+        if speakers not in (None, "auto"):
             raise ConfigError("--adapt collection takes every input as one group; --speakers is for --adapt speaker|auto")
         return AdaptationPlan("collection", "all")
     # auto
@@ -184,8 +192,10 @@ def read_speaker_table(path) -> dict[str, str]:
                     raise ConfigError(f"{display_path(path)}, line {i}: empty file or speaker")
                 file = Path(name) if Path(name).is_absolute() else path.parent / name
                 key = os.path.realpath(file)
-                if table.setdefault(key, speaker) != speaker:
-                    raise ConfigError(f"{display_path(path)}, line {i}: {name} is already speaker {table[key]!r}")
+                if key in table:  # the same speaker twice is as much a mistake in the table as another speaker
+                    raise ConfigError(f"{display_path(path)}, line {i}: {name} is listed twice (speaker {table[key]!r}); "
+                                      "give each file once")
+                table[key] = speaker
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"{display_path(path)}: speaker table unreadable ({exc})") from None
     if not table:

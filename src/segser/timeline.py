@@ -189,6 +189,8 @@ class FileResult:
     error: str | None = None
     envelope: tuple | None = field(default=None, repr=False)  # (times, min, max) of the waveform, for plots
     adaptation: dict = field(default_factory=dict)  # what adaptation was applied, with how much speech
+    turns: list | None = None  # speaker turns (start, end, speaker, overlap) when speakers were found
+    speakers: dict | None = None  # per found speaker: seconds of speech, share per emotion, decision, adaptation
 
     @property
     def ok(self) -> bool:
@@ -209,8 +211,19 @@ def file_json(result: FileResult, *, name: str | None = None) -> dict:
     out = {"file": name, "decision": {k: plain(v) for k, v in result.decision.items()}}
     if result.adaptation:
         out["adaptation"] = {k: plain(v) for k, v in result.adaptation.items()}
+    if result.turns is not None:
+        out["turns"] = [{k: plain(v) for k, v in t.items()} for t in result.turns]
+        out["speakers"] = _plain_tree(result.speakers)
     out["segments"] = [{k: plain(v) for k, v in r.items()} for r in result.segments.to_dict("records")]
     return out
+
+
+def _plain_tree(value):
+    if isinstance(value, dict):
+        return {str(k): _plain_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_tree(v) for v in value]
+    return plain(value)
 
 
 def decision_row(result: FileResult) -> dict:

@@ -126,6 +126,13 @@ SOURCES: dict[str, WeightSource] = {
         url="https://github.com/snakers4/silero-vad/raw/master/src/silero_vad/data/silero_vad.onnx",
         sha256="1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3",
     ),
+    "resemblyzer": WeightSource(
+        name="resemblyzer", filename="resemblyzer-pretrained.pt", env="SEGSER_RESEMBLYZER",
+        description="Resemblyzer voice encoder (GE2E speaker embeddings, Apache-2.0); ships in the resemblyzer package",
+        packaged=(PackagedFile("resemblyzer", "pretrained.pt", "resemblyzer"),),
+        url="https://github.com/resemble-ai/Resemblyzer/raw/master/resemblyzer/pretrained.pt",
+        sha256="39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
+    ),
     "yamnet": WeightSource(
         name="yamnet", filename="yamnet.h5", env="SEGSER_YAMNET_H5",
         description="Google YAMNet float Keras weights (tensorflow/models research/audioset/yamnet)",

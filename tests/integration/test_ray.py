@@ -17,6 +17,9 @@ ray = pytest.importorskip("ray")
 
 from segser import predict  # noqa: E402
 from segser.distributed import predict_to_parquet, read_results  # noqa: E402
+from segser.timeline import PredictOptions  # noqa: E402
+
+NO_ADAPT = PredictOptions(adapt="none")  # each file on its own, as the single-process reference
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +55,7 @@ def reference(folder):
     os.environ["SEGSER_THREADS"] = "1"
     try:
         with threadpool_limits(1):
-            timeline, decisions, errors = predict([folder], load_model("default"))
+            timeline, decisions, errors = predict([folder], load_model("default"), adapt="none")
     finally:
         os.environ.pop("SEGSER_THREADS") if before is None else os.environ.__setitem__("SEGSER_THREADS", before)
     return timeline.reset_index().sort_values(["file", "start"], ignore_index=True), decisions, errors
@@ -95,17 +98,18 @@ def check_exact(out, reference):
 
 
 def test_ray_equals_single_process_and_reports_the_bad_file(local_ray, folder, reference, tmp_path):
-    summary = predict_to_parquet([folder], tmp_path / "out", workers=2, batch_files=3)
+    summary = predict_to_parquet([folder], tmp_path / "out", workers=2, batch_files=3, options=NO_ADAPT)
     assert summary["files"] == 17 and summary["processed"] == 17 and summary["errors"] == 1
     check_exact(tmp_path / "out", reference)
-    again = predict_to_parquet([folder], tmp_path / "out", workers=2, batch_files=3)
+    again = predict_to_parquet([folder], tmp_path / "out", workers=2, batch_files=3, options=NO_ADAPT)
     assert again["skipped_done"] == 17 and again["processed"] == 0  # nothing redone, nothing duplicated
 
 
 def test_a_killed_worker_is_retried_and_each_segment_written_once(local_ray, folder, reference, tmp_path):
     out = tmp_path / "out"
     done = {}
-    job = threading.Thread(target=lambda: done.update(predict_to_parquet([folder], out, workers=2, batch_files=1)))
+    job = threading.Thread(target=lambda: done.update(predict_to_parquet([folder], out, workers=2, batch_files=1,
+                                                                           options=NO_ADAPT)))
     job.start()
     killed = None
     for _ in range(6000):
@@ -126,8 +130,9 @@ def test_an_interrupted_run_resumes_without_losing_or_duplicating(folder, refere
     the folder). They are killed at the end, found by a tag in their environment."""
     out = tmp_path / "out"
     tag = f"segser-test-{os.getpid()}-{time.time_ns()}"
-    code = (f"from segser.distributed import predict_to_parquet; "
-            f"predict_to_parquet([{str(folder)!r}], {str(out)!r}, workers=1, batch_files=1)")
+    code = (f"from segser.distributed import predict_to_parquet; from segser.timeline import PredictOptions; "
+            f"predict_to_parquet([{str(folder)!r}], {str(out)!r}, workers=1, batch_files=1, "
+            "options=PredictOptions(adapt='none'))")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env={**os.environ, "SEGSER_TEST_TAG": tag})
     try:
@@ -143,7 +148,7 @@ def test_an_interrupted_run_resumes_without_losing_or_duplicating(folder, refere
         if started_here:
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
         try:
-            summary = predict_to_parquet([folder], out, workers=2, batch_files=2)
+            summary = predict_to_parquet([folder], out, workers=2, batch_files=2, options=NO_ADAPT)
         finally:
             if started_here:
                 ray.shutdown()
@@ -164,14 +169,14 @@ def test_workers_of_a_superseded_run_write_nothing(folder, tmp_path):
 
     out = tmp_path / "out"
     first, _ = claim(out)
-    leftover = Predictor("default", str(out), first, {}, "auto", 1)
+    leftover = Predictor("default", str(out), first, {"adapt": "none"}, "auto", 1)
     wav = str(sorted(folder.glob("*.wav"))[0])
     second, done = claim(out)
     assert second != first and not done
     row = leftover({"part": ["a"], "files": [[wav]]})
     assert row["superseded"].tolist() == [True] and row["files"].tolist() == [0]
     assert not list(out.glob("*/*.parquet"))
-    current = Predictor("default", str(out), second, {}, "auto", 1)
+    current = Predictor("default", str(out), second, {"adapt": "none"}, "auto", 1)
     row = current({"part": ["a"], "files": [[wav]]})
     assert row["superseded"].tolist() == [False] and row["files"].tolist() == [1]
     assert read_results(out)["decisions"]["file"].tolist() == [wav]

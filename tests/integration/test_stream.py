@@ -5,7 +5,6 @@ import soundfile as sf
 
 from segser import predict
 from segser.model import load_model
-from segser.segmenters import Segmentation
 from segser.stream import Stream
 
 pytestmark = pytest.mark.integration
@@ -35,12 +34,13 @@ def stream_file(model, path, chunk_seconds, **kw):
     return rows + live.finish(), live.decision()
 
 
-def check_equal(model, path, chunk, segmentation=None):
-    timeline, decisions, errors = predict([path], model, segmentation=segmentation)
-    rows, decision = stream_file(model, path, chunk, segmentation=segmentation)
+def check_equal(model, path, chunk, **options):
+    timeline, decisions, errors = predict([path], model, adapt="none", **options)
+    rows, decision = stream_file(model, path, chunk, **options)
     assert not errors and len(rows) == len(timeline) > 0
     assert [(r["start"], r["end"]) for r in rows] == [(s, e) for _, s, e in timeline.index]
     assert [r["label"] for r in rows] == list(timeline["label"])
+    assert [r["speech"] for r in rows] == list(timeline["speech"])
     cols = [f"p_{c}" for c in model.classes]
     np.testing.assert_allclose([[r[c] for c in cols] for r in rows], timeline[cols].to_numpy(), atol=1e-5)
     assert decision["label"] == decisions.iloc[0]["label"] and decision["n_segments"] == decisions.iloc[0]["n_segments"]
@@ -55,8 +55,8 @@ def test_stream_equals_predict_on_a_long_recording(model, long_file, chunk):
 @pytest.mark.parametrize("name", ["03a01Wa.wav", "03a02Ta.wav"])
 def test_stream_equals_predict_with_overlap_and_vad(model, shared_data, name):
     path = shared_data / "emodb-originals" / name
-    check_equal(model, path, 0.07, Segmentation(length=1.0, hop=0.5))
-    check_equal(model, path, 0.5, Segmentation(method="vad"))
+    check_equal(model, path, 0.07, segment=1.0, hop=0.5)
+    check_equal(model, path, 0.5, vad=True)
 
 
 def test_stereo_int16_chunks(model, shared_data, tmp_path):
@@ -66,7 +66,7 @@ def test_stereo_int16_chunks(model, shared_data, tmp_path):
     pcm = (np.clip(stereo, -1, 1 - 1 / 32768) * 32768).astype(np.int16)
     live = Stream(model, sample_rate=sr, channels=2)
     rows = [r for i in range(0, len(pcm), 800) for r in live.push(pcm[i:i + 800])] + live.finish()
-    timeline, _, _ = predict([tmp_path / "stereo.wav"], model)
+    timeline, _, _ = predict([tmp_path / "stereo.wav"], model, adapt="none")
     assert [r["label"] for r in rows] == list(timeline["label"])
 
 

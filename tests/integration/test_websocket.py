@@ -60,7 +60,7 @@ def test_stream_of_a_real_recording_equals_predict(server, shared_data):
     messages = asyncio.run(run_stream(server, data, sr, chunk=3200))
     assert messages[0]["type"] == "ready" and messages[-1]["type"] == "decision"
     segments = [m for m in messages if m["type"] == "segment"]
-    timeline, decisions, _ = predict([path], "default")
+    timeline, decisions, _ = predict([path], "default", adapt="none")
     assert [(m["start"], m["end"], m["label"]) for m in segments] == [(s, e, lab) for (_, s, e), lab in
                                                                       zip(timeline.index, timeline["label"])]
     assert messages[-1]["label"] == decisions.iloc[0]["label"] == "sad"
@@ -74,7 +74,7 @@ def test_eight_concurrent_streams(server, shared_data):
 
     results = asyncio.run(all_streams())
     for f, messages in zip(files, results):
-        _, decisions, _ = predict([f], "default")
+        _, decisions, _ = predict([f], "default", adapt="none")
         assert messages[-1]["type"] == "decision" and messages[-1]["label"] == decisions.iloc[0]["label"]
     assert health(server)["streams"]["open"] == 0
 

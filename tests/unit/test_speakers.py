@@ -137,7 +137,8 @@ def test_speaker_tables(tmp_path):
         speaker_groups(files, "everyone")
     bad = [(b"file,speaker\na.wav,x\n", "b.wav: not in the speaker table"),
            (b"path;who\n", "header 'file,speaker'"),
-           (b"file,speaker\na.wav,x\nb.wav,y\na.wav,y\n", "line 4: a.wav is already speaker 'x'"),
+           (b"file,speaker\na.wav,x\nb.wav,y\na.wav,y\n", "line 4: a.wav is listed twice \\(speaker 'x'\\)"),
+           (b"file,speaker\na.wav,x\nb.wav,y\na.wav,x\n", "line 4: a.wav is listed twice"),
            (b"file,speaker\n", "one row per file"),
            (b"\xff\xfe\x00binary", "spk.csv")]
     for content, message in bad:

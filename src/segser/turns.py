@@ -1,0 +1,268 @@
+"""Who speaks when: the speaker turns of one recording (diarization), so that
+each speaker gets an emotion timeline and adaptation to their own voice.
+
+Speech is found by Silero VAD (32 ms windows, as the timeline's speech gate);
+speaker embeddings come from Resemblyzer's voice encoder (GE2E, 256-d; its
+weights ship inside the ``resemblyzer`` package and are found by the
+resolver), one per ``step`` seconds over 1.6 s of speech; they are clustered
+(agglomerative, cosine distance, average linkage) into ``num_speakers`` when
+given, else by a distance threshold, at most ``max_speakers``, and a cluster
+with less than ``min_speaker`` seconds of speech joins its nearest neighbour.
+Each 32 ms of speech takes the speaker most of the windows covering it vote
+for; where no speaker has two thirds of the votes the turn is marked
+``overlap`` (two voices at once, or a change of speaker: who speaks there is
+uncertain).
+
+>>> turns = find_turns(load("call.wav"))                  # doctest: +SKIP
+>>> [(t.start, t.end, t.speaker) for t in turns.turns][:2]  # doctest: +SKIP
+[(0.41, 3.2, 'S1'), (3.3, 5.87, 'S2')]
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from .errors import AudioError, ConfigError, check_number
+
+SAMPLE_RATE = 16000
+MEL_STEP = 160  # 10 ms
+WINDOW_FRAMES = 160  # Resemblyzer's partial utterance: 1.6 s
+VAD_SECONDS = 512 / SAMPLE_RATE
+MAX_WINDOWS = 3000  # bounds the clustering's memory (n^2 distances): longer recordings get a longer step
+THRESHOLD = 0.28  # cosine distance between clusters' mean embeddings: benchmarks/conversations.py
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    """``num_speakers``: how many there are (None: estimate, up to ``max_speakers``)."""
+
+    num_speakers: int | None = None
+    max_speakers: int = 8
+    threshold: float = THRESHOLD
+    step: float = 0.4
+    min_speaker: float = 2.0
+    min_gap: float = 0.3  # a pause shorter than this inside one speaker's speech does not end the turn
+
+    def __post_init__(self):
+        if self.num_speakers is not None:
+            check_number("--num-speakers", self.num_speakers, lo=1, hi=50, integer=True)
+        check_number("--max-speakers", self.max_speakers, lo=1, hi=50, integer=True)
+        if self.num_speakers is not None and self.num_speakers > self.max_speakers:
+            object.__setattr__(self, "max_speakers", int(self.num_speakers))
+        check_number("turn threshold", self.threshold, lo=0.01, hi=1.99)
+        check_number("turn step", self.step, lo=0.1, hi=1.6, unit="s")
+        check_number("min_speaker", self.min_speaker, lo=0.0, hi=600.0, unit="s")
+        check_number("min_gap", self.min_gap, lo=0.0, hi=10.0, unit="s")
+
+
+@dataclass(frozen=True)
+class Turn:
+    start: float
+    end: float
+    speaker: str
+    overlap: bool = False
+
+
+@dataclass
+class Turns:
+    turns: list[Turn]
+    speakers: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    def speaker_of(self, start: float, end: float) -> str:
+        """The speaker who speaks most of ``start``..``end`` (``-`` when nobody does)."""
+        best, most = "-", 0.0
+        for sp in self.speakers:
+            covered = sum(max(0.0, min(end, t.end) - max(start, t.start)) for t in self.turns if t.speaker == sp)
+            if covered > most + 1e-9:
+                best, most = sp, covered
+        return best
+
+
+# --- the voice encoder ----------------------------------------------------------------------------------
+
+def _voice_encoder_module():
+    import torch
+    from torch import nn
+
+    class VoiceEncoder(nn.Module):
+        """Resemblyzer's speaker encoder: 3-layer LSTM over 40 mel bands, last state -> 256-d, ReLU, L2 norm."""
+
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(40, 256, 3, batch_first=True)
+            self.linear = nn.Linear(256, 256)
+
+        def forward(self, mels):
+            _, (hidden, _) = self.lstm(mels)
+            raw = torch.relu(self.linear(hidden[-1]))
+            return raw / torch.norm(raw, dim=1, keepdim=True).clamp_min(1e-9)
+
+    return VoiceEncoder
+
+
+@lru_cache(maxsize=2)
+def voice_encoder(path: str | None = None):
+    """The voice encoder with Resemblyzer's weights (``{"model_state": ...}`` as its package ships them)."""
+    import torch
+
+    from .weights import resolve
+
+    file = resolve("resemblyzer", path)
+    try:
+        state = torch.load(str(file), map_location="cpu", weights_only=True)["model_state"]
+        net = _voice_encoder_module()()
+        net.load_state_dict({k: v for k, v in state.items() if not k.startswith("similarity_")})
+    except Exception as exc:
+        raise ConfigError(f"{file.name}: not a Resemblyzer voice encoder checkpoint ({type(exc).__name__}: "
+                          f"{str(exc)[:120]})") from None
+    return net.eval()
+
+
+@lru_cache(maxsize=1)
+def _mel_matrix():
+    from .features.mel import slaney_mel_matrix
+
+    return slaney_mel_matrix(n_mels=40, n_fft=400, sample_rate=SAMPLE_RATE)
+
+
+def voice_mel(x: np.ndarray) -> np.ndarray:
+    """Resemblyzer's input: power mel spectrogram, 40 bands, 25 ms Hann windows every 10 ms,
+    centred (zero padding), as ``librosa.feature.melspectrogram(n_fft=400, hop_length=160, n_mels=40)``;
+    (frames, 40)."""
+    n_fft = 400
+    padded = np.pad(x.astype(np.float32), n_fft // 2)
+    n = 1 + (len(padded) - n_fft) // MEL_STEP
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    out = np.empty((n, 40), np.float32)
+    for a in range(0, n, 4096):  # bounded memory for long recordings
+        b = min(n, a + 4096)
+        idx = (np.arange(a, b) * MEL_STEP)[:, None] + np.arange(n_fft)[None, :]
+        spec = np.abs(np.fft.rfft(padded[idx] * window, axis=1)) ** 2
+        out[a:b] = spec.astype(np.float32) @ _mel_matrix().T
+    return out
+
+
+def _normalise_volume(x: np.ndarray, target_dbfs: float = -30.0) -> np.ndarray:
+    """Resemblyzer's preprocessing: raise (never lower) the level to ``target_dbfs`` RMS."""
+    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    if rms <= 0:
+        return x
+    gain_db = target_dbfs - 20 * math.log10(rms)
+    return x * np.float32(10 ** (gain_db / 20)) if gain_db > 0 else x
+
+
+# --- turns ------------------------------------------------------------------------------------------------
+
+def speech_flags(x: np.ndarray) -> np.ndarray:
+    """Silero VAD's speech decision per 32 ms window."""
+    from .segmenters import VAD_WINDOW, SileroVAD
+
+    vad = SileroVAD()
+    n = int(math.ceil(len(x) / VAD_WINDOW))
+    padded = np.pad(x, (0, n * VAD_WINDOW - len(x)))
+    return np.array([vad(padded[i * VAD_WINDOW:(i + 1) * VAD_WINDOW]) >= 0.5 for i in range(n)], bool)
+
+
+def _windows(speech: np.ndarray, duration: float, step: float) -> np.ndarray:
+    """Start frames (10 ms) of 1.6 s windows at least half speech, every ``step`` (longer when there would be too many)."""
+    step = max(step, duration / MAX_WINDOWS)
+    t = np.arange(0.0, max(duration - 1.6, 0.0) + 1e-9, step)
+    starts = []
+    for a in t:
+        cover = speech[int(a / VAD_SECONDS): int(math.ceil((a + 1.6) / VAD_SECONDS))]
+        if cover.size and cover.mean() >= 0.5:
+            starts.append(int(round(a * 100)))
+    return np.array(starts, int)
+
+
+def _cluster(E: np.ndarray, options: TurnOptions, step: float) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
+    if len(E) < 2:
+        return np.zeros(len(E), int)
+    labels = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                     distance_threshold=options.threshold).fit_predict(E)
+    # small clusters (less than min_speaker of speech) and clusters past the number of speakers (given, or
+    # the most allowed) join their nearest neighbour; a given number is never reached by splitting a voice
+    most = options.num_speakers or options.max_speakers
+    while True:
+        ids, counts = np.unique(labels, return_counts=True)
+        if len(ids) <= 1:
+            return labels
+        small = counts * step < options.min_speaker
+        if not small.any() and len(ids) <= most:
+            return labels
+        victim = ids[np.argmin(counts)]
+        centres = {i: E[labels == i].mean(0) for i in ids}
+        c = centres[victim] / np.linalg.norm(centres[victim])
+        others = [i for i in ids if i != victim]
+        nearest = max(others, key=lambda i: float(centres[i] @ c / np.linalg.norm(centres[i])))
+        labels = np.where(labels == victim, nearest, labels)
+
+
+def find_turns(x: np.ndarray, options: TurnOptions | None = None, *, where="<signal>", encoder_path=None) -> Turns:
+    """Speaker turns of a mono 16 kHz signal; :class:`AudioError` when it holds no speech."""
+    import torch
+
+    options = options or TurnOptions()
+    duration = len(x) / SAMPLE_RATE
+    speech = speech_flags(x)
+    if not speech.any():
+        raise AudioError(where, "no speech found by the voice activity detector: no speaker turns")
+    starts = _windows(speech, duration, options.step)
+    step = max(options.step, duration / MAX_WINDOWS)
+    notes = []
+    if len(starts) == 0:  # less than 0.8 s of speech in any 1.6 s: one speaker, nothing to tell apart
+        labels, starts = np.zeros(0, int), np.zeros(0, int)
+        notes.append("too little continuous speech to tell speakers apart: one speaker")
+    else:
+        mel = voice_mel(_normalise_volume(x))
+        mel = np.pad(mel, ((0, max(0, starts[-1] + WINDOW_FRAMES - len(mel))), (0, 0)))
+        net = voice_encoder(encoder_path)
+        E = []
+        with torch.no_grad():
+            for a in range(0, len(starts), 128):
+                batch = np.stack([mel[s: s + WINDOW_FRAMES] for s in starts[a:a + 128]])
+                E.append(net(torch.from_numpy(batch)).numpy())
+        labels = _cluster(np.concatenate(E), options, step)
+        found = len(np.unique(labels))
+        if options.num_speakers is not None and found < options.num_speakers:
+            notes.append(f"{found} distinct voice{'s' if found > 1 else ''} found of the {options.num_speakers} asked for")
+    # votes per 32 ms speech window
+    k = int(labels.max()) + 1 if len(labels) else 1
+    votes = np.zeros((len(speech), k))
+    for s, lab in zip(starts, labels):
+        a, b = int(s / 100 / VAD_SECONDS), int(math.ceil((s / 100 + 1.6) / VAD_SECONDS))
+        votes[a:b, lab] += 1
+    covered = votes.sum(1) > 0
+    if not covered.any():
+        votes[:, 0] = 1
+        covered[:] = True
+    idx = np.flatnonzero(covered)
+    nearest = idx[np.clip(np.searchsorted(idx, np.arange(len(speech))), 0, len(idx) - 1)]
+    votes[~covered] = votes[nearest[~covered]]
+    who = votes.argmax(1)
+    share = votes.max(1) / votes.sum(1)
+    # speaker names in order of first speech
+    order = list(dict.fromkeys(who[speech]))
+    names = {c: f"S{i + 1}" for i, c in enumerate(order)}
+    turns: list[Turn] = []
+    for i in np.flatnonzero(speech):
+        t0, t1 = float(i * VAD_SECONDS), float(min((i + 1) * VAD_SECONDS, duration))
+        sp, ov = names[who[i]], bool(share[i] < 2 / 3)
+        last = turns[-1] if turns else None
+        if last is not None and last.speaker == sp and last.overlap == ov and t0 - last.end <= options.min_gap + 1e-9:
+            turns[-1] = Turn(last.start, round(t1, 3), sp, ov)
+        else:
+            turns.append(Turn(round(t0, 3), round(t1, 3), sp, ov))
+    return Turns(turns, [names[c] for c in order], notes)
+
+
+def rttm_lines(turns: list[Turn], file_id: str) -> list[str]:
+    """NIST RTTM ``SPEAKER`` lines (one per turn; an overlap-marked turn keeps its most likely speaker)."""
+    file_id = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in file_id) or "recording"
+    return [f"SPEAKER {file_id} 1 {t.start:.3f} {t.end - t.start:.3f} <NA> <NA> {t.speaker} <NA> <NA>" for t in turns]
