@@ -105,16 +105,19 @@ def service_probes(t: Table, base: str, port: int, pid: int):
         for _ in range(1000):
             yield b"\0" * (1 << 20)
 
+    t0 = time.perf_counter()
     try:
         r = httpx.post(f"{base}/predict", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"},
                        timeout=120)
         got = r.status_code
     except httpx.HTTPError as exc:  # the server may close while the client still sends
         got = type(exc).__name__
+    answered = time.perf_counter() - t0
     # the service spools uploads in tempfile.TemporaryDirectory(prefix="segser-") directly under the temp dir
     tmp_big = sum(f.stat().st_size for d in Path(tempfile.gettempdir()).glob("segser-*") for f in d.rglob("*") if f.is_file())
     t.add("1000 MB chunked body", "HTTP 413", f"{got}, {tmp_big / 1e6:.0f} MB left in temp", got == 413 and tmp_big < 250e6,
           peak_rss_mb(pid))
+    t.add("  ... answered before the body is read", "< 2 s", f"{answered:.1f} s", answered < 2.0, peak_rss_mb(pid))
 
     # /health and a short request while 8 long recordings are being predicted
     long = audio_bytes(tone(300.0), fmt="FLAC")
@@ -157,10 +160,114 @@ def service_probes(t: Table, base: str, port: int, pid: int):
     t.add("client disconnects mid-prediction", "work cancelled", f"cancelled {cancelled - before}", cancelled == before + 1,
           peak_rss_mb(pid))
 
+    for q in ("?speech_gate=nan", "?speech_gate=2", "?adapt=bogus", "?min_score=5", "?vad=maybe", "?rule=vote"):
+        check(f"POST /predict{q}", 422, "a.wav", wav, q)
+    rng = np.random.default_rng(0)
+    r = httpx.post(f"{base}/predict", files={"file": ("noise.wav", audio_bytes(rng.uniform(-1, 1, 16000 * 5).astype(np.float32)))},
+                   timeout=120)
+    labels = {s["label"] for s in r.json().get("segments", [])} if r.status_code == 200 else {"HTTP " + str(r.status_code)}
+    t.add("full-scale random noise gets no emotion", "all 'no speech'", ", ".join(sorted(labels)),
+          r.status_code == 200 and labels == {"no speech"} and r.json()["decision"]["label"] == "no speech", peak_rss_mb(pid))
+
+    # 48 concurrent 2-minute uploads: memory stays under 1 GB and /health answers at once throughout
+    two_min = audio_bytes(tone(120.0), fmt="FLAC")
+    results, health_ms, stop = [], [], threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                httpx.get(f"{base}/health", timeout=30)
+                health_ms.append(1000 * (time.perf_counter() - t0))
+            except httpx.HTTPError:
+                health_ms.append(30_000.0)
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    uploads = [threading.Thread(target=lambda i=i: results.append(post(f"m{i}.flac", two_min, timeout=900)[0]))
+               for i in range(48)]
+    for th in uploads:
+        th.start()
+    for th in uploads:
+        th.join()
+    stop.set()
+    poller.join()
+    p99 = float(np.percentile(health_ms, 99)) if health_ms else float("nan")
+    t.add("48 concurrent 2-minute uploads", "48 x HTTP 200", f"{sum(r == 200 for r in results)} x 200",
+          all(r == 200 for r in results) and len(results) == 48, peak_rss_mb(pid))
+    t.add("GET /health p99 during 48 uploads", "< 200 ms", f"{p99:.0f} ms over {len(health_ms)} polls", p99 < 200,
+          peak_rss_mb(pid))
+
     for path in ("/health", "/models"):
         text = httpx.get(f"{base}{path}").text
         t.add(f"GET {path} names no server path", "no path", "path!" if PATH_LEAK.search(text) else "none",
               not PATH_LEAK.search(text), peak_rss_mb(pid))
+
+
+def websocket_probes(t: Table, port: int, pid: int):
+    """Odd frames, bad parameters, 30 concurrent streams, disconnects, a fast 10 minute stream."""
+    import asyncio
+
+    import websockets
+
+    x = (load_pcm(GOOD) * 32767).astype("<i2")
+
+    async def session(query="", frames=(), end=True, wait=True):
+        out = []
+        try:
+            async with websockets.connect(f"ws://127.0.0.1:{port}/stream?rate=16000{query}", max_size=None) as ws:
+                out.append(json.loads(await ws.recv()))
+                for f in frames:
+                    await ws.send(f)
+                if end:
+                    await ws.send(json.dumps({"type": "end"}))
+                if wait:
+                    async for m in ws:
+                        out.append(json.loads(m))
+        except websockets.ConnectionClosed:
+            pass
+        return out
+
+    def last(messages):
+        return messages[-1] if messages else {}
+
+    for q in ("&rate=nan", "&rate=0", "&channels=1000", "&format=mp3", "&hop=0", "&speech_gate=nan", "&min_score=9",
+              "&model=nope"):
+        m = asyncio.run(session(q))
+        t.add(f"WebSocket ?{q[1:]}", "error message", last(m).get("type", "nothing"), last(m).get("type") == "error"
+              and not PATH_LEAK.search(json.dumps(m)), peak_rss_mb(pid))
+    m = asyncio.run(session(frames=[x.tobytes()[:1001]]))
+    t.add("WebSocket frame of an odd byte count", "error message", last(m).get("type", "nothing"), last(m).get("type") == "error",
+          peak_rss_mb(pid))
+    m = asyncio.run(session(frames=[b"", "hello", json.dumps({"type": "dance"})]))
+    t.add("WebSocket empty frame, text, unknown message", "error message", last(m).get("type", "nothing"),
+          last(m).get("type") == "error", peak_rss_mb(pid))
+
+    async def many(n):
+        return await asyncio.gather(*[session(frames=[x.tobytes()[i:i + 3200] for i in range(0, x.nbytes, 3200)])
+                                      for _ in range(n)])
+
+    results = asyncio.run(many(30))
+    ok = sum(last(m).get("type") == "decision" for m in results)
+    t.add("30 concurrent WebSocket streams", "30 decisions", f"{ok} decisions", ok == 30, peak_rss_mb(pid))
+    before = httpx.get(f"http://127.0.0.1:{port}/health").json()["streams"]
+    asyncio.run(session(frames=[x.tobytes()], end=False, wait=False))
+    time.sleep(1.0)
+    after = httpx.get(f"http://127.0.0.1:{port}/health").json()["streams"]
+    t.add("WebSocket client disconnects mid-stream", "stream freed", f"open {after['open']}",
+          after["open"] == 0 and after["disconnected"] > before["disconnected"], peak_rss_mb(pid))
+    ten = np.tile(x, int(np.ceil(600 * 16000 / len(x))))[: 600 * 16000]
+    t0 = time.perf_counter()
+    m = asyncio.run(session(frames=[ten[i:i + 16000].tobytes() for i in range(0, len(ten), 16000)]))
+    t.add("a 10 minute stream sent as fast as possible", "a decision", f"{last(m).get('type')} in "
+          f"{time.perf_counter() - t0:.0f} s", last(m).get("type") == "decision", peak_rss_mb(pid))
+
+
+def load_pcm(path):
+    from segser.audio import load
+
+    return load(path)
 
 
 def measured(args, rss_file):
@@ -204,7 +311,10 @@ def cli_probes(t: Table, tmp: Path):
     check("train --protocol unknown (before any embedding)", ["train", "--csv", str(csv), "--protocol", "lsoo",
                                                                "--out", str(tmp / "r0")], 2)
     check("train a run", ["train", "--csv", str(csv), "--backbone", "logmel", "--epochs", "3", "--protocol", "kfold:2",
-                          "--out", str(tmp / "run"), "--quiet"], 0)
+                          "--speech-gate", "0", "--out", str(tmp / "run"), "--quiet"], 0)
+    check("train on tones with the speech gate", ["train", "--csv", str(csv), "--backbone", "logmel", "--epochs", "3",
+                                                  "--protocol", "kfold:2", "--out", str(tmp / "r9"), "--quiet"], 2,
+          "no training segment has speech")
     before = sorted((p.name, p.stat().st_size) for p in (tmp / "run").iterdir())
     check("train --out EXISTING_RUN", ["train", "--csv", str(csv), "--out", str(tmp / "run")], 2, "already exists")
     check("train --overwrite that fails", ["train", "--csv", str(csv), "--labels", "angry", "--out", str(tmp / "run"),
@@ -237,6 +347,89 @@ def cli_probes(t: Table, tmp: Path):
     n = len(json.loads(p.stdout)["files"]) if p.returncode == 0 else -1
     t.add("  ... one entry", "1 file", f"{n} files", n == 1)
     check("serve --port 99999", ["serve", "--port", "99999"], 2, "port must be")
+    for opt, needle in ((["--speech-gate", "nan"], "speech_gate"), (["--speech-gate", "2"], "speech_gate"),
+                        (["--speakers", "auto", "--num-speakers", "0"], "num-speakers"),
+                        (["--speakers", "auto", "--num-speakers", "100000"], "num-speakers"),
+                        (["--speakers", "auto", "--max-speakers", "-3"], "max-speakers"),
+                        (["--num-speakers", "2"], "--speakers auto"), (["--speakers", "nobody"], "speakers"),
+                        (["--adapt", "none", "--speakers", "all"], "--adapt none")):
+        check(f"predict {' '.join(opt)}", ["predict", good, *opt], 2, needle)
+    check("predict --out x.rttm without speakers", ["predict", good, "--out", str(tmp / "x.rttm")], 2, "--speakers auto")
+    silent = tmp / "quiet.wav"
+    sf.write(str(silent), (1e-4 * np.random.default_rng(1).standard_normal(16000 * 4)).astype(np.float32), 16000)
+    check("predict --speakers auto on near-silence", ["predict", str(silent), "--speakers", "auto"], 1, "no speech")
+    blip = tmp / "blip.wav"
+    sf.write(str(blip), tone(0.004), 16000)
+    check("predict a 4 ms recording", ["predict", str(blip)], 1, "too short")
+    p = check("predict full-scale noise", ["predict", str(tmp / "noise.wav") if (tmp / "noise.wav").exists() else
+                                           _noise(tmp), "--json", "--quiet"], 0)
+    labels = {s["label"] for f in json.loads(p.stdout or '{"files": []}')["files"] for s in f["segments"]}
+    t.add("  ... every segment 'no speech'", "no speech", ", ".join(sorted(labels)) or "none", labels == {"no speech"})
+    # speaker tables: a file twice, with the same speaker or another
+    for rows, needle in (("file,speaker\nc0.wav,x\nc0.wav,x\n", "listed twice"), ("file,speaker\nc0.wav,x\nc0.wav,y\n", "listed twice")):
+        (tmp / "spk.csv").write_text(rows)
+        check(f"speaker table {rows.splitlines()[1:]!r}", ["predict", str(tmp / "c0.wav"), "--speakers", str(tmp / "spk.csv")],
+              2, needle)
+    # --overwrite replaces only segser's own folders
+    folder = tmp / "takes"
+    folder.mkdir()
+    for i in range(3):
+        sf.write(str(folder / f"take{i}.flac"), tone(1.0), 16000)
+    before = sorted(f.name for f in folder.iterdir())
+    check("export --overwrite into a folder of recordings", ["export", str(tmp / "run"), "--out", str(folder), "--overwrite",
+                                                              "--no-int8"], 2, "not a segser export")
+    check("train --overwrite into a folder of recordings", ["train", "--csv", str(csv), "--speech-gate", "0", "--out",
+                                                             str(folder), "--overwrite", "--quiet"], 2, "not a segser run")
+    t.add("  ... the recordings are untouched", "same files", "same" if sorted(f.name for f in folder.iterdir()) == before
+          else "CHANGED", sorted(f.name for f in folder.iterdir()) == before)
+    # a tampered export
+    check("export a run", ["export", str(tmp / "run"), "--out", str(tmp / "exp"), "--no-int8"], 0)
+    with open(tmp / "exp" / "head.onnx", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01")
+    check("predict with a tampered export", ["predict", good, "--model", str(tmp / "exp")], 2, "altered")
+    # listen --stdin: odd trailing bytes, bad options
+    pcm = (tone(2.0) * 32767).astype("<i2").tobytes()
+    for name, data, args, code in (("listen --stdin, whole samples", pcm, [], 0),
+                                   ("listen --stdin, a stray byte at the end", pcm + b"\x01", [], 2),
+                                   ("listen --stdin --rate nan", pcm, ["--rate", "nan"], 2),
+                                   ("listen --stdin --channels 0", pcm, ["--channels", "0"], 2)):
+        with tempfile.NamedTemporaryFile() as rss:
+            q = subprocess.run(measured([sys.executable, "-m", "segser.cli", "listen", "--stdin", "--model", str(tmp / "run"),
+                                         *args], rss.name), input=data, capture_output=True, timeout=600)
+            err = q.stderr.decode(errors="replace")
+            t.add(name, f"exit {code}", f"exit {q.returncode}{' + TRACEBACK' if 'Traceback' in err else ''}",
+                  q.returncode == code and "Traceback" not in err, read_rss(rss.name))
+
+
+def _noise(tmp: Path) -> str:
+    sf.write(str(tmp / "noise.wav"), np.random.default_rng(2).uniform(-1, 1, 16000 * 5).astype(np.float32), 16000)
+    return str(tmp / "noise.wav")
+
+
+def ray_probes(t: Table, tmp: Path):
+    """A resumed run accounts for an earlier failure; a local Ray that segser starts leaves no process behind."""
+    folder = tmp / "ray-in"
+    folder.mkdir()
+    sf.write(str(folder / "good.wav"), load_pcm(GOOD), 16000)
+    (folder / "bad.wav").write_text("not audio")
+    out = tmp / "ray-out"
+    args = ["predict", str(folder), "--ray", "--workers", "1", "--out", str(out)]
+    p, rss = cli(*args)
+    t.add("predict --ray, a bad file among good ones", "exit 1", f"exit {p.returncode}", p.returncode == 1, rss)
+    p, rss = cli(*args)
+    t.add("  ... rerun: the folder still holds the failure", "exit 1, 1 failed", f"exit {p.returncode}: "
+          + (p.stderr.strip().splitlines() or [""])[-1][-80:], p.returncode == 1 and "1 failed of the 2" in p.stderr, rss)
+    time.sleep(2)
+    left = [q for q in Path("/proc").glob("[0-9]*/cmdline") if b"ray::" in _read(q) or b"raylet" in _read(q)]
+    t.add("  ... no Ray process left after the command", "none", f"{len(left)} left", not left)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def main():
@@ -249,6 +442,7 @@ def main():
     try:
         wait_for_health(base)
         service_probes(t, base, port, server_pid(server.pid))
+        websocket_probes(t, port, server_pid(server.pid))
     finally:
         os.kill(server_pid(server.pid), 15)
         _, err = server.communicate(timeout=60)
@@ -258,6 +452,7 @@ def main():
           server_peak)
     with tempfile.TemporaryDirectory() as tmp:
         cli_probes(t, Path(tmp))
+        ray_probes(t, Path(tmp))
     worst = max([r["peak_rss_mb"] or 0 for r in t.rows] + [server_peak])
     passed = sum(r["pass"] for r in t.rows)
     print(f"\n{passed}/{len(t.rows)} probes pass; server peak RSS {server_peak:.0f} MB; largest probe {worst:.0f} MB")

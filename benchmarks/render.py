@@ -246,6 +246,62 @@ def segment_evidence() -> str:
             + source("segment-evidence"))
 
 
+def adaptation() -> str:
+    doc = load("adaptation")
+    f = doc["figures"]
+    methods = f["methods"]
+    base = methods["none (raw head)"]
+    lines = ["| method (head it feeds) | mixed speakers | one-emotion speakers | collection | one-emotion minus unadapted |",
+             "|---|---|---|---|---|"]
+    for name, m in methods.items():
+        d = 100 * (m["one-emotion"]["mean"] - base["one-emotion"]["mean"])
+        lines.append(f"| {name} | {m['mixed']['mean']:.3f} | {m['one-emotion']['mean']:.3f} | {m['collection']['mean']:.3f} | "
+                     f"{d:+.1f} |")
+    names = f["corpora"]
+    chosen = f.get("chosen", {})
+    per = ["", "Per held-out corpus (UA; mixed / one-emotion / collection):", "",
+           "| method | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for name in ["none (raw head)", *[c for c in chosen.values() if c in methods and c != "none (raw head)"]]:
+        m = methods[name]
+        per.append(f"| {name} | " + " | ".join(
+            f"{m['mixed']['per_corpus'][c]:.2f} / {m['one-emotion']['per_corpus'][c]:.2f} / {m['collection']['per_corpus'][c]:.2f}"
+            for c in names) + " |")
+    return ("\n".join(lines + per) + f"\n\nMeans over the {len(names)} held-out corpora ({', '.join(names)}; "
+            f"{', '.join(f['evaluation_only'])} never trained on), 4 classes, the v3 recipe's heads trained per fold on "
+            f"raw, per-speaker or per-corpus standardised embeddings; one-emotion: {f['draws']} draws; statistics from "
+            f"segments with speech (gate {f['speech_gate']}). " + source("adaptation"))
+
+
+def speech_gate() -> str:
+    f = load("speech-gate")["figures"]
+    names = f["corpora"]
+    lines = ["| model | gate | " + " | ".join(names) + " | mean |", "|---|---|" + "---|" * (len(names) + 1)]
+    for r in f["rows"].values():
+        lines.append(f"| {r['model']} | {r['gate']:g} | " + " | ".join(f"{r['UA'][c]:.3f}" for c in names)
+                     + f" | **{r['mean']:.3f}** |")
+    return ("\n".join(lines) + "\n\nUA over 4 classes on corpora neither model trained on; segments under the gate take "
+            "no part in the clip decision (gate 0: every segment votes, silence included). " + source("speech-gate"))
+
+
+def conversations() -> str:
+    f = load("conversations")["figures"]
+    s = f["sample"]
+    lines = ["| conversations | DER (collar 0.25 s) | DER (no collar) | DER (overlap counted) | speakers counted right | "
+             "emotion UA per turn: found / true / no speakers | turns + emotions vs predict (s) |",
+             "|---|---|---|---|---|---|---|"]
+    for name, c in f["corpora"].items():
+        ua = c["emotion_UA_per_turn"]
+        lines.append(f"| {c['conversations']} built from {name} ({c['turns']} turns) | {100 * c['DER']['collar_0.25']:.1f} % | "
+                     f"{100 * c['DER']['no_collar']:.1f} % | {100 * c['DER']['with_overlap']:.1f} % | "
+                     f"{100 * c['speakers_counted_right']:.0f} % | {ua['found_speakers']:.3f} / {ua['true_speakers']:.3f} / "
+                     f"{ua['no_speakers']:.3f} | {c['turns_and_emotions_seconds']:.0f} vs {c['predict_seconds']:.0f} |")
+    return ("\n".join(lines) + f"\n\n`sample.wav` (real, two speakers, its published RTTM): {s['speakers_found']} speakers "
+            f"found of {s['speakers_true']}; DER {100 * s['DER']['collar_0.25']:.1f} % (collar 0.25 s, overlap skipped), "
+            f"{100 * s['DER']['no_collar']:.1f} % without collar, {100 * s['DER']['with_overlap']:.1f} % with overlap "
+            f"counted. Turn threshold {f['threshold']:g} (chosen on {len(f['dev'])} thresholds x RAVDESS dev conversations; "
+            f"shipped {f['threshold_shipped']:g}). Model `{f['model']}`. " + source("conversations"))
+
+
 def in_corpus_pooled() -> str:
     v2 = load("in-corpus-pooled")["figures"]
     c = card("default-4class")
@@ -393,6 +449,9 @@ SECTIONS = {
     "speaker-adaptation": speaker_adaptation,
     "in-corpus-pooled": in_corpus_pooled,
     "segment-evidence": segment_evidence,
+    "adaptation": adaptation,
+    "speech-gate": speech_gate,
+    "conversations": conversations,
     "training-corpora": training_corpora,
     "shipped-vs-previous": shipped_vs_previous,
     "noise": noise,

@@ -261,7 +261,7 @@ def read_results(out) -> dict[str, pd.DataFrame]:
     return tables
 
 
-class Embedder:
+class CacheFiller:
     """A Ray actor: one backbone; each batch of clips -> their embeddings in the shared cache."""
 
     def __init__(self, backbone: str, options: dict, segmentation: dict, noise, threads: int, cache: str):
@@ -301,7 +301,7 @@ def embed_on_cluster(manifest: pd.DataFrame, backbone: str, options: dict, segme
     with cluster(address, num_cpus=workers) as ray:
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths) // clips_per_task))
-        rows = ds.map_batches(Embedder, batch_size=clips_per_task, compute=ray.data.ActorPoolStrategy(size=n),
+        rows = ds.map_batches(CacheFiller, batch_size=clips_per_task, compute=ray.data.ActorPoolStrategy(size=n),
                               fn_constructor_args=(backbone, options, as_dict(segmentation), noise, threads,
                                                    str(Path(cache or cache_dir()).resolve())), num_cpus=1,
                               ray_remote_args_fn=_retry_forever).take_all()

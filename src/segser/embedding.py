@@ -21,7 +21,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,37 @@ from .segmenters import Segmentation, Segmenter, SegmenterState, SpeechRegions
 from .settings import cache_dir
 
 ENGINE_VERSION = 3  # part of the cache key: bump when cutting or pooling changes (3: tail rule, speech share)
+
+
+class Encoder(Protocol):
+    """What the engine drives, in the torch runtime (a backbone) and the ONNX runtime (an exported encoder) alike:
+    a window encoder (``window_seconds`` set) encodes windows tiled from 0 into frames every ``frame_seconds``
+    and pools a segment's frames; a segment encoder embeds each segment's samples (``pad_to`` seconds, or the
+    segment itself). Numpy in, numpy out."""
+
+    name: str
+    sample_rate: int
+    dim: int
+    window_seconds: float | None
+    frame_seconds: float | None
+    pad_to: float | None
+    zero_pad: bool
+
+    def encode_windows(self, windows: np.ndarray) -> np.ndarray: ...  # (batch, samples) -> (batch, taps, frames, width)
+
+    def pool(self, frames: np.ndarray) -> np.ndarray: ...  # (taps, frames, width) -> (dim,)
+
+    def embed_segments(self, segments: list[np.ndarray]) -> np.ndarray: ...  # -> (n, dim)
+
+    def describe(self) -> dict: ...
+
+
+def pool_frames(frames: np.ndarray, *, meanstd: bool = False) -> np.ndarray:
+    """A segment's frames (taps, frames, width) -> its embedding: the mean (and std) over frames, taps concatenated."""
+    feats = [frames.mean(axis=1)]
+    if meanstd:
+        feats.append(frames.std(axis=1))
+    return np.concatenate(feats, axis=-1).reshape(-1)
 
 
 class SegmentEmbedding(NamedTuple):
@@ -98,7 +129,7 @@ class Embedder:
     rate; ``batch_windows`` window encodings are batched when enough audio is there.
     """
 
-    def __init__(self, encoder, segmenter: Segmenter, *, batch_windows: int = 8, vad_file=None):
+    def __init__(self, encoder: Encoder, segmenter: Segmenter, *, batch_windows: int = 8, vad_file=None):
         self.enc = encoder
         self.sr = int(encoder.sample_rate)
         self.state: SegmenterState = segmenter.start(self.sr)

@@ -45,26 +45,26 @@ def _export_graph(module, args, path: Path, *, inputs, outputs, dynamic) -> None
 
 
 def _encoder(bb, folder: Path) -> dict:
-    """Export the backbone; the encoder section of export.json."""
-    name = bb.name
-    if name == "whisper":
-        frontend = bb.frontend.config
+    """Export the backbone as its kind in :data:`segser.backbones.EXPORT_KINDS` says; the encoder section of export.json."""
+    from .backbones import EXPORT_KINDS
+
+    kind = EXPORT_KINDS.get(bb.name)
+    if kind is None:
+        raise ModelError(f"the {bb.name} backbone cannot be exported to ONNX ({', '.join(EXPORT_KINDS)} can)")
+    common = {"kind": kind, "frontend": as_dict(bb.frontend.config), "dim": bb.dim}
+    if kind == "whisper":
         win = int(round(bb.window_seconds * bb.sample_rate))
         mel = torch.from_numpy(bb.frontend(np.zeros((1, win), np.float32)))
         _export_graph(_TappedWhisper(bb), (mel,), folder / "encoder.onnx", inputs=["mel"], outputs=["frames"],
                       dynamic={"mel": {0: "batch", 2: "mel_frames"}, "frames": {0: "batch", 2: "frames"}})
-        return {"kind": "whisper", "window_seconds": bb.window_seconds, "frame_seconds": bb.frame_seconds,
-                "pooling": bb.config.pooling, "frontend": as_dict(frontend), "dim": bb.dim, "file": "encoder.onnx"}
-    if name in ("vggish", "yamnet"):
-        net = bb if name == "vggish" else _YAMNetEmbedding(bb.net)
-        patches = torch.zeros(2, 96, 64)
-        _export_graph(net, (patches,), folder / "encoder.onnx", inputs=["patches"], outputs=["embeddings"],
+        return {**common, "window_seconds": bb.window_seconds, "frame_seconds": bb.frame_seconds,
+                "pooling": bb.config.pooling, "file": "encoder.onnx"}
+    if kind == "patches":
+        net = bb if bb.name == "vggish" else _YAMNetEmbedding(bb.net)
+        _export_graph(net, (torch.zeros(2, 96, 64),), folder / "encoder.onnx", inputs=["patches"], outputs=["embeddings"],
                       dynamic={"patches": {0: "batch"}, "embeddings": {0: "batch"}})
-        return {"kind": "patches", "frontend": as_dict(bb.frontend.config), "pad_to": bb.pad_to, "dim": bb.dim,
-                "file": "encoder.onnx"}
-    if name in ("logmel", "mfcc"):
-        return {"kind": name, "frontend": as_dict(bb.frontend.config), "pad_to": bb.pad_to, "dim": bb.dim}
-    raise ModelError(f"the {name} backbone cannot be exported to ONNX (whisper, vggish, yamnet, logmel and mfcc can)")
+        return {**common, "pad_to": bb.pad_to, "file": "encoder.onnx"}
+    return {**common, "pad_to": bb.pad_to}  # logmel, mfcc: the features themselves, computed in numpy
 
 
 class _YAMNetEmbedding(torch.nn.Module):

@@ -224,6 +224,9 @@ def predict_conversation(model: EmotionModel, path, options: PredictOptions, *, 
     notes = {}
     for sp in dict.fromkeys(speaker):
         rows = speaker == sp
+        if sp == "-":  # nobody speaks there (silence between turns): nothing to adapt to
+            logits[rows] = model.logits(s.values[rows])
+            continue
         seconds = float(sum((b - a) * p for (a, b), p in zip(np.asarray(s.spans)[rows], s.speech[rows])))
         logits[rows], notes[sp] = plan.adapt(model, s.values[rows], voiced[rows], seconds, who=f"speaker {sp}")
     result = s.result(model, options, logits=logits, extra={"speaker": list(speaker)},
@@ -240,6 +243,8 @@ def speaker_summaries(model: EmotionModel, options: PredictOptions, s: Streamed,
     """Per speaker: seconds of speech, the share of their speech per emotion, a clip-style decision."""
     out = {}
     for sp in dict.fromkeys(speaker):
+        if sp == "-":
+            continue
         rows = np.flatnonzero(speaker == sp)
         timeline = Timeline.for_model(model, options)
         timeline.add([s.spans[i] for i in rows], logits[rows], s.speech[rows])

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .aggregate import softmax
-from .embedding import Embedder
+from .embedding import Embedder, Encoder
 from .errors import ModelError
 from .fileio import atomic_path, file_digest
 from .runtime import RUNTIMES, has
@@ -34,7 +34,7 @@ class EmotionModel:
     name: str  # a built-in name or the run directory's name: never a path
     classes: list[str]
     segmentation: Segmentation
-    encoder: object  # sample_rate, dim, window_seconds/frame_seconds + encode_windows/pool, or pad_to + embed_segments
+    encoder: Encoder  # the backbone (torch) or the exported encoder (ONNX): segser.embedding.Encoder
     head: object  # embeddings (n, dim) -> logits (n, classes), numpy in and out
     runtime: str
     card: dict = field(default_factory=dict)
@@ -147,16 +147,15 @@ def load_model(model=None, *, runtime: str = "auto", precision: str = "auto") ->
     return load_torch_model(d, name)
 
 
-EXPORTABLE_BACKBONES = ("whisper", "vggish", "yamnet", "logmel", "mfcc")
-
-
 def exportable(d: Path) -> bool:
     """Whether a run directory's model can run on the ONNX runtime (its backbone exports, its head is a torch module)."""
     try:
         cfg = json.loads((d / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    return cfg.get("backbone") in EXPORTABLE_BACKBONES and cfg.get("head") != "svm" and not cfg.get("speaker_vectors")
+    from .backbones import EXPORT_KINDS
+
+    return cfg.get("backbone") in EXPORT_KINDS and cfg.get("head") != "svm" and not cfg.get("speaker_vectors")
 
 
 def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel:

@@ -63,10 +63,9 @@ class OnnxWhisper(_Encoder):
         return self.session.run(None, {"mel": self.frontend(windows)})[0]
 
     def pool(self, frames: np.ndarray) -> np.ndarray:
-        feats = [frames.mean(axis=1)]
-        if self.meanstd:
-            feats.append(frames.std(axis=1))
-        return np.concatenate(feats, axis=-1).reshape(-1)
+        from .embedding import pool_frames
+
+        return pool_frames(frames, meanstd=self.meanstd)
 
 
 class OnnxPatches(_Encoder):

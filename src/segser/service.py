@@ -42,6 +42,7 @@ except ImportError as exc:
     raise ImportError("the service needs: pip install 'segser[service]' (fastapi, uvicorn, python-multipart)") from exc
 
 CHUNK = 1 << 20
+CLOSE = {"Connection": "close"}
 MAX_SEGMENTS_PER_REQUEST = 20_000
 
 
@@ -62,7 +63,8 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            response = JSONResponse({"detail": f"upload larger than this service's limit of {self.limit_mb:g} MB"}, 413)
+            response = JSONResponse({"detail": f"upload larger than this service's limit of {self.limit_mb:g} MB"}, 413,
+                                    headers=CLOSE)
             return await response(scope, receive, send)
         seen = 0
 
@@ -123,7 +125,8 @@ class ServedModel:
 
 PCM_FORMATS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 OPTION_DOC = ("query options as for `segser predict`: segment, hop (s), vad, rule ({rules}), min_score, speech_gate, "
-              "adapt (none | speaker | collection | auto: an upload is one recording, its own group)")
+              "adapt (none | speaker | collection | auto: an upload is one recording, its own group), "
+              "speakers=auto (find the speakers: turns and a speaker column) with num_speakers or max_speakers")
 
 
 class Service:
@@ -166,20 +169,22 @@ class Service:
         try:
             options = PredictOptions.from_text(dict(q))
             options.segmentation(entry.model.segmentation)
+            turn_options = _turn_options(q)
         except ConfigError as exc:
             raise HTTPException(422, str(exc)) from None
         with tempfile.TemporaryDirectory(prefix="segser-") as tmp:
             shown = await _receive_upload(request, Path(tmp), self.max_upload_mb)
             path = Path(tmp) / f"audio{_suffix(shown)}"
-            result = await self._run(request, entry, path, shown, options)
+            result = await self._run(request, entry, path, shown, options, turn_options)
         return {"model": entry.model.name, "classes": entry.model.classes, **file_json(result, name=shown)}
 
-    async def _run(self, request: Request, entry: ServedModel, path: Path, shown: str, options: PredictOptions):
+    async def _run(self, request: Request, entry: ServedModel, path: Path, shown: str, options: PredictOptions,
+                   turn_options=None):
         cancel = threading.Event()
 
         def work():
             try:
-                return predict_file(entry.model, path, options, max_seconds=self.max_audio_s,
+                return predict_file(entry.model, path, options, turn_options=turn_options, max_seconds=self.max_audio_s,
                                     segment_limit=self.max_segments, cancelled=cancel.is_set, compute=entry.compute)
             finally:
                 trim_heap()
@@ -313,7 +318,7 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
         "type": "object", "required": ["file"],
         "properties": {"file": {"type": "string", "format": "binary", "description": "an audio file (wav, flac, ogg, mp3, ...)"}}}}}},
         "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                       for n in ("model", *OPTION_NAMES)]}
+                       for n in ("model", *OPTION_NAMES, "speakers", "num_speakers", "max_speakers")]}
 
     @app.post("/predict", openapi_extra=upload, description=OPTION_DOC.format(rules=", ".join(RULES)))
     async def predict(request: Request):
@@ -333,6 +338,23 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
     return app
 
 
+def _turn_options(query):
+    """``speakers=auto`` (with ``num_speakers``, ``max_speakers``): find the upload's speakers."""
+    from .options import parse_text
+
+    speakers = query.get("speakers")
+    if speakers is None:
+        if "num_speakers" in query or "max_speakers" in query:
+            raise ConfigError("num_speakers and max_speakers go with speakers=auto")
+        return None
+    if speakers != "auto":
+        raise ConfigError(f"speakers must be 'auto' for an upload (got {speakers!r}): each upload is one recording")
+    from .turns import TurnOptions
+
+    number = {k: parse_text(query[k], int, where=k) for k in ("num_speakers", "max_speakers") if k in query}
+    return TurnOptions(**number)
+
+
 async def _close_with_error(ws, detail: str, code: int) -> None:
     try:
         await ws.send_json({"type": "error", "detail": detail})
@@ -346,7 +368,8 @@ async def _receive_upload(request: Request, folder: Path, max_upload_mb: float) 
     try:
         form = await request.form(max_files=1, max_fields=20)
     except BodyTooLarge:
-        raise HTTPException(413, f"upload larger than this service's limit of {max_upload_mb:g} MB") from None
+        # the connection is closed with the answer: the rest of the body is never read
+        raise HTTPException(413, f"upload larger than this service's limit of {max_upload_mb:g} MB", headers=CLOSE) from None
     except Exception as exc:
         raise HTTPException(422, f"not a multipart form with a file field ({type(exc).__name__})") from None
     upload = form.get("file")

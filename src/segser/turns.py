@@ -32,7 +32,7 @@ MEL_STEP = 160  # 10 ms
 WINDOW_FRAMES = 160  # Resemblyzer's partial utterance: 1.6 s
 VAD_SECONDS = 512 / SAMPLE_RATE
 MAX_WINDOWS = 3000  # bounds the clustering's memory (n^2 distances): longer recordings get a longer step
-THRESHOLD = 0.28  # cosine distance between clusters' mean embeddings: benchmarks/conversations.py
+THRESHOLD = 0.32  # cosine distance between clusters' mean embeddings: benchmarks/conversations.py
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,11 @@ REGISTRY = {
 }
 
 
+# The backbones that run on the ONNX runtime, and the kind of exported encoder each becomes
+# (segser.export writes it, segser.onnx_model runs it): the one list of what exports.
+EXPORT_KINDS = {"whisper": "whisper", "vggish": "patches", "yamnet": "patches", "logmel": "logmel", "mfcc": "mfcc"}
+
+
 def backbone_class(name: str):
     if name not in REGISTRY:
         raise ConfigError(f"unknown backbone {name!r}; available: {', '.join(REGISTRY)}")
@@ -33,7 +38,7 @@ def create(name: str, **options):
     return backbone_class(name)(**options)
 
 
-__all__ = ["Backbone", "REGISTRY", "backbone_class", "create"]
+__all__ = ["Backbone", "EXPORT_KINDS", "REGISTRY", "backbone_class", "create"]
 
 
 def __getattr__(attr):  # the Backbone base class (torch) on first use

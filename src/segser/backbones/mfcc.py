@@ -10,7 +10,7 @@ from .base import Backbone, stack_segments
 
 
 @dataclass(frozen=True)
-class MFCCConfig:
+class MFCCFramesConfig:
     segment_length: float = 1.0
 
     def __post_init__(self):
@@ -19,7 +19,7 @@ class MFCCConfig:
 
 class MFCCFrames(Backbone):
     name = "mfcc"
-    config_type = MFCCConfig
+    config_type = MFCCFramesConfig
 
     def __init__(self, config=None, **options):
         super().__init__(config, **options)

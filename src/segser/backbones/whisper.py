@@ -291,14 +291,11 @@ class Whisper(Backbone):
         mel = torch.stack([self.frontend.torch(torch.from_numpy(w)) for w in windows])
         return torch.stack(self.tapped_states(mel), dim=1).numpy()
 
-    @torch.no_grad()
     def pool(self, frames: np.ndarray) -> np.ndarray:
-        """Frames of one segment (taps, frames, n_state) -> its embedding (dim,)."""
-        seg = torch.from_numpy(frames)
-        feats = [seg.mean(dim=1)]
-        if self.config.pooling == "meanstd":
-            feats.append(seg.std(dim=1, unbiased=False))
-        return torch.cat(feats, dim=-1).reshape(-1).numpy()
+        """Frames of one segment (taps, frames, n_state) -> its embedding (dim,), as the ONNX runtime pools them."""
+        from ..embedding import pool_frames
+
+        return pool_frames(frames, meanstd=self.config.pooling == "meanstd")
 
     def segment_forward(self, segments: torch.Tensor) -> torch.Tensor:
         """Each segment encoded on its own (a short input window), frames pooled."""

@@ -1,0 +1,85 @@
+"""Speaker turns on real recordings: the pyannote sample against its RTTM, a conversation built from real clips,
+one speaker, more speakers asked for than present, and the command line's outputs (JSON, CSV, RTTM, TextGrid)."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from segser.audio import load
+from segser.cli import main
+from segser.turns import TurnOptions, find_turns
+
+pytestmark = pytest.mark.integration
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+
+def reference(shared_data):
+    out = []
+    for line in (shared_data / "conversation" / "sample.rttm").read_text().splitlines():
+        f = line.split()
+        out.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    return out
+
+
+def test_the_sample_conversation_against_its_rttm(shared_data):
+    pytest.importorskip("pyannote.metrics")
+    from conversations import der
+
+    turns = find_turns(load(shared_data / "conversation" / "sample.wav"))
+    assert len(turns.speakers) == 2
+    assert der(reference(shared_data), turns.turns)["collar_0.25"] < 0.15
+    assert turns.turns[0].start > 6.0  # the silent opening belongs to nobody
+
+
+def savee_turns(shared_data, speakers, tmp_path, name="built.wav"):
+    """Two or more SAVEE speakers taking turns with their neutral clips, 0.6 s pauses."""
+    pieces, truth, t = [], [], 0.3
+    for k in range(4):
+        for sp in speakers:
+            x = load(shared_data / "savee" / f"{sp}_n{k + 1:02d}.ogg")
+            pieces.append(np.zeros(int(0.6 * 16000), np.float32))
+            pieces.append(x)
+            truth.append((t + 0.6, t + 0.6 + len(x) / 16000, sp))
+            t += 0.6 + len(x) / 16000
+    x = np.concatenate([np.zeros(int(0.3 * 16000), np.float32), *pieces])
+    sf.write(tmp_path / name, x, 16000)
+    return tmp_path / name, truth
+
+
+def test_a_conversation_of_real_clips_gets_its_speakers_back(shared_data, tmp_path):
+    pytest.importorskip("pyannote.metrics")
+    from conversations import der
+
+    path, truth = savee_turns(shared_data, ["DC", "KL"], tmp_path)
+    turns = find_turns(load(path))
+    assert len(turns.speakers) == 2
+    assert der(truth, turns.turns)["collar_0.25"] < 0.2
+
+
+def test_one_speaker_and_more_speakers_asked_for_than_present(shared_data, tmp_path):
+    path, _ = savee_turns(shared_data, ["JK"], tmp_path, "alone.wav")
+    assert len(find_turns(load(path)).speakers) == 1
+    path, _ = savee_turns(shared_data, ["DC", "KL"], tmp_path)
+    asked = find_turns(load(path), TurnOptions(num_speakers=4))
+    assert len(asked.speakers) == 2 and "2 distinct voices found of the 4 asked for" in asked.notes
+
+
+def test_predict_speakers_auto_writes_every_format(shared_data, tmp_path, capsys):
+    wav = shared_data / "conversation" / "sample.wav"
+    for suffix in (".json", ".csv", ".rttm", ".TextGrid"):
+        assert main(["predict", str(wav), "--speakers", "auto", "--quiet", "--out", str(tmp_path / f"r{suffix}")]) == 0
+    doc = json.loads((tmp_path / "r.json").read_text())["files"][0]
+    assert {s["speaker"] for s in doc["segments"]} >= {"S1", "S2"} and len(doc["speakers"]) == 2
+    for summary in doc["speakers"].values():
+        assert summary["speech_seconds"] > 3 and abs(sum(summary["share"].values()) - 1) < 0.01
+        assert summary["adaptation"]["mode"] in ("none", "speaker", "collection", "safe", "scale only")
+    assert (tmp_path / "r.rttm").read_text().count("SPEAKER sample 1 ") == len(doc["turns"])
+    assert "speaker" in (tmp_path / "r.csv").read_text().splitlines()[0]
+    grid = (tmp_path / "r.TextGrid").read_text()
+    assert 'name = "emotion S1"' in grid and 'name = "speakers"' in grid
+    capsys.readouterr()
+    assert main(["predict", str(wav), "--out", str(tmp_path / "no.rttm"), "--quiet"]) == 2
+    assert "--speakers auto" in capsys.readouterr().err and not (tmp_path / "no.rttm").exists()
