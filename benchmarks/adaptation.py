@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
@@ -45,7 +46,8 @@ CLASSES = ["angry", "happy", "neutral", "sad"]
 RECIPE = dict(backbone="whisper", backbone_options={"size": "tiny.en", "layer": "all", "context": 5}, head="segment",
               head_options={"hidden": 200}, lr=0.001, weight_decay=0.0001, batch_size=32, max_epochs=200, patience=15,
               class_weights=True, corpus_balance=True, calibrate=True)
-MOOD_SHARES = (0.5, 0.6, 0.7, 0.8)
+MOOD_SHARES = (0.5, 0.6, 0.7)
+HEADS = Path(__file__).resolve().parents[1] / "runs" / "adaptation-heads"  # trained heads, kept between runs
 SHRINK_K = (50, 200)
 
 
@@ -128,10 +130,16 @@ def main():
     for held, train_on in folds:
         key = "+".join(train_on)
         if key not in trained:
-            rows = np.isin(seg_corpus, train_on) & voiced
-            y = y_clip[emb.clip[rows]]
-            trained[key] = {name: train_head(X[rows], y, seg_corpus[rows], seg_speaker[rows])
-                            for name, X in (("raw", emb.X), ("speaker", X_spk), ("corpus", X_cor))}
+            cache = HEADS / f"{key}.pt"
+            if cache.exists():
+                trained[key] = torch.load(cache, weights_only=False)
+            else:
+                rows = np.isin(seg_corpus, train_on) & voiced
+                y = y_clip[emb.clip[rows]]
+                trained[key] = {name: train_head(X[rows], y, seg_corpus[rows], seg_speaker[rows])
+                                for name, X in (("raw", emb.X), ("speaker", X_spk), ("corpus", X_cor))}
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(trained[key], cache)
             print(f"trained on {key}", flush=True)
         heads = trained[key]
         raw_ref = (heads["raw"][0].mean.numpy(), heads["raw"][0].std.numpy())
@@ -161,8 +169,15 @@ def main():
                         Z[m] = fn(X[m], Statistics.of(X[m & v]) if np.any(m & v) else coll, m)
                     return Z
 
+                def share_of_one_mood(model, Z):
+                    g = logits_of(model, Z.astype(np.float32))
+                    return float(np.bincount(g.argmax(1), minlength=len(CLASSES)).max() / max(len(g), 1))
+
+                raw_model, cor_model, spk_model = heads["raw"][0], heads["corpus"][0], heads["speaker"][0]
+                coll_mm = standardise(X, coll, raw_ref)
                 methods = {
                     "none (raw head)": ("raw", X),
+                    "collection moment matching (raw head)": ("raw", coll_mm),
                     "speaker z (speaker-normalised head)": ("speaker", per_group(lambda x, s, m: standardise(x, s))),
                     "collection z (corpus-normalised head)": ("corpus", standardise(X, coll)),
                     "collection z (speaker-normalised head)": ("speaker", standardise(X, coll)),
@@ -173,14 +188,30 @@ def main():
                 for k in SHRINK_K:
                     methods[f"speaker shrunk to collection, k={k} (speaker-normalised head)"] = (
                         "speaker", per_group(lambda x, s, m, k=k: standardise(x, s.shrunk(coll, k))))
-                # the guard: a group that the collection-normalised view gives mostly one emotion keeps the collection's mean
-                guess_model = heads["speaker"][0]
+                # the guard: a group whose voiced segments the collection-adapted model gives mostly one emotion is
+                # taken to hold one mood and keeps the collection's statistics (or, alone, no adaptation)
                 for tau in MOOD_SHARES:
-                    def guarded(x, s, m, tau=tau):
-                        g = logits_of(guess_model, standardise(x[v[m]] if np.any(v[m]) else x, coll).astype(np.float32))
-                        share = float(np.bincount(g.argmax(1), minlength=len(CLASSES)).max() / max(len(g), 1))
-                        return standardise(x, Statistics(coll.mean, s.std, s.segments) if share >= tau else s)
-                    methods[f"guarded speaker z, one mood at >= {tau:g} (speaker-normalised head)"] = ("speaker", per_group(guarded))
+                    def guard_mm(x, s, m, tau=tau):
+                        share = share_of_one_mood(raw_model, standardise(x[v[m]] if np.any(v[m]) else x, coll, raw_ref))
+                        return standardise(x, coll if share >= tau else s, raw_ref)
+
+                    def guard_alone(x, s, m, tau=tau):  # no collection: the group's own statistics or none
+                        share = share_of_one_mood(raw_model, x[v[m]] if np.any(v[m]) else x)
+                        return x if share >= tau else standardise(x, s, raw_ref)
+                    methods[f"guarded speaker moment matching, one mood at >= {tau:g}, else collection (raw head)"] = (
+                        "raw", per_group(guard_mm))
+                    methods[f"guarded speaker moment matching, one mood at >= {tau:g}, else none (raw head)"] = (
+                        "raw", per_group(guard_alone))
+                    zs, zc = per_group(lambda x, s, m: standardise(x, s)), standardise(X, coll)
+                    flags = np.zeros(len(X), bool)
+                    for g in np.unique(groups):
+                        m = groups == g
+                        flags[m] = share_of_one_mood(cor_model, zc[m & v] if np.any(m & v) else zc[m]) >= tau
+                    lg = np.where(flags[:, None], logits_of(cor_model, zc.astype(np.float32)),
+                                  logits_of(spk_model, zs.astype(np.float32)))
+                    metrics, _ = evaluate_logits(lg, sub, manifest, CLASSES, "mean_logits", speech_gate=SPEECH_GATE)
+                    scores.setdefault(f"guarded speaker z, one mood at >= {tau:g}, else collection z (speaker + corpus "
+                                      "heads)", []).append(metrics["UA"])
                 for name, (head, Z) in methods.items():
                     scores.setdefault(name, []).append(ua(head, Z))
                 # logits averaged: speaker-z and collection-z views

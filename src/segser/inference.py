@@ -160,46 +160,58 @@ def predict_file(model: EmotionModel, path, options: PredictOptions = DEFAULT_OP
     if plan.mode == "none":
         return stream_file(model, path, model.logits, options=options, **stream_options).result(
             model, options, adaptation=plan.describe())
-    results = list(predict_group(model, [str(path)], "the recording", options, plan=plan, **stream_options))
+    results = list(predict_groups(model, {str(path): [str(path)]}, options, plan=plan, who=lambda _: "the recording",
+                                  **stream_options))
     if not results[0].ok:
         raise AudioError(path, results[0].error.split(": ", 1)[-1])
     return results[0]
 
 
-def predict_group(model: EmotionModel, files: list[str], who: str, options: PredictOptions, *, plan,
-                  **stream_options):
-    """Results of one group's files (a speaker's, or a whole collection), adapted with the
-    statistics of all their segments as ``plan`` says. ``who`` names the group in messages."""
+def predict_groups(model: EmotionModel, groups: dict[str, list[str]], options: PredictOptions, *, plan,
+                   who=lambda key: f"speaker {key}", progress: bool = False, **stream_options):
+    """Results of a batch whose files fall into groups (speakers, recordings or one collection): every file is
+    embedded first (at most MAX_GROUP_SEGMENTS segments in the batch), then each group is adapted as ``plan``
+    says, with the whole batch's statistics as the collection."""
     from .speakers import MAX_GROUP_SEGMENTS
 
-    streamed, failed, n = [], [], 0
+    streamed: dict[str, list[Streamed]] = {}
     limit = min(stream_options.pop("segment_limit", MAX_SEGMENTS_PER_FILE), MAX_GROUP_SEGMENTS)
-    for f in files:
+    n, failed = 0, set()
+    for key, f in progress_bar([(k, f) for k, fs in groups.items() for f in fs], desc="embed", enabled=progress, minimum=2):
         try:
             s = stream_file(model, f, _float32, options=options, segment_limit=limit, **stream_options)
         except AudioError as exc:
-            failed.append(FileResult(f, error=str(exc)))
+            failed.add(f)
+            yield FileResult(f, error=str(exc))
             continue
         n += len(s.spans)
-        streamed.append(s)
-        if n > MAX_GROUP_SEGMENTS:  # this group fails whole; the other groups go on
-            del streamed
-            for g in files:
-                yield FileResult(g, error=f"{display_path(g)}: {who} has more than {MAX_GROUP_SEGMENTS} segments; split "
-                                          "the recordings into several speakers (a speaker table), use a longer hop or "
+        if n > MAX_GROUP_SEGMENTS:  # refused whole: the statistics need every segment at once
+            for g in [x for fs in groups.values() for x in fs if x not in failed]:
+                yield FileResult(g, error=f"{display_path(g)}: the inputs hold more than {MAX_GROUP_SEGMENTS:,} segments "
+                                          "to adapt together; predict them in smaller batches, use a longer hop or "
                                           "--adapt none")
             return
-    yield from failed
+        streamed.setdefault(key, []).append(s)
     if not streamed:
         return
-    try:
-        adapted = plan.apply(model, streamed, options, who=who)
-    except AudioError as exc:
-        for s in streamed:
-            yield FileResult(s.file, error=f"{display_path(s.file)}: {exc.problem}")
-        return
-    for s, (logits, note) in zip(streamed, adapted):
-        yield s.result(model, options, logits=logits, adaptation=note)
+    gate = options.gate(model)
+    everything = [s for ss in streamed.values() for s in ss]
+    X = np.concatenate([s.values for s in everything])
+    collection = plan.collection(model, X, np.concatenate([s.speech for s in everything]) >= gate)
+    del X
+    for key, ss in streamed.items():
+        X = np.concatenate([s.values for s in ss])
+        voiced = np.concatenate([s.speech for s in ss]) >= gate
+        try:
+            logits, note = plan.adapt(model, X, voiced, float(sum(s.speech_seconds for s in ss)), who=who(key),
+                                      collection=collection)
+        except AudioError as exc:
+            for s in ss:
+                yield FileResult(s.file, error=f"{display_path(s.file)}: {exc.problem}")
+            continue
+        bounds = np.cumsum([0] + [len(s.values) for s in ss])
+        for s, a, b in zip(ss, bounds[:-1], bounds[1:]):
+            yield s.result(model, options, logits=logits[a:b], adaptation=note)
 
 
 MAX_CONVERSATION_SECONDS = 4 * 3600.0  # the whole recording is held for its speaker turns (~0.9 GB at 16 kHz)
@@ -221,6 +233,7 @@ def predict_conversation(model: EmotionModel, path, options: PredictOptions, *, 
     gate = options.gate(model)
     voiced = s.speech >= gate
     logits = np.zeros((len(s.spans), len(model.classes)), np.float32)
+    collection = plan.collection(model, s.values, voiced)  # the whole recording: the fallback of the guard
     notes = {}
     for sp in dict.fromkeys(speaker):
         rows = speaker == sp
@@ -228,7 +241,8 @@ def predict_conversation(model: EmotionModel, path, options: PredictOptions, *, 
             logits[rows] = model.logits(s.values[rows])
             continue
         seconds = float(sum((b - a) * p for (a, b), p in zip(np.asarray(s.spans)[rows], s.speech[rows])))
-        logits[rows], notes[sp] = plan.adapt(model, s.values[rows], voiced[rows], seconds, who=f"speaker {sp}")
+        logits[rows], notes[sp] = plan.adapt(model, s.values[rows], voiced[rows], seconds, who=f"speaker {sp}",
+                                             collection=collection)
     result = s.result(model, options, logits=logits, extra={"speaker": list(speaker)},
                       adaptation={"mode": plan.mode, "speakers": len(turns.speakers)})
     result.turns = [{"start": t.start, "end": t.end, "speaker": t.speaker, "overlap": t.overlap} for t in turns.turns]
@@ -308,7 +322,6 @@ def iter_results(inputs, model: EmotionModel, options: PredictOptions = DEFAULT_
                 yield FileResult(f, error=str(exc))
         return
     groups = speaker_groups(files, plan.grouping)
-    for speaker, group in progress_bar(list(groups.items()), desc="speakers", enabled=progress, minimum=2):
-        who = "the recording" if plan.grouping == "file" else (
-            "the collection" if plan.grouping == "all" else f"speaker {speaker}")
-        yield from predict_group(model, group, who, options, plan=plan, **stream_options)
+    who = {"file": lambda key: "the recording", "all": lambda key: "the collection"}.get(
+        plan.grouping if isinstance(plan.grouping, str) else "", lambda key: f"speaker {key}")
+    yield from predict_groups(model, groups, options, plan=plan, who=who, progress=progress, **stream_options)

@@ -27,8 +27,8 @@ from .errors import ConfigError, display_path
 
 # Fewer segments than this give statistics too noisy to normalise with (README: UA against seconds of speech).
 MIN_SPEAKER_SEGMENTS = 10
-# Bounds the memory one group's embeddings take while their statistics are computed (~150 MB at 1920-d).
-MAX_GROUP_SEGMENTS = MAX_SPEAKER_SEGMENTS = 20_000
+# Bounds the memory a batch's embeddings take while its statistics are computed (~385 MB at 1920-d).
+MAX_GROUP_SEGMENTS = MAX_SPEAKER_SEGMENTS = 50_000
 MAX_TABLE_ROWS = 1_000_000
 SPEAKER_MODES = ("all", "file", "auto")
 # The safe rule (benchmarks/adaptation.py): a group whose voiced segments the collection-adapted model gives
@@ -93,8 +93,11 @@ def one_mood(logits: np.ndarray) -> tuple[bool, float]:
 
 @dataclass(frozen=True)
 class AdaptationPlan:
-    """What ``--adapt`` does for a batch: ``mode`` none | speaker | collection | safe, and ``grouping``
-    (``all``, ``file``, a table or a mapping) for the statistics."""
+    """What ``--adapt`` does for a batch. ``mode``: ``none``; ``speaker`` (each group's own statistics);
+    ``collection`` (the statistics of all inputs); ``guarded`` (the safe rule: each group's own statistics,
+    unless the collection-adapted model hears mostly one emotion in it, when it keeps the collection's, or
+    no adaptation when it is alone). ``grouping``: ``all``, ``file``, ``auto`` (found speakers), a table or
+    a mapping."""
 
     mode: str
     grouping: object = None
@@ -103,46 +106,53 @@ class AdaptationPlan:
     def describe(self) -> dict:
         return {"mode": self.mode, "reason": self.reason} if self.reason else {"mode": self.mode}
 
-    def apply(self, model, streamed: list, options, *, who: str) -> list[tuple[np.ndarray, dict]]:
-        """Per streamed file of one group: (logits, what was done). Statistics come from the group's voiced segments."""
-        X = np.concatenate([s.values for s in streamed])
-        speech = np.concatenate([s.speech for s in streamed])
-        seconds = float(sum(s.speech_seconds for s in streamed))
-        logits, note = self.adapt(model, X, speech >= options.gate(model), seconds, who=who)
-        bounds = np.cumsum([0] + [len(s.values) for s in streamed])
-        return [(logits[a:b], note) for a, b in zip(bounds[:-1], bounds[1:])]
+    def collection(self, model, X: np.ndarray, voiced: np.ndarray) -> Statistics | None:
+        """The batch's statistics (from its voiced segments), when there are enough of them."""
+        n = int(voiced.sum())
+        return Statistics.of(X[voiced]) if n >= MIN_SPEAKER_SEGMENTS and self.mode in ("collection", "guarded") else None
 
-    def adapt(self, model, X: np.ndarray, voiced: np.ndarray, seconds: float, *, who: str) -> tuple[np.ndarray, dict]:
-        """Logits of one group's segment embeddings ``X`` adapted with the statistics of its ``voiced`` ones."""
+    def adapt(self, model, X: np.ndarray, voiced: np.ndarray, seconds: float, *, who: str,
+              collection: Statistics | None = None) -> tuple[np.ndarray, dict]:
+        """Logits of one group's segment embeddings ``X`` adapted with the statistics of its ``voiced``
+        ones as the mode says; ``collection``: the statistics of the whole batch."""
         from .errors import AudioError
 
-        n = int(voiced.sum())
-        reference = model.reference
+        n, reference = int(voiced.sum()), model.reference
+        note = {"mode": self.mode, "group": who, "segments": n, "speech_seconds": round(seconds, 1)}
         if self.mode == "none":
             return model.logits(X), {"mode": "none"}
+        if self.mode == "collection" and collection is not None:
+            return model.logits(standardise(X, collection, reference)), {**note, "mode": "collection"}
         if n < MIN_SPEAKER_SEGMENTS:
             if model.speaker_norm:
                 raise AudioError(who, f"{who} has {n} segments of speech; adaptation needs at least "
                                       f"{MIN_SPEAKER_SEGMENTS} (more speech, or a shorter hop)")
-            return model.logits(X), {"mode": "none", "group": who, "segments": n, "speech_seconds": round(seconds, 1),
-                                     "reason": f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech"}
+            if collection is not None:
+                return model.logits(standardise(X, collection, reference)), {
+                    **note, "mode": "collection", "reason": f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech"}
+            return model.logits(X), {**note, "mode": "none", "reason": f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech"}
         own = Statistics.of(X[voiced])
-        stats, mode, share = own, self.mode, None
-        if self.mode == "safe":
-            prior = model.population
-            if prior is not None:
-                guess = model.logits(standardise(X[voiced], Statistics(prior.mean, own.std, n), reference))
-                mood, share = one_mood(guess)
-                if mood:
-                    stats, mode = Statistics(prior.mean, own.std, n), "scale only"
-        note = {"mode": mode, "group": who, "segments": n, "speech_seconds": round(seconds, 1)}
-        if share is not None:
-            note["dominant_share"] = round(share, 3)
-        return model.logits(standardise(X, stats, reference)), note
+        if self.mode != "guarded":
+            return model.logits(standardise(X, own, reference)), note
+        # the guard: what the model hears in this group without its own statistics
+        prior = standardise(X[voiced], collection, reference) if collection is not None else X[voiced]
+        mood, share = one_mood(model.logits(prior) if not model.speaker_norm or collection is not None else
+                               model.logits(standardise(X[voiced], own, reference)))
+        note["dominant_share"] = round(share, 3)
+        if not mood:
+            return model.logits(standardise(X, own, reference)), {**note, "mode": "speaker"}
+        if collection is not None:
+            return model.logits(standardise(X, collection, reference)), {**note, "mode": "collection",
+                                                                         "reason": "one mood: the collection's statistics"}
+        if model.speaker_norm:  # it cannot go without statistics: its own, said so
+            return model.logits(standardise(X, own, reference)), {**note, "mode": "speaker",
+                                                                  "reason": "one mood, but this model needs statistics"}
+        return model.logits(X), {**note, "mode": "none", "reason": "one mood and nothing to compare with: not adapted"}
 
 
 def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPlan:
-    """The adaptation ``adapt`` means for this model and these inputs (``auto``: see the README's measurements)."""
+    """The adaptation ``adapt`` means for this model and these inputs (``auto``: the guarded rule, see the
+    README's measurements; one recording on its own is its own group, several without speakers one collection)."""
     if adapt == "none":
         if model.speaker_norm:
             raise ConfigError(f"{model.name}: trained on speaker-normalised embeddings, so it needs statistics: "
@@ -150,22 +160,18 @@ def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPl
         if speakers not in (None, "auto"):
             raise ConfigError("--speakers groups inputs for --adapt speaker|auto; with --adapt none each file stands alone")
         return AdaptationPlan("none", speakers)
-    if adapt == "speaker":
-        return AdaptationPlan("speaker", speakers or "file")
-    if speakers == "auto":  # found speakers of each recording: grouped by its turns, not by files
-        return AdaptationPlan("safe", "auto", "speakers found in each recording")
     if adapt == "collection":
         if speakers not in (None, "auto"):
             raise ConfigError("--adapt collection takes every input as one group; --speakers is for --adapt speaker|auto")
-        return AdaptationPlan("collection", "all")
-    # auto
+        return AdaptationPlan("collection", speakers if speakers == "auto" else "all")
+    if adapt == "speaker":
+        return AdaptationPlan("speaker", speakers or "file")
+    if model.reference is None:  # a head that takes raw features (svm, layer sums): nothing to map statistics onto
+        return AdaptationPlan("none", speakers, "the model's head takes no standardised input")
     if speakers is not None:
-        return AdaptationPlan("safe", speakers, "speakers given")
-    if model.population is None and not model.speaker_norm:
-        return AdaptationPlan("none", reason="the model has no population statistics")
-    if n_inputs > 1:
-        return AdaptationPlan("safe", "all", "several recordings: one collection")
-    return AdaptationPlan("safe", "file", "one recording")
+        return AdaptationPlan("guarded", speakers, "speakers given" if speakers != "auto" else "speakers found")
+    return AdaptationPlan("guarded", "file", "one recording" if n_inputs == 1 else "each recording a group, "
+                          "the collection of all of them as the fallback")
 
 
 def append_speaker_vectors(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:

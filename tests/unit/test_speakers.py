@@ -147,7 +147,7 @@ def test_speaker_tables(tmp_path):
             speaker_groups(files, str(table))
 
 
-def test_a_speaker_over_the_segment_bound_fails_whole_and_the_others_go_on(adapted_run, toy_corpus, monkeypatch):
+def test_a_batch_over_the_segment_bound_is_refused_whole_with_a_clear_message(adapted_run, toy_corpus, monkeypatch):
     import segser.speakers
 
     monkeypatch.setattr(segser.speakers, "MAX_GROUP_SEGMENTS", 30)
@@ -155,9 +155,11 @@ def test_a_speaker_over_the_segment_bound_fails_whole_and_the_others_go_on(adapt
     m = m[m["speaker"].isin(["spk0", "spk1", "spk2"])]
     groups = {p: ("a" if s == "spk0" else "b") for p, s in zip(m["path"], m["speaker"])}
     _, decisions, errors = predict(list(m["path"]), adapted_run, speakers=groups)
-    assert set(decisions.index) == set(m.loc[m["speaker"] == "spk0", "path"])
-    assert set(errors) == set(m.loc[m["speaker"] != "spk0", "path"])
-    assert all("speaker b has more than 30 segments" in e for e in errors.values())
+    assert decisions.empty and set(errors) == set(m["path"])
+    assert all("more than 30 segments to adapt together" in e for e in errors.values())
+    small = list(m.loc[m["speaker"] == "spk0", "path"])[:6]  # 12 segments: within the bound
+    _, decisions, errors = predict(small, adapted_run, speakers="all")
+    assert not errors and len(decisions) == 6
     # one recording longer than a whole speaker may be is refused from its duration, before it is embedded
     import soundfile as sf
 
