@@ -170,13 +170,14 @@ def predict_file(model: EmotionModel, path, options: PredictOptions = DEFAULT_OP
 def predict_groups(model: EmotionModel, groups: dict[str, list[str]], options: PredictOptions, *, plan,
                    who=lambda key: f"speaker {key}", progress: bool = False, **stream_options):
     """Results of a batch whose files fall into groups (speakers, recordings or one collection): every file is
-    embedded first (at most MAX_GROUP_SEGMENTS segments in the batch), then each group is adapted as ``plan``
-    says, with the whole batch's statistics as the collection."""
+    embedded first, then each group is adapted as ``plan`` says, with the whole batch's statistics as the
+    collection. At most MAX_GROUP_SEGMENTS segments are held: past that, an explicit ``speaker`` or
+    ``collection`` batch is refused whole, and the guarded rule goes on adapting each recording alone."""
     from .speakers import MAX_GROUP_SEGMENTS
 
     streamed: dict[str, list[Streamed]] = {}
     limit = min(stream_options.pop("segment_limit", MAX_SEGMENTS_PER_FILE), MAX_GROUP_SEGMENTS)
-    n, failed = 0, set()
+    n, failed, alone = 0, set(), False
     for key, f in progress_bar([(k, f) for k, fs in groups.items() for f in fs], desc="embed", enabled=progress, minimum=2):
         try:
             s = stream_file(model, f, _float32, options=options, segment_limit=limit, **stream_options)
@@ -185,20 +186,32 @@ def predict_groups(model: EmotionModel, groups: dict[str, list[str]], options: P
             yield FileResult(f, error=str(exc))
             continue
         n += len(s.spans)
-        if n > MAX_GROUP_SEGMENTS:  # refused whole: the statistics need every segment at once
-            for g in [x for fs in groups.values() for x in fs if x not in failed]:
-                yield FileResult(g, error=f"{display_path(g)}: the inputs hold more than {MAX_GROUP_SEGMENTS:,} segments "
-                                          "to adapt together; predict them in smaller batches, use a longer hop or "
-                                          "--adapt none")
-            return
+        if n > MAX_GROUP_SEGMENTS and not alone:
+            if plan.mode != "guarded":  # refused whole: these statistics need every segment at once
+                for g in [x for fs in groups.values() for x in fs if x not in failed]:
+                    yield FileResult(g, error=f"{display_path(g)}: the inputs hold more than {MAX_GROUP_SEGMENTS:,} "
+                                              "segments to adapt together; predict them in smaller batches, use a "
+                                              "longer hop or --adapt none")
+                return
+            yield from _adapt_groups(model, streamed, options, plan, who, collection=None,
+                                     reason=f"over {MAX_GROUP_SEGMENTS:,} segments in the batch: adapted alone")
+            streamed, alone = {}, True
+        if alone:  # from here on each recording is its own group, adapted as it comes
+            yield from _adapt_groups(model, {f: [s]}, options, plan, lambda _: "the recording", collection=None,
+                                     reason=f"over {MAX_GROUP_SEGMENTS:,} segments in the batch: adapted alone")
+            continue
         streamed.setdefault(key, []).append(s)
     if not streamed:
         return
     gate = options.gate(model)
     everything = [s for ss in streamed.values() for s in ss]
-    X = np.concatenate([s.values for s in everything])
-    collection = plan.collection(model, X, np.concatenate([s.speech for s in everything]) >= gate)
-    del X
+    collection = plan.collection(model, np.concatenate([s.values for s in everything]),
+                                 np.concatenate([s.speech for s in everything]) >= gate)
+    yield from _adapt_groups(model, streamed, options, plan, who, collection=collection)
+
+
+def _adapt_groups(model: EmotionModel, streamed: dict, options: PredictOptions, plan, who, *, collection, reason=""):
+    gate = options.gate(model)
     for key, ss in streamed.items():
         X = np.concatenate([s.values for s in ss])
         voiced = np.concatenate([s.speech for s in ss]) >= gate
@@ -209,6 +222,8 @@ def predict_groups(model: EmotionModel, groups: dict[str, list[str]], options: P
             for s in ss:
                 yield FileResult(s.file, error=f"{display_path(s.file)}: {exc.problem}")
             continue
+        if reason:
+            note = {**note, "batch": reason}
         bounds = np.cumsum([0] + [len(s.values) for s in ss])
         for s, a, b in zip(ss, bounds[:-1], bounds[1:]):
             yield s.result(model, options, logits=logits[a:b], adaptation=note)

@@ -80,3 +80,18 @@ def test_prediction_options_are_checked_in_the_python_api_too(toy_run, toy_corpu
                          ({"window": 3}, "unknown prediction option")):
         with pytest.raises(ConfigError, match=message):
             predict([wav], toy_run, **bad)
+
+
+def test_the_default_adaptation_never_refuses_a_large_batch(toy_run, toy_corpus, monkeypatch):
+    """Past the bound on segments held at once, an explicit collection is refused; the guarded default adapts
+    each recording alone and says so."""
+    import segser.speakers
+    from segser import predict
+
+    monkeypatch.setattr(segser.speakers, "MAX_GROUP_SEGMENTS", 10)
+    files = sorted(str(p) for p in (toy_corpus.parent / "wav").glob("s0_*.wav"))  # 12 clips, 24 segments
+    _, decisions, errors = predict(files, toy_run, adapt="collection")
+    assert decisions.empty and all("more than 10 segments to adapt together" in e for e in errors.values())
+    _, decisions, errors = predict(files, toy_run)
+    assert not errors and len(decisions) == len(files)
+    assert decisions["adapt_batch"].notna().sum() == len(files)
