@@ -6,7 +6,8 @@
    speakers of one corpus each, real clips trimmed to their speech taking turns with pauses of
    0.2-1.0 s and, for one turn in eight, 0.3-0.6 s of overlap; seeds 0..N-1; nothing is committed
    but this script): DER (collar 0.25 s without overlap, no collar, and overlap counted), speakers
-   counted right, and emotion UA per turn with the speakers found, the true speakers, and no speakers.
+   counted right, and emotion UA per turn with the speakers found, the true speakers (each adapted by the same
+   guarded rule), and no speakers (the file's default timeline).
    The turn threshold is chosen on dev conversations built the same way from RAVDESS.
 
     python benchmarks/conversations.py [--conversations 20]
@@ -175,10 +176,16 @@ def main():
                 true_speaker = np.array([next((r[2] for r in reference if r[0] <= mid < r[1]), "-") for mid in mids])
                 true_logits = np.zeros((len(spans), len(classes)), np.float32)
                 voiced = speech >= gate
+                collection = plan.collection(model, s.values, voiced)  # the whole recording, as predict_conversation
                 for sp in np.unique(true_speaker):
                     rws = true_speaker == sp
-                    true_logits[rws], _ = plan.adapt(model, s.values[rws], voiced[rws], 0.0, who=sp)
-                none_logits = model.logits(s.values)
+                    if sp == "-":
+                        true_logits[rws] = model.logits(s.values[rws])
+                        continue
+                    true_logits[rws], _ = plan.adapt(model, s.values[rws], voiced[rws], 0.0, who=sp, collection=collection)
+                # no speakers: the default timeline of the file (the recording its own group)
+                none_logits, _ = plan_for(model, "auto", n_inputs=1).adapt(model, s.values, voiced, 0.0,
+                                                                           who="the recording")
                 y += [classes.index(r[3]) for r in reference]
                 found_pred += turn_labels(spans, found_logits, speech, reference, classes, gate)
                 true_pred += turn_labels(spans, true_logits, speech, reference, classes, gate)

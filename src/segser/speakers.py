@@ -124,12 +124,12 @@ class AdaptationPlan:
         if self.mode == "collection" and collection is not None:
             return model.logits(standardise(X, collection, reference)), {**note, "mode": "collection"}
         if n < MIN_SPEAKER_SEGMENTS:
+            if collection is not None and self.mode == "guarded":
+                return model.logits(standardise(X, collection, reference)), {
+                    **note, "mode": "collection", "reason": f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech"}
             if model.speaker_norm:
                 raise AudioError(who, f"{who} has {n} segments of speech; adaptation needs at least "
                                       f"{MIN_SPEAKER_SEGMENTS} (more speech, or a shorter hop)")
-            if collection is not None:
-                return model.logits(standardise(X, collection, reference)), {
-                    **note, "mode": "collection", "reason": f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech"}
             return model.logits(X), {**note, "mode": "none", "reason": f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech"}
         own = Statistics.of(X[voiced])
         if self.mode != "guarded":
