@@ -259,11 +259,11 @@ def adaptation() -> str:
                      f"{d:+.1f} |")
     names = f["corpora"]
     chosen = f.get("chosen", {})
-    per = ["", "Per held-out corpus (UA; mixed / one-emotion / collection):", "",
-           "| method | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for name in ["none (raw head)", *[c for c in chosen.values() if c in methods and c != "none (raw head)"]]:
+    per = ["", "What segser's `--adapt` modes do, per held-out corpus (UA; mixed / one-emotion / collection):", "",
+           "| `--adapt` | method | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for mode, name in chosen.items():
         m = methods[name]
-        per.append(f"| {name} | " + " | ".join(
+        per.append(f"| {mode} | {name} | " + " | ".join(
             f"{m['mixed']['per_corpus'][c]:.2f} / {m['one-emotion']['per_corpus'][c]:.2f} / {m['collection']['per_corpus'][c]:.2f}"
             for c in names) + " |")
     return ("\n".join(lines + per) + f"\n\nMeans over the {len(names)} held-out corpora ({', '.join(names)}; "

@@ -171,9 +171,9 @@ def predict_groups(model: EmotionModel, groups: dict[str, list[str]], options: P
                    who=lambda key: f"speaker {key}", progress: bool = False, **stream_options):
     """Results of a batch whose files fall into groups (speakers, recordings or one collection): every file is
     embedded first, then each group is adapted as ``plan`` says, with the whole batch's statistics as the
-    collection. At most MAX_GROUP_SEGMENTS segments are held: past that, an explicit ``speaker`` or
-    ``collection`` batch is refused whole, and the guarded rule goes on adapting each recording alone."""
-    from .speakers import MAX_GROUP_SEGMENTS
+    collection. At most MAX_GROUP_SEGMENTS segments are held: past that, an explicitly asked adaptation is
+    refused whole, and one ``auto`` chose gives way: the batch is predicted without adaptation, said per file."""
+    from .speakers import MAX_GROUP_SEGMENTS, AdaptationPlan
 
     streamed: dict[str, list[Streamed]] = {}
     limit = min(stream_options.pop("segment_limit", MAX_SEGMENTS_PER_FILE), MAX_GROUP_SEGMENTS)
@@ -187,18 +187,18 @@ def predict_groups(model: EmotionModel, groups: dict[str, list[str]], options: P
             continue
         n += len(s.spans)
         if n > MAX_GROUP_SEGMENTS and not alone:
-            if plan.mode != "guarded":  # refused whole: these statistics need every segment at once
+            if not plan.chosen or model.speaker_norm:  # refused whole: these statistics need every segment at once
                 for g in [x for fs in groups.values() for x in fs if x not in failed]:
                     yield FileResult(g, error=f"{display_path(g)}: the inputs hold more than {MAX_GROUP_SEGMENTS:,} "
                                               "segments to adapt together; predict them in smaller batches, use a "
                                               "longer hop or --adapt none")
                 return
-            yield from _adapt_groups(model, streamed, options, plan, who, collection=None,
-                                     reason=f"over {MAX_GROUP_SEGMENTS:,} segments in the batch: adapted alone")
+            plan = AdaptationPlan("none", reason=f"over {MAX_GROUP_SEGMENTS:,} segments in the batch: not adapted")
+            yield from _adapt_groups(model, streamed, options, plan, who, collection=None, reason=plan.reason)
             streamed, alone = {}, True
-        if alone:  # from here on each recording is its own group, adapted as it comes
+        if alone:  # from here on each recording stands alone, as it comes
             yield from _adapt_groups(model, {f: [s]}, options, plan, lambda _: "the recording", collection=None,
-                                     reason=f"over {MAX_GROUP_SEGMENTS:,} segments in the batch: adapted alone")
+                                     reason=plan.reason)
             continue
         streamed.setdefault(key, []).append(s)
     if not streamed:
@@ -207,6 +207,8 @@ def predict_groups(model: EmotionModel, groups: dict[str, list[str]], options: P
     everything = [s for ss in streamed.values() for s in ss]
     collection = plan.collection(model, np.concatenate([s.values for s in everything]),
                                  np.concatenate([s.speech for s in everything]) >= gate)
+    if plan.mode == "guarded" and len(streamed) == 1:  # one group is its own collection: nothing to fall back on
+        collection = None
     yield from _adapt_groups(model, streamed, options, plan, who, collection=collection)
 
 

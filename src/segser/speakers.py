@@ -102,6 +102,7 @@ class AdaptationPlan:
     mode: str
     grouping: object = None
     reason: str = ""
+    chosen: bool = False  # by ``auto``: past the bound on segments held at once it gives way instead of refusing
 
     def describe(self) -> dict:
         return {"mode": self.mode, "reason": self.reason} if self.reason else {"mode": self.mode}
@@ -151,8 +152,9 @@ class AdaptationPlan:
 
 
 def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPlan:
-    """The adaptation ``adapt`` means for this model and these inputs (``auto``: the guarded rule, see the
-    README's measurements; one recording on its own is its own group, several without speakers one collection)."""
+    """The adaptation ``adapt`` means for this model and these inputs. ``auto`` (benchmarks/adaptation.py):
+    the guarded rule when speakers are given or found, the collection when several recordings come without
+    speakers, nothing for one recording alone (a speaker-normalised model: the recording's own statistics)."""
     if adapt == "none":
         if model.speaker_norm:
             raise ConfigError(f"{model.name}: trained on speaker-normalised embeddings, so it needs statistics: "
@@ -168,10 +170,14 @@ def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPl
         return AdaptationPlan("speaker", speakers or "file")
     if model.reference is None:  # a head that takes raw features (svm, layer sums): nothing to map statistics onto
         return AdaptationPlan("none", speakers, "the model's head takes no standardised input")
-    if speakers is not None:
-        return AdaptationPlan("guarded", speakers, "speakers given" if speakers != "auto" else "speakers found")
-    return AdaptationPlan("guarded", "file", "one recording" if n_inputs == 1 else "each recording a group, "
-                          "the collection of all of them as the fallback")
+    if speakers is not None:  # the guarded rule: measured safe with the collection as its fallback
+        return AdaptationPlan("guarded", speakers, "speakers given" if speakers != "auto" else "speakers found", True)
+    if n_inputs > 1:  # no speakers known: the collection's statistics (safe whatever each recording holds)
+        return AdaptationPlan("collection", "all", "several recordings, no speakers: one collection", True)
+    if model.speaker_norm:  # it cannot go without statistics: the recording's own
+        return AdaptationPlan("speaker", "file", "one recording: its own statistics (this model needs them)", True)
+    # one recording alone: its own statistics are those of one speaker, who may hold one mood; measured unsafe
+    return AdaptationPlan("none", None, "one recording: nothing to compare it with", True)
 
 
 def append_speaker_vectors(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:

@@ -124,3 +124,41 @@ def test_the_service_runs_the_speaker_adapted_model_per_upload(shared_data, tmp_
     timeline, decisions, _ = predict([call], "adapted-4class")
     assert r.json()["decision"]["label"] == decisions["label"].iloc[0]
     np.testing.assert_allclose([s["p_sad"] for s in r.json()["segments"]], timeline["p_sad"].to_numpy(), atol=1e-5)
+
+
+def test_one_emotion_speakers_do_not_collapse_under_the_default_adaptation(shared_data, tmp_path):
+    """The four SAVEE speakers, each keeping the clips of one emotion (DC angry, JE happy, JK neutral, KL sad),
+    with a speaker table: each speaker's own statistics flatten their one mood to chance; the default (guarded)
+    rule hears one mood and keeps the collection's. Choices are reported per file in JSON and CSV."""
+    import json
+
+    import pandas as pd
+
+    from segser.cli import main
+    from segser.metrics import classification_metrics
+
+    pick = {"DC": ("a", "angry"), "JE": ("h", "happy"), "JK": ("n", "neutral"), "KL": ("sa", "sad")}
+    rows = [(str(p), sp, label) for sp, (code, label) in pick.items()
+            for p in sorted((shared_data / "savee").glob(f"{sp}_{code}[0-9]*.ogg"))]
+    files = [r[0] for r in rows]
+    table = {f: sp for f, sp, _ in rows}
+    classes = ["angry", "happy", "neutral", "sad"]
+    y = [classes.index(label) for _, _, label in rows]
+
+    def ua(decisions):
+        return classification_metrics(y, [classes.index(v) if v in classes else -1 for v in decisions.loc[files, "label"]],
+                                      4)["UA"]
+
+    for model in ("default-4class", "adapted-4class"):
+        _, own, _ = predict(files, model, speakers=table, adapt="speaker")
+        _, safe, _ = predict(files, model, speakers=table)
+        assert ua(own) < 0.4 < 0.55 < ua(safe), model  # own statistics collapse; the default does not
+        assert (safe["adapt_mode"] == "collection").sum() >= 30  # at least two speakers heard as one mood
+    pd.DataFrame({"file": files, "speaker": [table[f] for f in files]}).to_csv(tmp_path / "spk.csv", index=False)
+    assert main(["predict", *files, "--model", "adapted-4class", "--speakers", str(tmp_path / "spk.csv"), "--quiet",
+                 "--out", str(tmp_path / "r.json")]) == 0
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert {f["adaptation"]["mode"] for f in doc["files"]} <= {"speaker", "collection"}
+    assert all("dominant_share" in f["adaptation"] for f in doc["files"])
+    assert main(["predict", *files[:8], "--model", "default-4class", "--quiet", "--out", str(tmp_path / "r.csv")]) == 0
+    assert set(pd.read_csv(tmp_path / "r.csv")["adaptation"]) == {"collection"}

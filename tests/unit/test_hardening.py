@@ -83,8 +83,8 @@ def test_prediction_options_are_checked_in_the_python_api_too(toy_run, toy_corpu
 
 
 def test_the_default_adaptation_never_refuses_a_large_batch(toy_run, toy_corpus, monkeypatch):
-    """Past the bound on segments held at once, an explicit collection is refused; the guarded default adapts
-    each recording alone and says so."""
+    """Past the bound on segments held at once, an explicit collection is refused; the default (auto) gives way:
+    the batch is predicted without adaptation, and each file says so."""
     import segser.speakers
     from segser import predict
 
