@@ -257,6 +257,8 @@ def read_results(out) -> dict[str, pd.DataFrame]:
     for table in TABLES:
         parts = [pd.read_parquet(p) for p in sorted((out / table).glob("*.parquet"))]
         df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["file"])
+        numeric = [c for c in df.columns if c.startswith("p_") or c in ("start", "end", "score", "speech", "duration")]
+        df[numeric] = df[numeric].astype(float)  # a partition with no rows has untyped columns
         tables[table] = df.sort_values(["file", "start"] if table == "segments" else ["file"], ignore_index=True)
     return tables
 

@@ -39,7 +39,7 @@ def test_real_noise_and_full_scale_random_noise_get_no_emotion(shared_data, tmp_
 
 def test_no_segment_holds_less_real_audio_than_the_tail_minimum(shared_data, tmp_path):
     x = load(shared_data / "emodb-originals" / "03a01Wa.wav")
-    x = np.concatenate([x, x[: int(16000 * 1.124)]])  # 3.004 s: a 4 ms tail after three whole windows
+    x = np.concatenate([x, x[: int(16000 * 3.004) - len(x)]])  # 3.004 s: a 4 ms tail after three whole windows
     sf.write(tmp_path / "tail.wav", x, 16000)
     timeline, decisions, _ = predict([tmp_path / "tail.wav"], "default", adapt="none")
     spans = list(zip(timeline.index.get_level_values("start"), timeline.index.get_level_values("end")))

@@ -41,7 +41,8 @@ def test_fp32_onnx_equals_torch_within_1e_4(exported, shared_data):
 def test_export_folder_is_checked_and_complete(exported):
     doc = json.loads((exported / "export.json").read_text())
     assert doc["classes"] == ["angry", "disgust", "fear", "happy", "neutral", "sad"]
-    assert set(doc["sha256"]) == {"encoder.onnx", "encoder.int8.onnx", "head.onnx", "vad.onnx", "card.json"}
+    assert set(doc["sha256"]) == {"encoder.onnx", "encoder.int8.onnx", "head.onnx", "vad.onnx", "card.json",
+                                  "reference.npz"}
     assert doc["encoder"]["kind"] == "whisper" and doc["encoder"]["window_seconds"] == 5.0
 
 
