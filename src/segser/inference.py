@@ -105,13 +105,15 @@ class Streamed:
 
 def stream_file(model: EmotionModel, path, per_block, *, options: PredictOptions = DEFAULT_OPTIONS,
                 max_seconds: float | None = None, segment_limit: int = MAX_SEGMENTS_PER_FILE, envelope: bool = False,
-                cancelled=None, compute=None) -> Streamed:
+                cancelled=None, compute=None, block_windows: int = 8) -> Streamed:
     """Stream one file in blocks through the model's encoder; ``per_block(X)`` of each block's segment embeddings.
     ``cancelled()`` is polled between blocks; ``compute(fn)`` runs each block's model work (the service queues
-    it on one compute thread, so concurrent requests advance block by block in turn)."""
+    it on one compute thread, so concurrent requests advance block by block in turn); ``block_windows``: encoder
+    windows read per block (fewer: less memory per concurrent request, as the service uses)."""
     seg = options.segmentation(model.segmentation)
     window = model.encoder.window_seconds
-    stream = FileStream(str(path), model.sample_rate, block_seconds=window * 8 if window else 30.0, max_seconds=max_seconds)
+    stream = FileStream(str(path), model.sample_rate, block_seconds=window * block_windows if window else 30.0,
+                        max_seconds=max_seconds)
     seg.check_duration(stream.duration, path, limit=segment_limit)
     embedder = model.embedder(seg)
     env = Envelope(int(stream.duration * model.sample_rate), model.sample_rate) if envelope else None

@@ -185,7 +185,8 @@ class Service:
         def work():
             try:
                 return predict_file(entry.model, path, options, turn_options=turn_options, max_seconds=self.max_audio_s,
-                                    segment_limit=self.max_segments, cancelled=cancel.is_set, compute=entry.compute)
+                                    segment_limit=self.max_segments, cancelled=cancel.is_set, compute=entry.compute,
+                                    block_windows=2)  # 10 s blocks: many concurrent requests, bounded memory
             finally:
                 trim_heap()
 
@@ -291,7 +292,7 @@ class Service:
 
 
 def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float = 600.0,
-               max_segments: int = MAX_SEGMENTS_PER_REQUEST, workers: int = 32, max_streams: int = 64,
+               max_segments: int = MAX_SEGMENTS_PER_REQUEST, workers: int = 16, max_streams: int = 64,
                max_stream_s: float = 4 * 3600.0, runtime: str = "auto"):
     """A FastAPI app serving ``models`` (run directories, exports or built-in
     names; default: the built-in ``default``) on ``runtime`` (as for predict).
