@@ -238,7 +238,8 @@ def _plot(path, result, model, several: bool, index: int) -> None:
     if several:
         out = out.with_name(f"{out.stem}_{index:03d}_{Path(result.file).stem}{out.suffix}")
     d = result.decision
-    plot_timeline(result.envelope, result.segments, model.classes, out, title=f"{Path(result.file).name}: {d['label']} ({d['rule']})")
+    plot_timeline(result.envelope, result.segments, model.classes, out, title=f"{Path(result.file).name}: {d['label']} ({d['rule']})",
+                  turns=result.turns)
 
 
 def cmd_benchmark(args) -> int:

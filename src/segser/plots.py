@@ -46,20 +46,49 @@ def plot_learning_curves(curves, path) -> None:
     _save(fig, path)
 
 
-def plot_timeline(envelope, timeline, classes, path, *, title: str = "") -> None:
-    """Waveform envelope (times, min, max) on top, per-class segment probabilities below."""
+# the page's colours (src/segser/web/app.js), so a plot and the page read alike
+EMOTION_COLOURS = {"angry": "#d7263d", "disgust": "#6b8e23", "fear": "#7b2cbf", "happy": "#f5a300", "neutral": "#8d99ae",
+                   "sad": "#1b6ca8", "surprise": "#00a6a6", "calm": "#2a9d8f", "boredom": "#9c6644", "excited": "#ff6f59",
+                   "frustrated": "#c1121f", "other": "#adb5bd", "uncertain": "#d9dde5", "no speech": "#f1f2f5"}
+
+
+def plot_timeline(envelope, timeline, classes, path, *, title: str = "", turns=None) -> None:
+    """Waveform envelope (times, min, max) on top; a lane per speaker (one lane without speakers) with a colour
+    strip of each segment's emotion and, when speakers were found, their turns; per-class probabilities below
+    (broken where there is no speech)."""
+    from matplotlib.patches import Patch
+
+    speakers = [s for s in dict.fromkeys(timeline["speaker"]) if s != "-"] if "speaker" in timeline else [None]
+    lanes = max(1, len(speakers))
+    fig, axes = plt.subplots(3, 1, figsize=(10, 4.5 + 0.35 * lanes), sharex=True,
+                             gridspec_kw={"height_ratios": [1, 0.45 * lanes, 2]})
+    a1, lane, a2 = axes
     t, lo, hi = envelope
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 4.5), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
     a1.fill_between(t, lo, hi, lw=0, color="0.3")
     a1.set_ylabel("waveform")
     a1.set_title(title, fontsize=9)
+    for k, sp in enumerate(speakers):
+        rows = timeline if sp is None else timeline[timeline["speaker"] == sp]
+        y = lanes - 1 - k
+        for r in rows.itertuples(index=False):
+            lane.add_patch(plt.Rectangle((r.start, y + 0.15), r.end - r.start, 0.6, lw=0,
+                                         color=EMOTION_COLOURS.get(r.label, "#444444")))
+        for tr in turns or []:
+            if tr["speaker"] == sp:
+                lane.plot([tr["start"], tr["end"]], [y + 0.08, y + 0.08], color="0.2" if not tr["overlap"] else "0.6", lw=2)
+    lane.set_ylim(0, lanes)
+    lane.set_yticks([lanes - 1 - k + 0.45 for k in range(lanes)], [str(sp) if sp is not None else "emotion" for sp in speakers],
+                    fontsize=8)
     mid = (timeline["start"].to_numpy() + timeline["end"].to_numpy()) / 2
     for c in classes:
-        a2.plot(mid, timeline[f"p_{c}"].to_numpy(), marker="o", ms=3, lw=1.2, label=c)
+        a2.plot(mid, timeline[f"p_{c}"].to_numpy(dtype=float), marker="o", ms=3, lw=1.2, label=c,
+                color=EMOTION_COLOURS.get(c))
     a2.set_ylim(0, 1)
     a2.set_ylabel("probability")
     a2.set_xlabel("time (s)")
-    a2.legend(fontsize=7, ncol=min(len(classes), 6), loc="upper right")
+    shown = [c for c in classes] + [x for x in ("no speech", "uncertain") if (timeline["label"] == x).any()]
+    lane.legend(handles=[Patch(color=EMOTION_COLOURS.get(c, "#444444"), label=c) for c in shown], fontsize=7,
+                ncol=min(len(shown), 8), loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
     _save(fig, path)
 
 

@@ -80,6 +80,8 @@ def test_predict_speakers_auto_writes_every_format(shared_data, tmp_path, capsys
     assert "speaker" in (tmp_path / "r.csv").read_text().splitlines()[0]
     grid = (tmp_path / "r.TextGrid").read_text()
     assert 'name = "emotion S1"' in grid and 'name = "speakers"' in grid
+    assert main(["predict", str(wav), "--speakers", "auto", "--quiet", "--plot", str(tmp_path / "lanes.png")]) == 0
+    assert (tmp_path / "lanes.png").stat().st_size > 20_000
     capsys.readouterr()
     assert main(["predict", str(wav), "--out", str(tmp_path / "no.rttm"), "--quiet"]) == 2
     assert "--speakers auto" in capsys.readouterr().err and not (tmp_path / "no.rttm").exists()
