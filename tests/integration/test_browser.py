@@ -93,3 +93,23 @@ def test_fake_microphone_fed_a_real_recording(server, shared_data, tmp_path):
         assert decision == "angry"
     finally:
         driver.quit()
+
+
+def test_upload_a_conversation_and_see_its_speakers(server, shared_data, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver = browser(tmp_path)
+    try:
+        driver.get(server + "/")
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
+        driver.find_element(By.ID, "file").send_keys(str(shared_data / "conversation" / "sample.wav"))
+        driver.find_element(By.ID, "speakers").click()
+        driver.find_element(By.ID, "analyse").click()
+        items = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#speaker-summary li"), timeout=180)
+        assert [i.get_attribute("data-speaker") for i in items] == ["S1", "S2"]
+        assert all("s of speech" in i.text for i in items)
+        rows = driver.find_elements(By.CSS_SELECTOR, "#segments tr")
+        assert [r.get_attribute("data-label") for r in rows][:6] == ["no speech"] * 6  # the silent opening
+        driver.save_screenshot(str(tmp_path / "speakers.png"))
+    finally:
+        driver.quit()

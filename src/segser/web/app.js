@@ -5,14 +5,15 @@ const COLORS = { angry: "#d7263d", disgust: "#6b8e23", fear: "#7b2cbf", happy: "
   sad: "#1b6ca8", surprise: "#00a6a6", calm: "#2a9d8f", boredom: "#9c6644", excited: "#ff6f59",
   frustrated: "#c1121f", other: "#adb5bd", uncertain: "#d9dde5", "no speech": "#f1f2f5" };
 const $ = (id) => document.getElementById(id);
-const state = { classes: [], segments: [], decision: null, live: null };
+const state = { classes: [], segments: [], decision: null, live: null, speakers: [] };
 
 function color(label) { return COLORS[label] || "#444"; }
 
 function setStatus(text) { $("status").textContent = text; }
 
 function reset(classes) {
-  state.classes = classes; state.segments = []; state.decision = null;
+  state.classes = classes; state.segments = []; state.decision = null; state.speakers = [];
+  $("speaker-summary").innerHTML = "";
   $("segments").innerHTML = ""; $("count").textContent = "0";
   $("decision").textContent = "Listening…"; $("decision").dataset.label = "";
   $("legend").innerHTML = classes.map((c) => `<span style="--c:${color(c)}">${c}</span>`).join("");
@@ -40,7 +41,10 @@ function showDecision(d) {
 
 function draw() {
   const cv = $("timeline"), g = cv.getContext("2d");
-  const W = cv.width, H = cv.height, left = 44, right = 12, top = 10, strip = 34, gap = 14, bottom = 26;
+  // one strip per speaker when speakers were found (a lane each), else one
+  const lanes = state.speakers.length ? state.speakers : [null];
+  const W = cv.width, H = cv.height, left = 44, right = 12, top = 10, gap = 14, bottom = 26;
+  const strip = lanes.length > 1 ? Math.min(34, 22 * lanes.length) : 34, laneH = strip / lanes.length;
   g.clearRect(0, 0, W, H);
   const end = Math.max(10, ...state.segments.map((s) => s.end));
   const x = (t) => left + (W - left - right) * t / end;
@@ -53,9 +57,14 @@ function draw() {
   }
   const step = end > 120 ? 30 : end > 40 ? 10 : end > 15 ? 5 : 1;
   for (let t = 0; t <= end; t += step) g.fillText(`${t}s`, x(t) - 6, H - 8);
+  lanes.forEach((sp, k) => {
+    if (sp !== null) { g.fillStyle = "#5c6475"; g.fillText(sp, 6, top + k * laneH + laneH / 2 + 4); }
+  });
   for (const s of state.segments) {
+    const k = s.speaker === undefined ? 0 : lanes.indexOf(s.speaker);
+    if (k < 0) continue;  // nobody speaks there
     g.fillStyle = color(s.label);
-    g.fillRect(x(s.start), top, Math.max(1, x(s.end) - x(s.start) - 1), strip);
+    g.fillRect(x(s.start), top + k * laneH + 1, Math.max(1, x(s.end) - x(s.start) - 1), laneH - 2);
   }
   for (const c of state.classes) {
     g.strokeStyle = color(c); g.lineWidth = 2; g.beginPath();
@@ -85,13 +94,21 @@ async function analyseFile() {
   if (!f) { setStatus("Choose a file first."); return; }
   setStatus(`Analysing ${f.name}…`);
   const form = new FormData(); form.append("file", f);
-  const r = await fetch(`/predict?model=${encodeURIComponent($("model").value)}`, { method: "POST", body: form });
+  const speakers = $("speakers").checked ? "&speakers=auto" : "";
+  const r = await fetch(`/predict?model=${encodeURIComponent($("model").value)}${speakers}`, { method: "POST", body: form });
   const doc = await r.json();
   if (!r.ok) { setStatus(`${r.status}: ${doc.detail}`); return; }
   reset(doc.classes);
+  state.speakers = Object.keys(doc.speakers || {});
+  $("speaker-summary").innerHTML = state.speakers.map((sp) => {
+    const s = doc.speakers[sp], share = Object.entries(s.share).sort((a, b) => b[1] - a[1])
+      .map(([e, v]) => `${e} ${Math.round(100 * v)}%`).join(", ");
+    return `<li data-speaker="${sp}" data-label="${s.decision.label}"><b>${sp}</b>: ${s.speech_seconds.toFixed(1)} s of speech, ` +
+      `<span style="color:${color(s.decision.label)}">${s.decision.label}</span>${share ? " (" + share + ")" : ""}</li>`;
+  }).join("");
   doc.segments.forEach(addSegment);
   showDecision(doc.decision); draw();
-  setStatus(`${doc.file}: ${doc.segments.length} segments.`);
+  setStatus(`${doc.file}: ${doc.segments.length} segments` + (state.speakers.length ? `, ${state.speakers.length} speakers.` : "."));
 }
 
 async function startRecording() {
