@@ -117,10 +117,39 @@ def sample_wav():
             "DER": der(reference, found.turns), "seconds": round(time.time() - t, 2)}
 
 
+def long_conversation(minutes: float) -> dict:
+    """Wall time and peak RSS of `segser predict FILE` and `segser predict FILE --speakers auto` (fresh processes)
+    on one conversation of about ``minutes`` built from ASED turns."""
+    import subprocess
+
+    m, _ = labelsets.apply(corpora.load("ased", data_dir() / "ased"), "4class")
+    m = m.reset_index(drop=True)
+    pieces, seed, total = [], 0, 0.0
+    while total < minutes * 60:
+        x, _ = build(m, 5000 + seed)
+        pieces.append(x)
+        total += len(x) / 16000
+        seed += 1
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "long.flac"
+        sf.write(path, np.concatenate(pieces), 16000)
+        for name, extra in (("predict", []), ("predict --speakers auto", ["--speakers", "auto"])):
+            rss = Path(tmp) / "rss"
+            t = time.time()
+            subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", str(rss), sys.executable, "-m", "segser.cli", "predict",
+                            str(path), "--model", MODEL, "--quiet", "--out", str(Path(tmp) / "r.json"), *extra],
+                           check=True, capture_output=True)
+            out[name] = {"wall_s": round(time.time() - t, 1), "peak_rss_mb": round(float(rss.read_text().split()[-1]) / 1024)}
+    out["audio_minutes"] = round(total / 60, 1)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--conversations", type=int, default=20, help="test conversations per corpus")
     ap.add_argument("--dev", type=int, default=10, help="dev conversations (RAVDESS) for the threshold")
+    ap.add_argument("--long-minutes", type=float, default=0, help="also time one conversation this long (0: skip)")
     args = ap.parse_args()
     model = load_model(MODEL, runtime="torch")
     classes = model.classes
@@ -201,6 +230,9 @@ def main():
             "turns_and_emotions_seconds": round(sum(rows["seconds_turns"]), 1),
             "predict_seconds": round(sum(rows["seconds_predict"]), 1)}
         print(name, figures["corpora"][name], flush=True)
+    if args.long_minutes:
+        figures["long"] = long_conversation(args.long_minutes)
+        print("long", figures["long"], flush=True)
     save("conversations", figures)
 
 

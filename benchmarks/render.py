@@ -309,7 +309,16 @@ def conversations() -> str:
             f"found of {s['speakers_true']}; DER {100 * s['DER']['collar_0.25']:.1f} % (collar 0.25 s, overlap skipped), "
             f"{100 * s['DER']['no_collar']:.1f} % without collar, {100 * s['DER']['with_overlap']:.1f} % with overlap "
             f"counted. Turn threshold {f['threshold']:g} (chosen on {len(f['dev'])} thresholds x RAVDESS dev conversations; "
-            f"shipped {f['threshold_shipped']:g}). Model `{f['model']}`. " + source("conversations"))
+            f"shipped {f['threshold_shipped']:g}). Model `{f['model']}`. " + long_run(f.get("long")) + source("conversations"))
+
+
+def long_run(f) -> str:
+    if not f:
+        return ""
+    a, b = f["predict"], f["predict --speakers auto"]
+    return (f"One {f['audio_minutes']:.0f} minute conversation (ASED turns), fresh processes: `segser predict` "
+            f"{a['wall_s']:.0f} s / {a['peak_rss_mb']} MB peak RSS, with `--speakers auto` {b['wall_s']:.0f} s / "
+            f"{b['peak_rss_mb']} MB ({b['wall_s'] / a['wall_s']:.1f}x the time; target under 2x). ")
 
 
 def in_corpus_pooled() -> str:

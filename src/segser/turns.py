@@ -129,30 +129,34 @@ def _mel_matrix():
     return slaney_mel_matrix(n_mels=40, n_fft=400, sample_rate=SAMPLE_RATE)
 
 
-def voice_mel(x: np.ndarray) -> np.ndarray:
+def voice_mel(x: np.ndarray, *, gain: float = 1.0) -> np.ndarray:
     """Resemblyzer's input: power mel spectrogram, 40 bands, 25 ms Hann windows every 10 ms,
-    centred (zero padding), as ``librosa.feature.melspectrogram(n_fft=400, hop_length=160, n_mels=40)``;
-    (frames, 40)."""
-    n_fft = 400
-    padded = np.pad(x.astype(np.float32), n_fft // 2)
-    n = 1 + (len(padded) - n_fft) // MEL_STEP
+    centred (zero padding), as ``librosa.feature.melspectrogram(n_fft=400, hop_length=160, n_mels=40)``
+    of ``gain * x``; (frames, 40). Computed in chunks: no copy of the whole signal."""
+    n_fft, half = 400, 200
+    n = 1 + len(x) // MEL_STEP
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
     out = np.empty((n, 40), np.float32)
-    for a in range(0, n, 4096):  # bounded memory for long recordings
+    for a in range(0, n, 4096):
         b = min(n, a + 4096)
-        idx = (np.arange(a, b) * MEL_STEP)[:, None] + np.arange(n_fft)[None, :]
-        spec = np.abs(np.fft.rfft(padded[idx] * window, axis=1)) ** 2
+        lo, hi = a * MEL_STEP - half, (b - 1) * MEL_STEP + half  # this chunk's samples, in signal coordinates
+        piece = np.zeros(hi - lo, np.float32)
+        src = x[max(lo, 0): min(hi, len(x))]
+        piece[max(lo, 0) - lo: max(lo, 0) - lo + len(src)] = src
+        idx = (np.arange(b - a) * MEL_STEP)[:, None] + np.arange(n_fft)[None, :]
+        spec = np.abs(np.fft.rfft(piece[idx] * window, axis=1)) ** 2
         out[a:b] = spec.astype(np.float32) @ _mel_matrix().T
-    return out
+    return out * np.float32(gain * gain) if gain != 1.0 else out
 
 
-def _normalise_volume(x: np.ndarray, target_dbfs: float = -30.0) -> np.ndarray:
-    """Resemblyzer's preprocessing: raise (never lower) the level to ``target_dbfs`` RMS."""
-    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+def volume_gain(x: np.ndarray, target_dbfs: float = -30.0) -> float:
+    """Resemblyzer's preprocessing as a gain: raise (never lower) the level to ``target_dbfs`` RMS."""
+    rms = math.sqrt(sum(float(np.dot(x[i:i + 1 << 20], x[i:i + 1 << 20])) for i in range(0, len(x), 1 << 20))
+                    / max(len(x), 1))
     if rms <= 0:
-        return x
+        return 1.0
     gain_db = target_dbfs - 20 * math.log10(rms)
-    return x * np.float32(10 ** (gain_db / 20)) if gain_db > 0 else x
+    return 10 ** (gain_db / 20) if gain_db > 0 else 1.0
 
 
 # --- turns ------------------------------------------------------------------------------------------------
@@ -163,8 +167,11 @@ def speech_flags(x: np.ndarray) -> np.ndarray:
 
     vad = SileroVAD()
     n = int(math.ceil(len(x) / VAD_WINDOW))
-    padded = np.pad(x, (0, n * VAD_WINDOW - len(x)))
-    return np.array([vad(padded[i * VAD_WINDOW:(i + 1) * VAD_WINDOW]) >= 0.5 for i in range(n)], bool)
+    out = np.zeros(n, bool)
+    for i in range(n):
+        w = x[i * VAD_WINDOW:(i + 1) * VAD_WINDOW]
+        out[i] = vad(w if len(w) == VAD_WINDOW else np.pad(w, (0, VAD_WINDOW - len(w)))) >= 0.5
+    return out
 
 
 def _windows(speech: np.ndarray, duration: float, step: float) -> np.ndarray:
@@ -220,7 +227,7 @@ def find_turns(x: np.ndarray, options: TurnOptions | None = None, *, where="<sig
         labels, starts = np.zeros(0, int), np.zeros(0, int)
         notes.append("too little continuous speech to tell speakers apart: one speaker")
     else:
-        mel = voice_mel(_normalise_volume(x))
+        mel = voice_mel(x, gain=volume_gain(x))
         mel = np.pad(mel, ((0, max(0, starts[-1] + WINDOW_FRAMES - len(mel))), (0, 0)))
         net = voice_encoder(encoder_path)
         E = []
