@@ -358,6 +358,11 @@ def cli_probes(t: Table, tmp: Path):
     silent = tmp / "quiet.wav"
     sf.write(str(silent), (1e-4 * np.random.default_rng(1).standard_normal(16000 * 4)).astype(np.float32), 16000)
     check("predict --speakers auto on near-silence", ["predict", str(silent), "--speakers", "auto"], 1, "no speech")
+    hours = tmp / "three-hours.flac"  # a small file whose header says 3 h: refused before it is held for turns
+    with sf.SoundFile(str(hours), "w", 16000, 1, format="FLAC") as f:
+        for _ in range(3 * 60):
+            f.write(np.full(16000 * 60, 1e-3, np.float32))
+    check("predict --speakers auto on a 3 h recording", ["predict", str(hours), "--speakers", "auto"], 1, "limit")
     blip = tmp / "blip.wav"
     sf.write(str(blip), tone(0.004), 16000)
     check("predict a 4 ms recording", ["predict", str(blip)], 1, "too short")

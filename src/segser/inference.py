@@ -233,7 +233,8 @@ def _adapt_groups(model: EmotionModel, streamed: dict, options: PredictOptions, 
             yield s.result(model, options, logits=logits[a:b], adaptation=note)
 
 
-MAX_CONVERSATION_SECONDS = 4 * 3600.0  # the whole recording is held for its speaker turns (~0.9 GB at 16 kHz)
+# the whole recording is held for its speaker turns: measured 1.07 GB peak at 1 h (benchmarks/conversations.py)
+MAX_CONVERSATION_SECONDS = 2 * 3600.0
 
 
 def predict_conversation(model: EmotionModel, path, options: PredictOptions, *, plan, turn_options=None,

@@ -56,15 +56,24 @@ def wait(driver, condition, timeout=90):
     return WebDriverWait(driver, timeout).until(lambda d: condition(d))
 
 
+def upload(driver, server, path, *, speakers=False):
+    """Open the page, choose ``path`` and press Analyse (ticking "find speakers" first if asked)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(server + "/")
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
+    driver.find_element(By.ID, "file").send_keys(str(path))
+    if speakers:
+        driver.find_element(By.ID, "speakers").click()
+    driver.find_element(By.ID, "analyse").click()
+
+
 def test_upload_a_real_recording_and_read_the_decision(server, shared_data, tmp_path):
     from selenium.webdriver.common.by import By
 
     driver = browser(tmp_path)
     try:
-        driver.get(server + "/")
-        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
-        driver.find_element(By.ID, "file").send_keys(str(shared_data / "emodb-originals" / "03a01Wa.wav"))
-        driver.find_element(By.ID, "analyse").click()
+        upload(driver, server, shared_data / "emodb-originals" / "03a01Wa.wav")
         label = wait(driver, lambda d: d.find_element(By.ID, "decision").get_attribute("data-label"))
         assert label == "angry"
         rows = driver.find_elements(By.CSS_SELECTOR, "#segments tr")
@@ -100,11 +109,7 @@ def test_upload_a_conversation_and_see_its_speakers(server, shared_data, tmp_pat
 
     driver = browser(tmp_path)
     try:
-        driver.get(server + "/")
-        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
-        driver.find_element(By.ID, "file").send_keys(str(shared_data / "conversation" / "sample.wav"))
-        driver.find_element(By.ID, "speakers").click()
-        driver.find_element(By.ID, "analyse").click()
+        upload(driver, server, shared_data / "conversation" / "sample.wav", speakers=True)
         items = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#speaker-summary li"), timeout=180)
         assert [i.get_attribute("data-speaker") for i in items] == ["S1", "S2"]
         assert all("s of speech" in i.text for i in items)

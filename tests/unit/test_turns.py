@@ -76,3 +76,21 @@ def test_textgrid_fills_gaps_and_cuts_overlaps():
     text = textgrid([("emotion S1", [(0.5, 1.5, "happy"), (1.2, 2.0, "sad")])], 3.0)
     assert 'name = "emotion S1"' in text and "intervals: size = 4" in text
     assert text.count("xmin = 1.500") == 1 and 'text = ""' in text and "xmax = 3.000" in text
+
+
+def test_a_conversation_longer_than_the_cap_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    """Speaker turns hold the whole recording: its length is checked from the header first."""
+    import soundfile as sf
+
+    import segser.inference
+    from segser.cli import main
+
+    monkeypatch.setattr(segser.inference, "MAX_CONVERSATION_SECONDS", 5.0)
+    sf.write(tmp_path / "long.flac", np.full(16000 * 8, 1e-3, np.float32), 16000)
+
+    def refuse(*a, **kw):
+        raise AssertionError("the recording was decoded for turns before its length was checked")
+
+    monkeypatch.setattr("segser.audio.load", refuse)
+    assert main(["predict", str(tmp_path / "long.flac"), "--speakers", "auto", "--quiet"]) == 1
+    assert "long.flac: 8 s of audio is more than the limit of 5 s" in capsys.readouterr().err
