@@ -127,9 +127,15 @@ class Embedder:
 
     ``encoder`` is a backbone (or an exported model's encoder) at its own sample
     rate; ``batch_windows`` window encodings are batched when enough audio is there.
+    Windows are encoded when a segment needs them: with ``skip_below`` > 0, a
+    segment with less speech than that share gets zeros instead of an embedding
+    (the timeline shows it as ``no speech`` whatever its embedding), and a window
+    that only such segments touch is never encoded. ``encoded`` counts windows
+    (or segments, for segment encoders) the encoder ran on.
     """
 
-    def __init__(self, encoder: Encoder, segmenter: Segmenter, *, batch_windows: int = 8, vad_file=None):
+    def __init__(self, encoder: Encoder, segmenter: Segmenter, *, batch_windows: int = 8, vad_file=None,
+                 skip_below: float = 0.0):
         self.enc = encoder
         self.sr = int(encoder.sample_rate)
         self.state: SegmenterState = segmenter.start(self.sr)
@@ -140,16 +146,18 @@ class Embedder:
         self.audio = np.zeros(0, np.float32)
         self.audio_start = 0  # absolute index of audio[0]
         self.batch_windows = max(1, int(batch_windows))
+        self.skip_below = float(skip_below)
+        self.encoded = 0
         self.window = encoder.window_seconds is not None
         if self.window:
             self.fs = float(encoder.frame_seconds)
             self.win = int(round(encoder.window_seconds * self.sr))
             self.frame_samples = int(round(self.fs * self.sr))
-            self.frames: deque[tuple[int, np.ndarray]] = deque()  # (first frame index, (taps, frames, width))
-            self.n_frames = 0
+            self.per_window = self.win // self.frame_samples
+            self.frames: deque[tuple[int, np.ndarray]] = deque()  # (first frame index, (taps, frames, width)), in order
 
     # -- feeding ---------------------------------------------------------------------------------
-    def push(self, x: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
+    def push(self, x: np.ndarray) -> list[SegmentEmbedding]:
         if self.final:
             raise RuntimeError("push() after finish()")
         x = np.asarray(x, dtype=np.float32).reshape(-1)
@@ -157,18 +165,14 @@ class Embedder:
         self.audio = np.concatenate([self.audio, x]) if self.audio.size else x.copy()
         self.pending.extend(self.state.push(x))
         self.speech.push(x)
-        if self.window:
-            self._encode()
         return self._emit()
 
-    def finish(self) -> list[tuple[float, float, np.ndarray]]:
+    def finish(self) -> list[SegmentEmbedding]:
         if self.final:
             return []
         self.final = True
         self.pending.extend(self.state.finish())
         self.speech.push(np.zeros(0, np.float32), last=True)
-        if self.window:
-            self._encode()
         out = self._emit()
         self.audio = np.zeros(0, np.float32)
         if self.window:
@@ -176,41 +180,52 @@ class Embedder:
         return out
 
     # -- window encoders -------------------------------------------------------------------------
-    def _encode(self) -> None:
-        while True:
-            n_full = self.audio.size // self.win
-            if n_full:
-                k = min(n_full, self.batch_windows)
-                out = self.enc.encode_windows(self.audio[: k * self.win].reshape(k, self.win))
-                for j in range(k):
-                    self._add_frames(np.ascontiguousarray(out[j]))
-                self.audio = self.audio[k * self.win:]
-                self.audio_start += k * self.win
-                continue
-            if self.final and self.audio.size:
-                piece = np.zeros(self.win, np.float32)
-                piece[: self.audio.size] = self.audio
-                n_real = int(math.ceil(self.audio.size / self.frame_samples))
-                self._add_frames(np.ascontiguousarray(self.enc.encode_windows(piece[None])[0][:, :n_real]))
-                self.audio_start += self.audio.size
-                self.audio = np.zeros(0, np.float32)
-            return
-
-    def _add_frames(self, frames: np.ndarray) -> None:
-        self.frames.append((self.n_frames, frames))
-        self.n_frames += frames.shape[1]
+    def _frames_complete(self) -> int:
+        """Frames whose window's audio has all arrived (with the zero-padded last window once final)."""
+        n = (self.total // self.win) * self.per_window
+        if self.final:
+            n += math.ceil((self.total % self.win) / self.frame_samples)
+        return n
 
     def _frame_range(self, s: float, e: float) -> tuple[int, int] | None:
-        fs = self.fs
+        fs, n = self.fs, self._frames_complete()
         if self.final:
-            n = self.n_frames
             a = min(int(np.floor(s / fs)), n - 1)
             return a, max(a + 1, min(int(np.ceil(e / fs)), n))
         need = int(np.ceil(e / fs))
-        if need > self.n_frames:
+        if need > n:
             return None
         a = int(np.floor(s / fs))
         return a, max(a + 1, need)
+
+    def _encoded_windows(self) -> set[int]:
+        return {first // self.per_window for first, _ in self.frames}
+
+    def _encode(self, needed: list[int]) -> None:
+        """Encode these windows (in order, batched) from the audio still held."""
+        full = [k for k in needed if (k + 1) * self.win <= self.total]
+        for i in range(0, len(full), self.batch_windows):
+            ks = full[i:i + self.batch_windows]
+            batch = np.stack([self.audio[k * self.win - self.audio_start: (k + 1) * self.win - self.audio_start]
+                              for k in ks])
+            out = self.enc.encode_windows(batch)
+            for j, k in enumerate(ks):
+                self._add_frames(k, np.ascontiguousarray(out[j]))
+        partial = [k for k in needed if (k + 1) * self.win > self.total]
+        if partial:  # only once final: the last window, zero-padded, keeping the frames of real audio
+            k = partial[0]
+            piece = np.zeros(self.win, np.float32)
+            rest = self.audio[k * self.win - self.audio_start:]
+            piece[: rest.size] = rest
+            n_real = int(math.ceil(rest.size / self.frame_samples))
+            self._add_frames(k, np.ascontiguousarray(self.enc.encode_windows(piece[None])[0][:, :n_real]))
+        self.encoded += len(needed)
+
+    def _add_frames(self, k: int, frames: np.ndarray) -> None:
+        first = k * self.per_window
+        self.frames.append((first, frames))
+        if len(self.frames) > 1 and self.frames[-2][0] > first:
+            self.frames = deque(sorted(self.frames, key=lambda f: f[0]))
 
     def _gather(self, a: int, b: int) -> np.ndarray:
         parts = [f[:, max(0, a - first): b - first] for first, f in self.frames
@@ -232,8 +247,8 @@ class Embedder:
         return out
 
     # -- emitting --------------------------------------------------------------------------------
-    def _emit(self) -> list[tuple[float, float, np.ndarray]]:
-        ready, cuts = [], []
+    def _emit(self) -> list[SegmentEmbedding]:
+        ready, ranges = [], []  # ranges[i]: frame range (window encoders) or (first sample, count); None: skipped
         while self.pending:
             s, e = self.pending[0]
             if not self.speech.ready(e):
@@ -242,21 +257,29 @@ class Embedder:
                 rng = self._frame_range(s, e)
                 if rng is None:
                     break
-                cuts.append(self._gather(*rng))
             else:
-                a, n = self._sample_range(s, e)
-                if not self.final and self.total < a + n:
+                rng = self._sample_range(s, e)
+                if not self.final and self.total < sum(rng):
                     break
-                cuts.append(self._cut(a, n))
-            ready.append(self.pending.popleft())
+            share = self.speech.share(s, e)
+            ready.append((*self.pending.popleft(), share))
+            ranges.append(None if share < self.skip_below else rng)
         if not ready:
             return []
-        if self.window:
-            X = np.stack([self.enc.pool(f) for f in cuts])
-        else:
-            X = np.asarray(self.enc.embed_segments(cuts), dtype=np.float32)
+        X = np.zeros((len(ready), self.enc.dim), np.float32)
+        voiced = [i for i, r in enumerate(ranges) if r is not None]
+        if voiced and self.window:
+            have = self._encoded_windows()
+            needed = sorted({k for i in voiced for k in range(ranges[i][0] // self.per_window,
+                                                              (ranges[i][1] - 1) // self.per_window + 1)} - have)
+            self._encode(needed)
+            for i in voiced:
+                X[i] = self.enc.pool(self._gather(*ranges[i]))
+        elif voiced:
+            X[voiced] = np.asarray(self.enc.embed_segments([self._cut(*ranges[i]) for i in voiced]), dtype=np.float32)
+            self.encoded += len(voiced)
         end = self.total / self.sr if self.final else math.inf  # a padded last segment is reported up to the audio's end
-        out = [SegmentEmbedding(s, round(min(e, end), 6), X[i], self.speech.share(s, e)) for i, (s, e) in enumerate(ready)]
+        out = [SegmentEmbedding(s, round(min(e, end), 6), X[i], share) for i, (s, e, share) in enumerate(ready)]
         self._drop_old()
         return out
 
@@ -264,17 +287,23 @@ class Embedder:
         horizon = self.state.horizon() if not self.final else math.inf
         if self.pending:
             horizon = min(horizon, self.pending[0][0])
-        if math.isfinite(horizon):
-            self.speech.drop_before(horizon)
+        if not math.isfinite(horizon):
+            return
+        self.speech.drop_before(horizon)
         if self.window:
-            keep_from = int(np.floor(horizon / self.fs)) - 1 if math.isfinite(horizon) else self.n_frames
+            keep_from = max(int(np.floor(horizon / self.fs)) - 1, 0)
             while self.frames and self.frames[0][0] + self.frames[0][1].shape[1] <= keep_from:
                 self.frames.popleft()
-        elif math.isfinite(horizon):
-            keep_from = max(self.audio_start, int(np.floor(horizon * self.sr)) - 1)
-            if keep_from > self.audio_start:
-                self.audio = self.audio[keep_from - self.audio_start:]
-                self.audio_start = keep_from
+            # audio is kept from the first window a later segment may still need that is not encoded yet
+            k, have = keep_from // self.per_window, self._encoded_windows()
+            while k in have:
+                k += 1
+            keep_sample = min(k * self.win, self.total)
+        else:
+            keep_sample = max(self.audio_start, int(np.floor(horizon * self.sr)) - 1)
+        if keep_sample > self.audio_start:
+            self.audio = self.audio[keep_sample - self.audio_start:]
+            self.audio_start = keep_sample
 
 
 class _GivenSpans(Segmenter):

@@ -115,7 +115,7 @@ def stream_file(model: EmotionModel, path, per_block, *, options: PredictOptions
     stream = FileStream(str(path), model.sample_rate, block_seconds=window * block_windows if window else 30.0,
                         max_seconds=max_seconds)
     seg.check_duration(stream.duration, path, limit=segment_limit)
-    embedder = model.embedder(seg)
+    embedder = model.embedder(seg, skip_below=options.gate(model))
     env = Envelope(int(stream.duration * model.sample_rate), model.sample_rate) if envelope else None
     spans, values, speech = [], [], []
 

@@ -60,10 +60,12 @@ class EmotionModel:
 
         return Statistics(self.reference[0], self.reference[1], 0)
 
-    def embedder(self, segmentation: Segmentation | None = None, *, batch_windows: int = 8) -> Embedder:
+    def embedder(self, segmentation: Segmentation | None = None, *, batch_windows: int = 8,
+                 skip_below: float = 0.0) -> Embedder:
+        """The streaming engine for this model; ``skip_below``: the speech gate, so what holds no speech is not encoded."""
         seg = segmentation or self.segmentation
         return Embedder(self.encoder, seg.segmenter(vad_file=self.vad_file), batch_windows=batch_windows,
-                        vad_file=self.vad_file)
+                        vad_file=self.vad_file, skip_below=skip_below)
 
     def classify_file(self, path, **options):
         """The timeline and decision of one recording (:class:`~segser.timeline.FileResult`).

@@ -37,7 +37,7 @@ class Stream:
         self.channels = int(check_number("channels", channels, lo=1, hi=64, integer=True))
         self.resampler = Resampler(self.rate, self.model.sample_rate)
         self.segmentation = self.options.segmentation(self.model.segmentation)
-        self.embedder = self.model.embedder(self.segmentation)
+        self.embedder = self.model.embedder(self.segmentation, skip_below=self.options.gate(self.model))
         self.timeline = Timeline.for_model(self.model, self.options, keep=False)
         self.received = 0  # input samples (per channel)
         self.finished = False

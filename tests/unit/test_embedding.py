@@ -17,8 +17,8 @@ def signal(seconds=7.3):
                           [tone(300, seconds % 0.5, seed=99)])
 
 
-def streamed(encoder, seg, x, chunk):
-    e = Embedder(encoder, seg.segmenter(), batch_windows=3)
+def streamed(encoder, seg, x, chunk, *, skip_below=0.0, engine=None):
+    e = engine or Embedder(encoder, seg.segmenter(), batch_windows=3, skip_below=skip_below)
     rows = []
     for i in range(0, x.size, chunk):
         rows += e.push(x[i:i + chunk])
@@ -72,6 +72,27 @@ def test_results_come_as_soon_as_a_window_is_encoded(whisper):
     assert [(r.start, r.end) for r in rows] == [(0.0, 1.0)]  # (1, 2) waits: a tail under 0.25 s would join it
     rows = e.push(tone(300, 0.25))
     assert [(r.start, r.end) for r in rows] == [(1.0, 2.0)]
+
+
+@pytest.mark.parametrize("seg", [Segmentation(1.0, 1.0), Segmentation(1.5, 0.5)])
+def test_what_holds_no_speech_is_not_encoded(whisper, shared_data, seg):
+    """A real utterance, 10 s of silence, the utterance again: with the speech gate, segments without speech get
+    zeros and the silent windows are never encoded; every other segment's embedding is what it was."""
+    from segser.audio import load
+
+    speech = load(shared_data / "emodb-originals" / "03a01Fa.wav")
+    x = np.concatenate([speech, np.zeros(160_000, np.float32), speech])
+    full = Embedder(whisper, seg.segmenter(), batch_windows=3)
+    everything = streamed(whisper, seg, x, 16000, engine=full)
+    gated = Embedder(whisper, seg.segmenter(), batch_windows=3, skip_below=0.2)
+    skipped = streamed(whisper, seg, x, 3001, engine=gated)
+    assert [(r.start, r.end, r.speech) for r in skipped] == [(r.start, r.end, r.speech) for r in everything]
+    voiced = np.array([r.speech >= 0.2 for r in everything])
+    assert 4 <= voiced.sum() <= 8 and (~voiced).sum() >= 8
+    a, b = np.stack([r.embedding for r in everything]), np.stack([r.embedding for r in skipped])
+    np.testing.assert_allclose(b[voiced], a[voiced], rtol=1e-5, atol=1e-6)
+    assert not b[~voiced].any()
+    assert full.encoded - gated.encoded >= 3  # of the seven 2 s windows, at least three silent ones skipped
 
 
 TRAINING_MODULES = ("segser.train", "segser.loop", "segser.finetune", "segser.evaluation", "segser.config",
