@@ -92,7 +92,7 @@ class SpeechShare:
     def push(self, x: np.ndarray, *, last: bool = False) -> None:
         x = np.concatenate([self.rest, x]) if self.rest.size else x
         n = x.size // self.w
-        flags = [self.vad(x[i * self.w:(i + 1) * self.w]) >= 0.5 for i in range(n)]
+        flags = list(self.vad.probabilities(x[: n * self.w]) >= 0.5)
         self.rest = x[n * self.w:].copy()
         if last and self.rest.size:
             flags.append(self.vad(np.pad(self.rest, (0, self.w - self.rest.size))) >= 0.5)

@@ -77,10 +77,12 @@ class _YAMNetEmbedding(torch.nn.Module):
 
 
 def quantize(src: Path, dst: Path) -> None:
-    """Dynamic 8-bit quantisation of the weights of matrix products and convolutions."""
+    """Dynamic 8-bit quantisation of the weights of matrix products and convolutions: signed, one scale per
+    output channel (1.58x the fp32 encoder on AVX2, half the error of unsigned per-tensor weights:
+    benchmarks/fastest_path.py)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
 
 
 def quantize_static(src: Path, dst: Path, mels: list) -> None:

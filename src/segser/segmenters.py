@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, check_choice, check_number
+from .errors import ConfigError, check_choice, check_number, display_path
 
 MIN_LENGTH, MAX_LENGTH = 0.02, 60.0  # seconds per segment (0.02: one Whisper frame, paper 003)
 MIN_HOP = 0.01  # at most 100 segments per second of audio
@@ -229,30 +230,121 @@ VAD_WINDOW = 512  # Silero VAD at 16 kHz: one probability per 32 ms
 VAD_CONTEXT = 64
 
 
+SILERO_LAYERS = ("stft.forward_basis_buffer", "encoder.0.reparam_conv.weight", "encoder.0.reparam_conv.bias",
+                 "encoder.1.reparam_conv.weight", "encoder.1.reparam_conv.bias", "encoder.2.reparam_conv.weight",
+                 "encoder.2.reparam_conv.bias", "encoder.3.reparam_conv.weight", "encoder.3.reparam_conv.bias",
+                 "decoder.rnn.weight_ih", "decoder.rnn.weight_hh", "decoder.rnn.bias_ih", "decoder.rnn.bias_hh",
+                 "decoder.decoder.2.weight", "decoder.decoder.2.bias")
+
+
 @lru_cache(maxsize=4)
-def _silero_session(path: str | None):
-    from .runtime import ort_session
+def silero_weights(path: str | None = None) -> dict[str, np.ndarray]:
+    """The 16 kHz branch's weights of a Silero VAD ONNX file, read once with ``onnx`` and kept in the
+    cache as .npz (so later start-ups need neither onnx nor the parse)."""
+    from .errors import ModelError
+    from .fileio import atomic_path, file_digest
+    from .settings import cache_dir
     from .weights import resolve
 
-    return ort_session(path or resolve("silero-vad"), threads=1)
+    src = Path(path) if path else resolve("silero-vad")
+    cached = cache_dir() / "vad" / f"{file_digest(src)[:20]}.npz"
+    if cached.exists():
+        with np.load(cached) as z:
+            return {k: z[k] for k in SILERO_LAYERS}
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise ModelError("reading the Silero VAD needs the onnx package: pip install onnx") from None
+    found = {}
+    for node in onnx.load(str(src)).graph.node:
+        for attr in node.attribute:
+            if attr.name != "then_branch" or attr.type != onnx.AttributeProto.GRAPH:
+                continue  # the 16 kHz branch (the graph's If on sr == 16000)
+            for inner in attr.g.node:
+                name = inner.output[0].split("__")[-1] if inner.op_type == "Constant" else ""
+                if name in SILERO_LAYERS:
+                    found[name] = numpy_helper.to_array(inner.attribute[0].t).astype(np.float32)
+    missing = [k for k in SILERO_LAYERS if k not in found]
+    if missing:
+        raise ModelError(f"{display_path(src)}: not a Silero VAD v5/v6 model (missing {', '.join(missing[:3])})")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cached) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **found)
+    return found
+
+
+def _conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
+    """(n, T, Cin) -> (n, T', Cout): a kernel-3, padding-1 convolution along T, then ReLU."""
+    n, t, c = x.shape
+    xp = np.concatenate([np.zeros((n, 1, c), x.dtype), x, np.zeros((n, 1, c), x.dtype)], axis=1)
+    length = (t - 1) // stride + 1
+    cols = np.stack([xp[:, k: k + stride * (length - 1) + 1: stride] for k in range(3)], axis=-1)
+    return np.maximum(cols.reshape(n, length, c * 3) @ w.reshape(w.shape[0], -1).T + b, 0.0)
+
+
+def _sigmoid(x):
+    return 0.5 * np.tanh(0.5 * x) + 0.5  # scipy.special.expit, without its import time
 
 
 class SileroVAD:
-    """Speech probability of each 32 ms window, streamed (Silero VAD v5+ ONNX,
-    MIT; the file ships in the ``silero-vad`` package and is found through the
-    resolver). The recurrent state and 64-sample context carry across calls."""
+    """Speech probability of each 32 ms window, streamed (Silero VAD v5+, MIT;
+    the ONNX file ships in the ``silero-vad`` package and is found through the
+    resolver). The network is small enough that one onnxruntime call per 32 ms
+    cost more than the model; here it runs in numpy: the convolutional front
+    end batched over every window a push brings, the LSTM cell stepped window
+    by window. The recurrent state and 64-sample context carry across calls."""
 
     def __init__(self, vad_file: str | None = None):
-        self.session = _silero_session(vad_file)
-        self.state = np.zeros((2, 1, 128), np.float32)
+        w = silero_weights(str(vad_file) if vad_file else None)
+        self.basis = w["stft.forward_basis_buffer"][:, 0, :].T.copy()  # (256, 258): 129 real, 129 imaginary
+        self.convs = [(w[f"encoder.{i}.reparam_conv.weight"], w[f"encoder.{i}.reparam_conv.bias"], s)
+                      for i, s in enumerate((1, 2, 2, 1))]
+        order = np.r_[0:256, 384:512, 256:384]  # torch's gates (i, f, g, o) as (i, f, o, g): one sigmoid, one tanh
+        self.w_ih, self.w_hh = w["decoder.rnn.weight_ih"][order].T.copy(), w["decoder.rnn.weight_hh"][order].T.copy()
+        self.b = (w["decoder.rnn.bias_ih"] + w["decoder.rnn.bias_hh"])[order]
+        self.w_out, self.b_out = w["decoder.decoder.2.weight"][0, :, 0], float(w["decoder.decoder.2.bias"][0])
+        self.h = np.zeros(128, np.float32)
+        self.c = np.zeros(128, np.float32)
         self.context = np.zeros(VAD_CONTEXT, np.float32)
-        self.sr = np.array(16000, np.int64)
 
     def __call__(self, window: np.ndarray) -> float:
-        x = np.concatenate([self.context, window])[None]
-        prob, self.state = self.session.run(None, {"input": x, "state": self.state, "sr": self.sr})
-        self.context = window[-VAD_CONTEXT:]
-        return float(prob[0, 0])
+        return float(self.probabilities(window)[0])
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """One probability per whole 512-sample window of ``x``."""
+        x = np.asarray(x, np.float32)
+        n = x.size // VAD_WINDOW
+        step = 2048 * VAD_WINDOW  # windows per batch: bounded memory on hour-long signals
+        if n > 2048:
+            return np.concatenate([self._batch(x[i: i + step]) for i in range(0, n * VAD_WINDOW, step)])
+        return self._batch(x[: n * VAD_WINDOW])
+
+    def _batch(self, x: np.ndarray) -> np.ndarray:
+        n = x.size // VAD_WINDOW
+        if n == 0:
+            return np.zeros(0, np.float32)
+        signal = np.concatenate([self.context, x[: n * VAD_WINDOW]])
+        self.context = signal[-VAD_CONTEXT:].copy()
+        inputs = signal[np.arange(n)[:, None] * VAD_WINDOW + np.arange(VAD_WINDOW + VAD_CONTEXT)]
+        padded = np.concatenate([inputs, inputs[:, -2:-VAD_CONTEXT - 2:-1]], axis=1)  # reflect-padded on the right
+        frames = np.stack([padded[:, k * 128: k * 128 + 256] for k in range(4)], axis=1)
+        spec = frames @ self.basis
+        h = np.sqrt(spec[..., :129] ** 2 + spec[..., 129:] ** 2)
+        for w, b, stride in self.convs:
+            h = _conv1d(h, w, b, stride)
+        gates_in = h[:, 0, :] @ self.w_ih + self.b
+        out = np.empty((n, 128), np.float32)
+        hid, cell = self.h, self.c
+        for t in range(n):
+            g = gates_in[t] + hid @ self.w_hh
+            sig = _sigmoid(g[:384])
+            cell = sig[128:256] * cell + sig[:128] * np.tanh(g[384:])
+            hid = sig[256:] * np.tanh(cell)
+            out[t] = hid
+        self.h, self.c = hid, cell
+        return _sigmoid(np.maximum(out, 0.0) @ self.w_out + self.b_out).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -327,8 +419,8 @@ class _SpeechState(SegmenterState):
         self.buffer = np.concatenate([self.buffer, np.asarray(x, np.float32)])
         out = []
         n = len(self.buffer) // VAD_WINDOW
-        for k in range(n):
-            out += self._step(self.vad(self.buffer[k * VAD_WINDOW:(k + 1) * VAD_WINDOW]))
+        for prob in self.vad.probabilities(self.buffer[: n * VAD_WINDOW]):
+            out += self._step(float(prob))
         self.buffer = self.buffer[n * VAD_WINDOW:]
         return out
 

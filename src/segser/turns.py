@@ -165,13 +165,8 @@ def speech_flags(x: np.ndarray) -> np.ndarray:
     """Silero VAD's speech decision per 32 ms window."""
     from .segmenters import VAD_WINDOW, SileroVAD
 
-    vad = SileroVAD()
     n = int(math.ceil(len(x) / VAD_WINDOW))
-    out = np.zeros(n, bool)
-    for i in range(n):
-        w = x[i * VAD_WINDOW:(i + 1) * VAD_WINDOW]
-        out[i] = vad(w if len(w) == VAD_WINDOW else np.pad(w, (0, VAD_WINDOW - len(w)))) >= 0.5
-    return out
+    return SileroVAD().probabilities(np.pad(x, (0, n * VAD_WINDOW - len(x)))) >= 0.5
 
 
 def _windows(speech: np.ndarray, duration: float, step: float) -> np.ndarray:
