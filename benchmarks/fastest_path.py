@@ -77,6 +77,13 @@ else:
 """
 
 
+def cpu_features() -> list[str]:
+    """The instruction sets the paths can use on this CPU."""
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
+    return sorted(set(flags) & {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
+                                "amx_bf16", "amx_int8"})
+
+
 def bf16_supported() -> tuple[bool, str]:
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     if "avx512_bf16" in flags or "amx_bf16" in flags:
@@ -117,8 +124,9 @@ def clip_manifest(per_corpus: int, path: Path) -> dict:
 def run(kind: str, target: str, export_dir: Path, tmp: Path, *, gate: float = -1) -> tuple[dict, float]:
     out = tmp / f"{kind}.json"
     rss = tmp / f"{kind}.rss"
+    env = {**os.environ, "SEGSER_CACHE": str(tmp / "cache" / kind)}  # embeddings made by this path, in this run
     subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", str(rss), sys.executable, "-c", CHILD, target, kind,
-                    str(export_dir), str(out), str(gate)], check=True)
+                    str(export_dir), str(out), str(gate)], check=True, env=env)
     return json.loads(out.read_text()), float(rss.read_text().split()[-1]) / 1024
 
 
@@ -185,10 +193,8 @@ def main():
           f"encoder {gflop_s:.2f} GFLOP per second of audio", flush=True)
     ok_bf16, bf16_note = bf16_supported()
     kinds = ["torch-fp32"] + (["torch-bf16"] if ok_bf16 else []) + ["onnx-fp32", "onnx-int8-dynamic", "onnx-int8-static"]
-    user_cache = os.environ.get("SEGSER_CACHE")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        os.environ["SEGSER_CACHE"] = str(tmp / "cache")  # embeddings computed in this run, by each path
         export(load_model("default", runtime="torch"), tmp / "export")
         static = tmp / "export-static"
         shutil.copytree(tmp / "export", static)
@@ -218,10 +224,6 @@ def main():
                   flush=True)
         default_kind = "onnx-fp32"
         ungated, _ = run(default_kind, str(hour), exports[default_kind], tmp, gate=0.0)
-    if user_cache is None:
-        os.environ.pop("SEGSER_CACHE")
-    else:
-        os.environ["SEGSER_CACHE"] = user_cache
     skip = {"path": default_kind, "wall_s_gate_off": ungated["wall"], "wall_s_gate_on": rows[default_kind]["wall_s"],
             "no_speech_segments": rows[default_kind]["no_speech_segments"], "segments": rows[default_kind]["segments"],
             "gain": ungated["wall"] / rows[default_kind]["wall_s"]}
@@ -248,7 +250,7 @@ def main():
     save("fastest_path", {"minutes": args.minutes, "paths": rows, "fastest": fastest, "bf16": bf16_note,
                           "clips_per_corpus": counts, "seen_corpora": list(SEEN), "held_out_corpora": list(HELD_OUT),
                           "gemm_ceiling_gflops": ceiling, "encoder_gflop_per_audio_second": gflop_s,
-                          "skip_non_speech": skip, "start_up": startup},
+                          "skip_non_speech": skip, "start_up": startup, "cpu_features": cpu_features()},
          command=f"python benchmarks/fastest_path.py --minutes {args.minutes:g} --clips {args.clips}")
 
 
