@@ -25,10 +25,16 @@ def _port(text: str) -> int:
     return port
 
 
-def _data_args(p):
-    from .corpora import LOADERS
+def _corpus_names() -> list[str]:
+    """The corpus recipes (one module each), listed without importing them: the parser is built on every run."""
+    import pkgutil
 
-    names = ", ".join([*LOADERS, "csv", "folders"])
+    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent / "corpora")])
+                  if m.name not in ("base", "generic"))
+
+
+def _data_args(p):
+    names = ", ".join([*_corpus_names(), "csv", "folders"])
     p.add_argument("--corpus", action="append", default=[], help=f"corpus name ({names}); repeat, one --root each")
     p.add_argument("--root", action="append", default=[], help="corpus root (or CSV file for --corpus csv), one per --corpus")
     p.add_argument("--csv", help="shorthand for --corpus csv --root FILE (columns path,label[,speaker])")

@@ -127,6 +127,8 @@ class Embedder:
 
     ``encoder`` is a backbone (or an exported model's encoder) at its own sample
     rate; ``batch_windows`` window encodings are batched when enough audio is there.
+    ``context``: window encoders tile windows from 0 (``tiled``) or encode, per
+    segment, the window that ends where the segment ends (``trailing``).
     Windows are encoded when a segment needs them: with ``skip_below`` > 0, a
     segment with less speech than that share gets zeros instead of an embedding
     (the timeline shows it as ``no speech`` whatever its embedding), and a window
@@ -135,7 +137,7 @@ class Embedder:
     """
 
     def __init__(self, encoder: Encoder, segmenter: Segmenter, *, batch_windows: int = 8, vad_file=None,
-                 skip_below: float = 0.0):
+                 skip_below: float = 0.0, context: str = "tiled"):
         self.enc = encoder
         self.sr = int(encoder.sample_rate)
         self.state: SegmenterState = segmenter.start(self.sr)
@@ -149,6 +151,7 @@ class Embedder:
         self.skip_below = float(skip_below)
         self.encoded = 0
         self.window = encoder.window_seconds is not None
+        self.trailing = self.window and context == "trailing"
         if self.window:
             self.fs = float(encoder.frame_seconds)
             self.win = int(round(encoder.window_seconds * self.sr))
@@ -221,6 +224,26 @@ class Embedder:
             self._add_frames(k, np.ascontiguousarray(self.enc.encode_windows(piece[None])[0][:, :n_real]))
         self.encoded += len(needed)
 
+    def _trailing(self, spans: list[tuple[float, float]]) -> np.ndarray:
+        """Each segment pooled from the window that ends where it ends (zeros before the stream's start and, once
+        final, after its end, whose frames are left out)."""
+        out = []
+        for i in range(0, len(spans), self.batch_windows):
+            part = spans[i:i + self.batch_windows]
+            batch = np.zeros((len(part), self.win), np.float32)
+            for j, (s, e) in enumerate(part):
+                end = int(round(e * self.sr))
+                a, b = max(end - self.win, self.audio_start), min(end, self.total)
+                batch[j, self.win - (end - a): self.win - (end - b)] = self.audio[a - self.audio_start: b - self.audio_start]
+            frames = self.enc.encode_windows(batch)
+            self.encoded += len(part)
+            for j, (s, e) in enumerate(part):
+                end = int(round(e * self.sr))
+                first = max(0, self.per_window - int(math.ceil((e - s) / self.fs - 1e-6)))
+                last = self.per_window - max(0, end - self.total) // self.frame_samples
+                out.append(self.enc.pool(np.ascontiguousarray(frames[j][:, first: max(last, first + 1)])))
+        return np.stack(out) if out else np.zeros((0, self.enc.dim), np.float32)
+
     def _add_frames(self, k: int, frames: np.ndarray) -> None:
         first = k * self.per_window
         self.frames.append((first, frames))
@@ -253,7 +276,11 @@ class Embedder:
             s, e = self.pending[0]
             if not self.speech.ready(e):
                 break
-            if self.window:
+            if self.trailing:
+                rng = int(round(e * self.sr))  # the window's end
+                if not self.final and self.total < rng:
+                    break
+            elif self.window:
                 rng = self._frame_range(s, e)
                 if rng is None:
                     break
@@ -268,7 +295,10 @@ class Embedder:
             return []
         X = np.zeros((len(ready), self.enc.dim), np.float32)
         voiced = [i for i, r in enumerate(ranges) if r is not None]
-        if voiced and self.window:
+        if voiced and self.trailing:
+            for i, row in zip(voiced, self._trailing([ready[i][:2] for i in voiced])):
+                X[i] = row
+        elif voiced and self.window:
             have = self._encoded_windows()
             needed = sorted({k for i in voiced for k in range(ranges[i][0] // self.per_window,
                                                               (ranges[i][1] - 1) // self.per_window + 1)} - have)
@@ -290,7 +320,9 @@ class Embedder:
         if not math.isfinite(horizon):
             return
         self.speech.drop_before(horizon)
-        if self.window:
+        if self.trailing:  # a later segment's window starts at most a window before the horizon
+            keep_sample = max(self.audio_start, int(np.floor(horizon * self.sr)) - self.win)
+        elif self.window:
             keep_from = max(int(np.floor(horizon / self.fs)) - 1, 0)
             while self.frames and self.frames[0][0] + self.frames[0][1].shape[1] <= keep_from:
                 self.frames.popleft()
@@ -338,7 +370,7 @@ def embed_spans(encoder, x: np.ndarray, spans) -> np.ndarray:
 def embed_signal(x: np.ndarray, encoder, segmentation: Segmentation, *, name="<signal>"):
     """(segment embeddings (n, dim), spans (n, 2), speech shares (n,)) of a whole mono signal at the encoder's rate."""
     segmenter = segmentation.segmenter()
-    emb = Embedder(encoder, segmenter)
+    emb = Embedder(encoder, segmenter, context=segmentation.context)
     rows = emb.push(x) + emb.finish()
     if not rows:
         raise AudioError(name, "no speech found by the voice activity detector" if isinstance(segmenter, SpeechRegions)
@@ -407,7 +439,10 @@ class NoiseMix:
 
 
 def cache_key(encoder, segmentation: Segmentation) -> str:
-    desc = {"engine": ENGINE_VERSION, **encoder.describe(), "segmentation": as_dict(segmentation)}
+    seg = as_dict(segmentation)
+    if seg["context"] == "tiled":
+        del seg["context"]  # the key of every cache made before trailing windows existed
+    desc = {"engine": ENGINE_VERSION, **encoder.describe(), "segmentation": seg}
     return hashlib.sha1(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

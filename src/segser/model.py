@@ -65,7 +65,7 @@ class EmotionModel:
         """The streaming engine for this model; ``skip_below``: the speech gate, so what holds no speech is not encoded."""
         seg = segmentation or self.segmentation
         return Embedder(self.encoder, seg.segmenter(vad_file=self.vad_file), batch_windows=batch_windows,
-                        vad_file=self.vad_file, skip_below=skip_below)
+                        vad_file=self.vad_file, skip_below=skip_below, context=seg.context)
 
     def classify_file(self, path, **options):
         """The timeline and decision of one recording (:class:`~segser.timeline.FileResult`).

@@ -30,6 +30,10 @@ MIN_TAIL = 0.25
 MAX_SEGMENTS_PER_FILE = 1_000_000
 CLIP_PIECE_SECONDS = 30.0  # "whole clip" segments of long recordings are cut every 30 s
 METHODS = ("fixed", "vad", "clip")
+# Where a window encoder's window lies: "tiled" from 0 (each window shared by the segments inside it; a segment
+# waits for its window's end) or "trailing" (a window per segment, ending where the segment ends: its result as
+# soon as its audio is there, at one encoding per segment).
+CONTEXTS = ("tiled", "trailing")
 _EPS = 1e-9
 
 
@@ -43,10 +47,12 @@ class Segmentation:
     method: str = "fixed"  # "fixed" | "vad" | "clip"
     min_speech: float = 0.25  # VAD: shortest speech region kept (s)
     max_length: float = 4.0  # VAD: longer regions are cut into pieces of this length (s)
+    context: str = "tiled"  # window encoders: CONTEXTS
 
     def __post_init__(self):
         set_ = object.__setattr__
         set_(self, "method", check_choice("segmentation method", self.method, METHODS))
+        set_(self, "context", check_choice("encoder context", self.context, CONTEXTS))
         set_(self, "length", check_number("segment length", self.length, lo=MIN_LENGTH, hi=MAX_LENGTH, unit="s"))
         set_(self, "hop", check_number("segment hop", self.hop, lo=MIN_HOP, hi=MAX_LENGTH, unit="s"))
         set_(self, "min_speech", check_number("VAD min_speech", self.min_speech, lo=0.03, hi=10.0, unit="s"))
@@ -63,7 +69,7 @@ class Segmentation:
         new_length = self.length if length is None else length
         new_hop = hop if hop is not None else (new_length if length is not None else self.hop)
         return Segmentation(length=new_length, hop=new_hop, method="vad" if vad else "fixed",
-                            min_speech=self.min_speech, max_length=self.max_length)
+                            min_speech=self.min_speech, max_length=self.max_length, context=self.context)
 
     def segmenter(self, *, vad_file=None) -> "Segmenter":
         """The segmenter; ``vad_file``: a Silero VAD ONNX file to use instead of the resolver's."""
@@ -88,11 +94,12 @@ class Segmentation:
                                     f"(limit {limit:,}); use a larger hop or cut the recording")
 
     def describe(self) -> dict:
+        trailing = {"context": "trailing"} if self.context == "trailing" else {}
         if self.method == "fixed":
-            return {"method": "fixed", "length": self.length, "hop": self.hop}
+            return {"method": "fixed", "length": self.length, "hop": self.hop, **trailing}
         if self.method == "vad":
-            return {"method": "vad", "min_speech": self.min_speech, "max_length": self.max_length}
-        return {"method": "clip"}
+            return {"method": "vad", "min_speech": self.min_speech, "max_length": self.max_length, **trailing}
+        return {"method": "clip", **trailing}
 
 
 class Segmenter:

@@ -18,7 +18,7 @@ def signal(seconds=7.3):
 
 
 def streamed(encoder, seg, x, chunk, *, skip_below=0.0, engine=None):
-    e = engine or Embedder(encoder, seg.segmenter(), batch_windows=3, skip_below=skip_below)
+    e = engine or Embedder(encoder, seg.segmenter(), batch_windows=3, skip_below=skip_below, context=seg.context)
     rows = []
     for i in range(0, x.size, chunk):
         rows += e.push(x[i:i + chunk])
@@ -32,7 +32,8 @@ def whisper(tmp_path_factory):
 
 
 @pytest.mark.parametrize("seg", [Segmentation(1.0, 1.0), Segmentation(1.0, 0.5), Segmentation(2.5, 0.7),
-                                 Segmentation(method="clip")])
+                                 Segmentation(method="clip"), Segmentation(1.0, 1.0, context="trailing"),
+                                 Segmentation(1.5, 0.7, context="trailing")])
 @pytest.mark.parametrize("chunk", [1003, 160, 16000, 80001])
 def test_window_encoder_streamed_equals_whole(whisper, seg, chunk):
     x = signal()
@@ -93,6 +94,26 @@ def test_what_holds_no_speech_is_not_encoded(whisper, shared_data, seg):
     np.testing.assert_allclose(b[voiced], a[voiced], rtol=1e-5, atol=1e-6)
     assert not b[~voiced].any()
     assert full.encoded - gated.encoded >= 3  # of the seven 2 s windows, at least three silent ones skipped
+
+
+def test_trailing_windows_give_a_result_as_soon_as_the_segment_is_there(whisper):
+    """Each segment is encoded with the window that ends where it ends (here 2 s): no waiting for a tiled window."""
+    e = Embedder(whisper, Segmentation(1.0, 1.0).segmenter(), context="trailing")
+    assert e.push(tone(300, 1.2)) == []  # (0, 1) is held back until 0.25 s after it (the tail rule)
+    assert [(r.start, r.end) for r in e.push(tone(300, 0.06))] == [(0.0, 1.0)]
+    assert [(r.start, r.end) for r in e.push(tone(300, 1.0))] == [(1.0, 2.0)]
+    assert e.encoded == 2
+
+
+def test_a_trailing_window_is_the_segment_with_the_audio_before_it(whisper):
+    """The embedding of (2, 3) is the pooled last second of the encoded window 1-3 s; of (0, 1), of 1 s of zeros then
+    the first second."""
+    x = signal(4.0)
+    rows = {(r.start, r.end): r.embedding for r in streamed(whisper, Segmentation(1.0, 1.0, context="trailing"), x, 4000)}
+    frames = whisper.encode_windows(x[16000:48000][None])[0]
+    np.testing.assert_allclose(rows[(2.0, 3.0)], whisper.pool(frames[:, 50:]), rtol=1e-5, atol=1e-6)
+    first = whisper.encode_windows(np.concatenate([np.zeros(16000, np.float32), x[:16000]])[None])[0]
+    np.testing.assert_allclose(rows[(0.0, 1.0)], whisper.pool(first[:, 50:]), rtol=1e-5, atol=1e-6)
 
 
 TRAINING_MODULES = ("segser.train", "segser.loop", "segser.finetune", "segser.evaluation", "segser.config",
