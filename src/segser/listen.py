@@ -85,8 +85,8 @@ def stdin_blocks(rate: int, channels: int, fmt: str, stream=None):
 class LineLog:
     """Appends one complete line per segment, each in a single write call."""
 
-    def __init__(self, path, classes):
-        self.path, self.classes = Path(path), classes
+    def __init__(self, path, classes, *, adapting: bool = False):
+        self.path, self.classes, self.adapting = Path(path), classes, adapting
         self.kind = self.path.suffix.lower()
         if self.kind not in (".csv", ".jsonl", ".txt"):
             raise ConfigError(f"{display_path(path)}: --out must end in .csv, .jsonl or .txt")
@@ -95,7 +95,8 @@ class LineLog:
         except OSError as exc:
             raise ConfigError(f"{display_path(path)}: cannot write there ({exc.strerror})") from None
         if self.kind == ".csv" and os.fstat(self.fd).st_size == 0:
-            self._write(",".join(["start", "end", "label", "score"] + [f"p_{c}" for c in classes]))
+            self._write(",".join(["start", "end", "label", "score"] + [f"p_{c}" for c in classes]
+                                 + (["adapted_on_s"] if adapting else [])))
 
     def _write(self, line: str) -> None:
         os.write(self.fd, (line + "\n").encode())
@@ -105,7 +106,8 @@ class LineLog:
             self._write(json.dumps(r))
         elif self.kind == ".csv":
             self._write(",".join([f"{r['start']:.3f}", f"{r['end']:.3f}", r["label"], f"{r['score']:.4f}"]
-                                 + [f"{r['p_' + c]:.4f}" for c in self.classes]))
+                                 + [f"{r['p_' + c]:.4f}" for c in self.classes]
+                                 + ([f"{r['adapted_on_s']:.1f}"] if self.adapting else [])))
         else:
             self._write(f"{r['start']:.3f}\t{r['end']:.3f}\t{r['label']} {r['score']:.2f}")
 
@@ -116,11 +118,13 @@ class LineLog:
 def listen(blocks, live: Stream, *, out=None, echo=print) -> dict:
     """Feed ``blocks`` to the stream, print and log each segment, and return the
     clip decision; Ctrl-C ends the stream as if the input had ended."""
-    log = LineLog(out, live.model.classes) if out else None
+    adapting = live.adaptation is not None
+    log = LineLog(out, live.model.classes, adapting=adapting) if out else None
 
     def emit(results):
         for r in results:
-            echo(f"{r['start']:8.2f} {r['end']:8.2f}  {r['label']:<10} {r['score']:.2f}")
+            heard = f"  adapted on {r['adapted_on_s']:.0f} s" if adapting and r["adapted_on_s"] else ""
+            echo(f"{r['start']:8.2f} {r['end']:8.2f}  {r['label']:<10} {r['score']:.2f}{heard}")
             if log:
                 log.add(r)
 

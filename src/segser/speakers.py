@@ -151,6 +151,68 @@ class AdaptationPlan:
         return model.logits(X), {**note, "mode": "none", "reason": "one mood and nothing to compare with: not adapted"}
 
 
+class LiveAdaptation:
+    """The guarded rule over a voice as it is heard (a live stream): each segment is adapted with the
+    statistics of the voiced segments so far, once there are ``MIN_SPEAKER_SEGMENTS`` of them, unless the
+    model without adaptation hears mostly one emotion in them (``ONE_MOOD_SHARE``; ``guarded=False`` drops
+    that guard). :meth:`logits` also says, per segment, how many seconds of speech its statistics come from
+    (0: not adapted). Memory is constant: running sums, not segments.
+
+    >>> live = LiveAdaptation(load_model("default-4class"))             # doctest: +SKIP
+    >>> logits, heard = live.logits(X, speech, spans, gate=0.2)         # doctest: +SKIP
+    """
+
+    def __init__(self, model, *, guarded: bool = True, mood_share: float = ONE_MOOD_SHARE):
+        from .errors import check_number
+
+        self.mood_share = check_number("mood_share", mood_share, lo=0.3, hi=1.0)
+        if model.reference is None and not model.speaker_norm:
+            raise ConfigError(f"{model.name}: its head takes no standardised input, so it cannot be adapted")
+        if model.speaker_norm:
+            raise ConfigError(f"{model.name}: trained on speaker-normalised embeddings, it cannot judge a segment before "
+                              "a voice's statistics exist; live adaptation uses a model without that (e.g. default-4class)")
+        self.model, self.guarded = model, guarded
+        self.n, self.seconds = 0, 0.0
+        self.sum = self.sumsq = None
+        self.votes = np.zeros(len(model.classes), np.int64)
+
+    def statistics(self) -> Statistics:
+        mean = self.sum / self.n
+        return Statistics(mean, np.sqrt(np.maximum(self.sumsq / self.n - mean ** 2, 0.0)) + 1e-5, self.n)
+
+    def adapting(self) -> bool:
+        return self.n >= MIN_SPEAKER_SEGMENTS and not (self.guarded and self.votes.max() / self.n >= self.mood_share)
+
+    def logits(self, X: np.ndarray, speech: np.ndarray, spans, *, gate: float) -> tuple[np.ndarray, list[float]]:
+        raw = self.model.logits(X)
+        out, heard = raw.copy(), []
+        for i, ((s, e), share) in enumerate(zip(spans, speech)):
+            if share >= gate:
+                x = X[i].astype(np.float64)
+                self.sum = x.copy() if self.sum is None else self.sum + x
+                self.sumsq = x * x if self.sumsq is None else self.sumsq + x * x
+                self.n += 1
+                self.votes[int(raw[i].argmax())] += 1
+                self.seconds += (e - s) * float(share)
+            if self.adapting():
+                stats = self.statistics()
+                out[i] = self.model.logits(standardise(X[i:i + 1], stats, self.model.reference))[0]
+                heard.append(round(self.seconds, 1))
+            else:
+                heard.append(0.0)
+        return out, heard
+
+    def describe(self) -> dict:
+        note = {"mode": "speaker" if self.adapting() else "none", "segments": self.n,
+                "speech_seconds": round(self.seconds, 1), "guarded": self.guarded}
+        if self.n:
+            note["dominant_share"] = round(float(self.votes.max() / self.n), 3)
+        if not self.adapting():
+            note["reason"] = (f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech" if self.n < MIN_SPEAKER_SEGMENTS
+                              else "one mood so far: not adapted")
+        return note
+
+
 def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPlan:
     """The adaptation ``adapt`` means for this model and these inputs. ``auto`` (benchmarks/adaptation.py):
     the guarded rule when speakers are given or found, the collection when several recordings come without

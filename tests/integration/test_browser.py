@@ -90,16 +90,71 @@ def test_fake_microphone_fed_a_real_recording(server, shared_data, tmp_path):
     sf.write(str(tmp_path / "mic.wav"), np.concatenate([x, np.zeros(sr // 5, np.float32)] * 4), sr, subtype="PCM_16")
     driver = browser(tmp_path, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                      f"--use-file-for-fake-audio-capture={tmp_path / 'mic.wav'}")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     try:
         driver.get(server + "/")
         wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
+        driver.find_element(By.ID, "adapt").click()  # adapt to the voice: the page says how much it has heard
         driver.find_element(By.ID, "record").click()
         wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#segments tr")) >= 6)
+        now = driver.find_element(By.ID, "now")
+        assert now.get_attribute("data-label") in ("angry", "happy", "neutral", "sad", "fear", "disgust", "no speech")
+        assert float(now.value_of_css_property("font-size").rstrip("px")) >= 30  # the emotion now, in large type
+        legend = [e.get_attribute("data-class") for e in driver.find_elements(By.CSS_SELECTOR, "#legend span")]
+        assert legend[:6] == ["angry", "disgust", "fear", "happy", "neutral", "sad"] and "no speech" in legend
+        assert "this voice" in driver.find_element(By.ID, "heard").text
         driver.find_element(By.ID, "stop").click()
         decision = wait(driver, lambda d: d.find_element(By.ID, "decision").get_attribute("data-label"))
         labels = [r.get_attribute("data-label") for r in driver.find_elements(By.CSS_SELECTOR, "#segments tr")]
         assert labels.count("angry") >= 0.6 * len(labels), labels
         assert decision == "angry"
+        driver.find_element(By.ID, "download-csv").click()
+        csv = wait(driver, lambda d: next(iter(downloads.glob("segser-timeline*.csv")), None), timeout=20)
+        lines = csv.read_text().splitlines()
+        assert lines[0].startswith("start,end,label,score,speech,p_angry") and lines[0].endswith("adapted_on_s")
+        assert [line.split(",")[2].strip('"') for line in lines[1:]] == labels
+        driver.find_element(By.ID, "download-json").click()
+        doc = wait(driver, lambda d: next(iter(downloads.glob("segser-timeline*.json")), None), timeout=20)
+        import json
+
+        got = json.loads(doc.read_text())
+        assert got["decision"]["label"] == "angry" and [s["label"] for s in got["segments"]] == labels
+    finally:
+        driver.quit()
+
+
+def test_a_long_live_session_keeps_the_page_small(server, tmp_path):
+    """Ten hours of one-second segments played through the page's stream handler: the table keeps its newest
+    300 rows, the drawing its last 60 s, and the heap grows only by the compact rows kept for the download."""
+    from selenium.webdriver.common.by import By
+
+    driver = browser(tmp_path, "--enable-precise-memory-info", "--js-flags=--expose-gc")
+    play = """
+        const [from, to] = arguments;
+        const p = window.segserPage;
+        for (let i = from; i < to; i++) {
+          const label = ["angry", "happy", "neutral", "sad", "no speech"][i % 5];
+          p.handle({type: "segment", start: i, end: i + 1, label, score: label === "no speech" ? null : 0.7,
+                    speech: label === "no speech" ? 0 : 0.9, p_angry: 0.1, p_happy: 0.1, p_neutral: 0.1, p_sad: 0.7,
+                    adapted_on_s: i > 12 ? i * 0.9 : 0});
+        }
+        if (window.gc) window.gc();
+        return performance.memory.usedJSHeapSize;"""
+    try:
+        driver.get(server + "/")
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
+        driver.execute_script("segserPage.live(true); segserPage.handle({type: 'ready', model: 'default-4class', "
+                              "classes: ['angry', 'happy', 'neutral', 'sad']});")
+        ten_minutes = driver.execute_script(play, 0, 600)
+        ten_hours = driver.execute_script(play, 600, 36000)
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#segments tr")) == 300
+        assert driver.execute_script("return segserPage.state.segments.length") <= 61
+        assert driver.execute_script("return segserPage.state.rows.length") == 36000
+        assert (ten_hours - ten_minutes) / 35400 < 600, (ten_minutes, ten_hours)  # bytes per segment
+        assert driver.find_element(By.ID, "now").get_attribute("data-label") == "no speech"
+        assert driver.execute_script("return segserPage.csvText().split('\\n').length") == 36002
     finally:
         driver.quit()
 

@@ -82,3 +82,57 @@ def test_memory_bounded_and_bad_chunks(model):
                          (np.zeros((4, 3), np.float32), "mono"), (np.zeros(4, np.int64), "int16 or float")):
         with pytest.raises(AudioError, match=message):
             live.push(bad)
+
+
+def _voice(shared_data, tmp_path, name, files):
+    """One SAVEE speaker's clips back to back (real speech, Opus copies) as one 16 kHz recording."""
+    from segser.audio import load
+
+    files = [shared_data / "savee" / f for f in files]
+    path = tmp_path / f"{name}.wav"
+    sf.write(str(path), np.concatenate([load(p) for p in files]), 16000)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model4():
+    return load_model("default-4class")
+
+
+def test_live_adaptation_grows_with_the_voice_and_says_how_much_it_heard(model4, shared_data, tmp_path):
+    """adapt=speaker: the first segments are not adapted (too little speech), later ones report the seconds of
+    speech their statistics come from, growing; the clip decision says what the adaptation did."""
+    path = _voice(shared_data, tmp_path, "JE-mixed", [f"JE_{e}{i:02d}.ogg" for i in range(1, 9) for e in ("a", "h", "n", "sa")])
+    rows, decision = stream_file(model4, path, 0.5, adapt="speaker")
+    heard = [r["adapted_on_s"] for r in rows if r["label"] != "no speech"]
+    assert heard[0] == 0.0 and heard[-1] > 30.0 and sum(h > 0 for h in heard) > len(heard) / 2
+    on = [h for h in heard if h > 0]
+    assert on == sorted(on)
+    assert decision["adaptation"]["mode"] == "speaker" and decision["adaptation"]["speech_seconds"] > 30.0
+    plain, _ = stream_file(model4, path, 0.5)  # auto: a voice alone is not adapted, as offline
+    assert "adapted_on_s" not in plain[0]
+    assert [r["label"] for r in plain] == list(predict([path], model4, adapt="none")[0]["label"])
+
+
+def test_a_voice_that_keeps_one_emotion_is_not_flattened_live(model4, shared_data, tmp_path):
+    """SAVEE's JK reading only happy sentences: the guard hears one mood and does not adapt, so the stream stays
+    as happy as without adaptation (its own statistics alone would centre the emotion away: unguarded, the
+    benchmark's one-emotion UA falls to 0.25)."""
+    path = _voice(shared_data, tmp_path, "JK-happy", [f"JK_h{i:02d}.ogg" for i in range(1, 16)])
+    rows, decision = stream_file(model4, path, 1.0, adapt="speaker")
+    plain, _ = stream_file(model4, path, 1.0, adapt="none")
+    voiced = [r["label"] for r in rows if r["label"] != "no speech"]
+    assert np.mean([v == "happy" for v in voiced]) >= 0.8
+    assert [r["label"] for r in rows] == [r["label"] for r in plain]
+    assert decision["adaptation"]["mode"] == "none" and "one mood" in decision["adaptation"]["reason"]
+
+
+def test_live_adaptation_options_are_checked(model4, shared_data):
+    from segser.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="a stream is one voice"):
+        Stream(model4, sample_rate=16000, adapt="collection")
+    with pytest.raises(ConfigError, match="adapt"):
+        Stream(model4, sample_rate=16000, adapt="sometimes")
+    with pytest.raises(ConfigError, match="speaker-normalised"):
+        Stream("adapted-4class", sample_rate=16000, adapt="speaker")

@@ -1,33 +1,80 @@
 "use strict";
 // segser's page: upload a file (POST /predict) or stream the microphone (WebSocket /stream)
 // and draw the timeline as it grows: a colour strip per emotion and probability curves.
+// A live session draws its last WINDOW_S seconds and lists its newest TABLE_ROWS segments, so the page's
+// memory stays flat however long it runs; every segment is kept as one compact row for the downloads.
 const COLORS = { angry: "#d7263d", disgust: "#6b8e23", fear: "#7b2cbf", happy: "#f5a300", neutral: "#8d99ae",
   sad: "#1b6ca8", surprise: "#00a6a6", calm: "#2a9d8f", boredom: "#9c6644", excited: "#ff6f59",
   frustrated: "#c1121f", other: "#adb5bd", uncertain: "#d9dde5", "no speech": "#f1f2f5" };
+const WINDOW_S = 60, TABLE_ROWS = 300;
 const $ = (id) => document.getElementById(id);
-const state = { classes: [], segments: [], decision: null, live: null, speakers: [] };
+const state = { classes: [], segments: [], rows: [], columns: [], decision: null, live: null, speakers: [],
+  model: "", heard: 0, count: 0 };
 
 function color(label) { return COLORS[label] || "#444"; }
 
 function setStatus(text) { $("status").textContent = text; }
 
-function reset(classes) {
-  state.classes = classes; state.segments = []; state.decision = null; state.speakers = [];
+function reset(classes, model) {
+  Object.assign(state, { classes, model: model || "", segments: [], rows: [], columns: [], decision: null,
+    speakers: [], heard: 0, count: 0 });
   $("speaker-summary").innerHTML = "";
   $("segments").innerHTML = ""; $("count").textContent = "0";
   $("decision").textContent = "Listening…"; $("decision").dataset.label = "";
-  $("legend").innerHTML = classes.map((c) => `<span style="--c:${color(c)}">${c}</span>`).join("");
+  $("now").textContent = "–"; $("now").dataset.label = ""; $("heard").textContent = "";
+  $("legend").innerHTML = classes.concat(["uncertain", "no speech"])
+    .map((c) => `<span data-class="${c}" style="--c:${color(c)}">${c}</span>`).join("");
+  $("download-csv").disabled = $("download-json").disabled = true;
   draw();
 }
 
 function addSegment(s) {
+  if (!state.columns.length) state.columns = Object.keys(s).filter((k) => k !== "type");
+  state.rows.push(state.columns.map((k) => s[k]));
+  state.count += 1;
   state.segments.push(s);
+  if (state.live) {  // the drawn window scrolls: older segments leave it
+    const from = s.end - WINDOW_S;
+    while (state.segments.length && state.segments[0].end < from) state.segments.shift();
+  }
   const row = document.createElement("tr");
   row.dataset.label = s.label;
   row.innerHTML = `<td>${s.start.toFixed(2)}</td><td>${s.end.toFixed(2)}</td>` +
     `<td style="color:${color(s.label)}">${s.label}</td><td>${s.score == null ? "" : s.score.toFixed(2)}</td>`;
-  $("segments").appendChild(row);
-  $("count").textContent = String(state.segments.length);
+  const table = $("segments");
+  table.appendChild(row);
+  while (table.childElementCount > TABLE_ROWS) table.removeChild(table.firstElementChild);
+  $("count").textContent = state.count > TABLE_ROWS ? `newest ${TABLE_ROWS} of ${state.count}` : String(state.count);
+  if (s.label !== "no speech") state.heard += (s.end - s.start) * (s.speech ?? 1);
+  showNow(s);
+  $("download-csv").disabled = $("download-json").disabled = false;
+}
+
+function showNow(s) {
+  const now = $("now");
+  now.textContent = s.label; now.dataset.label = s.label; now.style.setProperty("--c", color(s.label));
+  if (s.adapted_on_s === undefined) return;
+  $("heard").textContent = s.adapted_on_s > 0
+    ? `Adapted to this voice on ${s.adapted_on_s.toFixed(0)} s of its speech.`
+    : `Heard ${state.heard.toFixed(0)} s of this voice; not adapted yet (it waits for 10 segments of speech, ` +
+      "and keeps off while it hears one mood).";
+}
+
+function csvText() {
+  const cell = (v) => v == null ? "" : typeof v === "number" ? String(v) : `"${String(v).replace(/"/g, '""')}"`;
+  return [state.columns.join(",")].concat(state.rows.map((r) => r.map(cell).join(","))).join("\n") + "\n";
+}
+
+function jsonDoc() {
+  return { model: state.model, classes: state.classes, decision: state.decision,
+    segments: state.rows.map((r) => Object.fromEntries(state.columns.map((k, i) => [k, r[i]]))) };
+}
+
+function download(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement("a");
+  a.href = url; a.download = name; document.body.appendChild(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 function showDecision(d) {
@@ -46,8 +93,10 @@ function draw() {
   const W = cv.width, H = cv.height, left = 44, right = 12, top = 10, gap = 14, bottom = 26;
   const strip = lanes.length > 1 ? Math.min(34, 22 * lanes.length) : 34, laneH = strip / lanes.length;
   g.clearRect(0, 0, W, H);
-  const end = Math.max(10, ...state.segments.map((s) => s.end));
-  const x = (t) => left + (W - left - right) * t / end;
+  const last = state.segments.length ? state.segments[state.segments.length - 1].end : 0;
+  const end = state.live ? Math.max(WINDOW_S, last) : Math.max(10, ...state.segments.map((s) => s.end));
+  const t0 = state.live ? end - WINDOW_S : 0, span = end - t0;
+  const x = (t) => left + (W - left - right) * (t - t0) / span;
   const plotTop = top + strip + gap, plotH = H - plotTop - bottom;
   const y = (p) => plotTop + plotH * (1 - p);
   g.font = "12px system-ui, sans-serif"; g.fillStyle = "#5c6475"; g.strokeStyle = "#e6e8ee";
@@ -55,8 +104,8 @@ function draw() {
     g.beginPath(); g.moveTo(left, y(p)); g.lineTo(W - right, y(p)); g.stroke();
     g.fillText(p.toFixed(2), 6, y(p) + 4);
   }
-  const step = end > 120 ? 30 : end > 40 ? 10 : end > 15 ? 5 : 1;
-  for (let t = 0; t <= end; t += step) g.fillText(`${t}s`, x(t) - 6, H - 8);
+  const step = span > 120 ? 30 : span > 40 ? 10 : span > 15 ? 5 : 1;
+  for (let t = Math.ceil(t0 / step) * step; t <= end; t += step) g.fillText(`${t}s`, x(t) - 6, H - 8);
   lanes.forEach((sp, k) => {
     if (sp !== null) { g.fillStyle = "#5c6475"; g.fillText(sp, 6, top + k * laneH + laneH / 2 + 4); }
   });
@@ -98,7 +147,8 @@ async function analyseFile() {
   const r = await fetch(`/predict?model=${encodeURIComponent($("model").value)}${speakers}`, { method: "POST", body: form });
   const doc = await r.json();
   if (!r.ok) { setStatus(`${r.status}: ${doc.detail}`); return; }
-  reset(doc.classes);
+  state.live = null;
+  reset(doc.classes, doc.model);
   state.speakers = Object.keys(doc.speakers || {});
   $("speaker-summary").innerHTML = state.speakers.map((sp) => {
     const s = doc.speakers[sp], share = Object.entries(s.share).sort((a, b) => b[1] - a[1])
@@ -120,26 +170,33 @@ async function startRecording() {
   } catch (e) { setStatus("No microphone: " + e); $("record").disabled = false; return; }
   const ctx = new AudioContext();
   const proto = location.protocol === "https:" ? "wss" : "ws";
+  const adapt = $("adapt").checked ? "speaker" : "none";
   const ws = new WebSocket(`${proto}://${location.host}/stream?model=${encodeURIComponent($("model").value)}` +
-    `&rate=${ctx.sampleRate}&format=f32le&channels=1`);
+    `&rate=${ctx.sampleRate}&format=f32le&channels=1&adapt=${adapt}`);
   ws.binaryType = "arraybuffer";
   const source = ctx.createMediaStreamSource(media);
   const proc = ctx.createScriptProcessor(4096, 1, 1);
   state.live = { ws, ctx, media, source, proc };
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
+    handle(m);
     if (m.type === "ready") {
-      reset(m.classes);
       proc.onaudioprocess = (e) => { if (ws.readyState === 1) ws.send(new Float32Array(e.inputBuffer.getChannelData(0)).buffer); };
       source.connect(proc); proc.connect(ctx.destination);
       $("stop").disabled = false;
       setStatus(`Recording at ${ctx.sampleRate} Hz…`);
-    } else if (m.type === "segment") { addSegment(m); draw(); setStatus(`Recording… ${m.end.toFixed(1)} s`); }
-    else if (m.type === "decision") { showDecision(m); setStatus("Done."); }
-    else if (m.type === "error") { setStatus("Error: " + m.detail); }
+    }
   };
   ws.onclose = () => { stopCapture(); $("record").disabled = false; $("stop").disabled = true; };
   ws.onerror = () => setStatus("The stream was interrupted.");
+}
+
+// one handler for the stream's messages (tests drive it directly to play hours of segments)
+function handle(m) {
+  if (m.type === "ready") reset(m.classes, m.model);
+  else if (m.type === "segment") { addSegment(m); draw(); setStatus(`Recording… ${m.end.toFixed(1)} s`); }
+  else if (m.type === "decision") { showDecision(m); setStatus("Done."); }
+  else if (m.type === "error") setStatus("Error: " + m.detail);
 }
 
 function stopCapture() {
@@ -160,6 +217,10 @@ function stopRecording() {
 }
 
 $("analyse").addEventListener("click", analyseFile);
+$("download-csv").addEventListener("click", () => download("segser-timeline.csv", csvText(), "text/csv"));
+$("download-json").addEventListener("click", () =>
+  download("segser-timeline.json", JSON.stringify(jsonDoc(), null, 1), "application/json"));
+window.segserPage = { handle, csvText, jsonDoc, state, live: (on) => { state.live = on ? { test: true } : null; } };
 $("record").addEventListener("click", startRecording);
 $("stop").addEventListener("click", stopRecording);
 loadModels(); draw();
