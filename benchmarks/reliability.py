@@ -257,11 +257,47 @@ def websocket_probes(t: Table, port: int, pid: int):
     after = httpx.get(f"http://127.0.0.1:{port}/health").json()["streams"]
     t.add("WebSocket client disconnects mid-stream", "stream freed", f"open {after['open']}",
           after["open"] == 0 and after["disconnected"] > before["disconnected"], peak_rss_mb(pid))
+    # live adaptation: a clear refusal where it cannot apply; silence, noise and 4 ms never get an emotion
+    m = asyncio.run(session("&adapt=collection"))
+    t.add("WebSocket ?adapt=collection (a stream is one voice)", "error message", last(m).get("type", "nothing"),
+          last(m).get("type") == "error" and "one voice" in last(m).get("detail", ""), peak_rss_mb(pid))
+    for probe, pcm in (("10 s of digital silence", np.zeros(160_000, "<i2")),
+                       ("60 s of real noise (noise/test)", (real_noise(60.0) * 32767).astype("<i2")),
+                       ("4 ms of speech", x[:64])):
+        m = asyncio.run(session("&adapt=speaker", frames=[pcm[i:i + 3200].tobytes() for i in range(0, len(pcm), 3200)]))
+        emotional = [s for s in m if s.get("type") == "segment" and s.get("label") not in ("no speech", "uncertain")]
+        t.add(f"WebSocket adapt=speaker, {probe}", "no emotion, not adapted",
+              f"{len(emotional)} emotional segments, {last(m).get('adaptation', {}).get('mode')}",
+              last(m).get("type") == "decision" and not emotional and last(m).get("adaptation", {}).get("mode") == "none",
+              peak_rss_mb(pid))
+    voice = np.tile(x, 20)
+    m = asyncio.run(session("&adapt=speaker", frames=[voice[i:i + 3200].tobytes() for i in range(0, len(voice), 3200)]))
+    heard = [s.get("adapted_on_s") for s in m if s.get("type") == "segment"]
+    t.add("WebSocket adapt=speaker, 40 s of one angry voice", "every segment says adapted_on_s",
+          f"{sum(h is not None for h in heard)}/{len(heard)}, {last(m).get('adaptation', {}).get('mode')}",
+          len(heard) > 30 and all(h is not None for h in heard) and last(m).get("type") == "decision", peak_rss_mb(pid))
     ten = np.tile(x, int(np.ceil(600 * 16000 / len(x))))[: 600 * 16000]
     t0 = time.perf_counter()
     m = asyncio.run(session(frames=[ten[i:i + 16000].tobytes() for i in range(0, len(ten), 16000)]))
     t.add("a 10 minute stream sent as fast as possible", "a decision", f"{last(m).get('type')} in "
           f"{time.perf_counter() - t0:.0f} s", last(m).get("type") == "decision", peak_rss_mb(pid))
+
+
+def real_noise(seconds: float) -> np.ndarray:
+    """Real recorded noise (the shared noise bank's test split) at 16 kHz, looped to ``seconds``."""
+    from segser.audio import load
+
+    files = sorted((data_dir() / "noise" / "test").rglob("*.*"))
+    parts, n = [], 0
+    for f in files:
+        if f.suffix.lower() not in (".wav", ".flac", ".ogg"):
+            continue
+        y = np.clip(load(f), -1, 1)
+        parts.append(y)
+        n += y.size
+        if n >= seconds * 16000:
+            break
+    return np.concatenate(parts)[: int(seconds * 16000)]
 
 
 def load_pcm(path):
@@ -398,6 +434,8 @@ def cli_probes(t: Table, tmp: Path):
     for name, data, args, code in (("listen --stdin, whole samples", pcm, [], 0),
                                    ("listen --stdin, a stray byte at the end", pcm + b"\x01", [], 2),
                                    ("listen --stdin --rate nan", pcm, ["--rate", "nan"], 2),
+                                   ("listen --stdin --adapt speaker", pcm, ["--adapt", "speaker"], 0),
+                                   ("listen --stdin --adapt collection", pcm, ["--adapt", "collection"], 2),
                                    ("listen --stdin --channels 0", pcm, ["--channels", "0"], 2)):
         with tempfile.NamedTemporaryFile() as rss:
             q = subprocess.run(measured([sys.executable, "-m", "segser.cli", "listen", "--stdin", "--model", str(tmp / "run"),

@@ -4,12 +4,13 @@ result arriving, and how many concurrent real-time streams this machine keeps
 up with. Each client sends 16 kHz PCM in 20 ms frames at real-time pace.
 
 Two delays are reported: after the segment's last sample (what a listener
-feels), and after the last sample the model needs for that segment (its
-encoder window ends later: a 5 s window makes a 1 s segment wait for up to
-4 s of audio), which is the processing delay. Writes
-benchmarks/results/stream_latency.json.
+feels), and after the last sample the model needs for that segment (with
+tiled windows the encoder window ends later: a 5 s window makes a 1 s segment
+wait for up to 4 s of audio; a trailing window ends with the segment), which
+is the processing delay. Every segment also waits 0.25 s for the audio after
+it (the tail rule). Writes benchmarks/results/stream_latency[-NAME].json.
 
-    python benchmarks/stream_latency.py [--seconds 40] [--streams 1 2 4 8 10 12 16] [--model default]
+    python benchmarks/stream_latency.py [--seconds 40] [--streams 1 2 4 8 10 12 16] [--model default] [--name NAME]
 """
 import argparse
 import asyncio
@@ -44,11 +45,13 @@ def speech(seconds: float, offset: int) -> np.ndarray:
     return (np.clip(np.concatenate(parts)[: int(seconds * 16000)], -1, 1 - 1 / 32768) * 32768).astype(np.int16)
 
 
-async def client(port: int, pcm: np.ndarray, window: float | None) -> list[dict]:
+async def client(port: int, pcm: np.ndarray, window: float | None, query: str = "") -> list[dict]:
     out = []
-    async with websockets.connect(f"ws://127.0.0.1:{port}/stream?rate=16000&format=s16le", max_size=None) as ws:
+    opened = time.perf_counter()
+    async with websockets.connect(f"ws://127.0.0.1:{port}/stream?rate=16000&format=s16le{query}", max_size=None) as ws:
         json.loads(await ws.recv())
         t0 = time.perf_counter()
+        out.append({"ready_ms": 1000 * (t0 - opened)})
 
         async def receive():
             async for m in ws:
@@ -71,8 +74,8 @@ async def client(port: int, pcm: np.ndarray, window: float | None) -> list[dict]
     return out
 
 
-async def round_(port, n, seconds, window):
-    return await asyncio.gather(*[client(port, speech(seconds, 37 * k), window) for k in range(n)])
+async def round_(port, n, seconds, window, query=""):
+    return await asyncio.gather(*[client(port, speech(seconds, 37 * k), window, query) for k in range(n)])
 
 
 def percentile(values, q):
@@ -84,28 +87,33 @@ def main():
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8, 10, 12, 16, 20])
     ap.add_argument("--model", default="default")
+    ap.add_argument("--name", help="results file suffix (stream_latency-NAME.json)")
     args = ap.parse_args()
     from segser.model import load_model
 
     model = load_model(args.model)
-    window = model.encoder.window_seconds
+    window = None if model.segmentation.context == "trailing" else model.encoder.window_seconds
     port = free_port()
+    started = time.perf_counter()
     with tempfile.NamedTemporaryFile() as rss:
         server = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name, sys.executable, "-m", "segser.cli",
                                    "serve", "--model", args.model, "--port", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_health(f"http://127.0.0.1:{port}")
+            server_start_s = time.perf_counter() - started
             rows = []
             for n in args.streams:
-                results = asyncio.run(round_(port, n, args.seconds, window))
+                results = asyncio.run(round_(port, n, args.seconds, window, f"&model={args.model}"))
+                ready = [res[0]["ready_ms"] for res in results]
+                results = [res[1:] for res in results]
                 seg = [r["after_segment"] for res in results for r in res]
                 need = [r["after_needed_audio"] for res in results for r in res]
                 tail = [res[-1]["after_needed_audio"] for res in results if res]
                 row = {"streams": n, "segments": len(seg), "p50_after_segment_ms": 1000 * percentile(seg, 50),
                        "p95_after_segment_ms": 1000 * percentile(seg, 95), "p50_processing_ms": 1000 * percentile(need, 50),
                        "p95_processing_ms": 1000 * percentile(need, 95), "max_processing_ms": 1000 * max(need),
-                       "last_segment_processing_ms": 1000 * max(tail)}
+                       "last_segment_processing_ms": 1000 * max(tail), "stream_ready_p50_ms": percentile(ready, 50)}
                 row["keeps_up"] = row["p95_processing_ms"] < 1000 and row["last_segment_processing_ms"] < 2000
                 rows.append(row)
                 print(f"{n:3d} streams: after segment end p50 {row['p50_after_segment_ms']:6.0f} / p95 "
@@ -118,9 +126,14 @@ def main():
             server.wait()
         peak = float(Path(rss.name).read_text().split()[-1]) / 1024 if Path(rss.name).read_text().strip() else None
     sustained = max([r["streams"] for r in rows if r["keeps_up"]], default=0)
-    print(f"real-time streams kept up with: {sustained}; model window {window} s; server peak RSS {peak} MB")
-    save("stream_latency", {"model": args.model, "window_seconds": window, "seconds_per_stream": args.seconds,
-                            "rounds": rows, "sustained_streams": sustained, "server_peak_rss_mb": peak})
+    context = model.segmentation.context
+    print(f"real-time streams kept up with: {sustained}; model {args.model}, {context} {model.encoder.window_seconds} s "
+          f"windows; server peak RSS {peak} MB")
+    save("stream_latency" + (f"-{args.name}" if args.name else ""),
+         {"model": args.model, "context": context, "window_seconds": model.encoder.window_seconds,
+          "seconds_per_stream": args.seconds, "rounds": rows, "sustained_streams": sustained, "server_peak_rss_mb": peak,
+          "server_start_s": server_start_s},
+         command=f"python benchmarks/stream_latency.py --model {args.model}" + (f" --name {args.name}" if args.name else ""))
 
 
 if __name__ == "__main__":

@@ -76,7 +76,9 @@ window, size = options.get("context", 30.0), options.get("size", "tiny.en")
 package, n_states = WHISPER[size]
 lines = [f"# segser built-in model `{name}`", "",
          f"- Backbone: Whisper {size} encoder (OpenAI, MIT; weights from the {package}), all {n_states} hidden states, "
-         f"mean-pooled per 1 s segment; audio is encoded in {window:g} s windows.",
+         f"mean-pooled per 1 s segment; audio is encoded in {window:g} s windows"
+         + (", one per segment, ending where the segment ends (trailing context: a live result needs no later audio)."
+            if config["segmentation"].get("context") == "trailing" else ", tiled from the start."),
          "- Head: paper 001's segment classifier (one hidden layer, N = 200), class-weighted cross-entropy, Adam, early stopping"
          + ("; every training corpus weighs the same in the loss (corpus balance)" if config.get("corpus_balance") else "")
          + ("; temperature scaling fitted on validation speakers" if config.get("calibrate") else "") + ".",
