@@ -296,7 +296,7 @@ def cmd_weights(args) -> int:
 def cmd_listen(args) -> int:
     from . import listen as live_input
     from .errors import check_number
-    from .model import load_model
+    from .model import LIVE_MODEL, load_model
     from .stream import Stream
 
     options = prediction_options(args)
@@ -311,7 +311,7 @@ def cmd_listen(args) -> int:
         channels = int(check_number("--channels", args.channels, lo=1, hi=64, integer=True))
         blocks = (live_input.stdin_blocks(rate, channels, args.format) if args.stdin
                   else live_input.microphone(rate, channels))
-    model = load_model(args.model, runtime=args.runtime)
+    model = load_model(args.model or LIVE_MODEL, runtime=args.runtime)
     live = Stream(model, sample_rate=rate, channels=channels, options=options)
     live_input.listen(blocks, live, out=args.out, echo=lambda line: print(line, flush=True))
     return 0
@@ -472,7 +472,8 @@ def _add_predict(sub) -> None:
 
 def _add_serving(sub) -> None:
     s = sub.add_parser("serve", help="HTTP service: POST /predict an audio file, get its timeline and decision")
-    s.add_argument("--model", action="append", help="run directory or built-in model name; repeat to serve several (default: default)")
+    s.add_argument("--model", action="append", help="run directory or built-in model name; repeat to serve several (default: default for uploads "
+                        "and live-4class for streams)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=_port, default=8000, help="port to listen on")
     s.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (MB)")
@@ -488,7 +489,8 @@ def _add_serving(sub) -> None:
     li.add_argument("--channels", type=int, default=1, help="channels of the microphone or stdin PCM")
     li.add_argument("--format", default="s16le", choices=["s16le", "f32le"], help="stdin PCM sample format")
     li.add_argument("--speed", type=float, default=1.0, help="--file pace: 1 = real time, 0 = as fast as possible")
-    li.add_argument("--model", help="run directory, exported model or built-in model name (default: default)")
+    li.add_argument("--model", help="run directory, exported model or built-in model name (default: live-4class, "
+                                    "whose results come as soon as each segment ends)")
     _runtime_args(li, precision=False)
     _timeline_args(li, adapt=False)
     li.add_argument("--adapt", default="auto", choices=("none", "speaker", "auto"),

@@ -27,6 +27,8 @@ from .segmenters import Segmentation
 
 BUILTIN_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = "default"
+# The live default: trailing windows, so a segment's result needs no later audio (README: Live).
+LIVE_MODEL = "live-4class"
 
 
 @dataclass

@@ -30,7 +30,7 @@ from . import __version__
 from .aggregate import RULES
 from .errors import AudioError, ConfigError, LimitExceeded, SegserError
 from .inference import Cancelled, predict_file, trim_heap
-from .model import EmotionModel, load_model
+from .model import DEFAULT_MODEL, LIVE_MODEL, EmotionModel, load_model
 from .stream import Stream
 from .timeline import OPTION_NAMES, PredictOptions, file_json, plain
 
@@ -42,6 +42,7 @@ except ImportError as exc:
     raise ImportError("the service needs: pip install 'segser[service]' (fastapi, uvicorn, python-multipart)") from exc
 
 CHUNK = 1 << 20
+DEFAULT_MODELS = (DEFAULT_MODEL, LIVE_MODEL)  # uploads get the first, streams the live one
 CLOSE = {"Connection": "close"}
 MAX_SEGMENTS_PER_REQUEST = 20_000
 
@@ -142,10 +143,14 @@ class Service:
         self.max_streams = check_number("max_streams", max_streams, lo=1, hi=10_000, integer=True)
         self.max_stream_s = check_number("max_stream_s", max_stream_s, lo=1, hi=86_400 * 7)
         self.served: dict[str, ServedModel] = {}
-        for ref in models or ["default"]:
+        for ref in models or list(DEFAULT_MODELS):
             m = load_model(ref, runtime=runtime)
             self.served[m.name] = ServedModel(m)
         self.names = list(self.served)
+        # what a stream gets when it names no model: the first served model with trailing windows (results as soon
+        # as a segment ends), else the first
+        self.live_name = next((n for n in self.names if self.served[n].model.segmentation.context == "trailing"),
+                              self.names[0])
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segser-predict")
         self.predictions = {"running": 0, "done": 0, "failed": 0, "cancelled": 0}
         self.streams = {"open": 0, "done": 0, "failed": 0, "disconnected": 0}
@@ -218,7 +223,7 @@ class Service:
     def open_stream(self, query) -> tuple[Stream, ServedModel, str]:
         """A live stream from WebSocket parameters (ConfigError when they are wrong or the service is full)."""
         try:
-            entry = self.model(query.get("model"))
+            entry = self.model(query.get("model") or self.live_name)
         except LookupError as exc:
             raise ConfigError(str(exc)) from None
         if self.streams["open"] >= self.max_streams:

@@ -2,7 +2,7 @@
 as soon as it can be computed, and a running clip decision.
 
 >>> from segser.stream import Stream
->>> live = Stream(sample_rate=48000, channels=2)           # doctest: +SKIP
+>>> live = Stream(sample_rate=48000, channels=2)           # doctest: +SKIP  (live-4class)
 >>> for result in live.push(chunk): print(result["label"])  # doctest: +SKIP
 >>> live.finish(); live.decision()                          # doctest: +SKIP
 
@@ -11,6 +11,8 @@ samples); they are mixed to mono and resampled with the same streaming
 resampler and cut and encoded by the same engine as ``segser predict``, so the
 results equal the offline timeline of the same audio. Memory stays bounded
 however long the stream runs: the clip decision is kept as running sums.
+Without a model, the live default (``live-4class``: trailing windows, a result
+as soon as its segment's audio is there).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from .audio import Resampler, check_samples
 from .errors import AudioError, ConfigError, check_number
-from .model import EmotionModel, load_model
+from .model import LIVE_MODEL, EmotionModel, load_model
 from .speakers import LiveAdaptation
 from .timeline import PredictOptions, Timeline, options_of
 
@@ -28,7 +30,7 @@ class Stream:
 
     def __init__(self, model=None, *, sample_rate: int, channels: int = 1, options: PredictOptions | None = None,
                  runtime: str = "auto", compute=None, **option_values):
-        self.model: EmotionModel = load_model(model, runtime=runtime)
+        self.model: EmotionModel = load_model(LIVE_MODEL if model is None else model, runtime=runtime)
         self.options = options_of(options, **option_values)
         self.adaptation = live_adaptation(self.model, self.options.adapt)
         self.rate = int(check_number("sample rate", sample_rate, lo=8000, hi=384_000, integer=True, unit="Hz"))

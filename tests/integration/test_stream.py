@@ -136,3 +136,22 @@ def test_live_adaptation_options_are_checked(model4, shared_data):
         Stream(model4, sample_rate=16000, adapt="sometimes")
     with pytest.raises(ConfigError, match="speaker-normalised"):
         Stream("adapted-4class", sample_rate=16000, adapt="speaker")
+
+
+@pytest.mark.parametrize("chunk", [0.01, 0.7, 5.0])
+def test_the_live_model_streams_equal_predict(long_file, chunk):
+    check_equal(load_model("live-4class"), long_file, chunk)
+
+
+def test_the_live_model_answers_as_soon_as_a_segment_ends(shared_data):
+    """Trailing windows: each segment's result comes with the audio 0.25 s after its end (the tail rule) plus at most
+    one 32 ms VAD window, never seconds later as with tiled 5 s windows."""
+    from segser.audio import load
+
+    x = np.concatenate([load(shared_data / "emodb-originals" / "03a01Wa.wav")] * 3)
+    live = Stream(sample_rate=16000)  # the live default
+    assert live.model.name == "live-4class" and live.segmentation.context == "trailing"
+    lags = []
+    for i in range(0, x.size, 160):
+        lags += [live.seconds - r["end"] for r in live.push(x[i:i + 160])]
+    assert len(lags) >= 4 and max(lags) <= 0.25 + 0.032 + 0.01, lags

@@ -9,7 +9,7 @@ const COLORS = { angry: "#d7263d", disgust: "#6b8e23", fear: "#7b2cbf", happy: "
 const WINDOW_S = 60, TABLE_ROWS = 300;
 const $ = (id) => document.getElementById(id);
 const state = { classes: [], segments: [], rows: [], columns: [], decision: null, live: null, speakers: [],
-  model: "", heard: 0, count: 0 };
+  model: "", heard: 0, count: 0, picked: false };
 
 function color(label) { return COLORS[label] || "#444"; }
 
@@ -133,10 +133,15 @@ function draw() {
 async function loadModels() {
   try {
     const models = await (await fetch("/models")).json();
-    $("model").innerHTML = models.map((m) => `<option value="${m.name}">${m.name} (${m.classes.join(", ")})</option>`).join("");
+    // a model with trailing windows answers as soon as each segment ends: the one streams get unless one is picked
+    const live = (m) => m.segmentation && m.segmentation.context === "trailing" ? " · live" : "";
+    $("model").innerHTML = models.map((m) => `<option value="${m.name}">${m.name} (${m.classes.join(", ")})${live(m)}</option>`).join("");
     setStatus("Ready.");
   } catch (e) { setStatus("Could not list the models: " + e); }
 }
+
+// the server chooses (uploads: its first model; streams: its live one) until a model is picked
+function picked() { return state.picked ? `model=${encodeURIComponent($("model").value)}` : ""; }
 
 async function analyseFile() {
   const f = $("file").files[0];
@@ -144,7 +149,7 @@ async function analyseFile() {
   setStatus(`Analysing ${f.name}…`);
   const form = new FormData(); form.append("file", f);
   const speakers = $("speakers").checked ? "&speakers=auto" : "";
-  const r = await fetch(`/predict?model=${encodeURIComponent($("model").value)}${speakers}`, { method: "POST", body: form });
+  const r = await fetch(`/predict?${picked()}${speakers}`, { method: "POST", body: form });
   const doc = await r.json();
   if (!r.ok) { setStatus(`${r.status}: ${doc.detail}`); return; }
   state.live = null;
@@ -171,7 +176,7 @@ async function startRecording() {
   const ctx = new AudioContext();
   const proto = location.protocol === "https:" ? "wss" : "ws";
   const adapt = $("adapt").checked ? "speaker" : "none";
-  const ws = new WebSocket(`${proto}://${location.host}/stream?model=${encodeURIComponent($("model").value)}` +
+  const ws = new WebSocket(`${proto}://${location.host}/stream?${picked()}` +
     `&rate=${ctx.sampleRate}&format=f32le&channels=1&adapt=${adapt}`);
   ws.binaryType = "arraybuffer";
   const source = ctx.createMediaStreamSource(media);
@@ -217,6 +222,7 @@ function stopRecording() {
 }
 
 $("analyse").addEventListener("click", analyseFile);
+$("model").addEventListener("change", () => { state.picked = true; });
 $("download-csv").addEventListener("click", () => download("segser-timeline.csv", csvText(), "text/csv"));
 $("download-json").addEventListener("click", () =>
   download("segser-timeline.json", JSON.stringify(jsonDoc(), null, 1), "application/json"));
