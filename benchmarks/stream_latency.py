@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, save, wait_for_health  # noqa: E402
 
 from segser.audio import load  # noqa: E402
+from segser.segmenters import MIN_TAIL  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
 
 FRAME = 320  # 20 ms at 16 kHz
@@ -45,7 +46,8 @@ def speech(seconds: float, offset: int) -> np.ndarray:
     return (np.clip(np.concatenate(parts)[: int(seconds * 16000)], -1, 1 - 1 / 32768) * 32768).astype(np.int16)
 
 
-async def client(port: int, pcm: np.ndarray, window: float | None, query: str = "") -> list[dict]:
+async def client(port: int, pcm: np.ndarray, window: float | None, query: str = "", delay: float = 0.0) -> list[dict]:
+    await asyncio.sleep(delay)
     out = []
     opened = time.perf_counter()
     async with websockets.connect(f"ws://127.0.0.1:{port}/stream?rate=16000&format=s16le{query}", max_size=None) as ws:
@@ -58,7 +60,10 @@ async def client(port: int, pcm: np.ndarray, window: float | None, query: str = 
                 msg = json.loads(m)
                 if msg["type"] == "segment":
                     now = time.perf_counter() - t0
-                    needed = msg["end"] if not window else min(len(pcm) / 16000, math.ceil(msg["end"] / window - 1e-9) * window)
+                    # the last sample the engine needs: the segment's window end (tiled), and in any case the
+                    # 0.25 s after the segment that decides whether a short tail joins it
+                    window_end = math.ceil(msg["end"] / window - 1e-9) * window if window else msg["end"]
+                    needed = min(len(pcm) / 16000, max(window_end, msg["end"] + MIN_TAIL))
                     out.append({"end": msg["end"], "after_segment": now - msg["end"], "after_needed_audio": now - needed})
                 elif msg["type"] == "decision":
                     return
@@ -74,8 +79,11 @@ async def client(port: int, pcm: np.ndarray, window: float | None, query: str = 
     return out
 
 
-async def round_(port, n, seconds, window, query=""):
-    return await asyncio.gather(*[client(port, speech(seconds, 37 * k), window, query) for k in range(n)])
+async def round_(port, n, seconds, window, query="", stagger=False):
+    """``n`` streams starting together (their segments end at the same moments: the worst case), or ``stagger``ed
+    evenly over one second (independent users)."""
+    return await asyncio.gather(*[client(port, speech(seconds, 37 * k), window, query, k / n if stagger else 0.0)
+                                  for k in range(n)])
 
 
 def percentile(values, q):
@@ -88,6 +96,7 @@ def main():
     ap.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8, 10, 12, 16, 20])
     ap.add_argument("--model", default="default")
     ap.add_argument("--name", help="results file suffix (stream_latency-NAME.json)")
+    ap.add_argument("--stagger", action="store_true", help="start the streams evenly over one second, not together")
     args = ap.parse_args()
     from segser.model import load_model
 
@@ -104,7 +113,7 @@ def main():
             server_start_s = time.perf_counter() - started
             rows = []
             for n in args.streams:
-                results = asyncio.run(round_(port, n, args.seconds, window, f"&model={args.model}"))
+                results = asyncio.run(round_(port, n, args.seconds, window, f"&model={args.model}", args.stagger))
                 ready = [res[0]["ready_ms"] for res in results]
                 results = [res[1:] for res in results]
                 seg = [r["after_segment"] for res in results for r in res]
@@ -132,8 +141,9 @@ def main():
     save("stream_latency" + (f"-{args.name}" if args.name else ""),
          {"model": args.model, "context": context, "window_seconds": model.encoder.window_seconds,
           "seconds_per_stream": args.seconds, "rounds": rows, "sustained_streams": sustained, "server_peak_rss_mb": peak,
-          "server_start_s": server_start_s},
-         command=f"python benchmarks/stream_latency.py --model {args.model}" + (f" --name {args.name}" if args.name else ""))
+          "server_start_s": server_start_s, "staggered": args.stagger},
+         command=f"python benchmarks/stream_latency.py --model {args.model}" + (f" --name {args.name}" if args.name else "")
+         + (" --stagger" if args.stagger else ""))
 
 
 if __name__ == "__main__":
