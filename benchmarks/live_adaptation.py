@@ -110,7 +110,7 @@ def main():
         y_clip = np.array([model.classes.index(c) for c in manifest["label"]])
         pooled = {p: {c: [] for c in conditions} for p in table}
         n_streams = {"mixed": 0, "one-emotion": 0}
-        for speaker, g in manifest.groupby("speaker", sort=True):
+        for _, g in manifest.groupby("speaker", sort=True):
             order = rng.permutation(g.index.to_numpy())
             streams = {"mixed": [order[: args.clips]]}
             streams["one-emotion"] = [order[y_clip[order] == k][: max(args.clips // 3, 1)] for k in range(len(model.classes))

@@ -472,8 +472,8 @@ def _add_predict(sub) -> None:
 
 def _add_serving(sub) -> None:
     s = sub.add_parser("serve", help="HTTP service: POST /predict an audio file, get its timeline and decision")
-    s.add_argument("--model", action="append", help="run directory or built-in model name; repeat to serve several (default: default for uploads "
-                        "and live-4class for streams)")
+    s.add_argument("--model", action="append", help="run directory or built-in model name; repeat to serve several "
+                        "(default: default for uploads and live-4class for streams)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=_port, default=8000, help="port to listen on")
     s.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (MB)")

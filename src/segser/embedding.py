@@ -231,7 +231,7 @@ class Embedder:
         for i in range(0, len(spans), self.batch_windows):
             part = spans[i:i + self.batch_windows]
             batch = np.zeros((len(part), self.win), np.float32)
-            for j, (s, e) in enumerate(part):
+            for j, (_, e) in enumerate(part):
                 end = int(round(e * self.sr))
                 a, b = max(end - self.win, self.audio_start), min(end, self.total)
                 batch[j, self.win - (end - a): self.win - (end - b)] = self.audio[a - self.audio_start: b - self.audio_start]

@@ -39,7 +39,7 @@ def test_numpy_vad_equals_the_onnx_model_on_a_real_conversation(shared_data):
 
 def test_a_file_that_is_not_silero_is_a_clear_error(tmp_path):
     import onnx
-    from onnx import helper, TensorProto
+    from onnx import TensorProto, helper
 
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
