@@ -25,22 +25,18 @@ from segser import corpora, labels  # noqa: E402
 from segser.embedding import embed_manifest  # noqa: E402
 from segser.model import load_model  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
-from segser.speakers import MIN_SPEAKER_SEGMENTS, ONE_MOOD_SHARE, LiveAdaptation, Statistics, standardise  # noqa: E402
+from segser.speakers import MIN_SPEAKER_SEGMENTS, ONE_MOOD_SHARE, AdaptationPlan, LiveAdaptation  # noqa: E402
 
 HELD_OUT = ("ased", "emovo", "savee", "tess")
 AFTER_SECONDS = 30.0
 MIN_SCORED = 20
 
 
-def offline(model, X, voiced, *, guarded=True, mood_share=ONE_MOOD_SHARE):
-    """The same rule with the whole stream's statistics (what predict does with the stream as one recording)."""
-    raw = model.logits(X)
-    if voiced.sum() < MIN_SPEAKER_SEGMENTS:
-        return raw
-    share = np.bincount(raw[voiced].argmax(1), minlength=raw.shape[1]).max() / voiced.sum()
-    if guarded and share >= mood_share:
-        return raw
-    return model.logits(standardise(X, Statistics.of(X[voiced]), model.reference))
+def offline(model, X, voiced, *, guarded=True):
+    """The same rule with the whole stream's statistics: what predict does with the stream as one speaker's
+    recording (:class:`segser.speakers.AdaptationPlan`, no collection)."""
+    seconds = float(voiced.sum())  # only reported by the plan, not used by it
+    return AdaptationPlan("guarded" if guarded else "speaker").adapt(model, X, voiced, seconds, who="stream")[0]
 
 
 def blend(raw, live, weight):

@@ -254,6 +254,8 @@ def silero_weights(path: str | None = None) -> dict[str, np.ndarray]:
     from .weights import resolve
 
     src = Path(path) if path else resolve("silero-vad")
+    if not src.is_file():
+        raise ModelError(f"{display_path(src)}: no Silero VAD model there")
     cached = cache_dir() / "vad" / f"{file_digest(src)[:20]}.npz"
     if cached.exists():
         with np.load(cached) as z:

@@ -47,3 +47,5 @@ def test_a_file_that_is_not_silero_is_a_clear_error(tmp_path):
     onnx.save(helper.make_model(graph), str(tmp_path / "other.onnx"))
     with pytest.raises(ModelError, match="other.onnx: not a Silero VAD"):
         silero_weights(str(tmp_path / "other.onnx"))
+    with pytest.raises(ModelError, match="missing.onnx: no Silero VAD model there"):
+        silero_weights(str(tmp_path / "missing.onnx"))
