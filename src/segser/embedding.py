@@ -126,7 +126,8 @@ class Embedder:
     lists of :class:`SegmentEmbedding` (start, end, embedding, speech share) in time order.
 
     ``encoder`` is a backbone (or an exported model's encoder) at its own sample
-    rate; ``batch_windows`` window encodings are batched when enough audio is there.
+    rate; ``batch_windows`` window encodings are batched when enough audio is there (default: the encoder's
+    own ``batch_windows``, else 8).
     ``context``: window encoders tile windows from 0 (``tiled``) or encode, per
     segment, the window that ends where the segment ends (``trailing``).
     Windows are encoded when a segment needs them: with ``skip_below`` > 0, a
@@ -136,7 +137,7 @@ class Embedder:
     (or segments, for segment encoders) the encoder ran on.
     """
 
-    def __init__(self, encoder: Encoder, segmenter: Segmenter, *, batch_windows: int = 8, vad_file=None,
+    def __init__(self, encoder: Encoder, segmenter: Segmenter, *, batch_windows: int | None = None, vad_file=None,
                  skip_below: float = 0.0, context: str = "tiled"):
         self.enc = encoder
         self.sr = int(encoder.sample_rate)
@@ -147,7 +148,7 @@ class Embedder:
         self.final = False
         self.audio = np.zeros(0, np.float32)
         self.audio_start = 0  # absolute index of audio[0]
-        self.batch_windows = max(1, int(batch_windows))
+        self.batch_windows = max(1, int(batch_windows or getattr(encoder, "batch_windows", 8)))
         self.skip_below = float(skip_below)
         self.encoded = 0
         self.window = encoder.window_seconds is not None
@@ -442,6 +443,8 @@ def cache_key(encoder, segmentation: Segmentation) -> str:
     seg = as_dict(segmentation)
     if seg["context"] == "tiled":
         del seg["context"]  # the key of every cache made before trailing windows existed
+    else:
+        seg["tail"] = "dropped"  # trailing windows: a short tail is dropped, not merged (no segment held back)
     desc = {"engine": ENGINE_VERSION, **encoder.describe(), "segmentation": seg}
     return hashlib.sha1(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

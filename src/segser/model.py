@@ -62,7 +62,7 @@ class EmotionModel:
 
         return Statistics(self.reference[0], self.reference[1], 0)
 
-    def embedder(self, segmentation: Segmentation | None = None, *, batch_windows: int = 8,
+    def embedder(self, segmentation: Segmentation | None = None, *, batch_windows: int | None = None,
                  skip_below: float = 0.0) -> Embedder:
         """The streaming engine for this model; ``skip_below``: the speech gate, so what holds no speech is not encoded."""
         seg = segmentation or self.segmentation

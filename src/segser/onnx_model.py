@@ -33,6 +33,9 @@ class _Encoder:
     frame_seconds = None
     pad_to = None
     zero_pad = True
+    # onnxruntime's activations grow ~16 MB per window in a batch; on 20 min of speech batch 4 peaked at 271 MB
+    # and 9.4 s, batch 8 at 336 MB and 8.4 s, batch 2 at 262 MB and 10.0 s (fastest_path.py reports the hour)
+    batch_windows = 4
 
     def __init__(self, info: dict, folder: Path, precision: str):
         self.info, self.dim = info, int(info["dim"])

@@ -78,7 +78,8 @@ class Segmentation:
                                  vad_file=str(vad_file) if vad_file else None)
         if self.method == "clip":
             return WholeClip(min_tail=MIN_TAIL)
-        return FixedWindows(length=self.length, hop=self.hop, min_tail=min(MIN_TAIL, self.length))
+        return FixedWindows(length=self.length, hop=self.hop, min_tail=min(MIN_TAIL, self.length),
+                            merge_tail=self.context == "tiled")
 
     def max_segments(self, duration: float) -> int:
         """An upper bound on the number of segments of ``duration`` seconds."""
@@ -137,11 +138,14 @@ class FixedWindows(Segmenter):
     audio is not a segment of its own: it is merged into the previous segment
     (whose end becomes the end of the audio) or dropped where the previous
     segment already reaches the end. A live stream therefore holds a segment
-    back until ``min_tail`` seconds past the next one's start have arrived."""
+    back until ``min_tail`` seconds past the next one's start have arrived.
+    With ``merge_tail=False`` such a tail is dropped instead, so no segment is
+    held back: each is out as soon as its audio is (trailing windows)."""
 
     length: float = 1.0
     hop: float = 1.0
     min_tail: float = 0.0
+    merge_tail: bool = True
 
     def start(self, sample_rate):
         return _FixedState(self, sample_rate)
@@ -161,7 +165,8 @@ class _FixedState(SegmenterState):
         now, out = self.received / self.sample_rate, []
         while True:
             s, e = self._span(self.k)
-            if e > now + _EPS or (self.spec.min_tail and self._span(self.k + 1)[0] + self.spec.min_tail > now + _EPS):
+            held = self.spec.merge_tail and self._span(self.k + 1)[0] + self.spec.min_tail > now + _EPS
+            if e > now + _EPS or (self.spec.min_tail and held):
                 return out
             out.append((s, e))
             self.k += 1
@@ -181,7 +186,7 @@ class _FixedState(SegmenterState):
         if out and duration - out[-1][0] < self.spec.min_tail - _EPS:
             out.pop()  # too little real audio for a segment of its own
             # push() held the previous segment back, so it is in ``out`` (unless the clip had one segment only)
-            if out and out[-1][1] < duration - _EPS:  # it does not reach the end: it takes the tail
+            if self.spec.merge_tail and out and out[-1][1] < duration - _EPS:  # the one before takes the tail
                 out[-1] = (out[-1][0], round(duration, 6))
         return out
 
@@ -325,8 +330,8 @@ class SileroVAD:
         """One probability per whole 512-sample window of ``x``."""
         x = np.asarray(x, np.float32)
         n = x.size // VAD_WINDOW
-        step = 2048 * VAD_WINDOW  # windows per batch: bounded memory on hour-long signals
-        if n > 2048:
+        step = 256 * VAD_WINDOW  # windows per batch: bounded memory (a 40 s block at once took ~20 MB)
+        if n > 256:
             return np.concatenate([self._batch(x[i: i + step]) for i in range(0, n * VAD_WINDOW, step)])
         return self._batch(x[: n * VAD_WINDOW])
 
