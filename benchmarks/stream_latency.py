@@ -7,8 +7,9 @@ Two delays are reported: after the segment's last sample (what a listener
 feels), and after the last sample the model needs for that segment (with
 tiled windows the encoder window ends later: a 5 s window makes a 1 s segment
 wait for up to 4 s of audio; a trailing window ends with the segment), which
-is the processing delay. Every segment also waits 0.25 s for the audio after
-it (the tail rule). Writes benchmarks/results/stream_latency[-NAME].json.
+is the processing delay. With tiled windows every segment also waits 0.25 s
+for the audio after it (the tail rule; trailing windows drop a short tail
+instead, so nothing waits). Writes benchmarks/results/stream_latency[-NAME].json.
 
     python benchmarks/stream_latency.py [--seconds 40] [--streams 1 2 4 8 10 12 16] [--model default] [--name NAME]
 """
@@ -60,10 +61,13 @@ async def client(port: int, pcm: np.ndarray, window: float | None, query: str = 
                 msg = json.loads(m)
                 if msg["type"] == "segment":
                     now = time.perf_counter() - t0
-                    # the last sample the engine needs: the segment's window end (tiled), and in any case the
-                    # 0.25 s after the segment that decides whether a short tail joins it
-                    window_end = math.ceil(msg["end"] / window - 1e-9) * window if window else msg["end"]
-                    needed = min(len(pcm) / 16000, max(window_end, msg["end"] + MIN_TAIL))
+                    # the last sample the engine needs: tiled, the segment's window end and the 0.25 s after the
+                    # segment that decide whether a short tail joins it; trailing, the segment's end (tails dropped)
+                    if window:
+                        needed = max(math.ceil(msg["end"] / window - 1e-9) * window, msg["end"] + MIN_TAIL)
+                    else:
+                        needed = msg["end"]
+                    needed = min(len(pcm) / 16000, needed)
                     out.append({"end": msg["end"], "after_segment": now - msg["end"], "after_needed_audio": now - needed})
                 elif msg["type"] == "decision":
                     return

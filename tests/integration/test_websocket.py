@@ -126,3 +126,28 @@ def test_malformed_input_gets_an_error_and_a_clean_close(server, query, frames, 
     message, code = asyncio.run(go())
     assert message["type"] == "error" and needle in message["detail"] and code in (1007, 1008)
     assert health(server)["status"] == "ok"  # the server is fine
+
+
+def test_streams_share_the_encoder_and_each_gets_its_own_windows(shared_data):
+    """SharedWindows encodes the windows that concurrent streams ask for in one call: each caller gets exactly its
+    own frames back (as from the encoder alone), and a bad call fails for its callers without stopping the rest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from segser.audio import load
+    from segser.model import load_model
+    from segser.service import SharedWindows
+
+    encoder = load_model("live-4class").encoder
+    x = np.concatenate([load(f) for f in sorted((shared_data / "emodb").glob("*.flac"))[:20]])
+    win = int(encoder.window_seconds * encoder.sample_rate)
+    windows = [x[i * win:(i + 1) * win][None] for i in range(x.size // win)]
+    assert len(windows) >= 5
+    alone = [encoder.encode_windows(w) for w in windows]
+    shared = SharedWindows(encoder, max_windows=8)
+    with ThreadPoolExecutor(len(windows)) as pool:
+        together = list(pool.map(shared.encode_windows, windows))
+    for a, b in zip(alone, together):
+        assert a.shape == b.shape and np.allclose(a, b, atol=1e-4)
+    with pytest.raises(Exception):
+        shared.encode_windows(np.zeros((1, 3, 3, 3), np.float32))
+    assert np.allclose(shared.encode_windows(windows[0]), alone[0], atol=1e-4)
