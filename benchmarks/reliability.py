@@ -259,6 +259,25 @@ def websocket_probes(t: Table, port: int, pid: int):
     results = asyncio.run(many(30))
     ok = sum(last(m).get("type") == "decision" for m in results)
     t.add("30 concurrent WebSocket streams", "30 decisions", f"{ok} decisions", ok == 30, peak_rss_mb(pid))
+    # live streams share the encoder (SharedWindows): one stream's bad frame fails that stream only
+    broken = [x.tobytes()[:3200], x.tobytes()[:1001]]
+
+    async def in_step():
+        good = [session(frames=[x.tobytes()[i:i + 3200] for i in range(0, x.nbytes, 3200)]) for _ in range(7)]
+        return await asyncio.gather(session(frames=broken), *good)
+
+    results = asyncio.run(in_step())
+    ok = sum(last(m).get("type") == "decision" for m in results[1:])
+    t.add("8 streams in step sharing the encoder, one sends a broken frame", "7 decisions, 1 error",
+          f"{ok} decisions, {last(results[0]).get('type')}", ok == 7 and last(results[0]).get("type") == "error",
+          peak_rss_mb(pid))
+    # trailing windows hold nothing back: a tail shorter than 0.25 s is dropped, never a segment of its own
+    tail = np.tile(x, 2)[: int(3.1 * 16000)]
+    m = asyncio.run(session(frames=[tail[i:i + 3200].tobytes() for i in range(0, len(tail), 3200)]))
+    spans = [(s["start"], s["end"]) for s in m if s.get("type") == "segment"]
+    t.add("stream of 3.1 s (live-4class): the 0.1 s tail", "no segment for it",
+          f"segments {spans}", last(m).get("type") == "decision" and spans and max(e for _, e in spans) <= 3.0
+          and all(e - s >= 0.25 for s, e in spans), peak_rss_mb(pid))
     before = httpx.get(f"http://127.0.0.1:{port}/health").json()["streams"]
     asyncio.run(session(frames=[x.tobytes()], end=False, wait=False))
     time.sleep(1.0)

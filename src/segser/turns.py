@@ -33,6 +33,7 @@ WINDOW_FRAMES = 160  # Resemblyzer's partial utterance: 1.6 s
 VAD_SECONDS = 512 / SAMPLE_RATE
 MAX_WINDOWS = 3000  # bounds the clustering's memory (n^2 distances): longer recordings get a longer step
 THRESHOLD = 0.32  # cosine distance between clusters' mean embeddings: benchmarks/conversations.py
+REFINE_STEPS = 3
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,22 @@ def _cluster(E: np.ndarray, options: TurnOptions, step: float) -> np.ndarray:
         return np.zeros(len(E), int)
     labels = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
                                      distance_threshold=options.threshold).fit_predict(E)
-    # small clusters (less than min_speaker of speech) and clusters past the number of speakers (given, or
-    # the most allowed) join their nearest neighbour; a given number is never reached by splitting a voice
+    labels = _merge_small(labels, E, options, step)
+    # then each window goes to the speaker whose mean voice is nearest (k-means steps from the tree's clusters:
+    # sample.wav DER 11.1 -> 8.8 %, the built conversations unchanged; benchmarks/conversations.py)
+    for _ in range(REFINE_STEPS):
+        ids = np.unique(labels)
+        if len(ids) < 2:
+            break
+        centres = np.stack([E[labels == i].mean(0) for i in ids])
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+        labels = ids[np.argmax(E @ centres.T, axis=1)]
+    return _merge_small(labels, E, options, step)
+
+
+def _merge_small(labels: np.ndarray, E: np.ndarray, options: TurnOptions, step: float) -> np.ndarray:
+    """Small clusters (less than min_speaker of speech) and clusters past the number of speakers (given, or the
+    most allowed) join their nearest neighbour; a given number is never reached by splitting a voice."""
     most = options.num_speakers or options.max_speakers
     while True:
         ids, counts = np.unique(labels, return_counts=True)

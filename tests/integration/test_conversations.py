@@ -30,7 +30,7 @@ def test_the_sample_conversation_against_its_rttm(shared_data):
 
     turns = find_turns(load(shared_data / "conversation" / "sample.wav"))
     assert len(turns.speakers) == 2
-    assert der(reference(shared_data), turns.turns)["collar_0.25"] < 0.15
+    assert der(reference(shared_data), turns.turns)["collar_0.25"] < 0.10  # the target (measured 0.088)
     assert turns.turns[0].start > 6.0  # the silent opening belongs to nobody
 
 
