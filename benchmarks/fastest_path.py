@@ -10,7 +10,8 @@
 * start-up: one 2 s clip from the command line, median wall of 5 fresh processes, default runtime.
 
 Paths: torch fp32; torch bf16 (autocast, only on CPUs with bf16 instructions); onnxruntime fp32; onnxruntime int8
-with dynamic quantisation of the weights (signed, per channel; QOperator); onnxruntime int8 static (QDQ,
+with dynamic quantisation of the weights (signed, per channel; QOperator) of the feed-forward layers only (the
+export's int8) and of every matrix product and convolution ("-all"); onnxruntime int8 static (QDQ,
 activations calibrated on EmoDB/RAVDESS speech). Writes benchmarks/results/fastest_path.json.
 
     python benchmarks/fastest_path.py [--minutes 60] [--clips 300]
@@ -182,7 +183,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--clips", type=int, default=300, help="clips per corpus for the accuracy check")
     args = ap.parse_args()
-    from segser.export import export, quantize_static
+    from segser.export import export, quantize, quantize_static
     from segser.fileio import file_digest
     from segser.model import load_model
 
@@ -192,20 +193,26 @@ def main():
     print(f"fp32 GEMM ceiling now: {', '.join(f'{k} {v:.0f}' for k, v in ceiling.items())} GFLOP/s; "
           f"encoder {gflop_s:.2f} GFLOP per second of audio", flush=True)
     ok_bf16, bf16_note = bf16_supported()
-    kinds = ["torch-fp32"] + (["torch-bf16"] if ok_bf16 else []) + ["onnx-fp32", "onnx-int8-dynamic", "onnx-int8-static"]
+    kinds = ["torch-fp32"] + (["torch-bf16"] if ok_bf16 else []) + ["onnx-fp32", "onnx-int8-dynamic",
+                                                                    "onnx-int8-dynamic-all", "onnx-int8-static"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         export(load_model("default", runtime="torch"), tmp / "export")
         static = tmp / "export-static"
         shutil.copytree(tmp / "export", static)
         quantize_static(static / "encoder.onnx", static / "encoder.int8.onnx", calibration_mels())
-        doc = json.loads((static / "export.json").read_text())
-        doc["sha256"]["encoder.int8.onnx"] = file_digest(static / "encoder.int8.onnx")
-        (static / "export.json").write_text(json.dumps(doc))
-        exports = {k: static if k == "onnx-int8-static" else tmp / "export" for k in kinds}
+        every = tmp / "export-all"  # every matrix product and convolution in int8, not only the feed-forward ones
+        shutil.copytree(tmp / "export", every)
+        quantize(every / "encoder.onnx", every / "encoder.int8.onnx", layers="all")
+        for folder in (static, every):
+            doc = json.loads((folder / "export.json").read_text())
+            doc["sha256"]["encoder.int8.onnx"] = file_digest(folder / "encoder.int8.onnx")
+            (folder / "export.json").write_text(json.dumps(doc))
+        exports = {k: {"onnx-int8-static": static, "onnx-int8-dynamic-all": every}.get(k, tmp / "export") for k in kinds}
         sizes = {"torch-fp32": _torch_size(), "torch-bf16": _torch_size(),
                  "onnx-fp32": _mb(tmp / "export", ["encoder.onnx", "head.onnx"]),
                  "onnx-int8-dynamic": _mb(tmp / "export", ["encoder.int8.onnx", "head.onnx"]),
+                 "onnx-int8-dynamic-all": _mb(every, ["encoder.int8.onnx", "head.onnx"]),
                  "onnx-int8-static": _mb(static, ["encoder.int8.onnx", "head.onnx"])}
         hour = tmp / "speech.flac"
         build_hour(args.minutes, hour)

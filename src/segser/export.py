@@ -76,13 +76,22 @@ class _YAMNetEmbedding(torch.nn.Module):
         return self.net(patches)[0]
 
 
-def quantize(src: Path, dst: Path) -> None:
-    """Dynamic 8-bit quantisation of the weights of matrix products and convolutions: signed, one scale per
-    output channel (1.58x the fp32 encoder on AVX2, half the error of unsigned per-tensor weights:
-    benchmarks/fastest_path.py)."""
+INT8_LAYERS = ("mlp", "all")
+
+
+def quantize(src: Path, dst: Path, *, layers: str = "mlp") -> None:
+    """Dynamic 8-bit quantisation of weights, signed, one scale per output channel. ``layers="mlp"``: only the
+    transformer blocks' feed-forward matrices (over half the encoder's work), attention projections and
+    convolutions kept in fp32, which moved the head's logits a third as much as quantising every matrix product
+    and convolution (``"all"``) on real speech (benchmarks/fastest_path.py judges both)."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+    if layers not in INT8_LAYERS:
+        raise ModelError(f"int8 layers must be one of {', '.join(INT8_LAYERS)} (got {layers!r})")
+    keep = [] if layers == "all" else [n.name for n in onnx.load(str(src)).graph.node
+                                       if n.op_type in ("MatMul", "Conv", "Gemm") and "/mlp/" not in n.name]
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=keep)
 
 
 def quantize_static(src: Path, dst: Path, mels: list) -> None:

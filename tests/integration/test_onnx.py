@@ -46,6 +46,30 @@ def test_export_folder_is_checked_and_complete(exported):
     assert doc["encoder"]["kind"] == "whisper" and doc["encoder"]["window_seconds"] == 5.0
 
 
+def test_int8_quantises_the_feed_forward_layers_only(exported, shared_data):
+    """The export's int8 copy: the blocks' feed-forward matrices in int8, attention and convolutions in fp32; on real
+    speech its logits stay close to fp32's and most clip decisions agree (fastest_path.py judges accuracy)."""
+    import onnx
+
+    from segser.errors import ModelError
+    from segser.export import quantize
+
+    nodes = onnx.load(str(exported / "encoder.int8.onnx")).graph.node
+    integer = [n.name for n in nodes if n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul", "ConvInteger")]
+    assert integer and all("/mlp/" in n for n in integer)
+    assert sum(n.op_type == "Conv" for n in nodes) == 2 and any("attn/query" in n.name and n.op_type == "MatMul"
+                                                                for n in nodes)
+    files = real_files(shared_data)
+    t32, d32, _ = predict(files, exported, precision="fp32")
+    t8, d8, _ = predict(files, exported, precision="int8")
+    cols = [c for c in t32.columns if c.startswith("p_")]
+    p8, p32 = t8[cols].to_numpy(), t32[cols].to_numpy()  # NaN where a segment holds no speech, in both
+    assert np.array_equal(np.isnan(p8), np.isnan(p32)) and np.nanmean(np.abs(p8 - p32)) < 0.02
+    assert (d8["label"].to_numpy() == d32["label"].to_numpy()).mean() >= 0.9
+    with pytest.raises(ModelError, match="int8 layers"):
+        quantize(exported / "encoder.onnx", exported / "x.onnx", layers="attention")
+
+
 def test_predict_with_an_export_imports_no_torch(exported, shared_data, tmp_path):
     code = f"""
 import sys, json
