@@ -106,7 +106,7 @@ def build_hour(minutes: float, path: Path) -> None:
 
 
 def clip_manifest(per_corpus: int, path: Path) -> dict:
-    """Every corpus's clips with the model's labels, ``per_corpus`` of them (evenly spread), as one CSV."""
+    """Every corpus's clips with the model's labels, ``per_corpus`` of them (evenly spread; 0: all), as one CSV."""
     import pandas as pd
 
     from segser import corpora, labels
@@ -116,7 +116,7 @@ def clip_manifest(per_corpus: int, path: Path) -> dict:
     parts = []
     for name in SEEN + HELD_OUT:
         df, _ = labels.apply(corpora.load(name, data_dir() / name), ",".join(classes))
-        parts.append(df.iloc[:: max(1, len(df) // per_corpus)].head(per_corpus))
+        parts.append(df.iloc[:: max(1, len(df) // per_corpus)].head(per_corpus) if per_corpus else df)
     manifest = pd.concat(parts, ignore_index=True)
     manifest.to_csv(path, index=False)
     return manifest.groupby("corpus").size().to_dict()
@@ -181,7 +181,9 @@ def start_up(clip: str, runs: int = 5) -> dict:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=60.0)
-    ap.add_argument("--clips", type=int, default=300, help="clips per corpus for the accuracy check")
+    ap.add_argument("--clips", type=int, default=300, help="clips per corpus for the accuracy check (0: every clip)")
+    ap.add_argument("--paths", nargs="+", help="only these paths (torch-fp32, the reference, is always run)")
+    ap.add_argument("--name", help="results file suffix (fastest_path-NAME.json)")
     args = ap.parse_args()
     from segser.export import export, quantize, quantize_static
     from segser.fileio import file_digest
@@ -195,6 +197,8 @@ def main():
     ok_bf16, bf16_note = bf16_supported()
     kinds = ["torch-fp32"] + (["torch-bf16"] if ok_bf16 else []) + ["onnx-fp32", "onnx-int8-dynamic",
                                                                     "onnx-int8-dynamic-all", "onnx-int8-static"]
+    if args.paths:
+        kinds = [k for k in kinds if k == "torch-fp32" or k in args.paths]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         export(load_model("default", runtime="torch"), tmp / "export")
@@ -230,13 +234,15 @@ def main():
                   f"model {sizes[kind]:5.1f} MB, {100 * rows[kind]['share_of_fp32_ceiling']:.0f}% of the fp32 ceiling",
                   flush=True)
         default_kind = "onnx-fp32"
-        ungated, _ = run(default_kind, str(hour), exports[default_kind], tmp, gate=0.0)
-    skip = {"path": default_kind, "wall_s_gate_off": ungated["wall"], "wall_s_gate_on": rows[default_kind]["wall_s"],
-            "no_speech_segments": rows[default_kind]["no_speech_segments"], "segments": rows[default_kind]["segments"],
-            "gain": ungated["wall"] / rows[default_kind]["wall_s"]}
-    print(f"skipping non-speech: {skip['no_speech_segments']} of {skip['segments']} segments hold no speech; "
-          f"{default_kind} {skip['wall_s_gate_off']:.1f} s with the gate off, {skip['wall_s_gate_on']:.1f} s on "
-          f"({skip['gain']:.2f}x)")
+        ungated = run(default_kind, str(hour), exports[default_kind], tmp, gate=0.0)[0] if default_kind in rows else None
+    skip = None
+    if ungated is not None:
+        skip = {"path": default_kind, "wall_s_gate_off": ungated["wall"], "wall_s_gate_on": rows[default_kind]["wall_s"],
+                "no_speech_segments": rows[default_kind]["no_speech_segments"], "segments": rows[default_kind]["segments"],
+                "gain": ungated["wall"] / rows[default_kind]["wall_s"]}
+        print(f"skipping non-speech: {skip['no_speech_segments']} of {skip['segments']} segments hold no speech; "
+              f"{default_kind} {skip['wall_s_gate_off']:.1f} s with the gate off, {skip['wall_s_gate_on']:.1f} s on "
+              f"({skip['gain']:.2f}x)")
     ref = accuracy["torch-fp32"]
     for kind, per in accuracy.items():
         change = {c: {"UA_points": 100 * (per[c]["UA"] - ref[c]["UA"]), "ECE": per[c]["ECE"] - ref[c]["ECE"]}
@@ -254,11 +260,13 @@ def main():
     startup = start_up(clip)
     print(f"one {startup['clip_seconds']} s clip from the command line: median {startup['median_s']:.2f} s of 5 fresh "
           "processes")
-    save("fastest_path", {"minutes": args.minutes, "paths": rows, "fastest": fastest, "bf16": bf16_note,
-                          "clips_per_corpus": counts, "seen_corpora": list(SEEN), "held_out_corpora": list(HELD_OUT),
-                          "gemm_ceiling_gflops": ceiling, "encoder_gflop_per_audio_second": gflop_s,
-                          "skip_non_speech": skip, "start_up": startup, "cpu_features": cpu_features()},
-         command=f"python benchmarks/fastest_path.py --minutes {args.minutes:g} --clips {args.clips}")
+    save("fastest_path" + (f"-{args.name}" if args.name else ""),
+         {"minutes": args.minutes, "paths": rows, "fastest": fastest, "bf16": bf16_note,
+          "clips_per_corpus": counts, "seen_corpora": list(SEEN), "held_out_corpora": list(HELD_OUT),
+          "gemm_ceiling_gflops": ceiling, "encoder_gflop_per_audio_second": gflop_s,
+          "skip_non_speech": skip, "start_up": startup, "cpu_features": cpu_features()},
+         command=f"python benchmarks/fastest_path.py --minutes {args.minutes:g} --clips {args.clips}"
+         + (f" --paths {' '.join(args.paths)}" if args.paths else "") + (f" --name {args.name}" if args.name else ""))
 
 
 def calibration_mels(n: int = 64) -> list:

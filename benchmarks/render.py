@@ -429,7 +429,8 @@ def stream_latency(name: str = "stream_latency") -> str:
               for r in f["rounds"]]
     if f.get("context") == "trailing":
         how = (f"{f['window_seconds']:g} s trailing windows: each 1 s segment is encoded with the window that ends where "
-               "it ends, so it waits only for its own audio and the 0.25 s after it (the tail rule)")
+               "it ends, so it waits only for its own audio; a tail shorter than 0.25 s is dropped, so nothing is held back; "
+               "streams share the encoder, windows asked for together encoded in one call")
     else:
         how = (f"{f['window_seconds']:g} s tiled encoder windows: a 1 s segment waits for the audio its window needs, so the "
                "delay after a segment's end is bounded by the window, while the processing delay is the machine's")

@@ -148,6 +148,6 @@ def test_streams_share_the_encoder_and_each_gets_its_own_windows(shared_data):
         together = list(pool.map(shared.encode_windows, windows))
     for a, b in zip(alone, together):
         assert a.shape == b.shape and np.allclose(a, b, atol=1e-4)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):  # the encoder's own error, raised in the caller's thread
         shared.encode_windows(np.zeros((1, 3, 3, 3), np.float32))
     assert np.allclose(shared.encode_windows(windows[0]), alone[0], atol=1e-4)
