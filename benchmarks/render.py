@@ -380,7 +380,24 @@ def fastest_path() -> str:
             f"{skip['no_speech_segments']} of {skip['segments']} segments of that hour hold none; {skip['path']} takes "
             f"{skip['wall_s_gate_on']:.1f} s with the speech gate against {skip['wall_s_gate_off']:.1f} s without "
             f"({skip['gain']:.2f}x). One {start['clip_seconds']:.1f} s clip from the command line (`segser predict`, default "
-            f"runtime): median **{start['median_s']:.2f} s** wall over 5 fresh processes. " + source("fastest_path"))
+            f"runtime): median **{start['median_s']:.2f} s** wall over 5 fresh processes. " + source("fastest_path")
+            + (more_clips("fastest_path-int8-1000") if (RESULTS / "fastest_path-int8-1000.json").exists() else ""))
+
+
+def more_clips(name: str) -> str:
+    """The accuracy of reduced-precision paths judged again on more clips (that run's speed is not the point)."""
+    f = load(name)["figures"]
+    out = []
+    for k, r in f["paths"].items():
+        if k == "torch-fp32":
+            continue
+        per = ", ".join(f"{c} {v['UA_points']:+.2f}" for c, v in r["change_vs_torch_fp32"].items())
+        out.append(f"{k}: worst UA change {r['worst_UA_change_points']:.2f} points ({per}), worst ECE change "
+                   f"{r['worst_ECE_change']:.3f}: {'meets' if r['meets_accuracy_bar'] else 'misses'} the bar")
+    clips = sum(f["clips_per_corpus"].values())
+    return (f"\n\nJudged again on more clips ({clips}: "
+            f"{', '.join(f'{k} {v}' for k, v in f['clips_per_corpus'].items())}), accuracy only: " + "; ".join(out)
+            + ". " + source(name))
 
 
 def frontend_vggish() -> str:
@@ -437,7 +454,8 @@ def stream_latency(name: str = "stream_latency") -> str:
     start = ("streams starting evenly over one second (independent users)" if f.get("staggered") else
              "all streams starting together, so their segments end at the same moments (the worst case)")
     return ("\n".join(lines) + f"\n\nModel `{f['model']}` ({how}); {f['seconds_per_stream']:.0f} s of speech per stream "
-            f"in 20 ms frames, {start}. This machine keeps up with **{f['sustained_streams']}** real-time streams; server peak RSS "
+            f"in 20 ms frames, {start}. This machine keeps up with **{f['sustained_streams']}** real-time streams"
+            f"{' (the most tried)' if all(r['keeps_up'] for r in f['rounds']) else ''}; server peak RSS "
             f"{f['server_peak_rss_mb']:.0f} MB" + (f"; `segser serve` answers /health {f['server_start_s']:.1f} s after it "
             f"is started, and a stream is ready {f['rounds'][0]['stream_ready_p50_ms']:.0f} ms after its WebSocket opens"
             if "server_start_s" in f else "") + ". " + source(name))
