@@ -86,7 +86,9 @@ lines = [f"# segser built-in model `{name}`", "",
             "deviation over that speaker's unlabelled speech; predict groups of recordings with `--speakers all|file|"
             "TABLE.csv` (at least 10 segments per speaker); figures below take each test speaker's statistics from all "
             "of that speaker's clips."] if config.get("speaker_norm") else []),
-         f"- Segments: 1 s windows; a final piece under 0.25 s of audio joins the segment before it (engine "
+         "- Segments: 1 s windows; a final piece under 0.25 s of audio "
+         + ("is dropped (nothing waits for the audio after a segment)" if config["segmentation"].get("context") == "trailing"
+            else "joins the segment before it") + " (engine "
          f"{p.get('engine', 2)}); segments with less than {config.get('speech_gate', 0.0):g} of their time speech "
          "(Silero VAD) neither train nor vote in a clip decision and are labelled `no speech`.",
          f"- Classes: {', '.join(p['classes'])} (label set `{p['label_set']}`).",
