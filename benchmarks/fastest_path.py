@@ -6,7 +6,8 @@
   encoding what holds no speech is reported on its own;
 * accuracy, judged by what users feel: UA and ECE per corpus against torch fp32, on the corpora the model was
   trained on (EmoDB, RAVDESS, nEMO: the same clips, so only the change means anything) and on the corpora it never
-  heard (ASED, EMOVO, SAVEE, TESS); the bar is UA within 0.5 points on every corpus and ECE within 0.02;
+  heard (ASED, EMOVO, SAVEE, TESS); the bar: no corpus's UA more than 0.5 points below torch fp32's (the largest
+  change either way is reported too) and ECE within 0.02;
 * start-up: one 2 s clip from the command line, median wall of 5 fresh processes, default runtime.
 
 Paths: torch fp32; torch bf16 (autocast, only on CPUs with bf16 instructions); onnxruntime fp32; onnxruntime int8
@@ -14,7 +15,7 @@ with dynamic quantisation of the weights (signed, per channel; QOperator) of the
 export's int8) and of every matrix product and convolution ("-all"); onnxruntime int8 static (QDQ,
 activations calibrated on EmoDB/RAVDESS speech). Writes benchmarks/results/fastest_path.json.
 
-    python benchmarks/fastest_path.py [--minutes 60] [--clips 300]
+    python benchmarks/fastest_path.py [--minutes 60] [--clips 1000]
 """
 import argparse
 import json
@@ -181,7 +182,7 @@ def start_up(clip: str, runs: int = 5) -> dict:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=60.0)
-    ap.add_argument("--clips", type=int, default=300, help="clips per corpus for the accuracy check (0: every clip)")
+    ap.add_argument("--clips", type=int, default=1000, help="clips per corpus for the accuracy check (0: every clip)")
     ap.add_argument("--paths", nargs="+", help="only these paths (torch-fp32, the reference, is always run)")
     ap.add_argument("--name", help="results file suffix (fastest_path-NAME.json)")
     args = ap.parse_args()
@@ -233,7 +234,9 @@ def main():
             print(f"{kind:<18} 1 h in {speed['wall']:6.1f} s ({rows[kind]['x_realtime']:5.0f}x), peak RSS {rss:5.0f} MB, "
                   f"model {sizes[kind]:5.1f} MB, {100 * rows[kind]['share_of_fp32_ceiling']:.0f}% of the fp32 ceiling",
                   flush=True)
-        default_kind = "onnx-fp32"
+        from segser.onnx_model import DEFAULT_PRECISION
+
+        default_kind = {"int8": "onnx-int8-dynamic", "fp32": "onnx-fp32"}[DEFAULT_PRECISION]
         ungated = run(default_kind, str(hour), exports[default_kind], tmp, gate=0.0)[0] if default_kind in rows else None
     skip = None
     if ungated is not None:
@@ -248,10 +251,13 @@ def main():
         change = {c: {"UA_points": 100 * (per[c]["UA"] - ref[c]["UA"]), "ECE": per[c]["ECE"] - ref[c]["ECE"]}
                   for c in per}
         worst_ua = max(abs(v["UA_points"]) for v in change.values())
+        worst_loss = max(0.0, -min(v["UA_points"] for v in change.values()))
         worst_ece = max(abs(v["ECE"]) for v in change.values())
+        # the bar is on what a user loses: no corpus's UA more than 0.5 points below fp32's (a gain is no harm)
         rows[kind].update({"per_corpus": per, "change_vs_torch_fp32": change, "worst_UA_change_points": worst_ua,
-                           "worst_ECE_change": worst_ece, "meets_accuracy_bar": worst_ua <= 0.5 and worst_ece <= 0.02})
-        print(f"{kind:<18} worst UA change {worst_ua:.2f} points, worst ECE change {worst_ece:.3f} over "
+                           "worst_UA_loss_points": worst_loss, "worst_ECE_change": worst_ece,
+                           "meets_accuracy_bar": worst_loss <= 0.5 and worst_ece <= 0.02})
+        print(f"{kind:<18} worst UA loss {worst_loss:.2f} points (change {worst_ua:.2f}), worst ECE change {worst_ece:.3f} over "
               f"{len(per)} corpora: {'meets' if rows[kind]['meets_accuracy_bar'] else 'misses'} the bar")
     fastest = min((k for k in rows if rows[k]["meets_accuracy_bar"]), key=lambda k: rows[k]["wall_s"])
     print(f"fastest path that meets the accuracy bar: {fastest} "
@@ -261,7 +267,7 @@ def main():
     print(f"one {startup['clip_seconds']} s clip from the command line: median {startup['median_s']:.2f} s of 5 fresh "
           "processes")
     save("fastest_path" + (f"-{args.name}" if args.name else ""),
-         {"minutes": args.minutes, "paths": rows, "fastest": fastest, "bf16": bf16_note,
+         {"minutes": args.minutes, "paths": rows, "fastest": fastest, "default": default_kind, "bf16": bf16_note,
           "clips_per_corpus": counts, "seen_corpora": list(SEEN), "held_out_corpora": list(HELD_OUT),
           "gemm_ceiling_gflops": ceiling, "encoder_gflop_per_audio_second": gflop_s,
           "skip_non_speech": skip, "start_up": startup, "cpu_features": cpu_features()},

@@ -11,6 +11,7 @@ names, segmentation, calibration temperature and the sha256 of every file.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -91,7 +92,15 @@ def quantize(src: Path, dst: Path, *, layers: str = "mlp") -> None:
         raise ModelError(f"int8 layers must be one of {', '.join(INT8_LAYERS)} (got {layers!r})")
     keep = [] if layers == "all" else [n.name for n in onnx.load(str(src)).graph.node
                                        if n.op_type in ("MatMul", "Conv", "Gemm") and "/mlp/" not in n.name]
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=keep)
+    root = logging.getLogger()  # the quantiser logs advice to the root logger; a user of segser export wants none
+    level, quiet = root.level, logging.NullHandler()
+    root.addHandler(quiet)
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=keep)
+    finally:
+        root.removeHandler(quiet)
+        root.setLevel(level)
 
 
 def quantize_static(src: Path, dst: Path, mels: list) -> None:

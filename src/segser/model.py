@@ -171,14 +171,14 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
     verify_checksum(d, name)
     target = cached_export(d, name)
     fresh = target.exists() and weights_unchanged(target)
-    if fresh and precision == "int8":
+    if fresh and precision != "fp32":
         fresh = "int8_file" in json.loads((target / "export.json").read_text()).get("encoder", {})
     if not fresh:
         if not has("torch"):
             raise ModelError(f"{name}: exporting it needs torch once (pip install 'segser[torch]'), or run an exported copy")
         from .export import export
 
-        export(load_torch_model(d, name), target, int8=precision == "int8", overwrite=True)
+        export(load_torch_model(d, name), target, int8=precision != "fp32", overwrite=True)
     return EmotionModel(**{**load_exported(target, name, precision=precision), "source": d})
 
 

@@ -75,7 +75,7 @@ def test_predict_speakers_auto_writes_every_format(shared_data, tmp_path, capsys
     assert {s["speaker"] for s in doc["segments"]} >= {"S1", "S2"} and len(doc["speakers"]) == 2
     for summary in doc["speakers"].values():
         assert summary["speech_seconds"] > 3 and abs(sum(summary["share"].values()) - 1) < 0.01
-        assert summary["adaptation"]["mode"] in ("none", "speaker", "collection", "safe", "scale only")
+        assert summary["adaptation"]["mode"] in ("none", "speaker", "collection", "speaker+collection", "speaker+none")
     assert (tmp_path / "r.rttm").read_text().count("SPEAKER sample 1 ") == len(doc["turns"])
     assert "speaker" in (tmp_path / "r.csv").read_text().splitlines()[0]
     grid = (tmp_path / "r.TextGrid").read_text()

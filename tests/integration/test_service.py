@@ -42,7 +42,8 @@ def test_health_and_models(client):
 
 
 def test_the_runtime_is_chosen_at_start(shared_data):
-    """`segser serve --runtime torch|onnx`: both answer a real recording with the same decision."""
+    """`segser serve --runtime torch|onnx`: both answer a real recording with the same decision (ONNX at its default
+    precision, int8 feed-forward layers: probabilities within 0.02; fp32 equals torch within 1e-4: test_onnx.py)."""
     path = shared_data / "emodb-originals" / "03a01Wa.wav"
     answers = {}
     for runtime in ("torch", "onnx"):
@@ -53,7 +54,7 @@ def test_the_runtime_is_chosen_at_start(shared_data):
         answers[runtime] = r.json()
     assert answers["torch"]["decision"]["label"] == answers["onnx"]["decision"]["label"] == "angry"
     np.testing.assert_allclose([s["p_angry"] for s in answers["torch"]["segments"]],
-                               [s["p_angry"] for s in answers["onnx"]["segments"]], atol=1e-4)
+                               [s["p_angry"] for s in answers["onnx"]["segments"]], atol=0.02)
 
 
 def test_predict_equals_the_python_api_on_a_real_recording(client, shared_data):

@@ -108,7 +108,7 @@ def test_live_adaptation_grows_with_the_voice_and_says_how_much_it_heard(model4,
     assert heard[0] == 0.0 and heard[-1] > 30.0 and sum(h > 0 for h in heard) > len(heard) / 2
     on = [h for h in heard if h > 0]
     assert on == sorted(on)
-    assert decision["adaptation"]["mode"] == "speaker" and decision["adaptation"]["speech_seconds"] > 30.0
+    assert decision["adaptation"]["mode"] in ("speaker", "speaker+none") and decision["adaptation"]["speech_seconds"] > 30.0
     plain, _ = stream_file(model4, path, 0.5)  # auto: a voice alone is not adapted, as offline
     assert "adapted_on_s" not in plain[0]
     assert [r["label"] for r in plain] == list(predict([path], model4, adapt="none")[0]["label"])
