@@ -428,6 +428,23 @@ def cli_probes(t: Table, tmp: Path):
         for _ in range(3 * 60):
             f.write(np.full(16000 * 60, 1e-3, np.float32))
     check("predict --speakers auto on a 3 h recording", ["predict", str(hours), "--speakers", "auto"], 1, "limit")
+    # the speaker pass reads the file block by block: a bad sample late in a long recording is named with its time
+    talk = np.concatenate([sf.read(good, dtype="float32")[0]] * 30)
+    talk[16000 * 50] = np.nan
+    sf.write(str(tmp / "late-nan.wav"), talk, 16000, subtype="FLOAT")
+    check("predict --speakers auto, NaN at 50 s", ["predict", str(tmp / "late-nan.wav"), "--speakers", "auto"], 1, "NaN")
+    # the default int8 encoder runs one window at a time: a file's answer does not depend on the rest of the batch
+    alone = check("predict good.wav alone (int8 default)", ["predict", good, "--adapt", "none", "--json", "--quiet"], 0)
+    mixed = check("predict good.wav among 8 others", ["predict", *[str(tmp / f"c{k}.wav") for k in range(4)], good,
+                                                      *[str(tmp / f"c{k}.wav") for k in range(4, 8)], "--adapt", "none",
+                                                      "--json", "--quiet"], 0)
+    try:
+        a = json.loads(alone.stdout)["files"][0]["segments"]
+        b = [f for f in json.loads(mixed.stdout)["files"] if f["file"].endswith(Path(good).name)][0]["segments"]
+        same = a == b
+    except (ValueError, KeyError, IndexError):
+        same = False
+    t.add("  ... the same segments either way", "identical", "identical" if same else "DIFFERENT", same)
     blip = tmp / "blip.wav"
     sf.write(str(blip), tone(0.004), 16000)
     check("predict a 4 ms recording", ["predict", str(blip)], 1, "too short")

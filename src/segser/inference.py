@@ -233,7 +233,8 @@ def _adapt_groups(model: EmotionModel, streamed: dict, options: PredictOptions, 
             yield s.result(model, options, logits=logits[a:b], adaptation=note)
 
 
-# the whole recording is held for its speaker turns: measured 1.07 GB peak at 1 h (benchmarks/conversations.py)
+# the speaker pass keeps 10 ms mel frames and a clustering of at most turns.MAX_WINDOWS windows: bounded, but it
+# grows with length (benchmarks/conversations.py reports the peak at 1 h)
 MAX_CONVERSATION_SECONDS = 2 * 3600.0
 
 
@@ -241,14 +242,13 @@ def predict_conversation(model: EmotionModel, path, options: PredictOptions, *, 
                          **stream_options) -> FileResult:
     """One recording with several voices: its speaker turns (:mod:`segser.turns`), each segment's speaker,
     adaptation per found speaker as ``plan`` says, a timeline with a ``speaker`` column and a summary per speaker."""
-    from .audio import load
     from .speakers import MAX_GROUP_SEGMENTS
-    from .turns import find_turns
+    from .turns import find_turns_in_file
 
     limit = min(stream_options.pop("segment_limit", MAX_SEGMENTS_PER_FILE), MAX_GROUP_SEGMENTS)
     max_seconds = min(stream_options.pop("max_seconds", None) or MAX_CONVERSATION_SECONDS, MAX_CONVERSATION_SECONDS)
     s = stream_file(model, path, _float32, options=options, segment_limit=limit, max_seconds=max_seconds, **stream_options)
-    turns = find_turns(load(path, sample_rate=16000), turn_options, where=path)
+    turns = find_turns_in_file(path, turn_options, max_seconds=max_seconds)
     speaker = np.array([turns.speaker_of(a, b) for a, b in s.spans])
     gate = options.gate(model)
     voiced = s.speech >= gate

@@ -34,6 +34,7 @@ VAD_SECONDS = 512 / SAMPLE_RATE
 MAX_WINDOWS = 3000  # bounds the clustering's memory (n^2 distances): longer recordings get a longer step
 THRESHOLD = 0.32  # cosine distance between clusters' mean embeddings: benchmarks/conversations.py
 REFINE_STEPS = 3
+CHUNK = 1 << 20  # samples pushed at once when a whole signal is given
 
 
 @dataclass(frozen=True)
@@ -130,45 +131,100 @@ def _mel_matrix():
     return slaney_mel_matrix(n_mels=40, n_fft=400, sample_rate=SAMPLE_RATE)
 
 
+class StreamedMel:
+    """Resemblyzer's input, block by block: power mel spectrogram, 40 bands, 25 ms Hann windows every 10 ms,
+    centred (zero padding), as ``librosa.feature.melspectrogram(n_fft=400, hop_length=160, n_mels=40)``;
+    only the samples the next frame needs are kept between pushes."""
+
+    N_FFT, HALF = 400, 200
+
+    def __init__(self):
+        self.buf = np.zeros(self.HALF, np.float32)  # the centred first frame's left padding
+        self.buf_start = -self.HALF  # signal index of buf[0]
+        self.next = 0  # next frame to compute
+        self.samples = 0
+        self.parts: list[np.ndarray] = []
+
+    def push(self, x: np.ndarray) -> None:
+        self.samples += len(x)
+        self.buf = np.concatenate([self.buf, np.asarray(x, np.float32)])
+        self._frames((self.buf_start + len(self.buf) - self.HALF) // MEL_STEP)
+
+    def finish(self) -> np.ndarray:
+        self.buf = np.concatenate([self.buf, np.zeros(self.HALF, np.float32)])
+        self._frames(self.samples // MEL_STEP)
+        return np.concatenate(self.parts) if self.parts else np.zeros((0, 40), np.float32)
+
+    def _frames(self, last: int) -> None:
+        window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(self.N_FFT) / self.N_FFT)).astype(np.float32)
+        for a in range(self.next, last + 1, 4096):
+            n = min(last + 1, a + 4096) - a
+            off = a * MEL_STEP - self.HALF - self.buf_start
+            idx = off + (np.arange(n) * MEL_STEP)[:, None] + np.arange(self.N_FFT)[None, :]
+            spec = np.abs(np.fft.rfft(self.buf[idx] * window, axis=1)) ** 2
+            self.parts.append(spec.astype(np.float32) @ _mel_matrix().T)
+        self.next = max(self.next, last + 1)
+        drop = self.next * MEL_STEP - self.HALF - self.buf_start
+        if drop > 0:
+            self.buf, self.buf_start = self.buf[drop:], self.buf_start + drop
+
+
 def voice_mel(x: np.ndarray, *, gain: float = 1.0) -> np.ndarray:
-    """Resemblyzer's input: power mel spectrogram, 40 bands, 25 ms Hann windows every 10 ms,
-    centred (zero padding), as ``librosa.feature.melspectrogram(n_fft=400, hop_length=160, n_mels=40)``
-    of ``gain * x``; (frames, 40). Computed in chunks: no copy of the whole signal."""
-    n_fft, half = 400, 200
-    n = 1 + len(x) // MEL_STEP
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-    out = np.empty((n, 40), np.float32)
-    for a in range(0, n, 4096):
-        b = min(n, a + 4096)
-        lo, hi = a * MEL_STEP - half, (b - 1) * MEL_STEP + half  # this chunk's samples, in signal coordinates
-        piece = np.zeros(hi - lo, np.float32)
-        src = x[max(lo, 0): min(hi, len(x))]
-        piece[max(lo, 0) - lo: max(lo, 0) - lo + len(src)] = src
-        idx = (np.arange(b - a) * MEL_STEP)[:, None] + np.arange(n_fft)[None, :]
-        spec = np.abs(np.fft.rfft(piece[idx] * window, axis=1)) ** 2
-        out[a:b] = spec.astype(np.float32) @ _mel_matrix().T
+    """:class:`StreamedMel` of ``gain * x`` in one go; (frames, 40)."""
+    m = StreamedMel()
+    for i in range(0, len(x), CHUNK):
+        m.push(x[i:i + CHUNK])
+    out = m.finish()
     return out * np.float32(gain * gain) if gain != 1.0 else out
 
 
-def volume_gain(x: np.ndarray, target_dbfs: float = -30.0) -> float:
+def gain_for(rms: float, target_dbfs: float = -30.0) -> float:
     """Resemblyzer's preprocessing as a gain: raise (never lower) the level to ``target_dbfs`` RMS."""
-    rms = math.sqrt(sum(float(np.dot(x[i:i + 1 << 20], x[i:i + 1 << 20])) for i in range(0, len(x), 1 << 20))
-                    / max(len(x), 1))
     if rms <= 0:
         return 1.0
     gain_db = target_dbfs - 20 * math.log10(rms)
     return 10 ** (gain_db / 20) if gain_db > 0 else 1.0
 
 
+@dataclass
+class VoiceFeatures:
+    """What the speaker pass keeps of a recording: the voice encoder's mel frames (at the recording's own level),
+    the speech flags of Silero VAD per 32 ms, and the level; pushed block by block, so a long recording is never
+    held whole (1 h: 58 MB of mel frames)."""
+
+    mel: StreamedMel = field(default_factory=StreamedMel)
+    samples: int = 0
+    sumsq: float = 0.0
+
+    def __post_init__(self):
+        from .segmenters import SileroVAD
+
+        self.vad, self.flags, self.rest = SileroVAD(), [], np.zeros(0, np.float32)
+
+    def push(self, x: np.ndarray) -> None:
+        from .segmenters import VAD_WINDOW
+
+        x = np.asarray(x, np.float32)
+        self.samples += len(x)
+        self.sumsq += float(np.dot(x.astype(np.float64), x.astype(np.float64)))
+        self.mel.push(x)
+        v = np.concatenate([self.rest, x])
+        whole = len(v) // VAD_WINDOW * VAD_WINDOW
+        self.flags.append(self.vad.probabilities(v[:whole]) >= 0.5)
+        self.rest = v[whole:]
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mel frames at Resemblyzer's level, speech flags)."""
+        from .segmenters import VAD_WINDOW
+
+        if len(self.rest):  # the last partial window, zero padded
+            self.flags.append(self.vad.probabilities(np.pad(self.rest, (0, VAD_WINDOW - len(self.rest)))) >= 0.5)
+        gain = gain_for(math.sqrt(self.sumsq / max(self.samples, 1)))
+        mel = self.mel.finish()
+        return (mel * np.float32(gain * gain) if gain != 1.0 else mel), np.concatenate(self.flags)
+
+
 # --- turns ------------------------------------------------------------------------------------------------
-
-def speech_flags(x: np.ndarray) -> np.ndarray:
-    """Silero VAD's speech decision per 32 ms window."""
-    from .segmenters import VAD_WINDOW, SileroVAD
-
-    n = int(math.ceil(len(x) / VAD_WINDOW))
-    return SileroVAD().probabilities(np.pad(x, (0, n * VAD_WINDOW - len(x)))) >= 0.5
-
 
 def _windows(speech: np.ndarray, duration: float, step: float) -> np.ndarray:
     """Start frames (10 ms) of 1.6 s windows at least half speech, every ``step`` (longer when there would be too many)."""
@@ -223,11 +279,29 @@ def _merge_small(labels: np.ndarray, E: np.ndarray, options: TurnOptions, step: 
 
 def find_turns(x: np.ndarray, options: TurnOptions | None = None, *, where="<signal>", encoder_path=None) -> Turns:
     """Speaker turns of a mono 16 kHz signal; :class:`AudioError` when it holds no speech."""
+    features = VoiceFeatures()
+    for i in range(0, len(x), CHUNK):
+        features.push(x[i:i + CHUNK])
+    return turns_of(features, options, where=where, encoder_path=encoder_path)
+
+
+def find_turns_in_file(path, options: TurnOptions | None = None, *, max_seconds: float | None = None) -> Turns:
+    """Speaker turns of a recording read block by block (:class:`segser.audio.FileStream`)."""
+    from .audio import FileStream
+
+    features = VoiceFeatures()
+    for block in FileStream(str(path), SAMPLE_RATE, max_seconds=max_seconds):
+        features.push(block)
+    return turns_of(features, options, where=path)
+
+
+def turns_of(features: VoiceFeatures, options: TurnOptions | None = None, *, where="<signal>",
+             encoder_path=None) -> Turns:
     import torch
 
     options = options or TurnOptions()
-    duration = len(x) / SAMPLE_RATE
-    speech = speech_flags(x)
+    duration = features.samples / SAMPLE_RATE
+    mel, speech = features.finish()
     if not speech.any():
         raise AudioError(where, "no speech found by the voice activity detector: no speaker turns")
     starts = _windows(speech, duration, options.step)
@@ -237,7 +311,6 @@ def find_turns(x: np.ndarray, options: TurnOptions | None = None, *, where="<sig
         labels, starts = np.zeros(0, int), np.zeros(0, int)
         notes.append("too little continuous speech to tell speakers apart: one speaker")
     else:
-        mel = voice_mel(x, gain=volume_gain(x))
         mel = np.pad(mel, ((0, max(0, starts[-1] + WINDOW_FRAMES - len(mel))), (0, 0)))
         net = voice_encoder(encoder_path)
         E = []

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from segser.errors import AudioError, ConfigError
-from segser.turns import Turn, TurnOptions, Turns, find_turns, rttm_lines, voice_encoder, voice_mel
+from segser.turns import Turn, TurnOptions, Turns, VoiceFeatures, find_turns, rttm_lines, voice_encoder, voice_mel
 
 
 def test_voice_mel_is_resemblyzers_librosa_melspectrogram():
@@ -13,6 +13,27 @@ def test_voice_mel_is_resemblyzers_librosa_melspectrogram():
     x = np.random.default_rng(0).standard_normal(16000 * 2).astype(np.float32) * 0.1
     want = librosa.feature.melspectrogram(y=x, sr=16000, n_fft=400, hop_length=160, n_mels=40).T
     np.testing.assert_allclose(voice_mel(x), want, rtol=2e-4, atol=1e-6)
+
+
+def test_the_speaker_pass_streamed_in_blocks_equals_the_whole_signal():
+    """Mel frames, speech flags and level pushed in blocks of any size (1 sample to 3 s) are those of the whole
+    signal at once, so a long recording is never held whole."""
+    rng = np.random.default_rng(1)
+    t = np.arange(16000 * 7) / 16000
+    x = (0.05 * rng.standard_normal(t.size) * (np.sin(2 * np.pi * 0.5 * t) > 0)).astype(np.float32)
+    whole = VoiceFeatures()
+    whole.push(x)
+    want_mel, want_flags = whole.finish()
+    assert len(want_mel) == 1 + len(x) // 160 and len(want_flags) == -(-len(x) // 512)
+    for sizes in ([1, 399, 160, 48000], [16000 * 3], [511, 513, 7]):
+        f, i, k = VoiceFeatures(), 0, 0
+        while i < len(x):
+            f.push(x[i:i + sizes[k % len(sizes)]])
+            i, k = i + sizes[k % len(sizes)], k + 1
+        mel, flags = f.finish()
+        np.testing.assert_allclose(mel, want_mel, rtol=1e-5, atol=1e-9)
+        np.testing.assert_array_equal(flags, want_flags)
+        assert f.sumsq == pytest.approx(float(np.sum(x.astype(np.float64) ** 2)), rel=1e-9)
 
 
 def resemblyzer_checkpoint(path, seed=0):
