@@ -471,6 +471,27 @@ def live_context() -> str:
             + source("live-context-in-corpus") + " " + source("live-context"))
 
 
+def multilingual() -> str:
+    """Whisper base (multilingual) against tiny.en (English only) in the cross-corpus matrix (issue 22)."""
+    doc = load("multilingual")
+    rows = {r["pipeline"]: r for r in doc["results"]}
+    names = doc["corpora"]
+    speed = {(r["size"], r["context_s"]): r for r in load("whisper_speed")["figures"]["rows"]}
+    lines = ["| encoder | " + " | ".join(names) + " | mean | ms per 2 s clip |", "|---|" + "---|" * (len(names) + 2)]
+    for pipe, size in (("whisper-tiny.en-5s", "tiny.en"), ("whisper-base-5s", "base")):
+        r = rows[pipe]
+        lines.append(f"| Whisper {size} | " + " | ".join(f"{r['held_out'][c]:.3f}" for c in names)
+                     + f" | **{r['mean_held_out_UA']:.3f}** | {speed[(size, 5.0)]['ms_per_clip']:.0f} |")
+    tiny, base = rows["whisper-tiny.en-5s"], rows["whisper-base-5s"]
+    gain = {c: 100 * (base["held_out"][c] - tiny["held_out"][c]) for c in names}
+    return ("\n".join(lines) + "\n\nBase minus tiny.en: " + ", ".join(f"{c} {v:+.1f}" for c, v in gain.items())
+            + f" points; mean {100 * (base['mean_held_out_UA'] - tiny['mean_held_out_UA']):+.1f} (issue 22's target for the "
+            f"unadapted mean: 0.68). The v3 recipe (all layers, 5 s windows, 1 s segments, N = 200 head, corpus balance, "
+            f"calibration), 4 classes, leave-one-corpus-out across the seven corpora ({', '.join(doc['evaluation_only'])} "
+            "never trained on), no adaptation; seed 0. Time per clip: `benchmarks/whisper_speed.py` (torch, 2 s EmoDB "
+            "clips). " + source("multilingual"))
+
+
 def live_adaptation() -> str:
     f = load("live_adaptation")["figures"]
     c = f["conditions"]
@@ -566,6 +587,7 @@ SECTIONS = {
     "stream-latency": stream_latency,
     "stream-latency-live": stream_latency_live,
     "live-context": live_context,
+    "multilingual": multilingual,
     "live-adaptation": live_adaptation,
     "ray-throughput": ray_throughput,
     "reliability": reliability,
