@@ -433,6 +433,24 @@ def cli_probes(t: Table, tmp: Path):
     talk[16000 * 50] = np.nan
     sf.write(str(tmp / "late-nan.wav"), talk, 16000, subtype="FLOAT")
     check("predict --speakers auto, NaN at 50 s", ["predict", str(tmp / "late-nan.wav"), "--speakers", "auto"], 1, "NaN")
+    # a voice-encoder checkpoint is unpickled without torch and only as a state dict: one that would run code is refused
+    import pickle
+
+    marker = tmp / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (tmp / "evil.pt").write_bytes(pickle.dumps(0x1950A86A20F9469CFC6C) + pickle.dumps(1001) + pickle.dumps({})
+                                  + pickle.dumps(Evil()))
+    os.environ["SEGSER_RESEMBLYZER"] = str(tmp / "evil.pt")
+    try:
+        check("predict --speakers auto, a voice encoder checkpoint that runs code", ["predict", good, "--speakers", "auto"],
+              2, "not a Resemblyzer voice encoder checkpoint")
+    finally:
+        del os.environ["SEGSER_RESEMBLYZER"]
+    t.add("  ... and its code did not run", "no file", "FILE WRITTEN" if marker.exists() else "no file", not marker.exists())
     # the default int8 encoder runs one window at a time: a file's answer does not depend on the rest of the batch
     alone = check("predict good.wav alone (int8 default)", ["predict", good, "--adapt", "none", "--json", "--quiet"], 0)
     mixed = check("predict good.wav among 8 others", ["predict", *[str(tmp / f"c{k}.wav") for k in range(4)], good,
