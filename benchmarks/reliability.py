@@ -433,7 +433,7 @@ def cli_probes(t: Table, tmp: Path):
     talk[16000 * 50] = np.nan
     sf.write(str(tmp / "late-nan.wav"), talk, 16000, subtype="FLOAT")
     check("predict --speakers auto, NaN at 50 s", ["predict", str(tmp / "late-nan.wav"), "--speakers", "auto"], 1, "NaN")
-    # a voice-encoder checkpoint is unpickled without torch and only as a state dict: one that would run code is refused
+    # a voice-encoder checkpoint is loaded as weights only: one whose pickle would run code is refused
     import pickle
 
     marker = tmp / "pwned"

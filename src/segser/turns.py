@@ -20,6 +20,7 @@ uncertain).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -35,7 +36,7 @@ MAX_WINDOWS = 3000  # bounds the clustering's memory (n^2 distances): longer rec
 THRESHOLD = 0.32  # cosine distance between clusters' mean embeddings: benchmarks/conversations.py
 REFINE_STEPS = 3
 CHUNK = 1 << 20  # samples pushed at once when a whole signal is given
-VOICE_BATCH = 256  # windows through the voice encoder at once: 1 h took 18 s / 409 MB at 256, 22 s / 320 MB at 128
+VOICE_BATCH = 128  # windows through the voice encoder at once
 
 
 @dataclass(frozen=True)
@@ -87,64 +88,44 @@ class Turns:
 
 # --- the voice encoder ----------------------------------------------------------------------------------
 
-class VoiceEncoder:
-    """Resemblyzer's speaker encoder in numpy: a 3-layer LSTM (256 units) over 40 mel bands, its last state ->
-    256-d linear, ReLU, L2 norm; ``state``: the checkpoint's ``model_state`` (torch's names and gate order).
-    Equal to the torch module to 1e-5 (tests/unit/test_turns.py), without importing torch."""
+def _voice_encoder_module():
+    import torch
+    from torch import nn
 
-    def __init__(self, state: dict):
-        # torch's gates (i, f, g, o) reordered (i, f, o, g), the sigmoid gates' rows halved: sigmoid(z) =
-        # 0.5 tanh(z / 2) + 0.5, so one tanh over all four gates per step (3x faster than a sigmoid call, and
-        # faster than torch's own LSTM on this CPU)
-        order = np.r_[0:512, 768:1024, 512:768]
-        scale = np.r_[np.full(768, 0.5), np.ones(256)].astype(np.float32)
-        self.layers = []
-        for layer in range(3):
-            w_ih, w_hh = state[f"lstm.weight_ih_l{layer}"], state[f"lstm.weight_hh_l{layer}"]
-            if w_ih.shape != (1024, 40 if layer == 0 else 256) or w_hh.shape != (1024, 256):
-                raise ValueError(f"layer {layer} has the wrong shape")
-            bias = state[f"lstm.bias_ih_l{layer}"] + state[f"lstm.bias_hh_l{layer}"]
-            self.layers.append(((w_ih[order].T * scale).astype(np.float32), (w_hh[order].T * scale).astype(np.float32),
-                                (bias[order] * scale).astype(np.float32)))
-        self.w, self.b = state["linear.weight"].T.astype(np.float32), state["linear.bias"].astype(np.float32)
+    class VoiceEncoder(nn.Module):
+        """Resemblyzer's speaker encoder: 3-layer LSTM over 40 mel bands, last state -> 256-d, ReLU, L2 norm."""
 
-    def __call__(self, mels: np.ndarray) -> np.ndarray:
-        """(windows, frames, 40) -> (windows, 256) unit vectors."""
-        x = np.ascontiguousarray(np.asarray(mels, np.float32).transpose(1, 0, 2))  # (frames, windows, 40)
-        for k, (w_ih, w_hh, bias) in enumerate(self.layers):
-            pre = np.matmul(x, w_ih)  # every frame's input projection at once; bias added in place (no copies)
-            pre += bias
-            del x
-            h = np.zeros((pre.shape[1], 256), np.float32)
-            c, g = np.zeros_like(h), np.empty((pre.shape[1], 1024), np.float32)
-            out = np.empty((pre.shape[0], pre.shape[1], 256), np.float32) if k < 2 else None
-            for t in range(pre.shape[0]):
-                np.matmul(h, w_hh, out=g)
-                g += pre[t]
-                np.tanh(g, out=g)
-                sig = g[:, :768] * 0.5 + 0.5
-                c = sig[:, 256:512] * c + sig[:, :256] * g[:, 768:]
-                h = sig[:, 512:768] * np.tanh(c)
-                if out is not None:
-                    out[t] = h
-            del pre
-            x = out
-        raw = np.maximum(h @ self.w + self.b, 0.0)
-        return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9)
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(40, 256, 3, batch_first=True)
+            self.linear = nn.Linear(256, 256)
+
+        def forward(self, mels):
+            _, (hidden, _) = self.lstm(mels)
+            raw = torch.relu(self.linear(hidden[-1]))
+            return raw / torch.norm(raw, dim=1, keepdim=True).clamp_min(1e-9)
+
+    return VoiceEncoder
 
 
 @lru_cache(maxsize=2)
-def voice_encoder(path: str | None = None) -> VoiceEncoder:
+def voice_encoder(path: str | None = None):
     """The voice encoder with Resemblyzer's weights (``{"model_state": ...}`` as its package ships them)."""
-    from .checkpoints import CheckpointError, read_torch_checkpoint
+    import torch
+
     from .weights import resolve
 
     file = resolve("resemblyzer", path)
     try:
-        return VoiceEncoder(read_torch_checkpoint(file)["model_state"])
-    except (CheckpointError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        with warnings.catch_warnings():  # a refused file is our error message, not torch's warnings
+            warnings.simplefilter("ignore")
+            state = torch.load(str(file), map_location="cpu", weights_only=True)["model_state"]
+        net = _voice_encoder_module()()
+        net.load_state_dict({k: v for k, v in state.items() if not k.startswith("similarity_")})
+    except Exception as exc:
         raise ConfigError(f"{file.name}: not a Resemblyzer voice encoder checkpoint ({type(exc).__name__}: "
                           f"{str(exc)[:120]})") from None
+    return net.eval()
 
 
 @lru_cache(maxsize=1)
@@ -341,12 +322,16 @@ def turns_of(features: VoiceFeatures, options: TurnOptions | None = None, *, whe
         labels, starts = np.zeros(0, int), np.zeros(0, int)
         notes.append("too little continuous speech to tell speakers apart: one speaker")
     else:
+        import torch  # its LSTM: 1 h of windows in 15 s, a numpy LSTM took 21 s
+
         net = voice_encoder(encoder_path)
 
         def window(a):  # the last windows may reach past the end: zero frames there
             w = mel[a: a + WINDOW_FRAMES]
             return w if len(w) == WINDOW_FRAMES else np.pad(w, ((0, WINDOW_FRAMES - len(w)), (0, 0)))
-        E = [net(np.stack([window(a) for a in starts[b:b + VOICE_BATCH]])) for b in range(0, len(starts), VOICE_BATCH)]
+        with torch.no_grad():
+            E = [net(torch.from_numpy(np.stack([window(a) for a in starts[b:b + VOICE_BATCH]]))).numpy()
+                 for b in range(0, len(starts), VOICE_BATCH)]
         labels = _cluster(np.concatenate(E), options, step)
         found = len(np.unique(labels))
         if options.num_speakers is not None and found < options.num_speakers:
