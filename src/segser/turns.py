@@ -207,33 +207,25 @@ class VoiceFeatures:
     sumsq: float = 0.0
 
     def __post_init__(self):
-        from .segmenters import SileroVAD
+        from .embedding import SpeechShare  # the timeline's own VAD stream: the same 32 ms grid and final window
 
-        self.vad, self.flags, self.rest = SileroVAD(), [], np.zeros(0, np.float32)
+        self.vad = SpeechShare(SAMPLE_RATE)
 
     def push(self, x: np.ndarray) -> None:
-        from .segmenters import VAD_WINDOW
-
         x = np.asarray(x, np.float32)
         self.samples += len(x)
         self.sumsq += float(np.dot(x.astype(np.float64), x.astype(np.float64)))
         self.mel.push(x)
-        v = np.concatenate([self.rest, x])
-        whole = len(v) // VAD_WINDOW * VAD_WINDOW
-        self.flags.append(self.vad.probabilities(v[:whole]) >= 0.5)
-        self.rest = v[whole:]
+        self.vad.push(x)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """(mel frames at Resemblyzer's level, speech flags)."""
-        from .segmenters import VAD_WINDOW
-
-        if len(self.rest):  # the last partial window, zero padded
-            self.flags.append(self.vad.probabilities(np.pad(self.rest, (0, VAD_WINDOW - len(self.rest)))) >= 0.5)
+        self.vad.push(np.zeros(0, np.float32), last=True)
         gain = gain_for(math.sqrt(self.sumsq / max(self.samples, 1)))
         mel = self.mel.finish()
         if gain != 1.0:
             mel *= np.float32(gain * gain)
-        return mel, np.concatenate(self.flags)
+        return mel, self.vad.speech
 
 
 # --- turns ------------------------------------------------------------------------------------------------
