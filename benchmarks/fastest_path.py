@@ -11,8 +11,9 @@
 * start-up: one 2 s clip from the command line, median wall of 5 fresh processes, default runtime.
 
 Paths: torch fp32; torch bf16 (autocast, only on CPUs with bf16 instructions); onnxruntime fp32; onnxruntime int8
-with dynamic quantisation of the weights (signed, per channel; QOperator) of the feed-forward layers only (the
-export's int8) and of every matrix product and convolution ("-all"); onnxruntime int8 static (QDQ,
+with dynamic quantisation of the weights (signed, per channel; QOperator) of every product with a weight matrix
+("-linear": feed-forward and attention projections; the export's int8), of the feed-forward layers only ("-mlp")
+and of every matrix product and convolution ("-all"); onnxruntime int8 static (QDQ,
 activations calibrated on EmoDB/RAVDESS speech). Writes benchmarks/results/fastest_path.json.
 
     python benchmarks/fastest_path.py [--minutes 60] [--clips 1000]
@@ -186,9 +187,10 @@ def main():
     ap.add_argument("--paths", nargs="+", help="only these paths (torch-fp32, the reference, is always run)")
     ap.add_argument("--name", help="results file suffix (fastest_path-NAME.json)")
     args = ap.parse_args()
-    from segser.export import export, quantize, quantize_static
+    from segser.export import INT8_LAYERS, export, quantize, quantize_static
     from segser.fileio import file_digest
     from segser.model import load_model
+    from segser.onnx_model import DEFAULT_PRECISION, INT8_DEFAULT
 
     ceiling = gemm_ceiling()
     gflop_s = encoder_gflop_per_audio_second()
@@ -196,8 +198,8 @@ def main():
     print(f"fp32 GEMM ceiling now: {', '.join(f'{k} {v:.0f}' for k, v in ceiling.items())} GFLOP/s; "
           f"encoder {gflop_s:.2f} GFLOP per second of audio", flush=True)
     ok_bf16, bf16_note = bf16_supported()
-    kinds = ["torch-fp32"] + (["torch-bf16"] if ok_bf16 else []) + ["onnx-fp32", "onnx-int8-dynamic",
-                                                                    "onnx-int8-dynamic-all", "onnx-int8-static"]
+    kinds = ["torch-fp32"] + (["torch-bf16"] if ok_bf16 else []) + ["onnx-fp32"] + [
+        f"onnx-int8-dynamic-{layers}" for layers in INT8_LAYERS] + ["onnx-int8-static"]
     if args.paths:
         kinds = [k for k in kinds if k == "torch-fp32" or k in args.paths]
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,19 +208,18 @@ def main():
         static = tmp / "export-static"
         shutil.copytree(tmp / "export", static)
         quantize_static(static / "encoder.onnx", static / "encoder.int8.onnx", calibration_mels())
-        every = tmp / "export-all"  # every matrix product and convolution in int8, not only the feed-forward ones
-        shutil.copytree(tmp / "export", every)
-        quantize(every / "encoder.onnx", every / "encoder.int8.onnx", layers="all")
-        for folder in (static, every):
+        exports = {"onnx-int8-static": static}
+        for layers in sorted(set(INT8_LAYERS) - {INT8_DEFAULT}):  # the export's own int8 copy is INT8_DEFAULT's
+            exports[f"onnx-int8-dynamic-{layers}"] = folder = tmp / f"export-{layers}"
+            shutil.copytree(tmp / "export", folder)
+            quantize(folder / "encoder.onnx", folder / "encoder.int8.onnx", layers=layers)
+        for folder in exports.values():
             doc = json.loads((folder / "export.json").read_text())
             doc["sha256"]["encoder.int8.onnx"] = file_digest(folder / "encoder.int8.onnx")
             (folder / "export.json").write_text(json.dumps(doc))
-        exports = {k: {"onnx-int8-static": static, "onnx-int8-dynamic-all": every}.get(k, tmp / "export") for k in kinds}
-        sizes = {"torch-fp32": _torch_size(), "torch-bf16": _torch_size(),
-                 "onnx-fp32": _mb(tmp / "export", ["encoder.onnx", "head.onnx"]),
-                 "onnx-int8-dynamic": _mb(tmp / "export", ["encoder.int8.onnx", "head.onnx"]),
-                 "onnx-int8-dynamic-all": _mb(every, ["encoder.int8.onnx", "head.onnx"]),
-                 "onnx-int8-static": _mb(static, ["encoder.int8.onnx", "head.onnx"])}
+        exports = {k: exports.get(k, tmp / "export") for k in kinds}
+        sizes = {k: _torch_size() if k.startswith("torch") else
+                 _mb(exports[k], ["encoder.int8.onnx" if "int8" in k else "encoder.onnx", "head.onnx"]) for k in kinds}
         hour = tmp / "speech.flac"
         build_hour(args.minutes, hour)
         counts = clip_manifest(args.clips, tmp / "clips.csv")
@@ -234,9 +235,7 @@ def main():
             print(f"{kind:<18} 1 h in {speed['wall']:6.1f} s ({rows[kind]['x_realtime']:5.0f}x), peak RSS {rss:5.0f} MB, "
                   f"model {sizes[kind]:5.1f} MB, {100 * rows[kind]['share_of_fp32_ceiling']:.0f}% of the fp32 ceiling",
                   flush=True)
-        from segser.onnx_model import DEFAULT_PRECISION
-
-        default_kind = {"int8": "onnx-int8-dynamic", "fp32": "onnx-fp32"}[DEFAULT_PRECISION]
+        default_kind = {"int8": f"onnx-int8-dynamic-{INT8_DEFAULT}", "fp32": "onnx-fp32"}[DEFAULT_PRECISION]
         ungated = run(default_kind, str(hour), exports[default_kind], tmp, gate=0.0)[0] if default_kind in rows else None
     skip = None
     if ungated is not None:

@@ -88,6 +88,7 @@ class SpeechShare:
         self.first = 0  # index of the first window kept
         self.speech = np.zeros(0, bool)
         self.final = False
+        self.keep = False  # keep every flag (the speaker pass of a conversation reads them all after the stream)
 
     def push(self, x: np.ndarray, *, last: bool = False) -> None:
         x = np.concatenate([self.rest, x]) if self.rest.size else x
@@ -116,7 +117,7 @@ class SpeechShare:
 
     def drop_before(self, t: float) -> None:
         a = self._windows(max(t, 0.0), max(t, 0.0))[0] - 1
-        if a > self.first:
+        if a > self.first and not self.keep:
             self.speech = self.speech[a - self.first:]
             self.first = a
 

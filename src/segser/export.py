@@ -21,6 +21,7 @@ import torch
 from . import __version__
 from .errors import ModelError
 from .fileio import RunDirectory, file_digest, write_json
+from .onnx_model import INT8_DEFAULT
 from .options import as_dict
 
 FORMAT = 1
@@ -77,21 +78,25 @@ class _YAMNetEmbedding(torch.nn.Module):
         return self.net(patches)[0]
 
 
-INT8_LAYERS = ("mlp", "all")
+INT8_LAYERS = ("mlp", "linear", "all")
 
 
-def quantize(src: Path, dst: Path, *, layers: str = "mlp") -> None:
-    """Dynamic 8-bit quantisation of weights, signed, one scale per output channel. ``layers="mlp"``: only the
-    transformer blocks' feed-forward matrices (over half the encoder's work), attention projections and
-    convolutions kept in fp32, which moved the head's logits a third as much as quantising every matrix product
-    and convolution (``"all"``) on real speech (benchmarks/fastest_path.py judges both)."""
+def quantize(src: Path, dst: Path, *, layers: str = INT8_DEFAULT) -> None:
+    """Dynamic 8-bit quantisation of weights, signed, one scale per output channel. ``layers="linear"``: every
+    product with a weight matrix (the transformer blocks' feed-forward and attention projections, about 90 % of
+    the encoder's work), the attention's products of two activations and the convolutions kept in fp32;
+    ``"mlp"``: the feed-forward matrices only; ``"all"``: every matrix product and convolution, which moved the
+    head's logits three times as much as ``"mlp"`` on real speech (benchmarks/fastest_path.py judges all three)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     if layers not in INT8_LAYERS:
         raise ModelError(f"int8 layers must be one of {', '.join(INT8_LAYERS)} (got {layers!r})")
-    keep = [] if layers == "all" else [n.name for n in onnx.load(str(src)).graph.node
-                                       if n.op_type in ("MatMul", "Conv", "Gemm") and "/mlp/" not in n.name]
+    graph = onnx.load(str(src)).graph
+    weights = {w.name for w in graph.initializer}
+    quantized = {"all": lambda n: True, "mlp": lambda n: "/mlp/" in n.name,
+                 "linear": lambda n: n.op_type == "MatMul" and n.input[1] in weights}[layers]
+    keep = [n.name for n in graph.node if n.op_type in ("MatMul", "Conv", "Gemm") and not quantized(n)]
     root = logging.getLogger()  # the quantiser logs advice to the root logger; a user of segser export wants none
     level, quiet = root.level, logging.NullHandler()
     root.addHandler(quiet)
@@ -132,7 +137,7 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
                       dynamic={"embeddings": {0: "segments"}, "logits": {0: "segments"}})
         if int8 and "file" in encoder:
             quantize(tmp / encoder["file"], tmp / "encoder.int8.onnx")
-            encoder["int8_file"] = "encoder.int8.onnx"
+            encoder["int8_file"], encoder["int8_layers"] = "encoder.int8.onnx", INT8_DEFAULT
         from .weights import resolve
 
         shutil.copyfile(resolve("silero-vad"), tmp / "vad.onnx")

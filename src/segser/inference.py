@@ -105,8 +105,9 @@ class Streamed:
 
 def stream_file(model: EmotionModel, path, per_block, *, options: PredictOptions = DEFAULT_OPTIONS,
                 max_seconds: float | None = None, segment_limit: int = MAX_SEGMENTS_PER_FILE, envelope: bool = False,
-                cancelled=None, compute=None, block_windows: int = 8) -> Streamed:
+                cancelled=None, compute=None, block_windows: int = 8, voice=None) -> Streamed:
     """Stream one file in blocks through the model's encoder; ``per_block(X)`` of each block's segment embeddings.
+    ``voice``: a :class:`segser.turns.VoiceFeatures` fed the same blocks, with this pass's speech flags.
     ``cancelled()`` is polled between blocks; ``compute(fn)`` runs each block's model work (the service queues
     it on one compute thread, so concurrent requests advance block by block in turn); ``block_windows``: encoder
     windows read per block (fewer: less memory per concurrent request, as the service uses)."""
@@ -116,6 +117,8 @@ def stream_file(model: EmotionModel, path, per_block, *, options: PredictOptions
                         max_seconds=max_seconds)
     seg.check_duration(stream.duration, path, limit=segment_limit)
     embedder = model.embedder(seg, skip_below=options.gate(model))
+    if voice is not None:
+        voice.share_vad(embedder.speech)
     env = Envelope(int(stream.duration * model.sample_rate), model.sample_rate) if envelope else None
     spans, values, speech = [], [], []
 
@@ -132,6 +135,8 @@ def stream_file(model: EmotionModel, path, per_block, *, options: PredictOptions
             raise Cancelled(f"{display_path(path)}: cancelled")
         if env is not None:
             env.add(block)
+        if voice is not None:
+            voice.push(block)
         run(partial(step, block))
         if i % 8 == 7:
             trim_heap()
@@ -243,12 +248,14 @@ def predict_conversation(model: EmotionModel, path, options: PredictOptions, *, 
     """One recording with several voices: its speaker turns (:mod:`segser.turns`), each segment's speaker,
     adaptation per found speaker as ``plan`` says, a timeline with a ``speaker`` column and a summary per speaker."""
     from .speakers import MAX_GROUP_SEGMENTS
-    from .turns import find_turns_in_file
+    from .turns import VoiceFeatures, turns_of
 
     limit = min(stream_options.pop("segment_limit", MAX_SEGMENTS_PER_FILE), MAX_GROUP_SEGMENTS)
     max_seconds = min(stream_options.pop("max_seconds", None) or MAX_CONVERSATION_SECONDS, MAX_CONVERSATION_SECONDS)
-    s = stream_file(model, path, _float32, options=options, segment_limit=limit, max_seconds=max_seconds, **stream_options)
-    turns = find_turns_in_file(path, turn_options, max_seconds=max_seconds)
+    voice = VoiceFeatures()  # one read of the file: the speaker pass takes the blocks and speech flags of this one
+    s = stream_file(model, path, _float32, options=options, segment_limit=limit, max_seconds=max_seconds,
+                    voice=voice, **stream_options)
+    turns = turns_of(voice, turn_options, where=path)
     speaker = np.array([turns.speaker_of(a, b) for a, b in s.spans])
     gate = options.gate(model)
     voiced = s.speech >= gate

@@ -25,6 +25,7 @@ from .settings import cache_dir
 
 PRECISIONS = ("auto", "fp32", "int8")
 DEFAULT_PRECISION = "int8"  # benchmarks/fastest_path.py
+INT8_DEFAULT = "linear"  # which layers the export's int8 copy quantises (export.quantize): the fastest that keeps the bar
 
 
 class _Encoder:

@@ -290,12 +290,18 @@ def silero_weights(path: str | None = None) -> dict[str, np.ndarray]:
 
 
 def _conv1d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int) -> np.ndarray:
-    """(n, T, Cin) -> (n, T', Cout): a kernel-3, padding-1 convolution along T, then ReLU."""
+    """(n, T, Cin) -> (n, T', Cout): a kernel-3, padding-1 convolution along T, then ReLU (one 2-D matrix product:
+    numpy's stacked 3-D product took half as long again)."""
     n, t, c = x.shape
-    xp = np.concatenate([np.zeros((n, 1, c), x.dtype), x, np.zeros((n, 1, c), x.dtype)], axis=1)
     length = (t - 1) // stride + 1
+    if length == 1:  # one output: only the taps that fall on the input, not on the zero padding
+        taps = [k for k in range(3) if 0 <= k - 1 < t]
+        cols = x[:, [k - 1 for k in taps]].transpose(0, 2, 1).reshape(n, c * len(taps))
+        return np.maximum(cols @ w[:, :, taps].reshape(w.shape[0], -1).T + b, 0.0)[:, None]
+    xp = np.concatenate([np.zeros((n, 1, c), x.dtype), x, np.zeros((n, 1, c), x.dtype)], axis=1)
     cols = np.stack([xp[:, k: k + stride * (length - 1) + 1: stride] for k in range(3)], axis=-1)
-    return np.maximum(cols.reshape(n, length, c * 3) @ w.reshape(w.shape[0], -1).T + b, 0.0)
+    out = cols.reshape(n * length, c * 3) @ w.reshape(w.shape[0], -1).T + b
+    return np.maximum(out, 0.0).reshape(n, length, -1)
 
 
 def _sigmoid(x):
@@ -313,11 +319,19 @@ class SileroVAD:
     def __init__(self, vad_file: str | None = None):
         w = silero_weights(str(vad_file) if vad_file else None)
         self.basis = w["stft.forward_basis_buffer"][:, 0, :].T.copy()  # (256, 258): 129 real, 129 imaginary
+        # the basis is a Hann-windowed DFT (v5, v6): an FFT of the windowed frames does the same in a tenth of the work
+        window = self.basis[:, 0].copy()
+        dft = np.fft.rfft(np.diag(window), axis=0)
+        self.window = window if np.allclose(self.basis, np.concatenate([dft.real.T, dft.imag.T], axis=1), atol=1e-4) else None
         self.convs = [(w[f"encoder.{i}.reparam_conv.weight"], w[f"encoder.{i}.reparam_conv.bias"], s)
                       for i, s in enumerate((1, 2, 2, 1))]
-        order = np.r_[0:256, 384:512, 256:384]  # torch's gates (i, f, g, o) as (i, f, o, g): one sigmoid, one tanh
-        self.w_ih, self.w_hh = w["decoder.rnn.weight_ih"][order].T.copy(), w["decoder.rnn.weight_hh"][order].T.copy()
-        self.b = (w["decoder.rnn.bias_ih"] + w["decoder.rnn.bias_hh"])[order]
+        # torch's gates (i, f, g, o) as (i, f, o, g), the sigmoid gates' rows halved: sigmoid(z) = (1 + tanh(z/2)) / 2,
+        # so one tanh over all four gates per step
+        order = np.r_[0:256, 384:512, 256:384]
+        half = np.r_[np.full(384, 0.5, np.float32), np.ones(128, np.float32)]
+        self.w_ih = (w["decoder.rnn.weight_ih"][order] * half[:, None]).T.copy()
+        self.w_hh = (w["decoder.rnn.weight_hh"][order] * half[:, None]).T.copy()
+        self.b = (w["decoder.rnn.bias_ih"] + w["decoder.rnn.bias_hh"])[order] * half
         self.w_out, self.b_out = w["decoder.decoder.2.weight"][0, :, 0], float(w["decoder.decoder.2.bias"][0])
         self.h = np.zeros(128, np.float32)
         self.c = np.zeros(128, np.float32)
@@ -344,17 +358,24 @@ class SileroVAD:
         inputs = signal[np.arange(n)[:, None] * VAD_WINDOW + np.arange(VAD_WINDOW + VAD_CONTEXT)]
         padded = np.concatenate([inputs, inputs[:, -2:-VAD_CONTEXT - 2:-1]], axis=1)  # reflect-padded on the right
         frames = np.stack([padded[:, k * 128: k * 128 + 256] for k in range(4)], axis=1)
-        spec = frames @ self.basis
-        h = np.sqrt(spec[..., :129] ** 2 + spec[..., 129:] ** 2)
+        if self.window is not None:
+            import scipy.fft
+
+            h = np.abs(scipy.fft.rfft(frames * self.window, axis=-1))  # single precision (numpy's: double, 5x slower)
+        else:
+            spec = frames @ self.basis
+            h = np.sqrt(spec[..., :129] ** 2 + spec[..., 129:] ** 2)
         for w, b, stride in self.convs:
             h = _conv1d(h, w, b, stride)
         gates_in = h[:, 0, :] @ self.w_ih + self.b
         out = np.empty((n, 128), np.float32)
         hid, cell = self.h, self.c
         for t in range(n):
-            g = gates_in[t] + hid @ self.w_hh
-            sig = _sigmoid(g[:384])
-            cell = sig[128:256] * cell + sig[:128] * np.tanh(g[384:])
+            g = np.tanh(gates_in[t] + hid @ self.w_hh)
+            sig = g[:384]
+            sig *= 0.5
+            sig += 0.5
+            cell = sig[128:256] * cell + sig[:128] * g[384:]
             hid = sig[256:] * np.tanh(cell)
             out[t] = hid
         self.h, self.c = hid, cell

@@ -209,18 +209,28 @@ class VoiceFeatures:
     def __post_init__(self):
         from .embedding import SpeechShare  # the timeline's own VAD stream: the same 32 ms grid and final window
 
-        self.vad = SpeechShare(SAMPLE_RATE)
+        self.vad, self.own_vad = SpeechShare(SAMPLE_RATE), True
+
+    def share_vad(self, share) -> None:
+        """Take the speech flags from ``share`` (an emotion pass's :class:`~segser.embedding.SpeechShare` fed the
+        same blocks, keeping every flag) instead of running the VAD a second time."""
+        share.keep = True
+        self.vad, self.own_vad = share, False
 
     def push(self, x: np.ndarray) -> None:
         x = np.asarray(x, np.float32)
         self.samples += len(x)
         self.sumsq += float(np.dot(x.astype(np.float64), x.astype(np.float64)))
         self.mel.push(x)
-        self.vad.push(x)
+        if self.own_vad:
+            self.vad.push(x)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """(mel frames at Resemblyzer's level, speech flags)."""
-        self.vad.push(np.zeros(0, np.float32), last=True)
+        if self.own_vad:
+            self.vad.push(np.zeros(0, np.float32), last=True)
+        elif not self.vad.final or self.vad.first:
+            raise RuntimeError("the shared speech flags are not complete")
         gain = gain_for(math.sqrt(self.sumsq / max(self.samples, 1)))
         mel = self.mel.finish()
         if gain != 1.0:
@@ -287,16 +297,6 @@ def find_turns(x: np.ndarray, options: TurnOptions | None = None, *, where="<sig
     for i in range(0, len(x), CHUNK):
         features.push(x[i:i + CHUNK])
     return turns_of(features, options, where=where, encoder_path=encoder_path)
-
-
-def find_turns_in_file(path, options: TurnOptions | None = None, *, max_seconds: float | None = None) -> Turns:
-    """Speaker turns of a recording read block by block (:class:`segser.audio.FileStream`)."""
-    from .audio import FileStream
-
-    features = VoiceFeatures()
-    for block in FileStream(str(path), SAMPLE_RATE, max_seconds=max_seconds):
-        features.push(block)
-    return turns_of(features, options, where=path)
 
 
 def turns_of(features: VoiceFeatures, options: TurnOptions | None = None, *, where="<signal>",

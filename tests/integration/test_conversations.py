@@ -77,6 +77,10 @@ def test_predict_speakers_auto_writes_every_format(shared_data, tmp_path, capsys
         assert summary["speech_seconds"] > 3 and abs(sum(summary["share"].values()) - 1) < 0.01
         assert summary["adaptation"]["mode"] in ("none", "speaker", "collection", "speaker+collection", "speaker+none")
     assert (tmp_path / "r.rttm").read_text().count("SPEAKER sample 1 ") == len(doc["turns"])
+    # one read of the file feeds both passes: the turns equal a speaker pass of its own
+    alone = find_turns(load(wav)).turns
+    assert [(round(t["start"], 3), round(t["end"], 3), t["speaker"]) for t in doc["turns"]] == [
+        (round(t.start, 3), round(t.end, 3), t.speaker) for t in alone]
     assert "speaker" in (tmp_path / "r.csv").read_text().splitlines()[0]
     grid = (tmp_path / "r.TextGrid").read_text()
     assert 'name = "emotion S1"' in grid and 'name = "speakers"' in grid

@@ -46,19 +46,22 @@ def test_export_folder_is_checked_and_complete(exported):
     assert doc["encoder"]["kind"] == "whisper" and doc["encoder"]["window_seconds"] == 5.0
 
 
-def test_int8_quantises_the_feed_forward_layers_only(exported, shared_data):
-    """The export's int8 copy: the blocks' feed-forward matrices in int8, attention and convolutions in fp32; on real
-    speech its logits stay close to fp32's and most clip decisions agree (fastest_path.py judges accuracy)."""
+def test_int8_quantises_the_products_with_weight_matrices_only(exported, shared_data):
+    """The export's int8 copy: every product with a weight matrix (feed-forward, attention projections) in int8,
+    the attention's products of two activations and the convolutions in fp32; on real speech its logits stay close
+    to fp32's and most clip decisions agree (fastest_path.py judges accuracy)."""
     import onnx
 
     from segser.errors import ModelError
     from segser.export import quantize
 
+    doc = json.loads((exported / "export.json").read_text())
+    assert doc["encoder"]["int8_layers"] == "linear"
     nodes = onnx.load(str(exported / "encoder.int8.onnx")).graph.node
     integer = [n.name for n in nodes if n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul", "ConvInteger")]
-    assert integer and all("/mlp/" in n for n in integer)
-    assert sum(n.op_type == "Conv" for n in nodes) == 2 and any("attn/query" in n.name and n.op_type == "MatMul"
-                                                                for n in nodes)
+    assert sum("/mlp/" in n for n in integer) == 8 and sum("/attn/" in n for n in integer) == 16  # 4 blocks
+    assert sum(n.op_type == "Conv" for n in nodes) == 2
+    assert sum(n.op_type == "MatMul" and "/attn/MatMul" in n.name for n in nodes) == 8  # q.k and weights.v, fp32
     files = real_files(shared_data)
     t32, d32, _ = predict(files, exported, precision="fp32")
     t8, d8, _ = predict(files, exported, precision="int8")

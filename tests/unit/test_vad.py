@@ -37,6 +37,14 @@ def test_numpy_vad_equals_the_onnx_model_on_a_real_conversation(shared_data):
     assert 0.3 < (got >= 0.5).mean() < 0.95  # the recording has both speech and pauses
 
 
+def test_the_fft_front_end_equals_the_models_own_basis(shared_data):
+    x = load(shared_data / "conversation" / "sample.wav")[: 16000 * 6]
+    fast, basis = SileroVAD(), SileroVAD()
+    assert fast.window is not None  # the shipped model's basis is a Hann-windowed DFT
+    basis.window = None  # what a model with another basis runs: its matrix product
+    np.testing.assert_allclose(fast.probabilities(x), basis.probabilities(x), atol=1e-5)
+
+
 def test_a_file_that_is_not_silero_is_a_clear_error(tmp_path):
     import onnx
     from onnx import TensorProto, helper
