@@ -43,7 +43,7 @@ def test_health_and_models(client):
 
 def test_the_runtime_is_chosen_at_start(shared_data):
     """`segser serve --runtime torch|onnx`: both answer a real recording with the same decision (ONNX at its default
-    precision, int8 feed-forward layers: probabilities within 0.02; fp32 equals torch within 1e-4: test_onnx.py)."""
+    precision, int8 weight matrices: probabilities within 0.02; fp32 equals torch within 1e-4: test_onnx.py)."""
     path = shared_data / "emodb-originals" / "03a01Wa.wav"
     answers = {}
     for runtime in ("torch", "onnx"):
