@@ -492,6 +492,28 @@ def multilingual() -> str:
             "clips). " + source("multilingual"))
 
 
+def fewer_layers() -> str:
+    """A smaller encoder (issue 25): the default's tiny.en tapped at a shallower layer, so fewer blocks run."""
+    doc = load("fewer-layers")
+    rows = {r["pipeline"]: r for r in doc["results"]}
+    names = doc["corpora"]
+    lines = ["| encoder | blocks run | " + " | ".join(names) + " | mean |", "|---|---|" + "---|" * (len(names) + 1)]
+    ref = rows["whisper-tiny.en-5s"]
+    for pipe, what, blocks in (("whisper-tiny.en-5s", "all layers (the default's recipe)", 4),
+                               ("whisper-tiny.en-layer3-5s", "layer 3 alone", 3),
+                               ("whisper-tiny.en-layer2-5s", "layer 2 alone", 2)):
+        r = rows[pipe]
+        lines.append(f"| tiny.en, {what} | {blocks} of 4 | " + " | ".join(f"{r['held_out'][c]:.3f}" for c in names)
+                     + f" | **{r['mean_held_out_UA']:.3f}** |")
+    worst = {pipe: min(100 * (rows[pipe]["held_out"][c] - ref["held_out"][c]) for c in names)
+             for pipe in ("whisper-tiny.en-layer3-5s", "whisper-tiny.en-layer2-5s")}
+    return ("\n".join(lines) + "\n\nLargest loss against all layers: layer 3 " + f"{worst['whisper-tiny.en-layer3-5s']:+.1f}, "
+            f"layer 2 {worst['whisper-tiny.en-layer2-5s']:+.1f} points. The v3 recipe otherwise (5 s windows, 1 s "
+            "segments, N = 200 head, corpus balance, calibration), 4 classes, leave-one-corpus-out across the seven "
+            f"corpora ({', '.join(doc['evaluation_only'])} never trained on), no adaptation; seed 0. "
+            + source("fewer-layers"))
+
+
 def live_adaptation() -> str:
     f = load("live_adaptation")["figures"]
     c = f["conditions"]
@@ -588,6 +610,7 @@ SECTIONS = {
     "stream-latency-live": stream_latency_live,
     "live-context": live_context,
     "multilingual": multilingual,
+    "fewer-layers": fewer_layers,
     "live-adaptation": live_adaptation,
     "ray-throughput": ray_throughput,
     "reliability": reliability,
