@@ -170,13 +170,10 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
 
     verify_checksum(d, name)
     target = cached_export(d, name)
-    usable = target.exists() and weights_unchanged(target)
-    fresh = usable
-    if usable and precision != "fp32":  # an int8 copy, quantised as this version quantises
-        from .onnx_model import INT8_DEFAULT
-
-        fresh = json.loads((target / "export.json").read_text()).get("encoder", {}).get("int8_layers") == INT8_DEFAULT
-    if not fresh and not (usable and not has("torch")):  # without torch, an older export of the same weights serves
+    fresh = target.exists() and weights_unchanged(target)
+    if fresh and precision != "fp32":
+        fresh = "int8_file" in json.loads((target / "export.json").read_text()).get("encoder", {})
+    if not fresh:
         if not has("torch"):
             raise ModelError(f"{name}: exporting it needs torch once (pip install 'segser[torch]'), or run an exported copy")
         from .export import export
