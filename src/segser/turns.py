@@ -206,29 +206,34 @@ class VoiceFeatures:
     samples: int = 0
     sumsq: float = 0.0
 
-    def __post_init__(self):
-        from .embedding import SpeechShare  # the timeline's own VAD stream: the same 32 ms grid and final window
-
-        self.vad, self.own_vad = SpeechShare(SAMPLE_RATE), True
+    vad: object = None  # the flags' SpeechShare: an emotion pass's (share_vad), else its own, made when first needed
+    shared: bool = False
 
     def share_vad(self, share) -> None:
         """Take the speech flags from ``share`` (an emotion pass's :class:`~segser.embedding.SpeechShare` fed the
         same blocks, keeping every flag) instead of running the VAD a second time."""
         share.keep = True
-        self.vad, self.own_vad = share, False
+        self.vad, self.shared = share, True
+
+    def _own_vad(self):
+        if self.vad is None:
+            from .embedding import SpeechShare  # the timeline's own VAD stream: the same 32 ms grid and final window
+
+            self.vad = SpeechShare(SAMPLE_RATE)
+        return self.vad
 
     def push(self, x: np.ndarray) -> None:
         x = np.asarray(x, np.float32)
         self.samples += len(x)
         self.sumsq += float(np.dot(x.astype(np.float64), x.astype(np.float64)))
         self.mel.push(x)
-        if self.own_vad:
-            self.vad.push(x)
+        if not self.shared:
+            self._own_vad().push(x)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """(mel frames at Resemblyzer's level, speech flags)."""
-        if self.own_vad:
-            self.vad.push(np.zeros(0, np.float32), last=True)
+        if not self.shared:
+            self._own_vad().push(np.zeros(0, np.float32), last=True)
         elif not self.vad.final or self.vad.first:
             raise RuntimeError("the shared speech flags are not complete")
         gain = gain_for(math.sqrt(self.sumsq / max(self.samples, 1)))
