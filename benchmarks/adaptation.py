@@ -13,7 +13,12 @@ is scored on every held-out corpus under three protocols:
 * ``collection``: no speakers known; statistics over the whole held-out corpus.
 
 Statistics always come from the segments with speech (the timeline's gate).
-Writes benchmarks/results/adaptation.json.
+
+The mood check (``speakers.MoodCheck``: does a group hold one mood, from its spread along the emotion
+directions and the unadapted model's commonest-emotion share) is fitted per fold on the groups of the
+*other* licensed corpora (their mixed and one-emotion groups, under their own folds' heads), never on the
+held-out corpus; fitted on all four licensed corpora it is what the built-in models ship
+(``recipes/default/mood_check.py``). Writes benchmarks/results/adaptation.json.
 
     python benchmarks/adaptation.py [--draws 3]
 """
@@ -27,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from segser import corpora  # noqa: E402
 from segser import labels as labelsets  # noqa: E402
@@ -37,7 +43,7 @@ from segser.evaluation import evaluate_logits  # noqa: E402
 from segser.loop import fit_head, fit_temperature, logits_of  # noqa: E402
 from segser.segmenters import Segmentation  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
-from segser.speakers import Statistics, mood_weight, standardise  # noqa: E402
+from segser.speakers import MIN_SPEAKER_SEGMENTS, MOOD_CHECK_TOP, MoodCheck, Statistics, emotion_directions, mood_weight, standardise  # noqa: E402
 from segser.timeline import SPEECH_GATE  # noqa: E402
 
 TRAINABLE = ("emodb", "ravdess", "nemo", "emovo")
@@ -51,7 +57,8 @@ MOOD_SHARES = (0.5, 0.6, 0.7)  # 0.6 was fixed before the first run (speakers.ON
 CHOSEN = {"none": "none (raw head)",
           "collection; auto for several recordings without speakers": "collection moment matching (raw head)",
           "speaker": "moment matching to training (raw head)",
-          "auto with speakers given or found": "guarded speaker moment matching, blended over 0.5-0.7, else collection (raw head)"}
+          "auto with speakers given or found": "guarded speaker moment matching, blended over 0.5-0.7, else collection (raw head)",
+          "auto for one group alone (nothing to compare with), live streams": "guarded by the mood check, else none (raw head)"}
 HEADS = Path(__file__).resolve().parents[1] / "runs" / "adaptation-heads"  # trained heads, kept between runs
 SHRINK_K = (50, 200)
 
@@ -132,7 +139,8 @@ def main():
     folds = [(c, [t for t in TRAINABLE if t != c]) for c in TRAINABLE] + [(c, list(TRAINABLE)) for c in EVAL_ONLY]
     results = {}
     trained = {}
-    for held, train_on in folds:
+
+    def heads_for(train_on):
         key = "+".join(train_on)
         if key not in trained:
             cache = HEADS / f"{key}.pt"
@@ -146,11 +154,43 @@ def main():
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 torch.save(trained[key], cache)
             print(f"trained on {key}", flush=True)
-        heads = trained[key]
-        raw_ref = (heads["raw"][0].mean.numpy(), heads["raw"][0].std.numpy())
+        return trained[key]
+
+    def protocols_of(held):
         test_clips = np.flatnonzero(corpus_of == held)
-        protocols = {"mixed": [("speaker", test_clips)], "collection": [("collection", test_clips)],
-                     "one-emotion": [("speaker", s) for s in one_emotion_subsets(manifest, test_clips, args.draws)]}
+        return {"mixed": [("speaker", test_clips)], "collection": [("collection", test_clips)],
+                "one-emotion": [("speaker", s) for s in one_emotion_subsets(manifest, test_clips, args.draws)]}
+
+    # pass 1: each fold's groups (mixed and one-emotion), as the mood check sees them
+    directions, checks = {}, []
+    for held, train_on in folds:
+        raw_model = heads_for(train_on)["raw"][0]
+        ref = (raw_model.mean.numpy(), raw_model.std.numpy())
+        rows = np.isin(seg_corpus, train_on) & voiced
+        directions[held] = emotion_directions((emb.X[rows] - ref[0]) / ref[1], y_clip[emb.clip[rows]],
+                                              seg_speaker[rows], len(CLASSES))
+        probe = MoodCheck(directions[held], np.zeros(3))
+        for proto, runs in protocols_of(held).items():
+            for _, clips in runs if proto != "collection" else []:
+                for g in np.unique(speaker_of[clips]):
+                    m = np.isin(emb.clip, clips) & (seg_speaker == g) & voiced
+                    if m.sum() >= MIN_SPEAKER_SEGMENTS:
+                        share = np.bincount(logits_of(raw_model, emb.X[m]).argmax(1), minlength=len(CLASSES)).max() / m.sum()
+                        checks.append((held, proto == "one-emotion", probe.spread((emb.X[m] - ref[0]) / ref[1]), share))
+
+    def fit_check(corpora_):
+        """The mood check's logistic regression on these corpora's groups, both kinds weighing the same."""
+        rows = [c for c in checks if c[0] in corpora_]
+        one = np.array([c[1] for c in rows])
+        F = np.array([[c[2], c[3]] for c in rows])
+        lr = LogisticRegression().fit(F, one, sample_weight=np.where(one, 1 / one.mean(), 1 / (1 - one.mean())))
+        return np.array([lr.intercept_[0], *lr.coef_[0]])
+
+    for held, train_on in folds:
+        heads = heads_for(train_on)
+        raw_ref = (heads["raw"][0].mean.numpy(), heads["raw"][0].std.numpy())
+        check = MoodCheck(directions[held], fit_check([c for c in TRAINABLE if c != held]))
+        protocols = protocols_of(held)
         results[held] = {}
         for proto, runs in protocols.items():
             scores: dict[str, list] = {}
@@ -230,6 +270,21 @@ def main():
                                                  speech_gate=SPEECH_GATE)
                     scores.setdefault(f"guarded speaker moment matching, blended over 0.5-0.7, else {fallback} (raw head)",
                                       []).append(metrics["UA"])
+                # the mood check in place of the share alone: p(one mood) -> the fallback's weight (MoodCheck.weight)
+                for fallback, fall_l in (("none", logits_of(raw_model, X.astype(np.float32))),
+                                         ("collection", logits_of(raw_model, coll_mm.astype(np.float32)))):
+                    w = np.zeros((len(X), 1))
+                    for g in np.unique(groups):
+                        m = groups == g
+                        if np.sum(m & v) < MIN_SPEAKER_SEGMENTS:
+                            w[m] = 1.0
+                            continue
+                        share = np.bincount(fall_l[m & v].argmax(1), minlength=len(CLASSES)).max() / np.sum(m & v)
+                        spread = check.spread((X[m & v] - raw_ref[0]) / raw_ref[1])
+                        w[m] = MoodCheck.weight(check.probability(spread, share))
+                    metrics, _ = evaluate_logits((1 - w) * own_l + w * fall_l, sub, manifest, CLASSES, "mean_logits",
+                                                 speech_gate=SPEECH_GATE)
+                    scores.setdefault(f"guarded by the mood check, else {fallback} (raw head)", []).append(metrics["UA"])
                 for name, (head, Z) in methods.items():
                     scores.setdefault(name, []).append(ua(head, Z))
                 # logits averaged: speaker-z and collection-z views
@@ -249,8 +304,12 @@ def main():
                            "mean_eval_only": statistics.mean(results[c][p][meth] for c in EVAL_ONLY)}
                        for p in ("mixed", "one-emotion", "collection")}
         print(f"{meth:<80} " + " ".join(f"{p}: {table[meth][p]['mean']:.3f}" for p in table[meth]), flush=True)
+    final = fit_check(TRAINABLE)
+    print("mood check on all licensed corpora: coef", final.round(4).tolist())
     save("adaptation", {"label_set": "4class", "corpora": names, "evaluation_only": list(EVAL_ONLY), "draws": args.draws,
-                        "speech_gate": SPEECH_GATE, "recipe": RECIPE, "chosen": CHOSEN, "methods": table})
+                        "speech_gate": SPEECH_GATE, "recipe": RECIPE, "chosen": CHOSEN, "methods": table,
+                        "mood_check": {"coef": final.tolist(), "features": ["bias", "log spread fraction", "dominant share"],
+                                       "fitted_on": list(TRAINABLE), "groups": len(checks), "ramp_top": MOOD_CHECK_TOP}})
 
 
 if __name__ == "__main__":

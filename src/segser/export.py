@@ -138,11 +138,14 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
         if int8 and "file" in encoder:
             quantize(tmp / encoder["file"], tmp / "encoder.int8.onnx")
             encoder["int8_file"], encoder["int8_layers"] = "encoder.int8.onnx", INT8_DEFAULT
+        from .speakers import MOOD_CHECK_FILE
         from .weights import resolve
 
         shutil.copyfile(resolve("silero-vad"), tmp / "vad.onnx")
         if m.reference is not None:  # what adaptation maps a group's statistics onto
             np.savez(tmp / "reference.npz", mean=m.reference[0], std=m.reference[1])
+        if m.mood is not None:  # the guard of adaptation where no collection exists (streams, a group alone)
+            m.mood.save(tmp / MOOD_CHECK_FILE)
         if m.card:
             write_json(tmp / "card.json", m.card)
         weights = []

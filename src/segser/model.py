@@ -48,6 +48,7 @@ class EmotionModel:
     # without speaker normalisation): adaptation maps a group's moments onto them
     reference: tuple | None = field(default=None, repr=False)
     speech_gate: float = 0.0  # segments with less speech were not trained on and are labelled "no speech"
+    mood: object = field(default=None, repr=False)  # speakers.MoodCheck: does a voice hold one mood (the guard's test)
 
     @property
     def sample_rate(self) -> int:
@@ -142,7 +143,7 @@ def load_model(model=None, *, runtime: str = "auto", precision: str = "auto") ->
             raise ModelError(f"{name}: an exported (ONNX) model; it runs with --runtime onnx")
         from .onnx_model import load_exported
 
-        return EmotionModel(**load_exported(d, name, precision=precision))
+        return EmotionModel(**load_exported(d, name, precision=precision), mood=mood_check(d, name))
     if runtime == "onnx" or (runtime == "auto" and has("onnxruntime") and exportable(d)):
         return exported_for(d, name, precision=precision)
     if not has("torch"):
@@ -179,7 +180,14 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
         from .export import export
 
         export(load_torch_model(d, name), target, int8=precision != "fp32", overwrite=True)
-    return EmotionModel(**{**load_exported(target, name, precision=precision), "source": d})
+    return EmotionModel(**{**load_exported(target, name, precision=precision), "source": d}, mood=mood_check(d, name))
+
+
+def mood_check(d: Path, name: str):
+    """The model's mood check (speakers.MoodCheck), when its folder has one."""
+    from .speakers import MOOD_CHECK_FILE, MoodCheck
+
+    return MoodCheck.load(d / MOOD_CHECK_FILE, name) if (d / MOOD_CHECK_FILE).exists() else None
 
 
 def verify_checksum(d: Path, name: str) -> None:
@@ -253,7 +261,7 @@ def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
     head = TorchHead(head)
     return EmotionModel(name, list(state["classes"]), cfg["segmentation"], encoder, head, "torch", card, d,
                         temperature=float(state.get("temperature", 1.0)), speaker_norm=cfg["speaker_norm"],
-                        reference=head.reference(), speech_gate=cfg["speech_gate"])
+                        reference=head.reference(), speech_gate=cfg["speech_gate"], mood=mood_check(d, name))
 
 
 def save_head(path: Path, head, *, classes: list[str], head_name: str, head_options: dict, in_dim: int,

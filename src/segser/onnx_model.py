@@ -162,8 +162,9 @@ def cached_export(folder: Path, name: str) -> Path:
 
 def _export_key(folder: Path) -> str:
     h = hashlib.sha256(f"int8:{INT8_DEFAULT}".encode())  # how the int8 copy is made (export.quantize): a new one, a new key
-    for f in ("model.pt", "config.json"):
-        h.update(file_digest(folder / f).encode())
+    for f in ("model.pt", "config.json", "mood.npz"):
+        if f != "mood.npz" or (folder / f).exists():
+            h.update(file_digest(folder / f).encode())
     return h.hexdigest()[:20]
 
 

@@ -106,6 +106,77 @@ def one_mood(logits: np.ndarray, *, centre: float = ONE_MOOD_SHARE) -> tuple[flo
     return mood_weight(share, centre), share
 
 
+# Where the unadapted model is all the guard can ask (a stream, a group alone), the mood check's probability that a
+# sample holds one mood sets the weight of no adaptation: 0 at p = 0, 1 from MOOD_CHECK_TOP (benchmarks/adaptation.py:
+# a wrong "mixed" flattens a one-mood voice, a wrong "one mood" only forgoes a gain, so the ramp sits low).
+MOOD_CHECK_TOP = 0.4
+MOOD_CHECK_FILE = "mood.npz"
+
+
+@dataclass(frozen=True)
+class MoodCheck:
+    """Does a voice's sample hold one mood, or a mix? From two things: how much of the sample's spread lies along
+    the emotion directions of the training speakers (a mix of emotions spreads along them, one mood hardly does:
+    ``spread``), and the share of its segments the unadapted model gives its commonest emotion. A logistic
+    regression on the two, fitted on the leave-one-corpus-out folds of the licensed corpora, says how likely one
+    mood is (:meth:`probability`). ``directions``: d x k, in the space standardised by the model's reference."""
+
+    directions: np.ndarray
+    coef: np.ndarray  # bias, log spread fraction, dominant share
+
+    @staticmethod
+    def spread_of(trace_all: float, trace_along: float) -> float:
+        return float(np.log(max(trace_along, 1e-12) / max(trace_all, 1e-12)))
+
+    def spread(self, Z: np.ndarray) -> float:
+        """Log of the fraction of the variance of ``Z`` (reference-standardised embeddings) along the directions."""
+        P = Z @ self.directions
+        return self.spread_of(float(Z.var(0).sum()), float(P.var(0).sum()))
+
+    def probability(self, spread: float, share: float) -> float:
+        return float(1.0 / (1.0 + np.exp(-(self.coef[0] + self.coef[1] * spread + self.coef[2] * share))))
+
+    @staticmethod
+    def weight(probability: float) -> float:
+        """The unadapted logits' weight for a sample with this probability of one mood."""
+        return float(np.clip(probability / MOOD_CHECK_TOP, 0.0, 1.0))
+
+    def save(self, path) -> None:
+        from .fileio import atomic_path
+
+        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, directions=self.directions.astype(np.float32), coef=np.asarray(self.coef, np.float64))
+
+    @classmethod
+    def load(cls, path, name: str) -> "MoodCheck":
+        from .errors import ModelError
+
+        try:
+            with np.load(path) as z:
+                directions, coef = z["directions"].astype(np.float64), z["coef"].astype(np.float64)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{name}: {MOOD_CHECK_FILE} unreadable ({type(exc).__name__})") from None
+        if directions.ndim != 2 or coef.shape != (3,) or not np.all(np.isfinite(directions)) or not np.all(np.isfinite(coef)):
+            raise ModelError(f"{name}: {MOOD_CHECK_FILE} holds no valid mood check")
+        return cls(directions, coef)
+
+
+def emotion_directions(Z: np.ndarray, y: np.ndarray, speakers: np.ndarray, n_classes: int, *,
+                       ridge: float = 0.1) -> np.ndarray:
+    """The directions that separate emotions within speakers (linear discriminants of speaker-centred,
+    reference-standardised embeddings ``Z``), unit length, d x (n_classes - 1)."""
+    Zc = Z.copy()
+    for s in np.unique(speakers):
+        m = speakers == s
+        Zc[m] -= Z[m].mean(0)
+    present = [c for c in range(n_classes) if np.any(y == c)]
+    within = sum(np.cov(Zc[y == c].T) for c in present) / len(present) + ridge * np.eye(Z.shape[1])
+    between = np.cov(np.array([Zc[y == c].mean(0) for c in present]).T)
+    values, vectors = np.linalg.eig(np.linalg.solve(within, between))
+    B = vectors[:, np.argsort(-values.real)[:len(present) - 1]].real
+    return B / np.linalg.norm(B, axis=0)
+
+
 @dataclass(frozen=True)
 class AdaptationPlan:
     """What ``--adapt`` does for a batch. ``mode``: ``none``; ``speaker`` (each group's own statistics);
@@ -155,6 +226,10 @@ class AdaptationPlan:
         weight, share = one_mood(model.logits(prior) if not model.speaker_norm or collection is not None else
                                  model.logits(standardise(X[voiced], own, reference)))
         note["dominant_share"] = round(share, 3)
+        if collection is None and model.mood is not None and reference is not None:  # nothing to compare with
+            p = model.mood.probability(model.mood.spread((X[voiced] - reference[0]) / reference[1]), share)
+            weight = MoodCheck.weight(p)
+            note["one_mood_probability"] = round(p, 3)
         if collection is not None:
             fallback, name = model.logits(standardise(X, collection, reference)), "collection"
         elif model.speaker_norm:  # it cannot go without statistics: its own, said so
@@ -198,6 +273,11 @@ class LiveAdaptation:
         self.n, self.seconds = 0, 0.0
         self.sum = self.sumsq = None
         self.votes = np.zeros(len(model.classes), np.int64)
+        # the mood check's running sums: the voice's spread along the emotion directions (constant memory)
+        self.check = model.mood if guarded and model.reference is not None else None
+        if self.check is not None:
+            k = self.check.directions.shape[1]
+            self.along, self.along_sq = np.zeros(k), np.zeros(k)
 
     def statistics(self) -> Statistics:
         mean = self.sum / self.n
@@ -207,7 +287,20 @@ class LiveAdaptation:
         """The unadapted logits' weight now: 1 before the warm-up, then :func:`mood_weight` of the votes."""
         if self.n < MIN_SPEAKER_SEGMENTS:
             return 1.0
-        return mood_weight(self.votes.max() / self.n, self.mood_share) if self.guarded else 0.0
+        if not self.guarded:
+            return 0.0
+        if self.check is not None:
+            return MoodCheck.weight(self.one_mood_probability())
+        return mood_weight(self.votes.max() / self.n, self.mood_share)
+
+    def one_mood_probability(self) -> float:
+        """The mood check on the voice so far (the same figure as on these segments at once)."""
+        ref_mean, ref_std = self.model.reference
+        mean = self.sum / self.n
+        var = np.maximum(self.sumsq / self.n - mean ** 2, 0.0) / np.asarray(ref_std, np.float64) ** 2
+        along = np.maximum(self.along_sq / self.n - (self.along / self.n) ** 2, 0.0)
+        return self.check.probability(MoodCheck.spread_of(float(var.sum()), float(along.sum())),
+                                      float(self.votes.max() / self.n))
 
     def adapting(self) -> bool:
         return self.weight() < 1.0
@@ -222,6 +315,10 @@ class LiveAdaptation:
                 self.sumsq = x * x if self.sumsq is None else self.sumsq + x * x
                 self.n += 1
                 self.votes[int(raw[i].argmax())] += 1
+                if self.check is not None:
+                    proj = ((x - self.model.reference[0]) / self.model.reference[1]) @ self.check.directions
+                    self.along += proj
+                    self.along_sq += proj * proj
                 self.seconds += (e - s) * float(share)
             w = self.weight()
             if w < 1.0:
@@ -240,6 +337,8 @@ class LiveAdaptation:
             note["weights"] = {"speaker": round(1 - w, 3), "none": round(w, 3)}
         if self.n:
             note["dominant_share"] = round(float(self.votes.max() / self.n), 3)
+        if self.check is not None and self.n >= MIN_SPEAKER_SEGMENTS:
+            note["one_mood_probability"] = round(self.one_mood_probability(), 3)
         if w == 1.0:
             note["reason"] = (f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech" if self.n < MIN_SPEAKER_SEGMENTS
                               else "one mood so far: not adapted")
