@@ -12,6 +12,7 @@ corpora. Writes benchmarks/results/live_adaptation.json.
     python benchmarks/live_adaptation.py [--clips 120] [--seed 0]
 """
 import argparse
+import dataclasses
 import statistics
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ from segser import corpora, labels  # noqa: E402
 from segser.embedding import embed_manifest  # noqa: E402
 from segser.model import load_model  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
-from segser.speakers import MIN_SPEAKER_SEGMENTS, ONE_MOOD_SHARE, AdaptationPlan, LiveAdaptation  # noqa: E402
+from segser.speakers import MIN_SPEAKER_SEGMENTS, MOOD_CHECK_TOP, ONE_MOOD_SHARE, AdaptationPlan, LiveAdaptation  # noqa: E402
 
 HELD_OUT = ("ased", "emovo", "savee", "tess")
 AFTER_SECONDS = 30.0
@@ -37,15 +38,6 @@ def offline(model, X, voiced, *, guarded=True):
     recording (:class:`segser.speakers.AdaptationPlan`, no collection)."""
     seconds = float(voiced.sum())  # only reported by the plan, not used by it
     return AdaptationPlan("guarded" if guarded else "speaker").adapt(model, X, voiced, seconds, who="stream")[0]
-
-
-def blend(raw, live, weight):
-    """Where the live rule adapted, ``weight`` of its logits and the rest of the unadapted ones."""
-    adapted, heard = live
-    on = np.asarray(heard) > 0
-    out = raw.copy()
-    out[on] = weight * adapted[on] + (1 - weight) * raw[on]
-    return out
 
 
 def stream_scores(model, emb, clips, y_clip, gate, conditions):
@@ -83,18 +75,16 @@ def main():
     model = load_model("default-4class", runtime="torch")
     gate = model.speech_gate
     rng = np.random.default_rng(args.seed)
+    by_share = dataclasses.replace(model, mood=None)  # the guard before the mood check: the commonest-emotion share alone
     conditions = {
         "none": lambda X, speech, spans, voiced: model.logits(X),
         "live, guarded (adapt=speaker)": lambda X, speech, spans, voiced: LiveAdaptation(model).logits(X, speech, spans, gate=gate)[0],
-        "live, guarded at 0.5": lambda X, speech, spans, voiced: LiveAdaptation(model, mood_share=0.5).logits(
+        "live, guarded by the share alone": lambda X, speech, spans, voiced: LiveAdaptation(by_share).logits(
             X, speech, spans, gate=gate)[0],
         "live, unguarded": lambda X, speech, spans, voiced: LiveAdaptation(model, guarded=False).logits(
             X, speech, spans, gate=gate)[0],
-        "live, guarded, half adapted": lambda X, speech, spans, voiced: blend(
-            model.logits(X), LiveAdaptation(model).logits(X, speech, spans, gate=gate), 0.5),
-        "live, guarded at 0.5, half adapted": lambda X, speech, spans, voiced: blend(
-            model.logits(X), LiveAdaptation(model, mood_share=0.5).logits(X, speech, spans, gate=gate), 0.5),
         "offline, guarded": lambda X, speech, spans, voiced: offline(model, X, voiced),
+        "offline, guarded by the share alone": lambda X, speech, spans, voiced: offline(by_share, X, voiced),
         "offline, unguarded": lambda X, speech, spans, voiced: offline(model, X, voiced, guarded=False),
     }
     table = {p: {c: {} for c in conditions} for p in ("mixed", "one-emotion")}
@@ -130,6 +120,7 @@ def main():
     save("live_adaptation", {"model": "default-4class", "held_out": list(HELD_OUT), "after_seconds": AFTER_SECONDS,
                              "clips_per_stream": args.clips, "seed": args.seed, "speech_gate": gate,
                              "min_segments": MIN_SPEAKER_SEGMENTS, "mood_share": ONE_MOOD_SHARE, "streams": counts,
+                             "mood_check": model.mood is not None, "mood_check_top": MOOD_CHECK_TOP,
                              "min_scored_clips": MIN_SCORED,
                              "conditions": summary},
          command=f"python benchmarks/live_adaptation.py --clips {args.clips} --seed {args.seed}")

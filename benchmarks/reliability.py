@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, save, wait_for_health  # noqa: E402
 
+from segser.model import resolve_model_dir  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
 
 GOOD = data_dir() / "emodb-originals" / "03a01Wa.wav"
@@ -303,6 +305,10 @@ def websocket_probes(t: Table, port: int, pid: int):
     t.add("WebSocket adapt=speaker, 40 s of one angry voice", "every segment says adapted_on_s",
           f"{sum(h is not None for h in heard)}/{len(heard)}, {last(m).get('adaptation', {}).get('mode')}",
           len(heard) > 30 and all(h is not None for h in heard) and last(m).get("type") == "decision", peak_rss_mb(pid))
+    labels = [s.get("label") for s in m if s.get("type") == "segment" and s.get("label") != "no speech"]
+    t.add("  ... one mood, not flattened", ">= 0.8 of segments angry, as unadapted",
+          f"{np.mean([v == 'angry' for v in labels]):.2f} angry" if labels else "no segments",
+          bool(labels) and np.mean([v == "angry" for v in labels]) >= 0.8, peak_rss_mb(pid))
     ten = np.tile(x, int(np.ceil(600 * 16000 / len(x))))[: 600 * 16000]
     t0 = time.perf_counter()
     # faster than real time, the server falls behind and stops reading (and answering pings) until it catches up:
@@ -463,6 +469,22 @@ def cli_probes(t: Table, tmp: Path):
     except (ValueError, KeyError, IndexError):
         same = False
     t.add("  ... the same segments either way", "identical", "identical" if same else "DIFFERENT", same)
+    # the mood check (speakers.MoodCheck): a damaged file is a clear error; one voice in one mood is not flattened
+    broken = tmp / "broken-model"
+    shutil.copytree(resolve_model_dir("default-4class")[0], broken)
+    (broken / "mood.npz").write_bytes(b"\x00" * 64)
+    check("predict with a model whose mood.npz is damaged", ["predict", good, "--model", str(broken)], 2, "mood.npz unreadable")
+    angry = sorted((data_dir() / "savee").glob("DC_a[0-9]*.ogg"))
+    p = check("predict one speaker's angry clips, --speakers all (one voice, one mood)",
+              ["predict", *map(str, angry), "--model", "default-4class", "--speakers", "all", "--json", "--quiet"], 0)
+    try:
+        files = json.loads(p.stdout)["files"]
+        share = np.mean([f["decision"]["label"] == "angry" for f in files])
+        said = files[0]["adaptation"].get("one_mood_probability")
+    except (ValueError, KeyError, IndexError):
+        share, said = 0.0, None
+    t.add("  ... not flattened: the clips stay angry, the mood check is reported", ">= 0.8 angry, p(one mood) said",
+          f"{share:.2f} angry, p {said}", share >= 0.8 and said is not None)
     blip = tmp / "blip.wav"
     sf.write(str(blip), tone(0.004), 16000)
     check("predict a 4 ms recording", ["predict", str(blip)], 1, "too short")

@@ -170,6 +170,7 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
     from .onnx_model import cached_export, load_exported, weights_unchanged
 
     verify_checksum(d, name)
+    mood = mood_check(d, name)
     target = cached_export(d, name)
     fresh = target.exists() and weights_unchanged(target)
     if fresh and precision != "fp32":
@@ -180,7 +181,7 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
         from .export import export
 
         export(load_torch_model(d, name), target, int8=precision != "fp32", overwrite=True)
-    return EmotionModel(**{**load_exported(target, name, precision=precision), "source": d}, mood=mood_check(d, name))
+    return EmotionModel(**{**load_exported(target, name, precision=precision), "source": d}, mood=mood)
 
 
 def mood_check(d: Path, name: str):

@@ -167,3 +167,48 @@ def test_a_batch_over_the_segment_bound_is_refused_whole_with_a_clear_message(ad
     sf.write(long, np.concatenate([sf.read(p, dtype="float32")[0] for p in m["path"]]), 16000)
     _, decisions, errors = predict([long], adapted_run, speakers="file")
     assert decisions.empty and "limit 30" in errors[str(long)]
+
+
+def test_the_mood_check_tells_one_mood_from_a_mix_and_reads_the_same_live_as_at_once(tmp_path):
+    from types import SimpleNamespace
+
+    from segser.errors import ModelError
+    from segser.speakers import LiveAdaptation, MoodCheck, emotion_directions
+
+    rng = np.random.default_rng(0)
+    d = 16
+    axes = np.linalg.qr(rng.normal(size=(d, 3)))[0]
+    # six training speakers (offsets 0..-5), three emotions: two of them offset along two of the axes
+    y = np.tile(np.repeat([0, 1, 2, 0], 60), 6)
+    X = np.concatenate([np.concatenate([rng.normal(size=(60, d)) - i + (3.0 * axes[:, k] if k < 2 else 0)
+                                        for k in (0, 1, 2, 0)]) for i in range(6)])
+    B = emotion_directions(X, y, np.repeat(np.arange(6), 240), 3)
+    assert B.shape == (d, 2) and np.allclose(np.linalg.norm(B, axis=0), 1)
+    assert np.linalg.norm(axes[:, :2].T @ B, axis=0).min() > 0.95  # within the span of the true emotion axes
+
+    check = MoodCheck(B, np.array([-6.5, -4.0, 0.0]))
+    mix = np.concatenate([rng.normal(size=(40, d)) + 3.0 * axes[:, k] for k in (0, 1)] + [rng.normal(size=(40, d))])
+    one = rng.normal(size=(120, d)) + 3.0 * axes[:, 0]
+    assert check.spread(mix) > check.spread(one) + 0.5
+    assert check.probability(check.spread(one), 0.5) > 0.8 > 0.2 > check.probability(check.spread(mix), 0.5)
+    assert MoodCheck.weight(0.0) == 0.0 and MoodCheck.weight(0.2) == pytest.approx(0.5) and MoodCheck.weight(0.9) == 1.0
+
+    # live: running sums give the figure the whole voice gives at once
+    mean, std = rng.normal(size=d).astype(np.float32), rng.uniform(0.5, 2, d).astype(np.float32)
+    W = rng.normal(size=(d, 3))
+    model = SimpleNamespace(classes=["a", "b", "c"], reference=(mean, std), speaker_norm=False, mood=check,
+                            logits=lambda X: np.asarray(X, np.float64) @ W)
+    V = (mix * std + mean).astype(np.float32)
+    live = LiveAdaptation(model)
+    _, heard = live.logits(V, np.ones(len(V)), [(i, i + 1.0) for i in range(len(V))], gate=0.2)
+    share = np.bincount((V @ W).argmax(1), minlength=3).max() / len(V)
+    assert live.one_mood_probability() == pytest.approx(check.probability(check.spread((V - mean) / std), share), abs=1e-4)
+    assert heard[0] == 0.0 and heard[-1] == pytest.approx(len(V))  # a mix: adapted once warmed up
+    assert live.describe()["one_mood_probability"] < 0.2
+
+    check.save(tmp_path / "mood.npz")
+    back = MoodCheck.load(tmp_path / "mood.npz", "toy")
+    assert np.allclose(back.directions, check.directions) and np.allclose(back.coef, check.coef)
+    (tmp_path / "bad.npz").write_bytes(b"not numpy")
+    with pytest.raises(ModelError, match="toy: mood.npz unreadable"):
+        MoodCheck.load(tmp_path / "bad.npz", "toy")
