@@ -278,6 +278,17 @@ def adaptation() -> str:
             + "; the shipped rule (auto, speakers known) on mixed speakers " + target(auto["mixed"]["mean"], 0.82)
             + ", on one-emotion speakers " + target(auto["one-emotion"]["mean"], base["one-emotion"]["mean"] - 0.01)
             + " (unadapted minus 1 point); collection " + target(coll["collection"]["mean"], 0.75) + "."]
+    lone = methods.get(chosen.get("auto for one group alone (nothing to compare with), live streams", ""))
+    if lone is not None:
+        mc = f["mood_check"]
+        per += ["", "A group with nothing to compare it with (one speaker's recordings, a live stream), guarded by the mood "
+                f"check: mixed speakers {lone['mixed']['mean']:.3f} ({100 * (lone['mixed']['mean'] - base['mixed']['mean']):+.1f} "
+                f"against unadapted), one-emotion speakers " + target(lone["one-emotion"]["mean"], base["one-emotion"]["mean"] - 0.01)
+                + "; guarded by the commonest-emotion share alone, as before: "
+                + f"{methods['guarded speaker moment matching, blended over 0.5-0.7, else none (raw head)']['one-emotion']['mean']:.3f}. "
+                f"The mood check's coefficients (bias, log spread fraction, dominant share) fitted on all "
+                f"{len(mc['fitted_on'])} licensed corpora's {mc['groups']} groups: "
+                + ", ".join(f"{c:.2f}" for c in mc["coef"]) + "; in each fold above they were fitted without the held-out corpus."]
     return ("\n".join(lines + per) + f"\n\nMeans over the {len(names)} held-out corpora ({', '.join(names)}; "
             f"{', '.join(f['evaluation_only'])} never trained on), 4 classes, the v3 recipe's heads trained per fold on "
             f"raw, per-speaker or per-corpus standardised embeddings; one-emotion: {f['draws']} draws; statistics from "

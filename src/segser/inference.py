@@ -261,6 +261,8 @@ def predict_conversation(model: EmotionModel, path, options: PredictOptions, *, 
     voiced = s.speech >= gate
     logits = np.zeros((len(s.spans), len(model.classes)), np.float32)
     collection = plan.collection(model, s.values, voiced)  # the whole recording: the fallback of the guard
+    if len(set(speaker) - {"-"}) == 1:  # one voice is its own collection: nothing to fall back on
+        collection = None
     notes = {}
     for sp in dict.fromkeys(speaker):
         rows = speaker == sp

@@ -348,7 +348,8 @@ class LiveAdaptation:
 def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPlan:
     """The adaptation ``adapt`` means for this model and these inputs. ``auto`` (benchmarks/adaptation.py):
     the guarded rule when speakers are given or found, the collection when several recordings come without
-    speakers, nothing for one recording alone (a speaker-normalised model: the recording's own statistics)."""
+    speakers; for one recording alone the guarded rule when the model has a mood check (with nothing to compare
+    with, it decides), else nothing (a speaker-normalised model: the recording's own statistics)."""
     if adapt == "none":
         if model.speaker_norm:
             raise ConfigError(f"{model.name}: trained on speaker-normalised embeddings, so it needs statistics: "
@@ -370,6 +371,9 @@ def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPl
         return AdaptationPlan("collection", "all", "several recordings, no speakers: one collection", True)
     if model.speaker_norm:  # it cannot go without statistics: the recording's own
         return AdaptationPlan("speaker", "file", "one recording: its own statistics (this model needs them)", True)
+    if model.mood is not None:  # the mood check judges the recording's own statistics: measured safe
+        return AdaptationPlan("guarded", "file", "one recording: its own statistics unless the mood check hears one mood",
+                              True)
     # one recording alone: its own statistics are those of one speaker, who may hold one mood; measured unsafe
     return AdaptationPlan("none", None, "one recording: nothing to compare it with", True)
 

@@ -169,3 +169,30 @@ def test_one_emotion_speakers_do_not_collapse_under_the_default_adaptation(share
     assert all("dominant_share" in f["adaptation"] for f in doc["files"])
     assert main(["predict", *files[:8], "--model", "default-4class", "--quiet", "--out", str(tmp_path / "r.csv")]) == 0
     assert set(pd.read_csv(tmp_path / "r.csv")["adaptation"]) == {"collection"}
+
+
+def test_one_voice_with_nothing_to_compare_with_is_adapted_only_when_it_mixes_emotions(shared_data, tmp_path):
+    """A speaker group alone has no collection, so the mood check decides: SAVEE's DC, angry sentences only
+    (one recording, and the clips as one --speakers all group), keeps exactly the unadapted answers (its own
+    statistics would centre its one mood away); TESS's YAF mixing four emotions (one recording) is adapted. Both
+    say how likely the check found one mood."""
+    from segser.audio import load
+
+    angry = sorted((shared_data / "savee").glob("DC_a[0-9]*.ogg"))
+    words = [p for e in ("angry", "happy", "neutral", "sad") for p in sorted((shared_data / "tess").glob(f"YAF_*_{e}.ogg"))[:15]]
+    one, mix = tmp_path / "DC-angry.wav", tmp_path / "YAF-mixed.wav"
+    sf.write(str(one), np.concatenate([load(p) for p in angry]), 16000)
+    sf.write(str(mix), np.concatenate([load(p) for p in np.random.default_rng(0).permutation(words)]), 16000)
+    model = load_model("default-4class")
+    timeline, decisions, errors = predict([one], model)  # auto
+    plain, _, _ = predict([one], model, adapt="none")
+    note = decisions.iloc[0]
+    assert not errors and note["adapt_mode"] == "none" and note["adapt_one_mood_probability"] >= 0.4
+    assert list(timeline["label"]) == list(plain["label"])
+    _, grouped, _ = predict([str(p) for p in angry], model, speakers="all")
+    _, alone, _ = predict([str(p) for p in angry], model, adapt="none")
+    assert list(grouped["label"]) == list(alone["label"]) and (grouped["adapt_mode"] == "none").all()
+    assert (grouped["adapt_one_mood_probability"] >= 0.4).all()
+    _, decisions, _ = predict([mix], model)
+    note = decisions.iloc[0]
+    assert note["adapt_mode"] in ("speaker", "speaker+none") and note["adapt_one_mood_probability"] < 0.4

@@ -35,8 +35,9 @@ def stream_file(model, path, chunk_seconds, **kw):
 
 
 def check_equal(model, path, chunk, **options):
+    """Unadapted, a stream's segments are predict's (adapted, each has the statistics heard so far: see below)."""
     timeline, decisions, errors = predict([path], model, adapt="none", **options)
-    rows, decision = stream_file(model, path, chunk, **options)
+    rows, decision = stream_file(model, path, chunk, adapt="none", **options)
     assert not errors and len(rows) == len(timeline) > 0
     assert [(r["start"], r["end"]) for r in rows] == [(s, e) for _, s, e in timeline.index]
     assert [r["label"] for r in rows] == list(timeline["label"])
@@ -115,7 +116,9 @@ def test_live_adaptation_grows_with_the_voice_and_says_how_much_it_heard(model4,
     assert on == sorted(on)
     assert decision["adaptation"]["mode"] in ("speaker", "speaker+none") and decision["adaptation"]["speech_seconds"] > 30.0
     assert decision["adaptation"]["one_mood_probability"] < 0.4
-    plain, _ = stream_file(model4, path, 0.5)  # auto: a voice alone is not adapted, as offline
+    auto, _ = stream_file(model4, path, 0.5)  # auto: a model with a mood check adapts as adapt=speaker does
+    assert [(r["label"], r["adapted_on_s"]) for r in auto] == [(r["label"], r["adapted_on_s"]) for r in rows]
+    plain, _ = stream_file(model4, path, 0.5, adapt="none")
     assert "adapted_on_s" not in plain[0]
     assert [r["label"] for r in plain] == list(predict([path], model4, adapt="none")[0]["label"])
 
