@@ -33,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from segser import corpora  # noqa: E402
 from segser import labels as labelsets  # noqa: E402
@@ -304,12 +305,23 @@ def main():
                            "mean_eval_only": statistics.mean(results[c][p][meth] for c in EVAL_ONLY)}
                        for p in ("mixed", "one-emotion", "collection")}
         print(f"{meth:<80} " + " ".join(f"{p}: {table[meth][p]['mean']:.3f}" for p in table[meth]), flush=True)
+    # how well each fold's mood check (fitted without the held-out corpus) tells one mood from a mix, against the share
+    auc = {}
+    for held, _ in folds:
+        mine = [c for c in checks if c[0] == held]
+        coef = fit_check([c for c in TRAINABLE if c != held])
+        one = np.array([c[1] for c in mine])
+        p = [MoodCheck(directions[held], coef).probability(c[2], c[3]) for c in mine]
+        auc[held] = {"mood_check": float(roc_auc_score(one, p)), "share": float(roc_auc_score(one, [c[3] for c in mine])),
+                     "groups": len(mine)}
+    print("AUC one mood vs mix:", {h: (round(a["mood_check"], 2), round(a["share"], 2)) for h, a in auc.items()})
     final = fit_check(TRAINABLE)
     print("mood check on all licensed corpora: coef", final.round(4).tolist())
     save("adaptation", {"label_set": "4class", "corpora": names, "evaluation_only": list(EVAL_ONLY), "draws": args.draws,
                         "speech_gate": SPEECH_GATE, "recipe": RECIPE, "chosen": CHOSEN, "methods": table,
                         "mood_check": {"coef": final.tolist(), "features": ["bias", "log spread fraction", "dominant share"],
-                                       "fitted_on": list(TRAINABLE), "groups": len(checks), "ramp_top": MOOD_CHECK_TOP}})
+                                       "fitted_on": list(TRAINABLE), "groups": len(checks), "ramp_top": MOOD_CHECK_TOP,
+                                       "auc_per_held_out_corpus": auc}})
 
 
 if __name__ == "__main__":

@@ -289,6 +289,10 @@ def adaptation() -> str:
                 f"The mood check's coefficients (bias, log spread fraction, dominant share) fitted on all "
                 f"{len(mc['fitted_on'])} licensed corpora's {mc['groups']} groups: "
                 + ", ".join(f"{c:.2f}" for c in mc["coef"]) + "; in each fold above they were fitted without the held-out corpus."]
+        if "auc_per_held_out_corpus" in mc:
+            a = mc["auc_per_held_out_corpus"]
+            per[-1] += (" How well it tells one-emotion groups from mixed ones (AUC per held-out corpus, mood check / share "
+                        "alone): " + ", ".join(f"{c} {v['mood_check']:.2f} / {v['share']:.2f}" for c, v in a.items()) + ".")
     return ("\n".join(lines + per) + f"\n\nMeans over the {len(names)} held-out corpora ({', '.join(names)}; "
             f"{', '.join(f['evaluation_only'])} never trained on), 4 classes, the v3 recipe's heads trained per fold on "
             f"raw, per-speaker or per-corpus standardised embeddings; one-emotion: {f['draws']} draws; statistics from "

@@ -495,8 +495,8 @@ def _add_serving(sub) -> None:
     _timeline_args(li, adapt=False)
     li.add_argument("--adapt", default="auto", choices=("none", "speaker", "auto"),
                     help="speaker: adapt to the voice as it is heard (the guarded rule, from 10 segments of speech on; "
-                         "each line says how many seconds it has heard); auto and none: not adapted, since a voice "
-                         "alone has nothing to compare with (README: live adaptation)")
+                         "each line says how many seconds it has heard); auto: the same when the model has a mood "
+                         "check (live-4class, default-4class), else not adapted; none: not adapted (README: live adaptation)")
     li.add_argument("--out", help="append each segment as it comes: .csv, .jsonl or .txt (Audacity labels)")
     li.set_defaults(func=cmd_listen)
 

@@ -175,7 +175,7 @@ async function startRecording() {
   } catch (e) { setStatus("No microphone: " + e); $("record").disabled = false; return; }
   const ctx = new AudioContext();
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  const adapt = $("adapt").checked ? "speaker" : "none";
+  const adapt = $("adapt").checked ? "auto" : "none";
   const ws = new WebSocket(`${proto}://${location.host}/stream?${picked()}` +
     `&rate=${ctx.sampleRate}&format=f32le&channels=1&adapt=${adapt}`);
   ws.binaryType = "arraybuffer";
