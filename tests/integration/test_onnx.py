@@ -110,3 +110,15 @@ def test_the_service_serves_an_export(exported, shared_data):
     r = client.post("/predict", files={"file": ("a.wav", (shared_data / "emodb-originals" / "03a01Wa.wav").read_bytes())})
     assert r.status_code == 200 and r.json()["decision"]["label"] == "angry"
     assert client.get("/models").json()[0]["runtime"] == "onnx"
+
+
+def test_an_export_carries_the_mood_check(tmp_path):
+    """default-4class's mood check (the guard of a voice with nothing to compare with) goes into its export,
+    checked like every file, and the exported model reads it back."""
+    source = load_model("default-4class", runtime="torch")
+    export(source, tmp_path / "x", int8=False)
+    doc = json.loads((tmp_path / "x" / "export.json").read_text())
+    assert "mood.npz" in doc["sha256"]
+    back = load_model(tmp_path / "x")
+    np.testing.assert_allclose(back.mood.directions, source.mood.directions, atol=1e-6)
+    np.testing.assert_allclose(back.mood.coef, source.mood.coef)
