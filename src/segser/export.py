@@ -162,6 +162,8 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
                "vad": "vad.onnx",
                "source": {"backbone": m.encoder.describe()}, "weights": weights,
                "sha256": {f: file_digest(tmp / f) for f in files}}
+        if m.source is not None:  # the folder it was made from: the cache prunes older exports of that folder
+            doc["made_from"] = str(Path(m.source).resolve())
         if m.speaker_norm:
             doc["speaker_norm"] = True
         doc["speech_gate"] = m.speech_gate

@@ -167,7 +167,7 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
     """A run directory or built-in model on the ONNX runtime: its export, made
     once (with torch) into the cache and reused while the model and its
     backbone's weight files are unchanged."""
-    from .onnx_model import cached_export, load_exported, weights_unchanged
+    from .onnx_model import cached_export, load_exported, prune_stale_exports, weights_unchanged
 
     verify_checksum(d, name)
     mood = mood_check(d, name)
@@ -181,6 +181,7 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
         from .export import export
 
         export(load_torch_model(d, name), target, int8=precision != "fp32", overwrite=True)
+        prune_stale_exports(target, d)
     return EmotionModel(**{**load_exported(target, name, precision=precision), "source": d}, mood=mood)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +167,28 @@ def _export_key(folder: Path) -> str:
         if f != "mood.npz" or (folder / f).exists():
             h.update(file_digest(folder / f).encode())
     return h.hexdigest()[:20]
+
+
+def prune_stale_exports(target: Path, made_from: Path) -> list[Path]:
+    """Remove the cache's older exports of the same folder (made by an earlier model file or export recipe:
+    their key differs), so the cache holds one per model. Another folder's exports are left alone."""
+    removed = []
+    for other in target.parent.glob("*-*"):
+        if other == target or not other.is_dir():
+            continue
+        try:
+            doc = json.loads((other / "export.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if doc.get("made_from") == str(Path(made_from).resolve()):
+            doomed = other.with_name(f".{other.name}.stale")
+            try:
+                other.rename(doomed)  # out of the way at once, then deleted
+                shutil.rmtree(doomed, ignore_errors=True)
+                removed.append(other)
+            except OSError:
+                pass
+    return removed
 
 
 def weights_unchanged(target: Path) -> bool:

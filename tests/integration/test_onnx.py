@@ -122,3 +122,22 @@ def test_an_export_carries_the_mood_check(tmp_path):
     back = load_model(tmp_path / "x")
     np.testing.assert_allclose(back.mood.directions, source.mood.directions, atol=1e-6)
     np.testing.assert_allclose(back.mood.coef, source.mood.coef)
+
+
+def test_the_cache_keeps_one_export_per_model_folder(tmp_path):
+    """A new export of a folder (new model file or recipe: a new key) removes the cache's older exports of that
+    folder, and only those; the export records the folder it was made from."""
+    from segser.onnx_model import prune_stale_exports
+
+    cache = tmp_path / "exports"
+    for name, source in (("m-old", tmp_path / "run"), ("m-new", tmp_path / "run"), ("m-other", tmp_path / "elsewhere"),
+                         ("m-broken", None)):
+        (cache / name).mkdir(parents=True)
+        doc = {"made_from": str(source.resolve())} if source else {}
+        (cache / name / "export.json").write_text(json.dumps(doc) if source else "{not json")
+    removed = prune_stale_exports(cache / "m-new", tmp_path / "run")
+    assert removed == [cache / "m-old"]
+    assert sorted(p.name for p in cache.iterdir()) == ["m-broken", "m-new", "m-other"]
+    source = load_model("default-4class", runtime="torch")
+    export(source, tmp_path / "x", int8=False)
+    assert json.loads((tmp_path / "x" / "export.json").read_text())["made_from"] == str(source.source.resolve())
