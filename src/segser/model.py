@@ -50,6 +50,11 @@ class EmotionModel:
     speech_gate: float = 0.0  # segments with less speech were not trained on and are labelled "no speech"
     mood: object = field(default=None, repr=False)  # speakers.MoodCheck: does a voice hold one mood (the guard's test)
 
+    def __post_init__(self):
+        if self.mood is not None and self.reference is not None and self.mood.directions.shape[0] != len(self.reference[0]):
+            raise ModelError(f"{self.name}: mood.npz has {self.mood.directions.shape[0]}-d directions but the head takes "
+                             f"{len(self.reference[0])}-d embeddings; it belongs to another model")
+
     @property
     def sample_rate(self) -> int:
         return int(self.encoder.sample_rate)

@@ -149,12 +149,14 @@ class MoodCheck:
 
     @classmethod
     def load(cls, path, name: str) -> "MoodCheck":
+        import zipfile
+
         from .errors import ModelError
 
         try:
             with np.load(path) as z:
                 directions, coef = z["directions"].astype(np.float64), z["coef"].astype(np.float64)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ModelError(f"{name}: {MOOD_CHECK_FILE} unreadable ({type(exc).__name__})") from None
         if directions.ndim != 2 or coef.shape != (3,) or not np.all(np.isfinite(directions)) or not np.all(np.isfinite(coef)):
             raise ModelError(f"{name}: {MOOD_CHECK_FILE} holds no valid mood check")
@@ -284,7 +286,8 @@ class LiveAdaptation:
         return Statistics(mean, np.sqrt(np.maximum(self.sumsq / self.n - mean ** 2, 0.0)) + 1e-5, self.n)
 
     def weight(self) -> float:
-        """The unadapted logits' weight now: 1 before the warm-up, then :func:`mood_weight` of the votes."""
+        """The unadapted logits' weight now: 1 before the warm-up, then the mood check's (:meth:`MoodCheck.weight`),
+        or for a model without one :func:`mood_weight` of the votes."""
         if self.n < MIN_SPEAKER_SEGMENTS:
             return 1.0
         if not self.guarded:

@@ -196,3 +196,17 @@ def test_one_voice_with_nothing_to_compare_with_is_adapted_only_when_it_mixes_em
     _, decisions, _ = predict([mix], model)
     note = decisions.iloc[0]
     assert note["adapt_mode"] in ("speaker", "speaker+none") and note["adapt_one_mood_probability"] < 0.4
+
+
+def test_a_mood_check_that_does_not_fit_the_model_is_refused(tmp_path):
+    from segser.model import resolve_model_dir
+    from segser.speakers import MoodCheck
+
+    run = tmp_path / "run"
+    shutil.copytree(resolve_model_dir("default-4class")[0], run)
+    MoodCheck(np.ones((384, 3)) / np.sqrt(384), np.zeros(3)).save(run / "mood.npz")
+    with pytest.raises(ModelError, match="run: mood.npz has 384-d directions but the head takes 1920-d"):
+        load_model(run, runtime="torch")
+    (run / "mood.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ModelError, match="run: mood.npz unreadable"):
+        load_model(run, runtime="torch")
