@@ -205,7 +205,8 @@ def main():
                 true_speaker = np.array([next((r[2] for r in reference if r[0] <= mid < r[1]), "-") for mid in mids])
                 true_logits = np.zeros((len(spans), len(classes)), np.float32)
                 voiced = speech >= gate
-                collection = plan.collection(model, s.values, voiced)  # the whole recording, as predict_conversation
+                collection = plan.collection(model, s.values, voiced,  # the whole recording, as predict_conversation
+                                             groups=len(set(true_speaker) - {"-"}))
                 for sp in np.unique(true_speaker):
                     rws = true_speaker == sp
                     if sp == "-":

@@ -213,9 +213,7 @@ def predict_groups(model: EmotionModel, groups: dict[str, list[str]], options: P
     gate = options.gate(model)
     everything = [s for ss in streamed.values() for s in ss]
     collection = plan.collection(model, np.concatenate([s.values for s in everything]),
-                                 np.concatenate([s.speech for s in everything]) >= gate)
-    if plan.mode == "guarded" and len(streamed) == 1:  # one group is its own collection: nothing to fall back on
-        collection = None
+                                 np.concatenate([s.speech for s in everything]) >= gate, groups=len(streamed))
     yield from _adapt_groups(model, streamed, options, plan, who, collection=collection)
 
 
@@ -260,9 +258,8 @@ def predict_conversation(model: EmotionModel, path, options: PredictOptions, *, 
     gate = options.gate(model)
     voiced = s.speech >= gate
     logits = np.zeros((len(s.spans), len(model.classes)), np.float32)
-    collection = plan.collection(model, s.values, voiced)  # the whole recording: the fallback of the guard
-    if len(set(speaker) - {"-"}) == 1:  # one voice is its own collection: nothing to fall back on
-        collection = None
+    # the whole recording: the fallback of the guard
+    collection = plan.collection(model, s.values, voiced, groups=len(set(speaker) - {"-"}))
     notes = {}
     for sp in dict.fromkeys(speaker):
         rows = speaker == sp

@@ -163,9 +163,9 @@ def cached_export(folder: Path, name: str) -> Path:
 
 def _export_key(folder: Path) -> str:
     h = hashlib.sha256(f"int8:{INT8_DEFAULT}".encode())  # how the int8 copy is made (export.quantize): a new one, a new key
-    for f in ("model.pt", "config.json", "mood.npz"):
-        if f != "mood.npz" or (folder / f).exists():
-            h.update(file_digest(folder / f).encode())
+    optional = [f for f in ("mood.npz",) if (folder / f).exists()]
+    for f in ("model.pt", "config.json", *optional):
+        h.update(file_digest(folder / f).encode())
     return h.hexdigest()[:20]
 
 
@@ -173,7 +173,7 @@ def prune_stale_exports(target: Path, made_from: Path) -> list[Path]:
     """Remove the cache's older exports of the same folder (made by an earlier model file or export recipe:
     their key differs), so the cache holds one per model. Another folder's exports are left alone."""
     removed = []
-    for other in target.parent.glob("*-*"):
+    for other in target.parent.iterdir():
         if other == target or not other.is_dir():
             continue
         try:

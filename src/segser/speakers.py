@@ -195,10 +195,13 @@ class AdaptationPlan:
     def describe(self) -> dict:
         return {"mode": self.mode, "reason": self.reason} if self.reason else {"mode": self.mode}
 
-    def collection(self, model, X: np.ndarray, voiced: np.ndarray) -> Statistics | None:
-        """The batch's statistics (from its voiced segments), when there are enough of them."""
+    def collection(self, model, X: np.ndarray, voiced: np.ndarray, *, groups: int) -> Statistics | None:
+        """The batch's statistics (from its voiced segments), when there are enough of them; for the guard, only
+        when the batch holds more than one group (one group is its own collection: nothing to fall back on)."""
         n = int(voiced.sum())
-        return Statistics.of(X[voiced]) if n >= MIN_SPEAKER_SEGMENTS and self.mode in ("collection", "guarded") else None
+        if n < MIN_SPEAKER_SEGMENTS or self.mode not in ("collection", "guarded") or (self.mode == "guarded" and groups < 2):
+            return None
+        return Statistics.of(X[voiced])
 
     def adapt(self, model, X: np.ndarray, voiced: np.ndarray, seconds: float, *, who: str,
               collection: Statistics | None = None) -> tuple[np.ndarray, dict]:

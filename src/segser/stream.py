@@ -113,6 +113,5 @@ def live_adaptation(model: EmotionModel, adapt: str) -> LiveAdaptation | None:
         raise ConfigError(f"{model.name}: trained on speaker-normalised embeddings, so it needs a speaker's statistics "
                           "before it can judge any segment; live streams use a model without that (e.g. default-4class, "
                           "with adapt=speaker to adapt to the voice as it is heard)")
-    if adapt == "auto" and model.mood is not None and model.reference is not None:
-        return LiveAdaptation(model)
-    return LiveAdaptation(model) if adapt == "speaker" else None
+    checked = model.mood is not None and model.reference is not None
+    return LiveAdaptation(model) if adapt == "speaker" or (adapt == "auto" and checked) else None
