@@ -318,6 +318,17 @@ def websocket_probes(t: Table, port: int, pid: int):
           f"{time.perf_counter() - t0:.0f} s", last(m).get("type") == "decision", peak_rss_mb(pid))
 
 
+def nonspeech_noise() -> np.ndarray:
+    """8 s each of eight real noises without voices (the noise bank's test split: rain, wind, train, tap,
+    helicopter, waves, street, chainsaw), 46 s at 16 kHz."""
+    from segser.audio import load
+
+    root = data_dir() / "noise" / "test"
+    cats = ("nature_rain", "nature_wind", "transport_train", "indoor_running_tap", "esc10_helicopter", "nature_waves",
+            "street_city", "esc10_chainsaw")
+    return np.concatenate([np.clip(load(sorted((root / c).glob("*.*"))[0]), -1, 1)[:16000 * 8] for c in cats]).astype(np.float32)
+
+
 def real_noise(seconds: float) -> np.ndarray:
     """Real recorded noise (the shared noise bank's test split) at 16 kHz, looped to ``seconds``."""
     from segser.audio import load
@@ -487,6 +498,25 @@ def cli_probes(t: Table, tmp: Path):
         same, said = False, None
     t.add("  ... not flattened: the unadapted answers, the mood check reported", "same labels, p(one mood) said",
           f"{'same' if same else 'DIFFERENT'}, p {said}", same and said is not None)
+    # one recording alone on a model with a mood check goes through adaptation (auto): still no emotion where no speech
+    quiet, tiny, noisy = tmp / "zeros.wav", tmp / "tiny.wav", tmp / "nonspeech.wav"
+    sf.write(str(quiet), np.zeros(16000 * 20, np.float32), 16000)
+    sf.write(str(tiny), tone(0.004), 16000)
+    sf.write(str(noisy), nonspeech_noise(), 16000)
+    check("predict --model default-4class (auto: the mood check) on 20 s of digital silence",
+          ["predict", str(quiet), "--model", "default-4class"], 1, "silence")
+    check("predict --model default-4class (auto: the mood check) on 4 ms", ["predict", str(tiny), "--model", "default-4class"],
+          1, "too short")
+    p = check("predict --model default-4class (auto: the mood check) on 46 s of real non-speech noise",
+              ["predict", str(noisy), "--model", "default-4class", "--json", "--quiet"], 0)
+    try:
+        f = json.loads(p.stdout)["files"][0]
+        emotional = [x for x in f["segments"] if x["label"] not in ("no speech", "uncertain")]
+        label = f["decision"]["label"]
+    except (ValueError, KeyError, IndexError):
+        emotional, label = ["unreadable output"], None
+    t.add("  ... no emotion", "no emotional segment, decision no speech", f"{len(emotional)} emotional, {label}",
+          not emotional and label == "no speech")
     blip = tmp / "blip.wav"
     sf.write(str(blip), tone(0.004), 16000)
     check("predict a 4 ms recording", ["predict", str(blip)], 1, "too short")

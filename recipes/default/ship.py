@@ -6,7 +6,9 @@
     python recipes/default/ship.py runs/v3-4class default-4class --recipe default-4class \
         [--cross benchmarks/results/cross-corpus.json --pipeline v3] [--heldout runs/v3-4class-heldout.json]
 
-Writes src/segser/models/<name>/{model.pt, model.pt.sha256, config.json, card.json, README.md}.
+Writes src/segser/models/<name>/{model.pt, model.pt.sha256, config.json, card.json, README.md}. A raw-head 4-class
+model then gets its mood check (the guard of adaptation with nothing to compare with):
+    python recipes/default/mood_check.py <name>
 """
 import argparse
 import hashlib
