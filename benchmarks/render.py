@@ -314,13 +314,16 @@ def conversations() -> str:
     f = load("conversations")["figures"]
     s = f["sample"]
     lines = ["| conversations | DER (collar 0.25 s) | DER (no collar) | DER (overlap counted) | speakers counted right | "
-             "emotion UA per turn: found / true / no speakers | turns + emotions vs predict (s) |",
-             "|---|---|---|---|---|---|---|"]
+             "DER, number of speakers given | emotion UA per turn: found / true / no speakers | "
+             "turns + emotions vs predict (s) |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, c in f["corpora"].items():
         ua = c["emotion_UA_per_turn"]
+        given = f"{100 * c['DER_count_given']:.1f} %" if "DER_count_given" in c else "-"
         lines.append(f"| {c['conversations']} built from {name} ({c['turns']} turns) | {100 * c['DER']['collar_0.25']:.1f} % | "
                      f"{100 * c['DER']['no_collar']:.1f} % | {100 * c['DER']['with_overlap']:.1f} % | "
-                     f"{100 * c['speakers_counted_right']:.0f} % | {ua['found_speakers']:.3f} / {ua['true_speakers']:.3f} / "
+                     f"{100 * c['speakers_counted_right']:.0f} % | {given} | "
+                     f"{ua['found_speakers']:.3f} / {ua['true_speakers']:.3f} / "
                      f"{ua['no_speakers']:.3f} | {c['turns_and_emotions_seconds']:.0f} vs {c['predict_seconds']:.0f} |")
     return ("\n".join(lines) + f"\n\n`sample.wav` (real, two speakers, its published RTTM): {s['speakers_found']} speakers "
             f"found of {s['speakers_true']}; DER {100 * s['DER']['collar_0.25']:.1f} % (collar 0.25 s, overlap skipped), "
