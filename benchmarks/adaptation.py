@@ -271,21 +271,30 @@ def main():
                                                  speech_gate=SPEECH_GATE)
                     scores.setdefault(f"guarded speaker moment matching, blended over 0.5-0.7, else {fallback} (raw head)",
                                       []).append(metrics["UA"])
-                # the mood check in place of the share alone: p(one mood) -> the fallback's weight (MoodCheck.weight)
+                # the mood check in place of the share alone: p(one mood) -> the fallback's weight (MoodCheck.weight);
+                # with a collection, also both tests together: the lower of the two weights (adapted when either
+                # hears a mix) and their mean
                 for fallback, fall_l in (("none", logits_of(raw_model, X.astype(np.float32))),
                                          ("collection", logits_of(raw_model, coll_mm.astype(np.float32)))):
-                    w = np.zeros((len(X), 1))
+                    w, w_share = np.zeros((len(X), 1)), np.zeros((len(X), 1))
                     for g in np.unique(groups):
                         m = groups == g
                         if np.sum(m & v) < MIN_SPEAKER_SEGMENTS:
-                            w[m] = 1.0
+                            w[m] = w_share[m] = 1.0
                             continue
                         share = np.bincount(fall_l[m & v].argmax(1), minlength=len(CLASSES)).max() / np.sum(m & v)
                         spread = check.spread((X[m & v] - raw_ref[0]) / raw_ref[1])
                         w[m] = MoodCheck.weight(check.probability(spread, share))
-                    metrics, _ = evaluate_logits((1 - w) * own_l + w * fall_l, sub, manifest, CLASSES, "mean_logits",
-                                                 speech_gate=SPEECH_GATE)
-                    scores.setdefault(f"guarded by the mood check, else {fallback} (raw head)", []).append(metrics["UA"])
+                        w_share[m] = mood_weight(share)
+                    combined = {"": w}
+                    if fallback == "collection":
+                        combined |= {" and the share, the lower weight": np.minimum(w, w_share),
+                                     " and the share, the mean weight": (w + w_share) / 2}
+                    for how, ww in combined.items():
+                        metrics, _ = evaluate_logits((1 - ww) * own_l + ww * fall_l, sub, manifest, CLASSES, "mean_logits",
+                                                     speech_gate=SPEECH_GATE)
+                        scores.setdefault(f"guarded by the mood check{how}, else {fallback} (raw head)", []).append(
+                            metrics["UA"])
                 for name, (head, Z) in methods.items():
                     scores.setdefault(name, []).append(ua(head, Z))
                 # logits averaged: speaker-z and collection-z views

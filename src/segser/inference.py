@@ -254,7 +254,7 @@ def predict_conversation(model: EmotionModel, path, options: PredictOptions, *, 
     s = stream_file(model, path, _float32, options=options, segment_limit=limit, max_seconds=max_seconds,
                     voice=voice, **stream_options)
     turns = turns_of(voice, turn_options, where=path)
-    speaker = np.array([turns.speaker_of(a, b) for a, b in s.spans])
+    speaker = np.array(turns.speakers_of(s.spans))
     gate = options.gate(model)
     voiced = s.speech >= gate
     logits = np.zeros((len(s.spans), len(model.classes)), np.float32)

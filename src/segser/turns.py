@@ -19,6 +19,8 @@ uncertain).
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -77,13 +79,27 @@ class Turns:
     notes: list[str] = field(default_factory=list)
 
     def speaker_of(self, start: float, end: float) -> str:
-        """The speaker who speaks most of ``start``..``end`` (``-`` when nobody does)."""
-        best, most = "-", 0.0
-        for sp in self.speakers:
-            covered = sum(max(0.0, min(end, t.end) - max(start, t.start)) for t in self.turns if t.speaker == sp)
-            if covered > most + 1e-9:
-                best, most = sp, covered
-        return best
+        """The speaker who speaks most of ``start``..``end`` (``-`` when nobody does; a tie goes to the speaker
+        listed first)."""
+        return self.speakers_of([(start, end)])[0]
+
+    def speakers_of(self, spans) -> list[str]:
+        """:meth:`speaker_of` of each ``(start, end)``, the turns indexed once (an hour's segments in a second)."""
+        order = sorted(self.turns, key=lambda t: t.start)
+        starts = [t.start for t in order]
+        latest_end = list(itertools.accumulate((t.end for t in order), max))  # turns before the first > a start: over
+        out = []
+        for start, end in spans:
+            covered = dict.fromkeys(self.speakers, 0.0)
+            for t in order[bisect.bisect_right(latest_end, start): bisect.bisect_left(starts, end)]:
+                if t.speaker in covered:
+                    covered[t.speaker] += max(0.0, min(end, t.end) - max(start, t.start))
+            best, most = "-", 0.0
+            for sp, c in covered.items():
+                if c > most + 1e-9:
+                    best, most = sp, c
+            out.append(best)
+        return out
 
 
 # --- the voice encoder ----------------------------------------------------------------------------------

@@ -91,6 +91,22 @@ def test_rttm_and_speaker_of_a_span():
     assert turns.speaker_of(1.0, 2.0) == "S1" and turns.speaker_of(1.8, 3.0) == "S2" and turns.speaker_of(5, 6) == "-"
 
 
+def test_speakers_of_many_spans_is_who_speaks_most_of_each():
+    rng = np.random.default_rng(0)
+    starts = rng.uniform(0, 100, 60)  # unsorted, some overlapping
+    turns = Turns([Turn(float(a), float(a + rng.uniform(0.1, 5)), f"S{rng.integers(1, 4)}") for a in starts],
+                  ["S1", "S2", "S3"])
+    spans = [(float(a), float(a + 1)) for a in np.arange(-2, 106, 0.5)]
+
+    def most(a, b):  # by hand: covered seconds per speaker, a tie to the first listed
+        cover = {sp: sum(max(0.0, min(b, t.end) - max(a, t.start)) for t in turns.turns if t.speaker == sp)
+                 for sp in turns.speakers}
+        top = max(cover.values())
+        return next(sp for sp in turns.speakers if cover[sp] == top) if top > 1e-9 else "-"
+    assert turns.speakers_of(spans) == [most(a, b) for a, b in spans]
+    assert "-" in turns.speakers_of(spans) and len(set(turns.speakers_of(spans))) == 4
+
+
 def test_textgrid_fills_gaps_and_cuts_overlaps():
     from segser.outputs import textgrid
 
