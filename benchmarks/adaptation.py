@@ -58,7 +58,10 @@ MOOD_SHARES = (0.5, 0.6, 0.7)  # 0.6 was fixed before the first run (speakers.ON
 CHOSEN = {"none": "none (raw head)",
           "collection; auto for several recordings without speakers": "collection moment matching (raw head)",
           "speaker": "moment matching to training (raw head)",
-          "auto with speakers given or found": "guarded speaker moment matching, blended over 0.5-0.7, else collection (raw head)",
+          "auto with speakers given or found (a model with a mood check)":
+              "guarded by the mood check and the share, the mean weight, else collection (raw head)",
+          "auto with speakers given or found (no mood check)":
+              "guarded speaker moment matching, blended over 0.5-0.7, else collection (raw head)",
           "auto for one group alone (nothing to compare with), live streams": "guarded by the mood check, else none (raw head)"}
 HEADS = Path(__file__).resolve().parents[1] / "runs" / "adaptation-heads"  # trained heads, kept between runs
 SHRINK_K = (50, 200)

@@ -268,7 +268,8 @@ def adaptation() -> str:
         per.append(f"| {mode} | {name} | " + " | ".join(
             f"{m['mixed']['per_corpus'][c]:.2f} / {m['one-emotion']['per_corpus'][c]:.2f} / {m['collection']['per_corpus'][c]:.2f}"
             for c in names) + " |")
-    auto = methods[chosen["auto with speakers given or found"]]
+    auto = methods[chosen.get("auto with speakers given or found (a model with a mood check)")
+                   or chosen["auto with speakers given or found"]]
     coll = methods[chosen["collection; auto for several recordings without speakers"]]
 
     def target(value, goal):

@@ -231,9 +231,11 @@ class AdaptationPlan:
         weight, share = one_mood(model.logits(prior) if not model.speaker_norm or collection is not None else
                                  model.logits(standardise(X[voiced], own, reference)))
         note["dominant_share"] = round(share, 3)
-        if collection is None and model.mood is not None and reference is not None:  # nothing to compare with
+        if model.mood is not None and reference is not None:
+            # with nothing to compare with, the mood check decides; with a collection, the share and the mood check
+            # weigh the same (benchmarks/adaptation.py: +3.5 points on one-emotion speakers, -0.3 on mixed ones)
             p = model.mood.probability(model.mood.spread((X[voiced] - reference[0]) / reference[1]), share)
-            weight = MoodCheck.weight(p)
+            weight = MoodCheck.weight(p) if collection is None else (weight + MoodCheck.weight(p)) / 2
             note["one_mood_probability"] = round(p, 3)
         if collection is not None:
             fallback, name = model.logits(standardise(X, collection, reference)), "collection"

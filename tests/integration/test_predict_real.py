@@ -159,6 +159,9 @@ def test_one_emotion_speakers_do_not_collapse_under_the_default_adaptation(share
         one_mood = [m == "collection" or (m == "speaker+collection" and w["collection"] >= 0.5)
                     for m, w in zip(safe["adapt_mode"], safe.get("adapt_weights", [None] * len(safe)))]
         assert sum(one_mood) >= 30, model  # at least two speakers heard as mostly one mood
+        if model == "default-4class":  # its mood check weighs in beside the share: no worse than not adapting
+            _, alone, _ = predict(files, model, adapt="none")
+            assert ua(safe) >= ua(alone) - 0.01 and safe["adapt_one_mood_probability"].min() > 0.5
     pd.DataFrame({"file": files, "speaker": [table[f] for f in files]}).to_csv(tmp_path / "spk.csv", index=False)
     assert main(["predict", *files, "--model", "adapted-4class", "--speakers", str(tmp_path / "spk.csv"), "--quiet",
                  "--out", str(tmp_path / "r.json")]) == 0
