@@ -293,6 +293,15 @@ def main():
                     if fallback == "collection":
                         combined |= {" and the share, the lower weight": np.minimum(w, w_share),
                                      " and the share, the mean weight": (w + w_share) / 2}
+                        # the same weights over two heads: speaker z into the speaker-normalised head, collection z
+                        # into the corpus-normalised one (the two-head model not shipped)
+                        zs_l = logits_of(spk_model, per_group(lambda x, s, m: standardise(x, s)).astype(np.float32))
+                        zc_l = logits_of(cor_model, standardise(X, coll).astype(np.float32))
+                        ww = (w + w_share) / 2
+                        metrics, _ = evaluate_logits((1 - ww) * zs_l + ww * zc_l, sub, manifest, CLASSES, "mean_logits",
+                                                     speech_gate=SPEECH_GATE)
+                        scores.setdefault("guarded speaker z by the mood check and the share, the mean weight, else "
+                                          "collection z (speaker + corpus heads)", []).append(metrics["UA"])
                     for how, ww in combined.items():
                         metrics, _ = evaluate_logits((1 - ww) * own_l + ww * fall_l, sub, manifest, CLASSES, "mean_logits",
                                                      speech_gate=SPEECH_GATE)

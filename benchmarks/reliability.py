@@ -498,6 +498,34 @@ def cli_probes(t: Table, tmp: Path):
         same, said = False, None
     t.add("  ... not flattened: the unadapted answers, the mood check reported", "same labels, p(one mood) said",
           f"{'same' if same else 'DIFFERENT'}, p {said}", same and said is not None)
+    # speakers given, each in one mood, on a model with a mood check: the share's and the mood check's weights
+    # averaged; no worse than not adapting, and a silent recording in the table fails alone
+    pick = {"DC": ("a", "angry"), "JE": ("h", "happy"), "JK": ("n", "neutral"), "KL": ("sa", "sad")}
+    moods = [(str(f), sp, label) for sp, (code, label) in pick.items()
+             for f in sorted((data_dir() / "savee").glob(f"{sp}_{code}[0-9]*.ogg"))[:10]]
+    silent = tmp / "silent-speaker.wav"
+    sf.write(str(silent), np.zeros(16000 * 20, np.float32), 16000)
+    table = tmp / "moods.csv"
+    table.write_text("file,speaker\n" + "".join(f"{f},{sp}\n" for f, sp, _ in moods) + f"{silent},DC\n")
+
+    def ua_of(proc):
+        try:
+            got = {f["file"]: f["decision"]["label"] for f in json.loads(proc.stdout)["files"]}
+            hits = {lab: np.mean([got.get(f) == lab for f, _, lab_ in moods if lab_ == lab]) for _, lab in pick.values()}
+            return float(np.mean(list(hits.values()))), json.loads(proc.stdout)["files"]
+        except (ValueError, KeyError):
+            return -1.0, []
+    p = check("predict four one-mood SAVEE speakers and a silent recording, --speakers TABLE (auto)",
+              ["predict", *[f for f, _, _ in moods], str(silent), "--model", "default-4class", "--speakers", str(table),
+               "--json", "--quiet"], 1, "silence")
+    q = check("  ... the same clips, --adapt none", ["predict", *[f for f, _, _ in moods], "--model", "default-4class",
+                                                     "--adapt", "none", "--json", "--quiet"], 0)
+    (ua_auto, files), (ua_none, _) = ua_of(p), ua_of(q)
+    said = all("one_mood_probability" in f.get("adaptation", {}) for f in files if f["file"] != str(silent))
+    t.add("  ... not flattened: UA within a point of unadapted, the mood check reported, the silent file alone fails",
+          f"UA >= {ua_none - 0.01:.2f}, p said, 40 answers", f"UA {ua_auto:.2f}, p {'said' if said else 'MISSING'}, "
+          f"{sum(f['file'] != str(silent) for f in files)} answers",
+          ua_auto >= ua_none - 0.01 and said and sum(f["file"] != str(silent) for f in files) == len(moods))
     # one recording alone on a model with a mood check goes through adaptation (auto): still no emotion where no speech
     quiet, tiny, noisy = tmp / "zeros.wav", tmp / "tiny.wav", tmp / "nonspeech.wav"
     sf.write(str(quiet), np.zeros(16000 * 20, np.float32), 16000)
