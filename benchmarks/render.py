@@ -329,8 +329,9 @@ def conversations() -> str:
     return ("\n".join(lines) + f"\n\n`sample.wav` (real, two speakers, its published RTTM): {s['speakers_found']} speakers "
             f"found of {s['speakers_true']}; DER {100 * s['DER']['collar_0.25']:.1f} % (collar 0.25 s, overlap skipped), "
             f"{100 * s['DER']['no_collar']:.1f} % without collar, {100 * s['DER']['with_overlap']:.1f} % with overlap "
-            f"counted. Turn threshold {f['threshold']:g} (chosen on {len(f['dev'])} thresholds x RAVDESS dev conversations; "
-            f"shipped {f['threshold_shipped']:g}). Model `{f['model']}`. " + long_run(f.get("long")) + source("conversations"))
+            f"counted. Turn threshold: the shipped {f['threshold_shipped']:g} for every row (DER on the RAVDESS dev "
+            f"conversations at {len(f['dev'])} thresholds: " + ", ".join(f"{t} {100 * v:.1f} %" for t, v in f['dev'].items())
+            + f"; lowest at {f['threshold']:g}). Model `{f['model']}`. " + long_run(f.get("long")) + source("conversations"))
 
 
 def long_run(f) -> str:
