@@ -162,8 +162,11 @@ def main():
 
     def protocols_of(held):
         test_clips = np.flatnonzero(corpus_of == held)
+        label = manifest["label"].to_numpy()[test_clips]
         return {"mixed": [("speaker", test_clips)], "collection": [("collection", test_clips)],
-                "one-emotion": [("speaker", s) for s in one_emotion_subsets(manifest, test_clips, args.draws)]}
+                "one-emotion": [("speaker", s) for s in one_emotion_subsets(manifest, test_clips, args.draws)],
+                # a folder of recordings all in one mood (every speaker's clips of one emotion): mean recall
+                "one-emotion collection": [("collection", test_clips[label == c]) for c in CLASSES if np.any(label == c)]}
 
     # pass 1: each fold's groups (mixed and one-emotion), as the mood check sees them
     directions, checks = {}, []
@@ -175,7 +178,7 @@ def main():
                                               seg_speaker[rows], len(CLASSES))
         probe = MoodCheck(directions[held], np.zeros(3))
         for proto, runs in protocols_of(held).items():
-            for _, clips in runs if proto != "collection" else []:
+            for _, clips in runs if proto in ("mixed", "one-emotion") else []:
                 for g in np.unique(speaker_of[clips]):
                     m = np.isin(emb.clip, clips) & (seg_speaker == g) & voiced
                     if m.sum() >= MIN_SPEAKER_SEGMENTS:
@@ -324,7 +327,7 @@ def main():
                            "mean": statistics.mean(results[c][p][meth] for c in names),
                            "mean_licensed": statistics.mean(results[c][p][meth] for c in TRAINABLE),
                            "mean_eval_only": statistics.mean(results[c][p][meth] for c in EVAL_ONLY)}
-                       for p in ("mixed", "one-emotion", "collection")}
+                       for p in ("mixed", "one-emotion", "collection", "one-emotion collection")}
         print(f"{meth:<80} " + " ".join(f"{p}: {table[meth][p]['mean']:.3f}" for p in table[meth]), flush=True)
     # how well each fold's mood check (fitted without the held-out corpus) tells one mood from a mix, against the share
     auc = {}
