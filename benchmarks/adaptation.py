@@ -56,13 +56,16 @@ RECIPE = dict(backbone="whisper", backbone_options={"size": "tiny.en", "layer": 
 MOOD_SHARES = (0.5, 0.6, 0.7)  # 0.6 was fixed before the first run (speakers.ONE_MOOD_SHARE); 0.5 and 0.7: sensitivity
 # what segser's --adapt modes are, in this table's terms (the built-in default-4class is a raw head)
 CHOSEN = {"none": "none (raw head)",
-          "collection; auto for several recordings without speakers": "collection moment matching (raw head)",
+          "collection": "collection moment matching (raw head)",
           "speaker": "moment matching to training (raw head)",
           "auto with speakers given or found (a model with a mood check)":
               "guarded by the mood check and the share, the mean weight, else collection (raw head)",
           "auto with speakers given or found (no mood check)":
               "guarded speaker moment matching, blended over 0.5-0.7, else collection (raw head)",
-          "auto for one group alone (nothing to compare with), live streams": "guarded by the mood check, else none (raw head)"}
+          "auto for a group with nothing to compare with (one recording, several without speakers, a live stream)":
+              "guarded by the mood check, else none (raw head)",
+          "the same, a model without a mood check (several recordings without speakers)":
+              "guarded speaker moment matching, blended over 0.5-0.7, else none (raw head)"}
 HEADS = Path(__file__).resolve().parents[1] / "runs" / "adaptation-heads"  # trained heads, kept between runs
 SHRINK_K = (50, 200)
 

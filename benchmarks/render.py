@@ -263,16 +263,18 @@ def adaptation() -> str:
                      + (f"{m['one-emotion collection']['mean']:.3f} | " if mood_folder else "") + f"{d:+.1f} |")
     names = f["corpora"]
     chosen = f.get("chosen", {})
-    per = ["", "What segser's `--adapt` modes do, per held-out corpus (UA; mixed / one-emotion / collection):", "",
+    protos = ["mixed", "one-emotion", "collection"] + (["one-emotion collection"] if mood_folder else [])
+    per = ["", "What segser's `--adapt` modes do, per held-out corpus (UA; " + " / ".join(protos) + "):", "",
            "| `--adapt` | method | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for mode, name in chosen.items():
         m = methods[name]
-        per.append(f"| {mode} | {name} | " + " | ".join(
-            f"{m['mixed']['per_corpus'][c]:.2f} / {m['one-emotion']['per_corpus'][c]:.2f} / {m['collection']['per_corpus'][c]:.2f}"
-            for c in names) + " |")
-    auto = methods[chosen.get("auto with speakers given or found (a model with a mood check)")
-                   or chosen["auto with speakers given or found"]]
-    coll = methods[chosen["collection; auto for several recordings without speakers"]]
+        per.append(f"| {mode} | {name} | " + " | ".join(" / ".join(f"{m[p]['per_corpus'][c]:.2f}" for p in protos)
+                                                         for c in names) + " |")
+
+    def chosen_for(*starts):
+        return methods[next(v for k, v in chosen.items() if k.startswith(starts))]
+    auto = chosen_for("auto with speakers given or found")
+    coll = chosen_for("collection")
 
     def target(value, goal):
         return f"{value:.3f} (target {goal:.2f}: " + ("met" if value >= goal - 1e-9 else f"missed by {100 * (goal - value):.1f}") + ")"
@@ -281,7 +283,8 @@ def adaptation() -> str:
             + "; the shipped rule (auto, speakers known) on mixed speakers " + target(auto["mixed"]["mean"], 0.82)
             + ", on one-emotion speakers " + target(auto["one-emotion"]["mean"], base["one-emotion"]["mean"] - 0.01)
             + " (unadapted minus 1 point); collection " + target(coll["collection"]["mean"], 0.75) + "."]
-    lone = methods.get(chosen.get("auto for one group alone (nothing to compare with), live streams", ""))
+    lone = next((methods[v] for k, v in chosen.items() if k.startswith(("auto for one group alone", "auto for a group with nothing"))),
+                None)
     if lone is not None:
         mc = f["mood_check"]
         per += ["", "A group with nothing to compare it with (one speaker's recordings, a live stream), guarded by the mood "
@@ -296,6 +299,13 @@ def adaptation() -> str:
             a = mc["auc_per_held_out_corpus"]
             per[-1] += (" How well it tells one-emotion groups from mixed ones (AUC per held-out corpus, mood check / share "
                         "alone): " + ", ".join(f"{c} {v['mood_check']:.2f} / {v['share']:.2f}" for c, v in a.items()) + ".")
+        if mood_folder:
+            share = methods["guarded speaker moment matching, blended over 0.5-0.7, else none (raw head)"]
+            per += ["", "A folder of recordings without speakers (the collection), mixed / all in one mood (mean recall): "
+                    f"unadapted {base['collection']['mean']:.3f} / {base['one-emotion collection']['mean']:.3f}; "
+                    f"the plain collection {coll['collection']['mean']:.3f} / {coll['one-emotion collection']['mean']:.3f}; "
+                    f"guarded by the mood check {lone['collection']['mean']:.3f} / {lone['one-emotion collection']['mean']:.3f}; "
+                    f"by the share alone {share['collection']['mean']:.3f} / {share['one-emotion collection']['mean']:.3f}."]
     return ("\n".join(lines + per) + f"\n\nMeans over the {len(names)} held-out corpora ({', '.join(names)}; "
             f"{', '.join(f['evaluation_only'])} never trained on), 4 classes, the v3 recipe's heads trained per fold on "
             f"raw, per-speaker or per-corpus standardised embeddings; one-emotion: {f['draws']} draws; statistics from "

@@ -191,6 +191,7 @@ class AdaptationPlan:
     grouping: object = None
     reason: str = ""
     chosen: bool = False  # by ``auto``: past the bound on segments held at once it gives way instead of refusing
+    own: str = "speaker"  # what a group's own statistics are called in the output (a folder's: "collection")
 
     def describe(self) -> dict:
         return {"mode": self.mode, "reason": self.reason} if self.reason else {"mode": self.mode}
@@ -245,14 +246,14 @@ class AdaptationPlan:
             fallback, name = model.logits(X), "none"
         adapted = model.logits(standardise(X, own, reference))
         if weight == 0.0 or fallback is None:
-            return adapted, {**note, "mode": "speaker", **({"reason": "mostly one mood, but this model needs statistics"}
+            return adapted, {**note, "mode": self.own, **({"reason": "mostly one mood, but this model needs statistics"}
                                                            if weight > 0 else {})}
         if weight == 1.0:
             reason = "one mood: the collection's statistics" if name == "collection" else \
                 "one mood and nothing to compare with: not adapted"
             return fallback, {**note, "mode": name, "reason": reason}
         return (1 - weight) * adapted + weight * fallback, {
-            **note, "mode": f"speaker+{name}", "weights": {"speaker": round(1 - weight, 3), name: round(weight, 3)},
+            **note, "mode": f"{self.own}+{name}", "weights": {self.own: round(1 - weight, 3), name: round(weight, 3)},
             "reason": f"between a mix and one mood: logits {1 - weight:.0%} own statistics, {weight:.0%} {name}"}
 
 
@@ -355,9 +356,10 @@ class LiveAdaptation:
 
 def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPlan:
     """The adaptation ``adapt`` means for this model and these inputs. ``auto`` (benchmarks/adaptation.py):
-    the guarded rule when speakers are given or found, the collection when several recordings come without
-    speakers; for one recording alone the guarded rule when the model has a mood check (with nothing to compare
-    with, it decides), else nothing (a speaker-normalised model: the recording's own statistics)."""
+    the guarded rule when speakers are given or found; when several recordings come without speakers, their
+    statistics as one group, guarded as a group with nothing to compare with; for one recording alone the
+    guarded rule when the model has a mood check (with nothing to compare with, it decides), else nothing (a
+    speaker-normalised model: the recording's own statistics)."""
     if adapt == "none":
         if model.speaker_norm:
             raise ConfigError(f"{model.name}: trained on speaker-normalised embeddings, so it needs statistics: "
@@ -375,8 +377,10 @@ def plan_for(model, adapt: str, *, n_inputs: int, speakers=None) -> AdaptationPl
         return AdaptationPlan("none", speakers, "the model's head takes no standardised input")
     if speakers is not None:  # the guarded rule: measured safe with the collection as its fallback
         return AdaptationPlan("guarded", speakers, "speakers given" if speakers != "auto" else "speakers found", True)
-    if n_inputs > 1:  # no speakers known: the collection's statistics (safe whatever each recording holds)
-        return AdaptationPlan("collection", "all", "several recordings, no speakers: one collection", True)
+    if n_inputs > 1:  # no speakers known: the collection's statistics, unless it holds one mood (a folder of angry
+        # calls: the plain collection falls to chance there; benchmarks/adaptation.py, one-emotion collection)
+        return AdaptationPlan("guarded", "all", "several recordings, no speakers: one collection, unless it holds one mood",
+                              True, own="collection")
     if model.speaker_norm:  # it cannot go without statistics: the recording's own
         return AdaptationPlan("speaker", "file", "one recording: its own statistics (this model needs them)", True)
     if model.mood is not None:  # the mood check judges the recording's own statistics: measured safe

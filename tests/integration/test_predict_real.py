@@ -170,8 +170,16 @@ def test_one_emotion_speakers_do_not_collapse_under_the_default_adaptation(share
     assert all(sum(f["adaptation"]["weights"].values()) == pytest.approx(1, abs=0.002)
                for f in doc["files"] if f["adaptation"]["mode"] == "speaker+collection")
     assert all("dominant_share" in f["adaptation"] for f in doc["files"])
+    # several recordings without speakers: one collection, guarded like any group with nothing to compare with;
+    # these eight are one speaker's angry sentences, a folder in one mood: not flattened by its own statistics
     assert main(["predict", *files[:8], "--model", "default-4class", "--quiet", "--out", str(tmp_path / "r.csv")]) == 0
-    assert set(pd.read_csv(tmp_path / "r.csv")["adaptation"]) == {"collection"}
+    assert main(["predict", *files[:8], "--model", "default-4class", "--json", "--quiet", "--out", str(tmp_path / "r.json")]) == 0
+    folder = json.loads((tmp_path / "r.json").read_text())["files"]
+    assert set(pd.read_csv(tmp_path / "r.csv")["adaptation"]) == {"none"}
+    assert all(f["adaptation"]["group"] == "the collection" and f["adaptation"]["one_mood_probability"] > 0.9 for f in folder)
+    assert main(["predict", *files[:8], "--model", "default-4class", "--adapt", "collection", "--quiet", "--out",
+                 str(tmp_path / "asked.csv")]) == 0
+    assert set(pd.read_csv(tmp_path / "asked.csv")["adaptation"]) == {"collection"}  # asked for: the plain collection
 
 
 def test_one_voice_with_nothing_to_compare_with_is_adapted_only_when_it_mixes_emotions(shared_data, tmp_path):
