@@ -498,6 +498,16 @@ def cli_probes(t: Table, tmp: Path):
         same, said = False, None
     t.add("  ... not flattened: the unadapted answers, the mood check reported", "same labels, p(one mood) said",
           f"{'same' if same else 'DIFFERENT'}, p {said}", same and said is not None)
+    p = check("predict the same angry clips as a folder, no speakers (auto: one collection)",
+              ["predict", *angry, "--model", "default-4class", "--json", "--quiet"], 0)
+    try:
+        files, plain = json.loads(p.stdout)["files"], json.loads(q.stdout)["files"]
+        same = [f["decision"]["label"] for f in files] == [f["decision"]["label"] for f in plain]
+        said = {(f["adaptation"]["group"], f["adaptation"]["mode"]) for f in files}
+    except (ValueError, KeyError, IndexError):
+        same, said = False, None
+    t.add("  ... a folder in one mood is not flattened by its own statistics", "same labels, the collection not used",
+          f"{'same' if same else 'DIFFERENT'}, {said}", same and said == {("the collection", "none")})
     # speakers given, each in one mood, on a model with a mood check: the share's and the mood check's weights
     # averaged; no worse than not adapting, and a silent recording in the table fails alone
     pick = {"DC": ("a", "angry"), "JE": ("h", "happy"), "JK": ("n", "neutral"), "KL": ("sa", "sad")}
