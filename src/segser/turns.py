@@ -87,7 +87,8 @@ class Turns:
         """:meth:`speaker_of` of each ``(start, end)``, the turns indexed once (an hour's segments in a second)."""
         order = sorted(self.turns, key=lambda t: t.start)
         starts = [t.start for t in order]
-        latest_end = list(itertools.accumulate((t.end for t in order), max))  # turns before the first > a start: over
+        # the latest end so far: the turns before the first whose latest end passes a span's start all end before it
+        latest_end = list(itertools.accumulate((t.end for t in order), max))
         out = []
         for start, end in spans:
             covered = dict.fromkeys(self.speakers, 0.0)
