@@ -56,14 +56,19 @@ RECIPE = dict(backbone="whisper", backbone_options={"size": "tiny.en", "layer": 
 MOOD_SHARES = (0.5, 0.6, 0.7)  # 0.6 was fixed before the first run (speakers.ONE_MOOD_SHARE); 0.5 and 0.7: sensitivity
 # what segser's --adapt modes are, in this table's terms (the built-in default-4class is a raw head)
 CHOSEN = {"none": "none (raw head)",
-          "collection": "collection moment matching (raw head)",
-          "speaker": "moment matching to training (raw head)",
-          "auto with speakers given or found (a model with a mood check)":
+          "collection (default-4class: its adaptation heads)": "collection z (corpus-normalised head)",
+          "collection (a model without adaptation heads)": "collection moment matching (raw head)",
+          "speaker (default-4class)": "speaker z (speaker-normalised head)",
+          "speaker (a model without adaptation heads)": "moment matching to training (raw head)",
+          "auto with speakers given or found (default-4class: adaptation heads and a mood check)":
+              "guarded speaker z by the mood check and the share, the mean weight, else collection z (speaker + corpus heads)",
+          "auto with speakers given or found (a mood check, no adaptation heads)":
               "guarded by the mood check and the share, the mean weight, else collection (raw head)",
           "auto with speakers given or found (no mood check)":
               "guarded speaker moment matching, blended over 0.5-0.7, else collection (raw head)",
-          "auto for a group with nothing to compare with (one recording, several without speakers, a live stream)":
-              "guarded by the mood check, else none (raw head)",
+          "auto for a group with nothing to compare with (one recording, several without speakers; default-4class)":
+              "guarded speaker z by the mood check, else none (speaker + raw heads)",
+          "the same, a mood check but no adaptation heads (a live stream)": "guarded by the mood check, else none (raw head)",
           "the same, a model without a mood check (several recordings without speakers)":
               "guarded speaker moment matching, blended over 0.5-0.7, else none (raw head)"}
 HEADS = Path(__file__).resolve().parents[1] / "runs" / "adaptation-heads"  # trained heads, kept between runs
@@ -110,6 +115,12 @@ def train_head(X, y, corpus, speakers, seed=0):
     model, _ = fit_head(X[~val], y[~val], X[val], y[val], len(CLASSES), cfg, groups=(corpus[~val], corpus[val]))
     temperature = fit_temperature(logits_of(model, X[val]), y[val])
     return model, temperature
+
+
+def calibrated(head, Z):
+    """A (model, temperature) head's logits divided by its temperature: heads blended on one scale."""
+    model, temperature = head
+    return logits_of(model, Z.astype(np.float32)) / temperature
 
 
 def one_emotion_subsets(manifest, test_clips, draws):
@@ -296,18 +307,23 @@ def main():
                         w[m] = MoodCheck.weight(check.probability(spread, share))
                         w_share[m] = mood_weight(share)
                     combined = {"": w}
+                    # the same weights over three heads (the built-in default-4class's adaptation heads,
+                    # speakers.AdaptationHeads): a group's own z into the speaker-normalised head, the collection's z
+                    # into the corpus-normalised one, no adaptation into the raw head; each head's logits calibrated
+                    # (divided by its temperature) before they are blended
+                    zs_l = calibrated(heads["speaker"], per_group(lambda x, s, m: standardise(x, s)))
                     if fallback == "collection":
                         combined |= {" and the share, the lower weight": np.minimum(w, w_share),
                                      " and the share, the mean weight": (w + w_share) / 2}
-                        # the same weights over two heads: speaker z into the speaker-normalised head, collection z
-                        # into the corpus-normalised one (the two-head model not shipped)
-                        zs_l = logits_of(spk_model, per_group(lambda x, s, m: standardise(x, s)).astype(np.float32))
-                        zc_l = logits_of(cor_model, standardise(X, coll).astype(np.float32))
-                        ww = (w + w_share) / 2
-                        metrics, _ = evaluate_logits((1 - ww) * zs_l + ww * zc_l, sub, manifest, CLASSES, "mean_logits",
-                                                     speech_gate=SPEECH_GATE)
-                        scores.setdefault("guarded speaker z by the mood check and the share, the mean weight, else "
-                                          "collection z (speaker + corpus heads)", []).append(metrics["UA"])
+                        zc_l, ww = calibrated(heads["corpus"], standardise(X, coll)), (w + w_share) / 2
+                        two = "guarded speaker z by the mood check and the share, the mean weight, else collection z"
+                    else:
+                        zc_l, ww = calibrated(heads["raw"], X), w
+                        two = "guarded speaker z by the mood check, else none (speaker + raw heads)"
+                    metrics, _ = evaluate_logits((1 - ww) * zs_l + ww * zc_l, sub, manifest, CLASSES, "mean_logits",
+                                                 speech_gate=SPEECH_GATE)
+                    scores.setdefault(two + (" (speaker + corpus heads)" if fallback == "collection" else ""),
+                                      []).append(metrics["UA"])
                     for how, ww in combined.items():
                         metrics, _ = evaluate_logits((1 - ww) * own_l + ww * fall_l, sub, manifest, CLASSES, "mean_logits",
                                                      speech_gate=SPEECH_GATE)
