@@ -41,10 +41,19 @@ from segser.backbones import create  # noqa: E402
 from segser.config import TrainConfig  # noqa: E402
 from segser.embedding import Embeddings, embed_manifest  # noqa: E402
 from segser.evaluation import evaluate_logits  # noqa: E402
-from segser.loop import fit_head, fit_temperature, logits_of  # noqa: E402
+from segser.loop import fit_calibrated_head, logits_of  # noqa: E402
 from segser.segmenters import Segmentation  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
-from segser.speakers import MIN_SPEAKER_SEGMENTS, MOOD_CHECK_TOP, MoodCheck, Statistics, emotion_directions, mood_weight, standardise  # noqa: E402
+from segser.speakers import (  # noqa: E402
+    MIN_SPEAKER_SEGMENTS,
+    MOOD_CHECK_TOP,
+    MoodCheck,
+    Statistics,
+    emotion_directions,
+    mood_weight,
+    speaker_normalise,
+    standardise,
+)
 from segser.timeline import SPEECH_GATE  # noqa: E402
 
 TRAINABLE = ("emodb", "ravdess", "nemo", "emovo")
@@ -98,23 +107,9 @@ def load_all():
     return manifest, emb
 
 
-def group_normalised(X, groups, voiced):
-    out = np.empty_like(X)
-    for g in np.unique(groups):
-        m = groups == g
-        out[m] = standardise(X[m], Statistics.of(X[m & voiced]))
-    return out
-
-
 def train_head(X, y, corpus, speakers, seed=0):
     """The v3 recipe's head on (X, y); validation: one training speaker in nine."""
-    rng = np.random.default_rng(seed)
-    spk = np.unique(speakers)
-    val = np.isin(speakers, rng.choice(spk, size=max(1, round(len(spk) / 9)), replace=False))
-    cfg = TrainConfig.from_dict({**RECIPE, "seed": seed})
-    model, _ = fit_head(X[~val], y[~val], X[val], y[val], len(CLASSES), cfg, groups=(corpus[~val], corpus[val]))
-    temperature = fit_temperature(logits_of(model, X[val]), y[val])
-    return model, temperature
+    return fit_calibrated_head(X, y, corpus, speakers, len(CLASSES), TrainConfig.from_dict({**RECIPE, "seed": seed}))
 
 
 def calibrated(head, Z):
@@ -152,8 +147,8 @@ def main():
     y_clip = np.array([CLASSES.index(c) for c in manifest["label"]])
     corpus_of, speaker_of = manifest["corpus"].to_numpy(), manifest["speaker"].to_numpy()
     seg_corpus, seg_speaker = corpus_of[emb.clip], speaker_of[emb.clip]
-    X_spk = group_normalised(emb.X, seg_speaker, voiced)
-    X_cor = group_normalised(emb.X, seg_corpus, voiced)
+    X_spk = speaker_normalise(emb.X, seg_speaker, voiced)
+    X_cor = speaker_normalise(emb.X, seg_corpus, voiced)  # per corpus
     folds = [(c, [t for t in TRAINABLE if t != c]) for c in TRAINABLE] + [(c, list(TRAINABLE)) for c in EVAL_ONLY]
     results = {}
     trained = {}

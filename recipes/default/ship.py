@@ -7,8 +7,10 @@
         [--cross benchmarks/results/cross-corpus.json --pipeline v3] [--heldout runs/v3-4class-heldout.json]
 
 Writes src/segser/models/<name>/{model.pt, model.pt.sha256, config.json, card.json, README.md}. A raw-head 4-class
-model then gets its mood check (the guard of adaptation with nothing to compare with):
+model then gets its mood check (the guard of adaptation with nothing to compare with) and its adaptation heads
+(what adapted input is fed to):
     python recipes/default/mood_check.py <name>
+    python recipes/default/adaptation_heads.py <name>
 """
 import argparse
 import hashlib

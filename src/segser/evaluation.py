@@ -116,19 +116,20 @@ def summarise(fold_metrics: list[dict]) -> dict:
 ROBUSTNESS_KEYS = ("UA", "WA", "weighted_precision", "weighted_recall", "weighted_f1", "ALCA", "SA")
 
 
-def adapted_features(model, emb: Embeddings, groups: np.ndarray | None, speech_gate: float) -> np.ndarray:
-    """The embeddings as the model classifies them: each group's (``None``: no adaptation) standardised
-    with the statistics of its segments with speech and mapped onto the head's reference."""
-    from .speakers import Statistics, standardise
+def group_logits(model, emb: Embeddings, groups: np.ndarray | None, speech_gate: float, kind: str = "speaker") -> np.ndarray:
+    """The model's logits with each group's embeddings (``None``: no adaptation) standardised by the statistics of
+    its segments with speech (:func:`segser.speakers.adapted_logits`; ``kind``: what a group is, ``speaker`` or
+    ``collection``)."""
+    from .speakers import Statistics, adapted_logits
 
     if groups is None:
-        return emb.X
-    X, voiced = np.empty_like(emb.X), emb.speech >= speech_gate
+        return model.logits(emb.X)
+    logits, voiced = np.empty((len(emb.X), len(model.classes)), np.float32), emb.speech >= speech_gate
     for g in np.unique(groups):
         m = groups == g
-        X[m] = standardise(emb.X[m], Statistics.of(emb.X[m & voiced] if np.any(m & voiced) else emb.X[m]),
-                           model.reference)
-    return X
+        stats = Statistics.of(emb.X[m & voiced] if np.any(m & voiced) else emb.X[m])
+        logits[m] = adapted_logits(model, emb.X[m], stats, kind)
+    return logits
 
 
 def evaluate_model(model, data: list, *, labels: str | None = None, out=None, rule: str = "mean_logits",
@@ -165,7 +166,7 @@ def evaluate_model(model, data: list, *, labels: str | None = None, out=None, ru
         emb = embed_manifest(manifest, model.encoder, model.segmentation, noise=mix, progress=progress)
         column = {"none": None, "speaker": "speaker", "collection": "corpus"}[adapt]
         groups = None if column is None else manifest[column].astype(str).to_numpy()[emb.clip]
-        logits = model.logits(adapted_features(model, emb, groups, gate))
+        logits = group_logits(model, emb, groups, gate, "collection" if adapt == "collection" else "speaker")
         metrics, preds = evaluate_logits(logits, emb, manifest, model.classes, rule, speech_gate=gate)
         if model.temperature != 1.0:  # the model's calibrated probabilities beside the raw ones: ECE before and after
             calibrated = clip_probabilities(logits, emb, model.temperature, speech_gate=gate)

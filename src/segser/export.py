@@ -138,7 +138,7 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
         if int8 and "file" in encoder:
             quantize(tmp / encoder["file"], tmp / "encoder.int8.onnx")
             encoder["int8_file"], encoder["int8_layers"] = "encoder.int8.onnx", INT8_DEFAULT
-        from .speakers import MOOD_CHECK_FILE
+        from .speakers import ADAPTATION_HEADS_FILE, MOOD_CHECK_FILE
         from .weights import resolve
 
         shutil.copyfile(resolve("silero-vad"), tmp / "vad.onnx")
@@ -146,6 +146,8 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
             np.savez(tmp / "reference.npz", mean=m.reference[0], std=m.reference[1])
         if m.mood is not None:  # the guard of adaptation where no collection exists (streams, a group alone)
             m.mood.save(tmp / MOOD_CHECK_FILE)
+        if m.adaptation is not None:  # the heads that take adapted input
+            m.adaptation.save(tmp / ADAPTATION_HEADS_FILE)
         if m.card:
             write_json(tmp / "card.json", m.card)
         weights = []

@@ -179,3 +179,14 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
     opt.step(closure)
     return float(np.clip(log_t.exp().item(), 0.05, 20.0))
+
+
+def fit_calibrated_head(X: np.ndarray, y: np.ndarray, corpus: np.ndarray, speakers: np.ndarray, n_classes: int, cfg):
+    """The config's head on all of (X, y) but one training speaker in nine (``cfg.seed`` draws them), on which it
+    stops early and fits its temperature: (EmotionHead, temperature). What a head beside a model is trained with
+    (benchmarks/adaptation.py, recipes/default/adaptation_heads.py)."""
+    rng = np.random.default_rng(cfg.seed)
+    names = np.unique(speakers)
+    val = np.isin(speakers, rng.choice(names, size=max(1, round(len(names) / 9)), replace=False))
+    model, _ = fit_head(X[~val], y[~val], X[val], y[val], n_classes, cfg, groups=(corpus[~val], corpus[val]))
+    return model, fit_temperature(logits_of(model, X[val]), y[val])

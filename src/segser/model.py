@@ -49,11 +49,17 @@ class EmotionModel:
     reference: tuple | None = field(default=None, repr=False)
     speech_gate: float = 0.0  # segments with less speech were not trained on and are labelled "no speech"
     mood: object = field(default=None, repr=False)  # speakers.MoodCheck: does a voice hold one mood (the guard's test)
+    adaptation: object = field(default=None, repr=False)  # speakers.AdaptationHeads: heads for adapted input
 
     def __post_init__(self):
         if self.mood is not None and self.reference is not None and self.mood.directions.shape[0] != len(self.reference[0]):
             raise ModelError(f"{self.name}: mood.npz has {self.mood.directions.shape[0]}-d directions but the head takes "
                              f"{len(self.reference[0])}-d embeddings; it belongs to another model")
+        if self.adaptation is not None and self.reference is not None and \
+                self.adaptation.shape != (len(self.reference[0]), len(self.classes)):
+            raise ModelError(f"{self.name}: adaptation_heads.npz takes {self.adaptation.shape[0]}-d embeddings to "
+                             f"{self.adaptation.shape[1]} classes, but the model {len(self.reference[0])}-d to "
+                             f"{len(self.classes)}; it belongs to another model")
 
     @property
     def sample_rate(self) -> int:
@@ -102,7 +108,8 @@ class EmotionModel:
     def describe(self) -> dict:
         """What the service's /models says of this model (no server paths)."""
         return {"name": self.name, "classes": self.classes, "runtime": self.runtime, "speaker_norm": self.speaker_norm,
-                "speech_gate": self.speech_gate,
+                "speech_gate": self.speech_gate, "mood_check": self.mood is not None,
+                "adaptation_heads": self.adaptation is not None,
                 "segmentation": self.segmentation.describe(), "encoder": self.encoder.describe(),
                 "card": {k: _without_sources(self.card[k]) for k in ("name", "summary", "per_corpus_pooled_over_folds",
                                                                     "cross_corpus", "held_out_corpora", "chance", "licence")
@@ -148,7 +155,7 @@ def load_model(model=None, *, runtime: str = "auto", precision: str = "auto") ->
             raise ModelError(f"{name}: an exported (ONNX) model; it runs with --runtime onnx")
         from .onnx_model import load_exported
 
-        return EmotionModel(**load_exported(d, name, precision=precision), mood=mood_check(d, name))
+        return EmotionModel(**load_exported(d, name, precision=precision), **companions(d, name))
     if runtime == "onnx" or (runtime == "auto" and has("onnxruntime") and exportable(d)):
         return exported_for(d, name, precision=precision)
     if not has("torch"):
@@ -175,7 +182,7 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
     from .onnx_model import cached_export, load_exported, prune_stale_exports, weights_unchanged
 
     verify_checksum(d, name)
-    mood = mood_check(d, name)
+    beside = companions(d, name)
     target = cached_export(d, name)
     fresh = target.exists() and weights_unchanged(target)
     if fresh and precision != "fp32":
@@ -187,14 +194,17 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
 
         export(load_torch_model(d, name), target, int8=precision != "fp32", overwrite=True)
         prune_stale_exports(target, d)
-    return EmotionModel(**{**load_exported(target, name, precision=precision), "source": d}, mood=mood)
+    return EmotionModel(**{**load_exported(target, name, precision=precision), "source": d}, **beside)
 
 
-def mood_check(d: Path, name: str):
-    """The model's mood check (speakers.MoodCheck), when its folder has one."""
-    from .speakers import MOOD_CHECK_FILE, MoodCheck
+def companions(d: Path, name: str) -> dict:
+    """What adaptation reads beside a model's head, where its folder has them: the mood check
+    (speakers.MoodCheck) and the adaptation heads (speakers.AdaptationHeads)."""
+    from .speakers import ADAPTATION_HEADS_FILE, MOOD_CHECK_FILE, AdaptationHeads, MoodCheck
 
-    return MoodCheck.load(d / MOOD_CHECK_FILE, name) if (d / MOOD_CHECK_FILE).exists() else None
+    return {"mood": MoodCheck.load(d / MOOD_CHECK_FILE, name) if (d / MOOD_CHECK_FILE).exists() else None,
+            "adaptation": AdaptationHeads.load(d / ADAPTATION_HEADS_FILE, name)
+            if (d / ADAPTATION_HEADS_FILE).exists() else None}
 
 
 def verify_checksum(d: Path, name: str) -> None:
@@ -268,7 +278,7 @@ def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
     head = TorchHead(head)
     return EmotionModel(name, list(state["classes"]), cfg["segmentation"], encoder, head, "torch", card, d,
                         temperature=float(state.get("temperature", 1.0)), speaker_norm=cfg["speaker_norm"],
-                        reference=head.reference(), speech_gate=cfg["speech_gate"], mood=mood_check(d, name))
+                        reference=head.reference(), speech_gate=cfg["speech_gate"], **companions(d, name))
 
 
 def save_head(path: Path, head, *, classes: list[str], head_name: str, head_options: dict, in_dim: int,

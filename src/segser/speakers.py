@@ -163,6 +163,85 @@ class MoodCheck:
         return cls(directions, coef)
 
 
+ADAPTATION_HEADS_FILE = "adaptation_heads.npz"
+
+
+@dataclass(frozen=True)
+class AdaptationHeads:
+    """Heads for adapted input beside a model's own (recipes/default/adaptation_heads.py): ``speaker``, trained on
+    per-speaker standardised embeddings (for a group adapted with its own statistics), and ``collection``, on
+    per-corpus standardised ones (for a batch's statistics). They take plain z-scores, which suit them better than
+    moment matching into the unadapted head (benchmarks/adaptation.py). Each is one hidden ReLU layer run in
+    numpy, so every runtime has them; the file holds their logits already divided by their own temperature.
+
+    >>> rng = np.random.default_rng(0)
+    >>> layer = (np.zeros(3), np.ones(3), rng.normal(size=(5, 3)), np.zeros(5), rng.normal(size=(2, 5)), np.zeros(2))
+    >>> AdaptationHeads({"speaker": layer, "collection": layer}).logits("speaker", np.ones((4, 3))).shape
+    (4, 2)
+    """
+
+    layers: dict  # "speaker" | "collection" -> (mean, std, w1, b1, w2, b2)
+
+    KINDS = ("speaker", "collection")
+
+    def logits(self, kind: str, Z: np.ndarray) -> np.ndarray:
+        mean, std, w1, b1, w2, b2 = self.layers[kind]
+        hidden = np.maximum(((np.asarray(Z, np.float32) - mean) / std) @ w1.T + b1, 0.0)
+        return (hidden @ w2.T + b2).astype(np.float32)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(embedding size, classes)."""
+        _, _, w1, _, w2, _ = self.layers["speaker"]
+        return w1.shape[1], w2.shape[0]
+
+    @classmethod
+    def from_torch(cls, heads: dict) -> "AdaptationHeads":
+        """From ``{kind: (EmotionHead with a "segment" head, temperature)}``."""
+        layers = {}
+        for kind, (module, temperature) in heads.items():
+            first, last = module.head.net[1], module.head.net[3]
+            layers[kind] = tuple(t.detach().numpy().astype(np.float32) for t in (
+                module.mean, module.std, first.weight, first.bias, last.weight / temperature, last.bias / temperature))
+        return cls(layers)
+
+    def save(self, path) -> None:
+        from .fileio import atomic_path
+
+        arrays = {f"{kind}_{i}": a for kind, layer in self.layers.items() for i, a in enumerate(layer)}
+        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path, name: str) -> "AdaptationHeads":
+        import zipfile
+
+        from .errors import ModelError
+
+        try:
+            with np.load(path) as z:
+                layers = {kind: tuple(z[f"{kind}_{i}"].astype(np.float32) for i in range(6)) for kind in cls.KINDS}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise ModelError(f"{name}: {ADAPTATION_HEADS_FILE} unreadable ({type(exc).__name__})") from None
+        for kind, (mean, std, w1, b1, w2, b2) in layers.items():
+            d, h = w1.shape[1] if w1.ndim == 2 else -1, len(b1)
+            if (mean.shape != (d,) or std.shape != (d,) or w1.shape != (h, d) or w2.ndim != 2 or w2.shape[1] != h
+                    or b2.shape != (w2.shape[0],) or not all(np.all(np.isfinite(a)) for a in layers[kind]) or np.any(std <= 0)):
+                raise ModelError(f"{name}: {ADAPTATION_HEADS_FILE} holds no valid {kind} head")
+        if layers["speaker"][2].shape[1] != layers["collection"][2].shape[1] or len(layers["speaker"][5]) != len(layers["collection"][5]):
+            raise ModelError(f"{name}: {ADAPTATION_HEADS_FILE}: its two heads disagree on input or classes")
+        return cls(layers)
+
+
+def adapted_logits(model, X: np.ndarray, stats: Statistics, kind: str = "speaker") -> np.ndarray:
+    """Logits of ``X`` standardised with a group's statistics (``kind``: ``speaker``, a group's own; ``collection``,
+    a whole batch's): into the model's adaptation head for that kind when it has them (their logits brought to the
+    model's temperature, so its calibration and blends hold), else mapped onto the head's reference."""
+    if model.adaptation is not None:
+        return model.adaptation.logits(kind, standardise(X, stats)) * np.float32(model.temperature)
+    return model.logits(standardise(X, stats, model.reference))
+
+
 def emotion_directions(Z: np.ndarray, y: np.ndarray, speakers: np.ndarray, n_classes: int, *,
                        ridge: float = 0.1) -> np.ndarray:
     """The directions that separate emotions within speakers (linear discriminants of speaker-centred,
@@ -215,10 +294,10 @@ class AdaptationPlan:
         if self.mode == "none":
             return model.logits(X), {"mode": "none"}
         if self.mode == "collection" and collection is not None:
-            return model.logits(standardise(X, collection, reference)), {**note, "mode": "collection"}
+            return adapted_logits(model, X, collection, "collection"), {**note, "mode": "collection"}
         if n < MIN_SPEAKER_SEGMENTS:
             if collection is not None and self.mode == "guarded":
-                return model.logits(standardise(X, collection, reference)), {
+                return adapted_logits(model, X, collection, "collection"), {
                     **note, "mode": "collection", "reason": f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech"}
             if model.speaker_norm:
                 raise AudioError(who, f"{who} has {n} segments of speech; adaptation needs at least "
@@ -226,7 +305,7 @@ class AdaptationPlan:
             return model.logits(X), {**note, "mode": "none", "reason": f"fewer than {MIN_SPEAKER_SEGMENTS} segments of speech"}
         own = Statistics.of(X[voiced])
         if self.mode != "guarded":
-            return model.logits(standardise(X, own, reference)), note
+            return adapted_logits(model, X, own), note
         # the guard: what the model hears in this group without its own statistics
         prior = standardise(X[voiced], collection, reference) if collection is not None else X[voiced]
         weight, share = one_mood(model.logits(prior) if not model.speaker_norm or collection is not None else
@@ -239,12 +318,12 @@ class AdaptationPlan:
             weight = MoodCheck.weight(p) if collection is None else (weight + MoodCheck.weight(p)) / 2
             note["one_mood_probability"] = round(p, 3)
         if collection is not None:
-            fallback, name = model.logits(standardise(X, collection, reference)), "collection"
+            fallback, name = adapted_logits(model, X, collection, "collection"), "collection"
         elif model.speaker_norm:  # it cannot go without statistics: its own, said so
             fallback, name = None, "speaker"
         else:
             fallback, name = model.logits(X), "none"
-        adapted = model.logits(standardise(X, own, reference))
+        adapted = adapted_logits(model, X, own)
         if weight == 0.0 or fallback is None:
             return adapted, {**note, "mode": self.own, **({"reason": "mostly one mood, but this model needs statistics"}
                                                            if weight > 0 else {})}
@@ -331,7 +410,7 @@ class LiveAdaptation:
                 self.seconds += (e - s) * float(share)
             w = self.weight()
             if w < 1.0:
-                adapted = self.model.logits(standardise(X[i:i + 1], self.statistics(), self.model.reference))[0]
+                adapted = adapted_logits(self.model, X[i:i + 1], self.statistics())[0]
                 out[i] = (1 - w) * adapted + w * raw[i]
                 heard.append(round(self.seconds, 1))
             else:

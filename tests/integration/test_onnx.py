@@ -112,16 +112,19 @@ def test_the_service_serves_an_export(exported, shared_data):
     assert client.get("/models").json()[0]["runtime"] == "onnx"
 
 
-def test_an_export_carries_the_mood_check(tmp_path):
-    """default-4class's mood check (the guard of a voice with nothing to compare with) goes into its export,
-    checked like every file, and the exported model reads it back."""
+def test_an_export_carries_the_mood_check_and_the_adaptation_heads(tmp_path):
+    """default-4class's mood check (the guard of a voice with nothing to compare with) and its adaptation heads go
+    into its export, checked like every file, and the exported model reads them back."""
     source = load_model("default-4class", runtime="torch")
     export(source, tmp_path / "x", int8=False)
     doc = json.loads((tmp_path / "x" / "export.json").read_text())
-    assert "mood.npz" in doc["sha256"]
+    assert {"mood.npz", "adaptation_heads.npz"} <= set(doc["sha256"])
     back = load_model(tmp_path / "x")
     np.testing.assert_allclose(back.mood.directions, source.mood.directions, atol=1e-6)
     np.testing.assert_allclose(back.mood.coef, source.mood.coef)
+    Z = np.random.default_rng(0).normal(size=(5, back.adaptation.shape[0])).astype(np.float32)
+    for kind in ("speaker", "collection"):
+        np.testing.assert_allclose(back.adaptation.logits(kind, Z), source.adaptation.logits(kind, Z), rtol=1e-6)
 
 
 def test_the_cache_keeps_one_export_per_model_folder(tmp_path):

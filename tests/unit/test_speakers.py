@@ -196,7 +196,7 @@ def test_the_mood_check_tells_one_mood_from_a_mix_and_reads_the_same_live_as_at_
     # live: running sums give the figure the whole voice gives at once
     mean, std = rng.normal(size=d).astype(np.float32), rng.uniform(0.5, 2, d).astype(np.float32)
     W = rng.normal(size=(d, 3))
-    model = SimpleNamespace(classes=["a", "b", "c"], reference=(mean, std), speaker_norm=False, mood=check,
+    model = SimpleNamespace(classes=["a", "b", "c"], reference=(mean, std), speaker_norm=False, mood=check, adaptation=None,
                             logits=lambda X: np.asarray(X, np.float64) @ W)
     V = (mix * std + mean).astype(np.float32)
     live = LiveAdaptation(model)
@@ -212,3 +212,49 @@ def test_the_mood_check_tells_one_mood_from_a_mix_and_reads_the_same_live_as_at_
     (tmp_path / "bad.npz").write_bytes(b"not numpy")
     with pytest.raises(ModelError, match="toy: mood.npz unreadable"):
         MoodCheck.load(tmp_path / "bad.npz", "toy")
+
+
+def test_adaptation_heads_give_the_torch_heads_calibrated_logits_and_reject_a_bad_file(tmp_path):
+    """Heads trained in torch run in numpy (every runtime has them) with the same logits, divided by their own
+    temperature; adapted_logits brings them back to the model's temperature, so softmax(logits / model T) is the
+    head's calibrated probability; a broken or mismatched file is a clear error."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from segser.errors import ModelError
+    from segser.heads import EmotionHead
+    from segser.speakers import AdaptationHeads, Statistics, adapted_logits, standardise
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    heads = {}
+    for kind, t in (("speaker", 1.5), ("collection", 0.8)):
+        module = EmotionHead(12, 3, "segment", hidden=7).eval()
+        module.mean.copy_(torch.randn(12))
+        module.std.copy_(torch.rand(12) + 0.5)
+        heads[kind] = (module, t)
+    ah = AdaptationHeads.from_torch(heads)
+    X = rng.normal(size=(20, 12)).astype(np.float32)
+    for kind, (module, t) in heads.items():
+        with torch.no_grad():
+            expected = module(torch.from_numpy(X)).numpy() / t
+        np.testing.assert_allclose(ah.logits(kind, X), expected, rtol=1e-4, atol=1e-5)
+    ah.save(tmp_path / "adaptation_heads.npz")
+    back = AdaptationHeads.load(tmp_path / "adaptation_heads.npz", "toy")
+    np.testing.assert_allclose(back.logits("collection", X), ah.logits("collection", X), rtol=1e-6)
+    assert back.shape == (12, 3)
+
+    stats = Statistics.of(X[:10])
+    model = SimpleNamespace(adaptation=back, temperature=2.0)
+    np.testing.assert_allclose(adapted_logits(model, X, stats, "speaker"),
+                               2.0 * ah.logits("speaker", standardise(X, stats)), rtol=1e-6)
+
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ModelError, match="toy: adaptation_heads.npz unreadable"):
+        AdaptationHeads.load(tmp_path / "bad.npz", "toy")
+    layers = {k: list(v) for k, v in back.layers.items()}
+    layers["collection"][1] = np.zeros(12, np.float32)  # a zero std
+    np.savez(tmp_path / "zero.npz", **{f"{k}_{i}": a for k, v in layers.items() for i, a in enumerate(v)})
+    with pytest.raises(ModelError, match="toy: adaptation_heads.npz holds no valid collection head"):
+        AdaptationHeads.load(tmp_path / "zero.npz", "toy")
