@@ -29,6 +29,7 @@ from common import free_port, save, wait_for_health  # noqa: E402
 
 from segser.model import resolve_model_dir  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
+from segser.speakers import ADAPTATION_HEADS_FILE, AdaptationHeads  # noqa: E402
 
 GOOD = data_dir() / "emodb-originals" / "03a01Wa.wav"
 PATH_LEAK = re.compile(r"(/tmp/|/root/|/home/|/work/|segser-[a-z0-9_]{6,})")
@@ -485,6 +486,20 @@ def cli_probes(t: Table, tmp: Path):
     shutil.copytree(resolve_model_dir("default-4class")[0], broken)
     (broken / "mood.npz").write_bytes(b"\x00" * 64)
     check("predict with a model whose mood.npz is damaged", ["predict", good, "--model", str(broken)], 2, "mood.npz unreadable")
+    # the adaptation heads (speakers.AdaptationHeads): damaged, from another model, or with NaN weights: refused
+    shutil.rmtree(broken)
+    shutil.copytree(resolve_model_dir("default-4class")[0], broken)
+    (broken / ADAPTATION_HEADS_FILE).write_bytes(b"PK\x03\x04" + b"\x00" * 60)
+    check("predict with a model whose adaptation_heads.npz is damaged", ["predict", good, "--model", str(broken)], 2,
+          "adaptation_heads.npz unreadable")
+    layer = (np.zeros(384), np.ones(384), np.zeros((8, 384)), np.zeros(8), np.zeros((4, 8)), np.zeros(4))
+    AdaptationHeads({"speaker": layer, "collection": layer}).save(broken / ADAPTATION_HEADS_FILE)
+    check("predict with adaptation heads of another model (384-d input)", ["predict", good, "--model", str(broken)], 2,
+          "belongs to another model")
+    nan = (np.zeros(384), np.ones(384), np.full((8, 384), np.nan), np.zeros(8), np.zeros((4, 8)), np.zeros(4))
+    AdaptationHeads({"speaker": nan, "collection": layer}).save(broken / ADAPTATION_HEADS_FILE)
+    check("predict with adaptation heads holding NaN weights", ["predict", good, "--model", str(broken)], 2,
+          "no valid speaker head")
     angry = [str(f) for f in sorted((data_dir() / "savee").glob("DC_a[0-9]*.ogg"))]
     p = check("predict one speaker's angry clips, --speakers all (one voice, one mood)",
               ["predict", *angry, "--model", "default-4class", "--speakers", "all", "--json", "--quiet"], 0)

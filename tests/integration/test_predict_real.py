@@ -221,3 +221,18 @@ def test_a_mood_check_that_does_not_fit_the_model_is_refused(tmp_path):
     (run / "mood.npz").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ModelError, match="run: mood.npz unreadable"):
         load_model(run, runtime="torch")
+
+
+def test_adaptation_heads_that_do_not_fit_the_model_are_refused(tmp_path):
+    from segser.model import resolve_model_dir
+    from segser.speakers import ADAPTATION_HEADS_FILE, AdaptationHeads
+
+    run = tmp_path / "run"
+    shutil.copytree(resolve_model_dir("default-4class")[0], run)
+    layer = (np.zeros(384), np.ones(384), np.zeros((8, 384)), np.zeros(8), np.zeros((4, 8)), np.zeros(4))
+    AdaptationHeads({"speaker": layer, "collection": layer}).save(run / ADAPTATION_HEADS_FILE)
+    with pytest.raises(ModelError, match="run: adaptation_heads.npz takes 384-d embeddings to 4 classes, but the model 1920-d"):
+        load_model(run, runtime="torch")
+    (run / ADAPTATION_HEADS_FILE).write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ModelError, match="run: adaptation_heads.npz unreadable"):
+        load_model(run, runtime="torch")
