@@ -76,7 +76,7 @@ CHOSEN = {"none": "none (raw head)",
           "auto with speakers given or found (no mood check)":
               "guarded speaker moment matching, blended over 0.5-0.7, else collection (raw head)",
           "auto for a group with nothing to compare with (one recording, several without speakers; default-4class)":
-              "guarded speaker z by the mood check, else none (speaker + raw heads)",
+              "guarded own z by the mood check, else none (speaker or corpus + raw heads)",
           "the same, a mood check but no adaptation heads (a live stream)": "guarded by the mood check, else none (raw head)",
           "the same, a model without a mood check (several recordings without speakers)":
               "guarded speaker moment matching, blended over 0.5-0.7, else none (raw head)"}
@@ -312,9 +312,11 @@ def main():
                                      " and the share, the mean weight": (w + w_share) / 2}
                         zc_l, ww = calibrated(heads["corpus"], standardise(X, coll)), (w + w_share) / 2
                         two = "guarded speaker z by the mood check and the share, the mean weight, else collection z"
-                    else:
+                    else:  # a group alone; a folder's own statistics are a collection's: the corpus-normalised head
                         zc_l, ww = calibrated(heads["raw"], X), w
-                        two = "guarded speaker z by the mood check, else none (speaker + raw heads)"
+                        if grouping == "collection":
+                            zs_l = calibrated(heads["corpus"], standardise(X, coll))
+                        two = "guarded own z by the mood check, else none (speaker or corpus + raw heads)"
                     metrics, _ = evaluate_logits((1 - ww) * zs_l + ww * zc_l, sub, manifest, CLASSES, "mean_logits",
                                                  speech_gate=SPEECH_GATE)
                     scores.setdefault(two + (" (speaker + corpus heads)" if fallback == "collection" else ""),

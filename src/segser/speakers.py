@@ -323,7 +323,7 @@ class AdaptationPlan:
             fallback, name = None, "speaker"
         else:
             fallback, name = model.logits(X), "none"
-        adapted = adapted_logits(model, X, own)
+        adapted = adapted_logits(model, X, own, "collection" if self.own == "collection" else "speaker")
         if weight == 0.0 or fallback is None:
             return adapted, {**note, "mode": self.own, **({"reason": "mostly one mood, but this model needs statistics"}
                                                            if weight > 0 else {})}
