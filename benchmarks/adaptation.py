@@ -312,6 +312,10 @@ def main():
                                      " and the share, the mean weight": (w + w_share) / 2}
                         zc_l, ww = calibrated(heads["corpus"], standardise(X, coll)), (w + w_share) / 2
                         two = "guarded speaker z by the mood check and the share, the mean weight, else collection z"
+                        metrics, _ = evaluate_logits((1 - w) * zs_l + w * zc_l, sub, manifest, CLASSES, "mean_logits",
+                                                     speech_gate=SPEECH_GATE)
+                        scores.setdefault("guarded speaker z by the mood check, else collection z (speaker + corpus heads)",
+                                          []).append(metrics["UA"])
                     else:  # a group alone; a folder's own statistics are a collection's: the corpus-normalised head
                         zc_l, ww = calibrated(heads["raw"], X), w
                         if grouping == "collection":
