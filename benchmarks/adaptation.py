@@ -70,9 +70,9 @@ CHOSEN = {"none": "none (raw head)",
           "speaker (default-4class)": "speaker z (speaker-normalised head)",
           "speaker (a model without adaptation heads)": "moment matching to training (raw head)",
           "auto with speakers given or found (default-4class: adaptation heads and a mood check)":
-              "guarded speaker z by the mood check and the share, the mean weight, else collection z (speaker + corpus heads)",
+              "guarded speaker z by the mood check, else collection z (speaker + corpus heads)",
           "auto with speakers given or found (a mood check, no adaptation heads)":
-              "guarded by the mood check and the share, the mean weight, else collection (raw head)",
+              "guarded by the mood check, else collection (raw head)",
           "auto with speakers given or found (no mood check)":
               "guarded speaker moment matching, blended over 0.5-0.7, else collection (raw head)",
           "auto for a group with nothing to compare with (one recording, several without speakers; default-4class)":
