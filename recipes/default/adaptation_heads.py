@@ -12,16 +12,11 @@ Writes src/segser/models/<name>/adaptation_heads.npz.
 import argparse
 import json
 
-import numpy as np
-import pandas as pd
-
-from segser import corpora, labels
 from segser.config import TrainConfig
-from segser.embedding import embed_manifest
 from segser.loop import fit_calibrated_head
 from segser.model import load_torch_model, resolve_model_dir
-from segser.settings import data_dir
 from segser.speakers import ADAPTATION_HEADS_FILE, AdaptationHeads, speaker_normalise
+from segser.train import shipped_training_set
 
 ap = argparse.ArgumentParser()
 ap.add_argument("models", nargs="+")
@@ -31,18 +26,10 @@ for name in args.models:
     model = load_torch_model(d, name)
     if model.reference is None or model.speaker_norm:
         raise SystemExit(f"{name}: its head takes no reference-standardised input; adaptation heads do not apply")
-    config = json.loads((d / "config.json").read_text())
-    cfg = TrainConfig.from_dict(config)
-    frames = []
-    for c in config["corpora"]:
-        m, _ = labels.apply(corpora.load(c["name"], data_dir() / c["name"], **c.get("options", {})), config["labels"])
-        frames.append(m)
-    manifest = pd.concat(frames, ignore_index=True)
-    emb = embed_manifest(manifest, model.encoder, model.segmentation)
+    cfg = TrainConfig.from_dict(json.loads((d / "config.json").read_text()))
+    manifest, emb, y, speakers = shipped_training_set(model)
     voiced = emb.speech >= model.speech_gate
-    y = np.array([model.classes.index(v) for v in manifest["label"].to_numpy()[emb.clip]])
     corpus = manifest["corpus"].astype(str).to_numpy()[emb.clip]
-    speakers = (manifest["corpus"].astype(str) + ":" + manifest["speaker"].astype(str)).to_numpy()[emb.clip]
     heads = {}
     for kind, groups in (("speaker", speakers), ("collection", corpus)):
         Z = speaker_normalise(emb.X, groups, voiced)[voiced]

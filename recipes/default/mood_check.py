@@ -12,13 +12,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from segser import corpora, labels
-from segser.embedding import embed_manifest
 from segser.model import load_torch_model, resolve_model_dir
-from segser.settings import data_dir
 from segser.speakers import MOOD_CHECK_FILE, MoodCheck, emotion_directions
+from segser.train import shipped_training_set
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,16 +29,8 @@ for name in args.models:
     model = load_torch_model(d, name)
     if model.reference is None or model.speaker_norm:
         raise SystemExit(f"{name}: its head takes no reference-standardised input; no mood check applies")
-    config = json.loads((d / "config.json").read_text())
-    frames = []
-    for c in config["corpora"]:
-        m, _ = labels.apply(corpora.load(c["name"], data_dir() / c["name"], **c.get("options", {})), config["labels"])
-        frames.append(m)
-    manifest = pd.concat(frames, ignore_index=True)
-    emb = embed_manifest(manifest, model.encoder, model.segmentation)
+    manifest, emb, y, speakers = shipped_training_set(model)
     voiced = emb.speech >= model.speech_gate
-    y = np.array([model.classes.index(v) for v in manifest["label"].to_numpy()[emb.clip]])
-    speakers = (manifest["corpus"].astype(str) + ":" + manifest["speaker"].astype(str)).to_numpy()[emb.clip]
     Z = (emb.X[voiced] - model.reference[0]) / model.reference[1]
     check = MoodCheck(emotion_directions(Z, y[voiced], speakers[voiced], len(model.classes)), coef)
     check.save(d / MOOD_CHECK_FILE)

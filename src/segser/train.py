@@ -62,6 +62,24 @@ def load_data(cfg: TrainConfig) -> Data:
     return Data(manifest, classes, protocol)
 
 
+def shipped_training_set(model) -> tuple[pd.DataFrame, Embeddings, np.ndarray, np.ndarray]:
+    """A built-in model's training clips (the corpora and label set of its config.json, under the data setting),
+    their segment embeddings by the model's own encoder, and each segment's class index and corpus:speaker: what
+    its companions (mood check, adaptation heads) are fitted on."""
+    import json
+
+    from .settings import data_dir
+
+    config = json.loads((model.source / "config.json").read_text())
+    frames = [labelsets.apply(corpora.load(c["name"], data_dir() / c["name"], **c.get("options", {})), config["labels"])[0]
+              for c in config["corpora"]]
+    manifest = pd.concat(frames, ignore_index=True)
+    emb = embed_manifest(manifest, model.encoder, model.segmentation)
+    y = np.array([model.classes.index(v) for v in manifest["label"].to_numpy()[emb.clip]])
+    speakers = (manifest["corpus"].astype(str) + ":" + manifest["speaker"].astype(str)).to_numpy()[emb.clip]
+    return manifest, emb, y, speakers
+
+
 # --- features ------------------------------------------------------------------------------------
 
 def adapt(cfg: TrainConfig, emb: Embeddings, manifest: pd.DataFrame) -> Embeddings:
