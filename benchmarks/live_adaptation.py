@@ -2,14 +2,14 @@
 (:class:`segser.speakers.LiveAdaptation`, what `segser listen`, the WebSocket and the page run), against no
 adaptation and against the same rule applied offline with the whole stream's statistics.
 
-Streams: each speaker of ASED, EMOVO, SAVEE and TESS (corpora default-4class never trained on), their clips in
+Streams: each speaker of ASED, EMOVO, SAVEE and TESS (corpora the built-in models never trained on), their clips in
 a seeded random order, segment embeddings as the model computes them (its engine, its speech gate).
 Protocols: *mixed* (a speaker's clips of every emotion, up to --clips of them) and *one emotion* (a stream per
 speaker and emotion: only that emotion's clips). Scored: UA over the clips that start once 30 s of the speaker's
 speech have been heard (the clip decision: mean logits of its voiced segments), pooled per corpus, mean over the
 corpora. Writes benchmarks/results/live_adaptation.json.
 
-    python benchmarks/live_adaptation.py [--clips 120] [--seed 0]
+    python benchmarks/live_adaptation.py [--clips 120] [--seed 0] [--model live-4class]
 """
 import argparse
 import dataclasses
@@ -71,14 +71,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", type=int, default=120, help="clips per mixed stream (one-emotion streams: a third)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default="live-4class", help="a built-in model (default: the live default)")
     args = ap.parse_args()
-    model = load_model("default-4class", runtime="torch")
+    model = load_model(args.model, runtime="torch")
     gate = model.speech_gate
     rng = np.random.default_rng(args.seed)
     by_share = dataclasses.replace(model, mood=None)  # the guard before the mood check: the commonest-emotion share alone
+    one_head = dataclasses.replace(model, adaptation=None)  # moment matching into the model's own head
     conditions = {
         "none": lambda X, speech, spans, voiced: model.logits(X),
         "live, guarded (adapt=speaker)": lambda X, speech, spans, voiced: LiveAdaptation(model).logits(X, speech, spans, gate=gate)[0],
+        "live, guarded, without the adaptation heads": lambda X, speech, spans, voiced: LiveAdaptation(one_head).logits(
+            X, speech, spans, gate=gate)[0],
         "live, guarded by the share alone": lambda X, speech, spans, voiced: LiveAdaptation(by_share).logits(
             X, speech, spans, gate=gate)[0],
         "live, unguarded": lambda X, speech, spans, voiced: LiveAdaptation(model, guarded=False).logits(
@@ -117,7 +121,8 @@ def main():
                        "mean_over": kept[p]} for n in conditions} for p in table}
     for name in conditions:
         print(f"{name:<28} mixed {summary['mixed'][name]['mean']:.3f}  one emotion {summary['one-emotion'][name]['mean']:.3f}")
-    save("live_adaptation", {"model": "default-4class", "held_out": list(HELD_OUT), "after_seconds": AFTER_SECONDS,
+    save("live_adaptation", {"model": args.model, "adaptation_heads": model.adaptation is not None,
+                             "held_out": list(HELD_OUT), "after_seconds": AFTER_SECONDS,
                              "clips_per_stream": args.clips, "seed": args.seed, "speech_gate": gate,
                              "min_segments": MIN_SPEAKER_SEGMENTS, "mood_share": ONE_MOOD_SHARE, "streams": counts,
                              "mood_check": model.mood is not None, "mood_check_top": MOOD_CHECK_TOP,
