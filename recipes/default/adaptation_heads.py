@@ -5,7 +5,7 @@ its own recipe (one training speaker in nine held out for early stopping and the
 (benchmarks/adaptation.py: speaker z into the speaker-normalised head 0.785 mixed-speaker UA against 0.752; the
 collection's z into the corpus-normalised one 0.721 against 0.706).
 
-    python recipes/default/adaptation_heads.py default-4class
+    python recipes/default/adaptation_heads.py default-4class [live-4class ...]
 
 Writes src/segser/models/<name>/adaptation_heads.npz.
 """
