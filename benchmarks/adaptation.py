@@ -332,6 +332,15 @@ def main():
                             metrics["UA"])
                 for name, (head, Z) in methods.items():
                     scores.setdefault(name, []).append(ua(head, Z))
+                # collection statistics into two heads at once (an ensemble): the corpus- and speaker-normalised heads
+                # on the collection's z, and the corpus-normalised head beside the raw head moment-matched
+                zc = standardise(X, coll)
+                for name, lg in (("collection z, corpus- and speaker-normalised heads averaged",
+                                  calibrated(heads["corpus"], zc) + calibrated(heads["speaker"], zc)),
+                                 ("collection z and moment matching, corpus-normalised and raw heads averaged",
+                                  calibrated(heads["corpus"], zc) + calibrated(heads["raw"], coll_mm))):
+                    metrics, _ = evaluate_logits(lg, sub, manifest, CLASSES, "mean_logits", speech_gate=SPEECH_GATE)
+                    scores.setdefault(name, []).append(metrics["UA"])
                 # logits averaged: speaker-z and collection-z views
                 lg = (logits_of(heads["speaker"][0], per_group(lambda x, s, m: standardise(x, s)).astype(np.float32))
                       + logits_of(heads["speaker"][0], standardise(X, coll).astype(np.float32))) / 2
