@@ -2,8 +2,8 @@
 standardised embeddings and one on per-corpus standardised embeddings, of the model's own training corpora, with
 its own recipe (one training speaker in nine held out for early stopping and the temperature). `--adapt speaker`,
 `collection` and `auto` then feed a group's z-scores to them instead of moment-matching into the unadapted head
-(benchmarks/adaptation.py: speaker z into the speaker-normalised head 0.785 mixed-speaker UA against 0.752; the
-collection's z into the corpus-normalised one 0.721 against 0.706).
+(benchmarks/adaptation.py: speaker z into the speaker-normalised head 0.795 mixed-speaker UA against 0.759; the
+collection's z into the corpus-normalised one 0.718 against 0.708).
 
     python recipes/default/adaptation_heads.py default-4class [live-4class ...]
 

@@ -323,14 +323,14 @@ class AdaptationPlan:
             fallback, name = None, "speaker"
         else:
             fallback, name = model.logits(X), "none"
+        if weight == 1.0 and fallback is not None:
+            reason = "one mood: the collection's statistics" if name == "collection" else \
+                "one mood and nothing to compare with: not adapted"
+            return fallback, {**note, "mode": name, "reason": reason}
         adapted = adapted_logits(model, X, own, "collection" if self.own == "collection" else "speaker")
         if weight == 0.0 or fallback is None:
             return adapted, {**note, "mode": self.own, **({"reason": "mostly one mood, but this model needs statistics"}
                                                            if weight > 0 else {})}
-        if weight == 1.0:
-            reason = "one mood: the collection's statistics" if name == "collection" else \
-                "one mood and nothing to compare with: not adapted"
-            return fallback, {**note, "mode": name, "reason": reason}
         return (1 - weight) * adapted + weight * fallback, {
             **note, "mode": f"{self.own}+{name}", "weights": {self.own: round(1 - weight, 3), name: round(weight, 3)},
             "reason": f"between a mix and one mood: logits {1 - weight:.0%} own statistics, {weight:.0%} {name}"}
