@@ -58,7 +58,8 @@ from segser.timeline import SPEECH_GATE  # noqa: E402
 
 TRAINABLE = ("emodb", "ravdess", "nemo", "emovo")
 EVAL_ONLY = ("ased", "savee", "tess")
-CLASSES = ["angry", "happy", "neutral", "sad"]
+LABEL_SETS = ("4class", "shared6")
+CLASSES = list(labelsets.LABEL_SETS["4class"][0])  # --labels sets it
 RECIPE = dict(backbone="whisper", backbone_options={"size": "tiny.en", "layer": "all", "context": 5}, head="segment",
               head_options={"hidden": 200}, lr=0.001, weight_decay=0.0001, batch_size=32, max_epochs=200, patience=15,
               class_weights=True, corpus_balance=True, calibrate=True)
@@ -80,17 +81,21 @@ CHOSEN = {"none": "none (raw head)",
           "the same, a mood check but no adaptation heads (a live stream)": "guarded by the mood check, else none (raw head)",
           "the same, a model without a mood check (several recordings without speakers)":
               "guarded speaker moment matching, blended over 0.5-0.7, else none (raw head)"}
-HEADS = Path(__file__).resolve().parents[1] / "runs" / "adaptation-heads"  # trained heads, kept between runs
+RUNS = Path(__file__).resolve().parents[1] / "runs"  # trained heads, kept between runs: RUNS / heads_dir(label_set)
 SHRINK_K = (50, 200)
 
 
-def load_all():
+def heads_dir(label_set: str) -> Path:
+    return RUNS / ("adaptation-heads" if label_set == "4class" else f"adaptation-heads-{label_set}")
+
+
+def load_all(label_set: str = "4class"):
     bb = create("whisper", size="tiny.en", layer="all", context=5)
     seg = Segmentation(length=1.0, hop=1.0)
     frames, embs = [], []
     offset = 0
     for name in TRAINABLE + EVAL_ONLY:
-        m, _ = labelsets.apply(corpora.load(name, data_dir() / name), "4class")
+        m, _ = labelsets.apply(corpora.load(name, data_dir() / name), label_set)
         m = m.reset_index(drop=True)
         e = embed_manifest(m, bb, seg, progress=False)
         frames.append(m)
@@ -141,8 +146,12 @@ def one_emotion_subsets(manifest, test_clips, draws):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--draws", type=int, default=3, help="draws of the one-emotion protocol")
+    ap.add_argument("--labels", choices=LABEL_SETS, default="4class",
+                    help="label set (shared6: the six classes of the built-in default)")
     args = ap.parse_args()
-    manifest, emb = load_all()
+    global CLASSES
+    CLASSES = list(labelsets.LABEL_SETS[args.labels][0])
+    manifest, emb = load_all(args.labels)
     voiced = emb.speech >= SPEECH_GATE
     y_clip = np.array([CLASSES.index(c) for c in manifest["label"]])
     corpus_of, speaker_of = manifest["corpus"].to_numpy(), manifest["speaker"].to_numpy()
@@ -156,7 +165,7 @@ def main():
     def heads_for(train_on):
         key = "+".join(train_on)
         if key not in trained:
-            cache = HEADS / f"{key}.pt"
+            cache = heads_dir(args.labels) / f"{key}.pt"
             if cache.exists():
                 trained[key] = torch.load(cache, weights_only=False)
             else:
@@ -370,12 +379,12 @@ def main():
     print("AUC one mood vs mix:", {h: (round(a["mood_check"], 2), round(a["share"], 2)) for h, a in auc.items()})
     final = fit_check(TRAINABLE)
     print("mood check on all licensed corpora: coef", final.round(4).tolist())
-    save("adaptation", {"label_set": "4class", "corpora": names, "evaluation_only": list(EVAL_ONLY), "draws": args.draws,
-                        "speech_gate": SPEECH_GATE, "recipe": RECIPE, "chosen": CHOSEN, "methods": table,
-                        "mood_check": {"coef": final.tolist(), "features": ["bias", "log spread fraction", "dominant share"],
-                                       "fitted_on": list(TRAINABLE), "groups": len(checks), "ramp_top": MOOD_CHECK_TOP,
-                                       "auc_per_held_out_corpus": auc}})
-
+    save("adaptation" if args.labels == "4class" else f"adaptation-{args.labels}",
+         {"label_set": args.labels, "corpora": names, "evaluation_only": list(EVAL_ONLY), "draws": args.draws,
+          "speech_gate": SPEECH_GATE, "recipe": RECIPE, "chosen": CHOSEN, "methods": table,
+          "mood_check": {"coef": final.tolist(), "features": ["bias", "log spread fraction", "dominant share"],
+                         "fitted_on": list(TRAINABLE), "groups": len(checks), "ramp_top": MOOD_CHECK_TOP,
+                         "auc_per_held_out_corpus": auc}})
 
 if __name__ == "__main__":
     main()

@@ -556,20 +556,36 @@ def cli_probes(t: Table, tmp: Path):
     sf.write(str(quiet), np.zeros(16000 * 20, np.float32), 16000)
     sf.write(str(tiny), tone(0.004), 16000)
     sf.write(str(noisy), nonspeech_noise(), 16000)
-    check("predict --model default-4class (auto: the mood check) on 20 s of digital silence",
-          ["predict", str(quiet), "--model", "default-4class"], 1, "silence")
-    check("predict --model default-4class (auto: the mood check) on 4 ms", ["predict", str(tiny), "--model", "default-4class"],
-          1, "too short")
-    p = check("predict --model default-4class (auto: the mood check) on 46 s of real non-speech noise",
-              ["predict", str(noisy), "--model", "default-4class", "--json", "--quiet"], 0)
+    for name in ("default-4class", "default"):  # default: six classes, its own mood check and adaptation heads
+        check(f"predict --model {name} (auto: the mood check) on 20 s of digital silence",
+              ["predict", str(quiet), "--model", name], 1, "silence")
+        check(f"predict --model {name} (auto: the mood check) on 4 ms", ["predict", str(tiny), "--model", name],
+              1, "too short")
+        p = check(f"predict --model {name} (auto: the mood check) on 46 s of real non-speech noise",
+                  ["predict", str(noisy), "--model", name, "--json", "--quiet"], 0)
+        try:
+            f = json.loads(p.stdout)["files"][0]
+            emotional = [x for x in f["segments"] if x["label"] not in ("no speech", "uncertain")]
+            label = f["decision"]["label"]
+        except (ValueError, KeyError, IndexError):
+            emotional, label = ["unreadable output"], None
+        t.add("  ... no emotion", "no emotional segment, decision no speech", f"{len(emotional)} emotional, {label}",
+              not emotional and label == "no speech")
+    # the built-in default (six classes) on a folder in one mood: its mood check keeps the unadapted answers
+    p = check("predict one speaker's angry clips as a folder, --model default (auto: its mood check)",
+              ["predict", *angry, "--model", "default", "--json", "--quiet"], 0)
+    q = check("  ... and each alone, --adapt none", ["predict", *angry, "--model", "default", "--adapt", "none",
+                                                    "--json", "--quiet"], 0)
     try:
-        f = json.loads(p.stdout)["files"][0]
-        emotional = [x for x in f["segments"] if x["label"] not in ("no speech", "uncertain")]
-        label = f["decision"]["label"]
+        files, plain = json.loads(p.stdout)["files"], json.loads(q.stdout)["files"]
+        same = [f["decision"]["label"] for f in files] == [f["decision"]["label"] for f in plain]
+        said = {(f["adaptation"]["group"], f["adaptation"]["mode"]) for f in files}
+        p_one = min(f["adaptation"].get("one_mood_probability", -1) for f in files)
     except (ValueError, KeyError, IndexError):
-        emotional, label = ["unreadable output"], None
-    t.add("  ... no emotion", "no emotional segment, decision no speech", f"{len(emotional)} emotional, {label}",
-          not emotional and label == "no speech")
+        same, said, p_one = False, None, -1
+    t.add("  ... not flattened: the unadapted answers, the mood check said", "same labels, the collection not used",
+          f"{'same' if same else 'DIFFERENT'}, {said}, p(one mood) >= {p_one:.2f}",
+          same and said == {("the collection", "none")} and p_one >= 0.4)
     blip = tmp / "blip.wav"
     sf.write(str(blip), tone(0.004), 16000)
     check("predict a 4 ms recording", ["predict", str(blip)], 1, "too short")

@@ -312,6 +312,33 @@ def adaptation() -> str:
             f"segments with speech (gate {f['speech_gate']}). " + source("adaptation"))
 
 
+def adaptation_shared6() -> str:
+    """The built-in ``default``'s six classes: what its ``--adapt`` modes do (benchmarks/adaptation.py --labels shared6)."""
+    doc = load("adaptation-shared6")
+    f = doc["figures"]
+    methods, names = f["methods"], f["corpora"]
+    protos = ["mixed", "one-emotion", "collection", "one-emotion collection"]
+    base = methods[f["chosen"]["none"]]
+    lines = ["| `--adapt` (model `default`) | method | mixed speakers | one-emotion speakers | collection | "
+             "one-emotion collection (mean recall) | one-emotion minus unadapted |", "|---|---|---|---|---|---|---|"]
+    for mode, name in f["chosen"].items():
+        m = methods[name]
+        lines.append(f"| {mode.replace('default-4class', 'default')} | {name} | "
+                     + " | ".join(f"{m[p]['mean']:.3f}" for p in protos)
+                     + f" | {100 * (m['one-emotion']['mean'] - base['one-emotion']['mean']):+.1f} |")
+    mc = f["mood_check"]
+    auc = mc["auc_per_held_out_corpus"]
+    return ("\n".join(lines) + f"\n\nMeans over the {len(names)} held-out corpora ({', '.join(names)}; "
+            f"{', '.join(f['evaluation_only'])} never trained on), the six classes of `default` "
+            "(angry, disgust, fear, happy, neutral, sad; nEMO and ASED have no disgust), chance 0.167; "
+            f"one-emotion: {f['draws']} draws; statistics from segments with speech "
+            f"(gate {f['speech_gate']}). Its mood check's coefficients (bias, log spread fraction, dominant share), fitted "
+            f"on the {len(mc['fitted_on'])} licensed corpora's {mc['groups']} groups: "
+            + ", ".join(f"{c:.2f}" for c in mc["coef"]) + "; AUC one mood against a mix per held-out corpus (mood check / "
+            "share alone): " + ", ".join(f"{c} {v['mood_check']:.2f} / {v['share']:.2f}" for c, v in auc.items()) + ". "
+            + source("adaptation-shared6"))
+
+
 def speech_gate() -> str:
     f = load("speech-gate")["figures"]
     names = f["corpora"]
@@ -629,6 +656,7 @@ SECTIONS = {
     "in-corpus-pooled": in_corpus_pooled,
     "segment-evidence": segment_evidence,
     "adaptation": adaptation,
+    "adaptation-shared6": adaptation_shared6,
     "speech-gate": speech_gate,
     "conversations": conversations,
     "training-corpora": training_corpora,

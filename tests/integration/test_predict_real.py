@@ -268,3 +268,36 @@ def test_adaptation_heads_take_the_adapted_input_on_speakers_never_heard(shared_
                                     ("speaker_mm", speaker_mm), ("collection_mm", folder_mm))}
     assert scores["speaker"] >= scores["none"] + 0.05 and scores["collection"] >= scores["none"] + 0.03, scores
     assert list(speaker["label"]) != list(speaker_mm["label"]) and list(folder["label"]) != list(folder_mm["label"])
+
+
+def test_the_default_model_adapts_safely_to_speakers_it_never_heard(shared_data):
+    """The built-in default (six classes) carries its own mood check and adaptation heads: on TESS (never trained
+    on), its two speakers mixing the six emotions, `auto` with the speakers given adapts them, well above not
+    adapting; SAVEE's four speakers each keeping one emotion (DC angry, JE happy, JK neutral, KL sad) are not
+    flattened."""
+    from segser.metrics import classification_metrics
+
+    model = load_model("default")
+    assert model.mood is not None and model.adaptation is not None and len(model.classes) == 6
+    classes = list(model.classes)
+
+    def run(rows, **kw):
+        files = [f for f, _, _ in rows]
+        _, decisions, errors = predict(files, model, **kw)
+        assert not errors
+        return classification_metrics([classes.index(lab) for _, _, lab in rows],
+                                      [classes.index(v) if v in classes else -1 for v in decisions.loc[files, "label"]],
+                                      len(classes))["UA"], decisions
+
+    mixed = [(str(p), sp, label) for sp in ("OAF", "YAF") for label in classes
+             for p in sorted((shared_data / "tess").glob(f"{sp}_*_{label}.ogg"))[:10]]
+    none, _ = run(mixed, adapt="none")
+    auto, decisions = run(mixed, speakers={f: sp for f, sp, _ in mixed})
+    assert set(decisions["adapt_mode"]) <= {"speaker", "speaker+collection"}, decisions["adapt_mode"].unique()
+    pick = {"DC": ("a", "angry"), "JE": ("h", "happy"), "JK": ("n", "neutral"), "KL": ("sa", "sad")}
+    moods = [(str(p), sp, label) for sp, (code, label) in pick.items()
+             for p in sorted((shared_data / "savee").glob(f"{sp}_{code}[0-9]*.ogg"))[:10]]
+    one_none, _ = run(moods, adapt="none")
+    one_auto, _ = run(moods, speakers={f: sp for f, sp, _ in moods})
+    print({"mixed none": none, "mixed auto": auto, "one-mood none": one_none, "one-mood auto": one_auto})
+    assert auto >= none + 0.15 and one_auto >= one_none - 0.01
