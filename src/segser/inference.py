@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .audio import AUDIO_SUFFIXES, FileStream, find_audio
-from .errors import AudioError, SegserError, display_path
+from .errors import AudioError, LimitExceeded, SegserError, display_path
 from .progress import progress_bar
 from .segmenters import MAX_SEGMENTS_PER_FILE, SpeechRegions
 from .timeline import DEFAULT_OPTIONS, NO_SPEECH, FileResult, PredictOptions, Timeline
@@ -169,8 +169,9 @@ def predict_file(model: EmotionModel, path, options: PredictOptions = DEFAULT_OP
             model, options, adaptation=plan.describe())
     results = list(predict_groups(model, {str(path): [str(path)]}, options, plan=plan, who=lambda _: "the recording",
                                   **stream_options))
-    if not results[0].ok:
-        raise AudioError(path, results[0].error.split(": ", 1)[-1])
+    if not results[0].ok:  # the same error class a recording streamed alone raises (a limit: LimitExceeded)
+        kind = LimitExceeded if results[0].error_kind == LimitExceeded.__name__ else AudioError
+        raise kind(path, results[0].error.split(": ", 1)[-1])
     return results[0]
 
 
@@ -190,7 +191,7 @@ def predict_groups(model: EmotionModel, groups: dict[str, list[str]], options: P
             s = stream_file(model, f, _float32, options=options, segment_limit=limit, **stream_options)
         except AudioError as exc:
             failed.add(f)
-            yield FileResult(f, error=str(exc))
+            yield FileResult(f, error=str(exc), error_kind=type(exc).__name__)
             continue
         n += len(s.spans)
         if n > MAX_GROUP_SEGMENTS and not alone:

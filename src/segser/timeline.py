@@ -187,6 +187,7 @@ class FileResult:
     segments: pd.DataFrame | None = None  # columns(classes) [+ extra columns such as speaker]
     decision: dict = field(default_factory=dict)  # decision_columns(classes)
     error: str | None = None
+    error_kind: str | None = field(default=None, repr=False)  # the AudioError subclass, e.g. LimitExceeded (HTTP 413)
     envelope: tuple | None = field(default=None, repr=False)  # (times, min, max) of the waveform, for plots
     adaptation: dict = field(default_factory=dict)  # what adaptation was applied, with how much speech
     turns: list | None = None  # speaker turns (start, end, speaker, overlap) when speakers were found
