@@ -386,5 +386,6 @@ def main():
                          "fitted_on": list(TRAINABLE), "groups": len(checks), "ramp_top": MOOD_CHECK_TOP,
                          "auc_per_held_out_corpus": auc}})
 
+
 if __name__ == "__main__":
     main()
