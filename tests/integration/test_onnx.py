@@ -42,7 +42,7 @@ def test_export_folder_is_checked_and_complete(exported):
     doc = json.loads((exported / "export.json").read_text())
     assert doc["classes"] == ["angry", "disgust", "fear", "happy", "neutral", "sad"]
     assert set(doc["sha256"]) == {"encoder.onnx", "encoder.int8.onnx", "head.onnx", "vad.onnx", "card.json",
-                                  "reference.npz"}
+                                  "reference.npz", "mood.npz", "adaptation_heads.npz"}  # default's companions too
     assert doc["encoder"]["kind"] == "whisper" and doc["encoder"]["window_seconds"] == 5.0
 
 
