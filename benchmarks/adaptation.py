@@ -117,6 +117,20 @@ def train_head(X, y, corpus, speakers, seed=0):
     return fit_calibrated_head(X, y, corpus, speakers, len(CLASSES), TrainConfig.from_dict({**RECIPE, "seed": seed}))
 
 
+def fold_heads(train_on, label_set, emb, y_clip, seg_corpus, seg_speaker, voiced, views) -> dict:
+    """A fold's heads, one per view of the embeddings ({"raw": X, "speaker": per-speaker z, "corpus": per-corpus
+    z}), trained on the voiced segments of the ``train_on`` corpora; kept under runs/ between runs."""
+    cache = heads_dir(label_set) / f"{'+'.join(train_on)}.pt"
+    if cache.exists():
+        return torch.load(cache, weights_only=False)
+    rows = np.isin(seg_corpus, train_on) & voiced
+    y = y_clip[emb.clip[rows]]
+    heads = {name: train_head(X[rows], y, seg_corpus[rows], seg_speaker[rows]) for name, X in views.items()}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(heads, cache)
+    return heads
+
+
 def calibrated(head, Z):
     """A (model, temperature) head's logits divided by its temperature: heads blended on one scale."""
     model, temperature = head
@@ -165,16 +179,8 @@ def main():
     def heads_for(train_on):
         key = "+".join(train_on)
         if key not in trained:
-            cache = heads_dir(args.labels) / f"{key}.pt"
-            if cache.exists():
-                trained[key] = torch.load(cache, weights_only=False)
-            else:
-                rows = np.isin(seg_corpus, train_on) & voiced
-                y = y_clip[emb.clip[rows]]
-                trained[key] = {name: train_head(X[rows], y, seg_corpus[rows], seg_speaker[rows])
-                                for name, X in (("raw", emb.X), ("speaker", X_spk), ("corpus", X_cor))}
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(trained[key], cache)
+            trained[key] = fold_heads(train_on, args.labels, emb, y_clip, seg_corpus, seg_speaker, voiced,
+                                      {"raw": emb.X, "speaker": X_spk, "corpus": X_cor})
             print(f"trained on {key}", flush=True)
         return trained[key]
 

@@ -86,18 +86,8 @@ def main():
     voices = np.stack([voice_of(p) for p in manifest["path"]])
     print("voices embedded", flush=True)
 
-    def heads_for(train_on):
-        cache = A.heads_dir("4class") / f"{'+'.join(train_on)}.pt"
-        if cache.exists():
-            return torch.load(cache, weights_only=False)
-        rows = np.isin(seg_corpus, train_on) & voiced
-        y = y_clip[emb.clip[rows]]
-        heads = {name: A.train_head(X[rows], y, seg_corpus[rows], seg_speaker[rows]) for name, X in
-                 (("raw", emb.X), ("speaker", speaker_normalise(emb.X, seg_speaker, voiced)),
-                  ("corpus", speaker_normalise(emb.X, seg_corpus, voiced)))}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(heads, cache)
-        return heads
+    views = {"raw": emb.X, "speaker": speaker_normalise(emb.X, seg_speaker, voiced),
+             "corpus": speaker_normalise(emb.X, seg_corpus, voiced)}
 
     def subset(clips):
         r = np.isin(emb.clip, clips)
@@ -106,12 +96,9 @@ def main():
     def ua(lg, sub):
         return evaluate_logits(lg, sub, manifest, A.CLASSES, "mean_logits", speech_gate=SPEECH_GATE)[0]["UA"]
 
-    def cal(head, Z):
-        return logits_of(head[0], Z.astype(np.float32)) / head[1]
-
     results, clusters = {}, {}
     for held, train_on in folds:
-        heads = heads_for(train_on)
+        heads = A.fold_heads(train_on, "4class", emb, y_clip, seg_corpus, seg_speaker, voiced, views)
         raw = heads["raw"][0]
         ref = (raw.mean.numpy(), raw.std.numpy())
         train = np.isin(seg_corpus, train_on) & voiced
@@ -128,7 +115,7 @@ def main():
             for clips in sets:
                 r, sub = subset(clips)
                 X, v = sub.X, sub.speech >= SPEECH_GATE
-                none_l = cal(heads["raw"], X)
+                none_l = A.calibrated(heads["raw"], X)
 
                 def weight(m):
                     if np.sum(m & v) < MIN_SPEAKER_SEGMENTS:
@@ -136,7 +123,7 @@ def main():
                     share = np.bincount(none_l[m & v].argmax(1), minlength=C).max() / np.sum(m & v)
                     return MoodCheck.weight(check.probability(check.spread((X[m & v] - ref[0]) / ref[1]), share))
                 w = weight(np.ones(len(X), bool))
-                folder = (1 - w) * cal(heads["corpus"], standardise(X, Statistics.of(X[v]))) + w * none_l
+                folder = (1 - w) * A.calibrated(heads["corpus"], standardise(X, Statistics.of(X[v]))) + w * none_l
                 scores.setdefault("the folder, guarded (shipped)", []).append(ua(folder, sub))
                 ids = np.unique(sub.clip)
                 for th in (*THRESHOLDS, "true speakers"):
@@ -155,7 +142,7 @@ def main():
                         m = groups == g
                         if np.sum(m & v) >= MIN_SPEAKER_SEGMENTS:
                             wg = weight(m)
-                            own = cal(heads["speaker"], standardise(X[m], Statistics.of(X[m & v])))
+                            own = A.calibrated(heads["speaker"], standardise(X[m], Statistics.of(X[m & v])))
                             lg[m] = (1 - wg) * own + wg * folder[m]
                     name = "true speakers" if th == "true speakers" else f"voices found at {th:g}"
                     scores.setdefault(f"{name}, each guarded, else the folder's answer", []).append(ua(lg, sub))
@@ -175,7 +162,7 @@ def main():
                     m = groups == g
                     vv = v[m] if np.sum(m & v) >= 2 else np.ones(m.sum(), bool)
                     Z = standardise(X[m], Statistics.of(X[m][vv]))
-                    plain[m], better[m] = cal(head, Z), refined(head, Z, vv)
+                    plain[m], better[m] = A.calibrated(head, Z), refined(head, Z, vv)
                 scores.setdefault("own z (unguarded)", []).append(ua(plain, sub))
                 scores.setdefault("own z + centroid refinement", []).append(ua(better, sub))
             out.setdefault("refinement", {})[proto] = {k: statistics.mean(x) for k, x in scores.items()}
