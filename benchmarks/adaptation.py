@@ -32,7 +32,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from segser import corpora  # noqa: E402
@@ -50,6 +49,7 @@ from segser.speakers import (  # noqa: E402
     MoodCheck,
     Statistics,
     emotion_directions,
+    fit_mood_coefficients,
     mood_weight,
     speaker_normalise,
     standardise,
@@ -137,20 +137,21 @@ def calibrated(head, Z):
     return logits_of(model, Z.astype(np.float32)) / temperature
 
 
-def one_emotion_subsets(manifest, test_clips, draws):
+def one_emotion_subsets(manifest, test_clips, draws, classes=None):
     """Clip subsets where each speaker keeps the clips of one emotion, emotions handed out in turn."""
+    classes = classes or CLASSES
     out = []
     m = manifest.loc[test_clips]
     speakers = sorted(m["speaker"].unique())
     for d in range(draws):
         rng = np.random.default_rng(100 + d)
         order = list(rng.permutation(speakers))
-        start = int(rng.integers(len(CLASSES)))
+        start = int(rng.integers(len(classes)))
         keep = []
         for i, s in enumerate(order):
             mine = m[m["speaker"] == s]
-            emotions = [c for c in CLASSES if (mine["label"] == c).any()]
-            wanted = CLASSES[(start + i) % len(CLASSES)]
+            emotions = [c for c in classes if (mine["label"] == c).any()]
+            wanted = classes[(start + i) % len(classes)]
             emotion = wanted if wanted in emotions else emotions[i % len(emotions)]
             keep += list(mine.index[mine["label"] == emotion])
         out.append(np.array(sorted(keep)))
@@ -212,10 +213,7 @@ def main():
     def fit_check(corpora_):
         """The mood check's logistic regression on these corpora's groups, both kinds weighing the same."""
         rows = [c for c in checks if c[0] in corpora_]
-        one = np.array([c[1] for c in rows])
-        F = np.array([[c[2], c[3]] for c in rows])
-        lr = LogisticRegression().fit(F, one, sample_weight=np.where(one, 1 / one.mean(), 1 / (1 - one.mean())))
-        return np.array([lr.intercept_[0], *lr.coef_[0]])
+        return fit_mood_coefficients(*(np.array([c[i] for c in rows]) for i in (1, 2, 3)))
 
     for held, train_on in folds:
         heads = heads_for(train_on)

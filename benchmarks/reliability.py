@@ -395,6 +395,22 @@ def cli_probes(t: Table, tmp: Path):
                                                                "--out", str(tmp / "r0")], 2)
     check("train a run", ["train", "--csv", str(csv), "--backbone", "logmel", "--epochs", "3", "--protocol", "kfold:2",
                           "--speech-gate", "0", "--out", str(tmp / "run"), "--quiet"], 0)
+    # what makes --adapt auto safe on a trained model: fitted beside it where the folds allow, said where they do not
+    try:
+        fitted = json.loads((tmp / "run" / "metrics.json").read_text())["adaptation"]
+        reason = fitted["mood_check"].get("reason", "")
+        heads = (tmp / "run" / ADAPTATION_HEADS_FILE).exists()
+    except (OSError, ValueError, KeyError):
+        reason, heads = "", False
+    t.add("  ... 8 clips: no mood check, and the run says why; adaptation heads written", "reason said, heads",
+          f"{reason[:40] or 'NO REASON'}, heads {'written' if heads else 'MISSING'}",
+          "fewer than" in reason and heads and not (tmp / "run" / "mood.npz").exists())
+    check("train --no-mood-check --no-adaptation-heads", ["train", "--csv", str(csv), "--backbone", "logmel", "--epochs", "3",
+                                                          "--protocol", "kfold:2", "--speech-gate", "0", "--no-mood-check",
+                                                          "--no-adaptation-heads", "--out", str(tmp / "bare"), "--quiet"], 0)
+    t.add("  ... neither companion written", "no mood.npz, no adaptation_heads.npz",
+          ", ".join(f.name for f in (tmp / "bare").glob("*.npz")) or "none",
+          not list((tmp / "bare").glob("*.npz")))
     check("train on tones with the speech gate", ["train", "--csv", str(csv), "--backbone", "logmel", "--epochs", "3",
                                                   "--protocol", "kfold:2", "--out", str(tmp / "r9"), "--quiet"], 2,
           "no training segment has speech")
@@ -551,17 +567,41 @@ def cli_probes(t: Table, tmp: Path):
           f"UA >= {ua_none - 0.01:.2f}, p said, 40 answers", f"UA {ua_auto:.2f}, p {'said' if said else 'MISSING'}, "
           f"{sum(f['file'] != str(silent) for f in files)} answers",
           ua_auto >= ua_none - 0.01 and said and sum(f["file"] != str(silent) for f in files) == len(moods))
+    # a model trained here gets its own mood check (from its folds) and adaptation heads: one voice in one mood
+    # keeps the unadapted answers
+    recipe = tmp / "emodb-4class.json"
+    recipe.write_text(json.dumps({
+        "corpora": [{"name": "emodb", "root": str(data_dir() / "emodb")}], "labels": "4class", "backbone": "whisper",
+        "backbone_options": {"size": "tiny.en", "layer": "all", "context": 5}, "head_options": {"hidden": 200},
+        "weight_decay": 1e-4, "class_weights": True, "corpus_balance": True, "calibrate": True,
+        "protocol": "speaker-kfold:5", "seed": 0}))
+    trained = tmp / "emodb-run"
+    check("train a 4-class run on EmoDB (whisper tiny.en): its mood check from its folds",
+          ["train", "--config", str(recipe), "--out", str(trained), "--quiet"], 0, "mood check on")
+    p = check("predict one speaker's angry clips with that run, --speakers all (one voice, one mood)",
+              ["predict", *angry, "--model", str(trained), "--speakers", "all", "--json", "--quiet"], 0)
+    q = check("  ... and each alone, --adapt none", ["predict", *angry, "--model", str(trained), "--adapt", "none",
+                                                    "--json", "--quiet"], 0)
+    try:
+        files, plain = json.loads(p.stdout)["files"], json.loads(q.stdout)["files"]
+        same = [f["decision"]["label"] for f in files] == [f["decision"]["label"] for f in plain]
+        said = files[0]["adaptation"].get("one_mood_probability")
+    except (ValueError, KeyError, IndexError):
+        same, said = False, None
+    t.add("  ... not flattened: the unadapted answers, its mood check reported", "same labels, p(one mood) said",
+          f"{'same' if same else 'DIFFERENT'}, p {said}", same and said is not None)
     # one recording alone on a model with a mood check goes through adaptation (auto): still no emotion where no speech
     quiet, tiny, noisy = tmp / "zeros.wav", tmp / "tiny.wav", tmp / "nonspeech.wav"
     sf.write(str(quiet), np.zeros(16000 * 20, np.float32), 16000)
     sf.write(str(tiny), tone(0.004), 16000)
     sf.write(str(noisy), nonspeech_noise(), 16000)
-    for name in ("default-4class", "default"):  # default: six classes, its own mood check and adaptation heads
-        check(f"predict --model {name} (auto: the mood check) on 20 s of digital silence",
+    # default: six classes, its own mood check and adaptation heads; the run: both fitted by segser train
+    for shown, name in (("default-4class", "default-4class"), ("default", "default"), ("RUN", str(trained))):
+        check(f"predict --model {shown} (auto: the mood check) on 20 s of digital silence",
               ["predict", str(quiet), "--model", name], 1, "silence")
-        check(f"predict --model {name} (auto: the mood check) on 4 ms", ["predict", str(tiny), "--model", name],
+        check(f"predict --model {shown} (auto: the mood check) on 4 ms", ["predict", str(tiny), "--model", name],
               1, "too short")
-        p = check(f"predict --model {name} (auto: the mood check) on 46 s of real non-speech noise",
+        p = check(f"predict --model {shown} (auto: the mood check) on 46 s of real non-speech noise",
                   ["predict", str(noisy), "--model", name, "--json", "--quiet"], 0)
         try:
             f = json.loads(p.stdout)["files"][0]

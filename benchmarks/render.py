@@ -364,6 +364,32 @@ def adaptation_probes() -> str:
             "never trained on), 4 classes, the adaptation matrix's fold heads; one-emotion: 3 draws; the shipped mood "
             "check's coefficients. " + source("adaptation-probes"))
 
+def trained_adaptation() -> str:
+    """What `segser train` fits beside a model for --adapt auto, on corpora the run never trained on
+    (benchmarks/trained_adaptation.py)."""
+    doc = load("trained-adaptation")
+    f = doc["figures"]
+    cases, v = f["cases"], f["variants"]
+    share, fitted = v["auto, no companions (share guard)"]["mean"], v["auto, mood check + adaptation heads (segser train)"]["mean"]
+    lines = ["| model (`--adapt`) | " + " | ".join(cases) + " |", "|---|" + "---|" * len(cases)]
+    for name, row in v.items():
+        lines.append(f"| {name} | " + " | ".join(f"{row['mean'][c]:.3f}" for c in cases) + " |")
+    lines += ["", "What `segser train`'s companions change against the share guard alone (points): "
+              + "; ".join(f"{c} {100 * (fitted[c] - share[c]):+.1f}" for c in cases) + "; against not adapting: "
+              + "; ".join(f"{c} {100 * (fitted[c] - v['none']['mean'][c]):+.1f}" for c in cases) + "."]
+    run, mood = f["run"], f["run"]["adaptation"]["mood_check"]
+    g = mood["groups"]
+    return ("\n".join(lines) + f"\n\nUA, means over {', '.join(f['held_out'])} (never trained on by the run), 4 classes; "
+            f"one emotion: {f['draws']} draws; a folder in one mood: the mean over its emotions of the accuracy on a "
+            f"folder of that emotion's clips. The run: `{run['recipe']}` ({' + '.join(run['trained_on'])}, "
+            f"{run['protocol']}, seed {run['seed']}), trained by this segser; its mood check fitted on its folds' "
+            f"{g['one_mood']} one-mood and {g['mixed']} mixed groups (coefficients "
+            f"{', '.join(f'{c:.2f}' for c in mood['coef'])}; AUC on held-out folds {mood['auc_held_out_folds']:.2f}, "
+            f"the dominant share alone {mood['auc_dominant_share']:.2f}). Its head is "
+            + ("the same as" if run["same_head_as_default_4class"] else "a retraining of")
+            + " default-4class's. " + source("trained-adaptation"))
+
+
 def speech_gate() -> str:
     f = load("speech-gate")["figures"]
     names = f["corpora"]
@@ -683,6 +709,7 @@ SECTIONS = {
     "adaptation": adaptation,
     "adaptation-shared6": adaptation_shared6,
     "adaptation-probes": adaptation_probes,
+    "trained-adaptation": trained_adaptation,
     "speech-gate": speech_gate,
     "conversations": conversations,
     "training-corpora": training_corpora,

@@ -13,10 +13,9 @@ import argparse
 import json
 
 from segser.config import TrainConfig
-from segser.loop import fit_calibrated_head
 from segser.model import load_torch_model, resolve_model_dir
-from segser.speakers import ADAPTATION_HEADS_FILE, AdaptationHeads, speaker_normalise
-from segser.train import shipped_training_set
+from segser.speakers import ADAPTATION_HEADS_FILE, AdaptationHeads
+from segser.train import fit_adaptation_heads, shipped_training_set
 
 ap = argparse.ArgumentParser()
 ap.add_argument("models", nargs="+")
@@ -30,11 +29,9 @@ for name in args.models:
     manifest, emb, y, speakers = shipped_training_set(model)
     voiced = emb.speech >= model.speech_gate
     corpus = manifest["corpus"].astype(str).to_numpy()[emb.clip]
-    heads = {}
-    for kind, groups in (("speaker", speakers), ("collection", corpus)):
-        Z = speaker_normalise(emb.X, groups, voiced)[voiced]
-        heads[kind] = fit_calibrated_head(Z, y[voiced], corpus[voiced], speakers[voiced], len(model.classes), cfg)
-        print(f"{name}: {kind} head on {len(Z)} voiced segments, temperature {heads[kind][1]:.3f}", flush=True)
+    heads = fit_adaptation_heads(cfg, emb.X, y, voiced, speakers, corpus, len(model.classes))
+    for kind, (_, temperature) in heads.items():
+        print(f"{name}: {kind} head on {int(voiced.sum())} voiced segments, temperature {temperature:.3f}", flush=True)
     AdaptationHeads.from_torch(heads).save(d / ADAPTATION_HEADS_FILE)
     what = {"file": ADAPTATION_HEADS_FILE, "recipe": f"python recipes/default/adaptation_heads.py {name}",
             "trained_on": sorted(set(corpus)), "voiced_segments": int(voiced.sum()), "seed": cfg.seed,

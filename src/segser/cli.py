@@ -92,6 +92,9 @@ def cmd_train(args) -> int:
             raise ConfigError(f"--folds must be fold indices like 0,1 (got {args.folds!r})") from None
     if args.no_final:
         changes["final_model"] = False
+    for flag in ("mood_check", "adaptation_heads"):
+        if getattr(args, f"no_{flag}"):
+            changes[flag] = False
     cfg = TrainConfig.from_dict({**cfg.to_dict(), **{k: v for k, v in changes.items()}}) if changes else cfg
     if args.ray is not None:
         _embed_on_ray(cfg, args.ray or None, args.workers)
@@ -399,6 +402,10 @@ def _add_train(sub) -> None:
     t.add_argument("--seed", type=int, help="random seed (recorded in the run)")
     t.add_argument("--folds", help="run only these fold indices, e.g. 0,1")
     t.add_argument("--no-final", action="store_true", help="skip training the final model on all clips")
+    t.add_argument("--no-mood-check", action="store_true",
+                   help="fit no mood check beside the final model (--adapt auto then guards by the dominant share alone)")
+    t.add_argument("--no-adaptation-heads", action="store_true",
+                   help="train no heads for speaker- and corpus-standardised input beside the final model")
     t.add_argument("--out", required=True, help="run directory to write (written whole at the end)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory (only when the run succeeds)")
     _ray_args(t, "compute the embedding cache on a Ray cluster first (local instance without ADDRESS)")
@@ -434,9 +441,10 @@ def _add_evaluate(sub) -> None:
     e.add_argument("run", help="run directory (or built-in model name)")
     _data_args(e)
     e.add_argument("--aggregation", default="mean_logits", choices=list(RULES), help="clip decision rule")
-    e.add_argument("--adapt", choices=("none", "speaker", "collection"),
-                   help="statistics per corpus speaker, per corpus, or none (default: speaker for a speaker-normalised "
-                        "model, else none)")
+    e.add_argument("--adapt", choices=("none", "speaker", "collection", "auto"),
+                   help="statistics per corpus speaker, per corpus, none, or auto (as predict --adapt auto with each "
+                        "corpus one batch and its speakers given) (default: speaker for a speaker-normalised model, "
+                        "else none)")
     e.add_argument("--noise", help="folder of noise recordings (its test/ split) for noisy test sets")
     e.add_argument("--snr", type=float, nargs="*", default=[], help="SNRs in dB for the noisy test sets")
     e.add_argument("--seed", type=int, default=0, help="seed of the noisy test sets")

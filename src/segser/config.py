@@ -105,6 +105,10 @@ class TrainConfig:
     noise: NoiseConfig | None = None
     finetune: FinetuneConfig | None = None
     final_model: bool = True
+    # beside the final model, what makes --adapt auto safe on it (README: Adaptation): a mood check fitted on the
+    # folds' test speakers, and heads for speaker- and corpus-standardised input
+    mood_check: bool = True
+    adaptation_heads: bool = True
 
     def __post_init__(self):
         from . import protocols

@@ -132,6 +132,23 @@ def group_logits(model, emb: Embeddings, groups: np.ndarray | None, speech_gate:
     return logits
 
 
+def auto_logits(model, emb: Embeddings, manifest: pd.DataFrame, speech_gate: float) -> tuple[np.ndarray, dict]:
+    """``--adapt auto`` on each corpus of ``manifest`` as one batch with its speakers given; per corpus, how many
+    speakers took each mode."""
+    from .speakers import batch_logits, plan_for
+
+    logits = np.empty((len(emb.X), len(model.classes)), np.float32)
+    corpus = manifest["corpus"].astype(str).to_numpy()[emb.clip]
+    speaker = manifest["speaker"].astype(str).to_numpy()[emb.clip]
+    modes = {}
+    for c in np.unique(corpus):
+        m = corpus == c
+        plan = plan_for(model, "auto", n_inputs=len(np.unique(emb.clip[m])), speakers="the corpus's speakers")
+        logits[m], modes[c] = batch_logits(model, plan, emb.X[m], emb.speech[m] >= speech_gate, speaker[m],
+                                           emb.end[m] - emb.start[m])
+    return logits, modes
+
+
 def evaluate_model(model, data: list, *, labels: str | None = None, out=None, rule: str = "mean_logits",
                    noise=None, snrs=(), seed: int = 0, progress: bool = True, adapt: str | None = None,
                    speech_gate: float | None = None) -> dict:
@@ -139,8 +156,9 @@ def evaluate_model(model, data: list, *, labels: str | None = None, out=None, ru
     plus each SNR with noise from the ``test`` split of ``noise`` (the same noisy
     test sets a training run with this seed builds). ``adapt``: ``none``,
     ``speaker`` (each corpus speaker's statistics from all of that speaker's
-    clips; the default for a speaker-normalised model) or ``collection`` (each
-    corpus's statistics)."""
+    clips; the default for a speaker-normalised model), ``collection`` (each
+    corpus's statistics) or ``auto`` (what ``segser predict --adapt auto`` does
+    with each corpus as one batch and its speakers given: the guarded rule)."""
     from . import corpora
     from . import labels as labelsets
     from .augment import NoiseBank
@@ -148,7 +166,8 @@ def evaluate_model(model, data: list, *, labels: str | None = None, out=None, ru
     from .model import load_model
 
     model = load_model(model, runtime="torch") if not hasattr(model, "classes") else model
-    adapt = check_choice("adapt", adapt or ("speaker" if model.speaker_norm else "none"), ("none", "speaker", "collection"))
+    adapt = check_choice("adapt", adapt or ("speaker" if model.speaker_norm else "none"),
+                         ("none", "speaker", "collection", "auto"))
     if adapt == "none" and model.speaker_norm:
         raise LabelError(f"{model.name}: a speaker-normalised model needs statistics: adapt speaker or collection")
     gate = model.speech_gate if speech_gate is None else speech_gate
@@ -164,10 +183,16 @@ def evaluate_model(model, data: list, *, labels: str | None = None, out=None, ru
     results = {}
     for name, mix in conditions.items():
         emb = embed_manifest(manifest, model.encoder, model.segmentation, noise=mix, progress=progress)
-        column = {"none": None, "speaker": "speaker", "collection": "corpus"}[adapt]
-        groups = None if column is None else manifest[column].astype(str).to_numpy()[emb.clip]
-        logits = group_logits(model, emb, groups, gate, "collection" if adapt == "collection" else "speaker")
+        modes = None
+        if adapt == "auto":
+            logits, modes = auto_logits(model, emb, manifest, gate)
+        else:
+            column = {"none": None, "speaker": "speaker", "collection": "corpus"}[adapt]
+            groups = None if column is None else manifest[column].astype(str).to_numpy()[emb.clip]
+            logits = group_logits(model, emb, groups, gate, "collection" if adapt == "collection" else "speaker")
         metrics, preds = evaluate_logits(logits, emb, manifest, model.classes, rule, speech_gate=gate)
+        if modes is not None:
+            metrics["adaptation"] = modes
         if model.temperature != 1.0:  # the model's calibrated probabilities beside the raw ones: ECE before and after
             calibrated = clip_probabilities(logits, emb, model.temperature, speech_gate=gate)
             for i, c in enumerate(model.classes):
@@ -192,6 +217,8 @@ def format_evaluation(result: dict) -> str:
     for corpus, pc in clean.items():
         ece = f"ECE {pc['ECE']:.3f}" + (f", calibrated {pc['ECE_calibrated']:.3f}" if "ECE_calibrated" in pc else "")
         lines.append(f"{corpus}: UA {pc['UA']:.3f} over {', '.join(pc['classes'])} ({pc['n_clips']} clips), {ece}")
+    for corpus, modes in result["conditions"]["clean"].get("adaptation", {}).items():
+        lines.append(f"{corpus}: --adapt auto, speakers per mode: " + ", ".join(f"{k} {v}" for k, v in modes.items()))
     return "\n".join(lines)
 
 

@@ -6,7 +6,8 @@ model. It writes a self-contained run directory, swapped in whole when the run
 succeeds: config.json, metrics.json (per fold, mean +- std, per corpus, chance,
 provenance), predictions.csv (one row per test clip), segments.csv, plots and
 model.pt (the final head, trained on every clip with validation speakers
-carved out), enough to reload, re-evaluate and predict.
+carved out), with mood.npz and adaptation_heads.npz beside it (what makes
+``--adapt auto`` safe on it), enough to reload, re-evaluate and predict.
 """
 from __future__ import annotations
 
@@ -35,11 +36,22 @@ from .evaluation import (
     summarise,
 )
 from .fileio import RunDirectory, write_json, write_text
-from .loop import fit_head, fit_temperature, logits_of
+from .loop import fit_calibrated_head, fit_head, fit_temperature, logits_of
 from .metrics import confusion, per_class_report
 from .model import save_head
 from .progress import progress_bar
-from .speakers import append_speaker_vectors, speaker_normalise
+from .speakers import (
+    ADAPTATION_HEADS_FILE,
+    MIN_SPEAKER_SEGMENTS,
+    MOOD_CHECK_FILE,
+    AdaptationHeads,
+    MoodCheck,
+    append_speaker_vectors,
+    emotion_directions,
+    fit_mood_coefficients,
+    one_mood,
+    speaker_normalise,
+)
 
 # --- data ----------------------------------------------------------------------------------------
 
@@ -76,8 +88,12 @@ def shipped_training_set(model) -> tuple[pd.DataFrame, Embeddings, np.ndarray, n
     manifest = pd.concat(frames, ignore_index=True)
     emb = embed_manifest(manifest, model.encoder, model.segmentation)
     y = np.array([model.classes.index(v) for v in manifest["label"].to_numpy()[emb.clip]])
-    speakers = (manifest["corpus"].astype(str) + ":" + manifest["speaker"].astype(str)).to_numpy()[emb.clip]
-    return manifest, emb, y, speakers
+    return manifest, emb, y, speaker_keys(manifest)[emb.clip]
+
+
+def speaker_keys(manifest: pd.DataFrame) -> np.ndarray:
+    """Each clip's speaker as corpus:speaker (two corpora may both have a speaker "03")."""
+    return (manifest["corpus"].astype(str) + ":" + manifest["speaker"].astype(str)).to_numpy()
 
 
 # --- features ------------------------------------------------------------------------------------
@@ -166,6 +182,7 @@ class FoldResult:
     predictions: pd.DataFrame
     segments: pd.DataFrame
     history: list
+    mood_groups: list = field(default_factory=list)  # (one mood?, spread, dominant share) of its test speakers
 
 
 def run_fold(cfg: TrainConfig, data: Data, feats: Features, fold, y_of_clip: np.ndarray, backbone, waves=None) -> FoldResult:
@@ -198,7 +215,121 @@ def run_fold(cfg: TrainConfig, data: Data, feats: Features, fold, y_of_clip: np.
     segments = pd.DataFrame({"fold": fold.name, "path": manifest["path"].to_numpy()[test.clip], "start": test.start,
                              "end": test.end, "label": manifest["label"].to_numpy()[test.clip],
                              "prediction": np.array(classes)[lg.argmax(1)]})
-    return FoldResult(metrics, preds, segments, hist)
+    groups = fold_mood_groups(cfg, data, feats, fold, model, y_of_clip) if companions_apply(cfg) and cfg.mood_check else []
+    return FoldResult(metrics, preds, segments, hist, groups)
+
+
+# --- what makes adaptation safe on the final model (README: Adaptation) ---------------------------
+
+def companions_apply(cfg: TrainConfig) -> bool:
+    """Whether the recipe's head takes reference-standardised embeddings, which a mood check and adaptation heads
+    work in (a speaker-normalised head adapts with every group's own statistics already)."""
+    return (cfg.finetune is None and cfg.head != "svm" and not cfg.speaker_norm and not cfg.speaker_vectors
+            and cfg.embedding_norm == "none")
+
+
+def head_reference(module) -> tuple[np.ndarray, np.ndarray] | None:
+    from .model import TorchHead
+
+    return TorchHead(module).reference()
+
+
+def fold_mood_groups(cfg: TrainConfig, data: Data, feats: Features, fold, model, y_of_clip: np.ndarray) -> list:
+    """What a mood check learns from: each test speaker of the fold as a group that mixes emotions, and their
+    clips of each emotion as groups of one mood; per group whether it holds one mood, its spread along the
+    emotion directions of the fold's training speakers, and the share of its commonest emotion under the fold's
+    head (which never heard them)."""
+    ref = head_reference(model)
+    if ref is None:
+        return []
+    spk, n = speaker_keys(data.manifest), len(data.classes)
+    train = feats.clean.select(fold.train).voiced(cfg.speech_gate)
+    check = MoodCheck(emotion_directions((train.X - ref[0]) / ref[1], y_of_clip[train.clip], spk[train.clip], n),
+                      np.zeros(3))
+    test = feats.clean.select(fold.test).voiced(cfg.speech_gate)
+    Z, logits, y, who = (test.X - ref[0]) / ref[1], logits_of(model, test.X), y_of_clip[test.clip], spk[test.clip]
+    rows = []
+    for s in np.unique(who):
+        mine = who == s
+        kinds = [(False, mine)] if len(np.unique(y[mine])) > 1 else []
+        for one, m in kinds + [(True, mine & (y == c)) for c in range(n)]:
+            if m.sum() >= MIN_SPEAKER_SEGMENTS:
+                rows.append((fold.name, one, check.spread(Z[m]), one_mood(logits[m])[1]))
+    return rows
+
+
+MIN_MOOD_GROUPS = 4  # of each kind, for a mood check to be fitted at all
+
+
+def fit_adaptation_heads(cfg: TrainConfig, X: np.ndarray, y: np.ndarray, voiced: np.ndarray, speakers: np.ndarray,
+                         corpus: np.ndarray, n_classes: int) -> dict:
+    """Heads of the config's recipe on per-speaker and on per-corpus standardised embeddings (statistics from the
+    segments with speech; they train on those): {"speaker" | "collection": (EmotionHead, temperature)}."""
+    heads = {}
+    for kind, groups in (("speaker", speakers), ("collection", corpus)):
+        Z = speaker_normalise(X, groups, voiced)[voiced]
+        heads[kind] = fit_calibrated_head(Z, y[voiced], corpus[voiced], speakers[voiced], n_classes, cfg)
+    return heads
+
+
+def write_companions(out: Path, cfg: TrainConfig, data: Data, feats: Features, y_of_clip: np.ndarray, final,
+                     clips: np.ndarray, results: list[FoldResult]) -> dict:
+    """The final model's mood check (directions from its training ``clips``, coefficients from the folds'
+    groups) and adaptation heads (trained on those clips), where the recipe allows them; what was fitted or why
+    not, for metrics.json."""
+    ref = head_reference(final)
+    if not companions_apply(cfg) or ref is None:
+        return {"fitted": False, "reason": "the head takes no standardised embeddings (speaker_norm, speaker vectors, "
+                                          "per-layer normalisation, svm or fine-tuning)"}
+    report = {}
+    ok = feats.clean.select(clips)
+    voiced = ok.speech >= cfg.speech_gate
+    y, speakers = y_of_clip[ok.clip], speaker_keys(data.manifest)[ok.clip]
+    corpus = data.manifest["corpus"].astype(str).to_numpy()[ok.clip]
+    if cfg.mood_check:
+        rows = [r for res in results for r in res.mood_groups]
+        one = np.array([r[1] for r in rows], bool)
+        counts = {"one_mood": int(one.sum()), "mixed": int((~one).sum())}
+        if min(counts.values()) < MIN_MOOD_GROUPS:
+            report["mood_check"] = {"fitted": False, "groups": counts,
+                                    "reason": f"the folds' test speakers give fewer than {MIN_MOOD_GROUPS} groups of "
+                                              f"each kind with {MIN_SPEAKER_SEGMENTS} segments of speech"}
+        else:
+            coef = fit_mood_coefficients(one, [r[2] for r in rows], [r[3] for r in rows])
+            Z = (ok.X[voiced] - ref[0]) / ref[1]
+            MoodCheck(emotion_directions(Z, y[voiced], speakers[voiced], len(data.classes)), coef).save(out / MOOD_CHECK_FILE)
+            report["mood_check"] = {"fitted": True, "file": MOOD_CHECK_FILE, "groups": counts,
+                                    "coef": [round(float(c), 4) for c in coef],
+                                    "features": ["bias", "log spread fraction", "dominant share"],
+                                    **held_out_fold_auc(rows)}
+    if cfg.adaptation_heads:
+        heads = fit_adaptation_heads(cfg, ok.X, y, voiced, speakers, corpus, len(data.classes))
+        AdaptationHeads.from_torch(heads).save(out / ADAPTATION_HEADS_FILE)
+        report["adaptation_heads"] = {"fitted": True, "file": ADAPTATION_HEADS_FILE, "voiced_segments": int(voiced.sum()),
+                                      "temperature": {k: round(float(t), 4) for k, (_, t) in heads.items()}}
+    return report
+
+
+def held_out_fold_auc(rows: list) -> dict:
+    """How well a mood check tells one mood from a mix on a fold's speakers when fitted on the other folds' (AUC,
+    pooled over folds), beside the dominant share alone."""
+    from sklearn.metrics import roc_auc_score
+
+    folds = sorted({r[0] for r in rows})
+    scores, truth, shares = [], [], []
+    for f in folds:
+        rest = [r for r in rows if r[0] != f]
+        mine = [r for r in rows if r[0] == f]
+        if len({r[1] for r in rest}) < 2:
+            continue
+        check = MoodCheck(np.zeros((1, 1)), fit_mood_coefficients(*(np.array([r[i] for r in rest]) for i in (1, 2, 3))))
+        scores += [check.probability(r[2], r[3]) for r in mine]
+        truth += [r[1] for r in mine]
+        shares += [r[3] for r in mine]
+    if len(set(truth)) < 2:
+        return {}
+    return {"auc_held_out_folds": round(float(roc_auc_score(truth, scores)), 3),
+            "auc_dominant_share": round(float(roc_auc_score(truth, shares)), 3)}
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -246,13 +377,15 @@ def write_report(out: Path, cfg: TrainConfig, data: Data, feats: Features, resul
     return result
 
 
-def train_final(out: Path, cfg: TrainConfig, data: Data, feats: Features, y_of_clip: np.ndarray, backbone) -> None:
-    """The shipped head: every clip the protocol may train on, validation carved out as in a fold."""
+def train_final(out: Path, cfg: TrainConfig, data: Data, feats: Features, y_of_clip: np.ndarray, backbone):
+    """The shipped head: every clip the protocol may train on, validation carved out as in a fold; returns the
+    head and those clips."""
     ok = np.unique(feats.clean.clip)
     final = protocols.final_split(data.manifest.loc[ok].reset_index(drop=True), data.protocol, seed=cfg.seed)
     model, _, temperature = fit_fold_head(cfg, data, feats, ok[final.train], ok[final.val], y_of_clip, backbone)
     save_head(out / "model.pt", model, classes=data.classes, head_name=cfg.head, head_options=cfg.head_options,
               in_dim=int(model.mean.numel()), temperature=temperature)
+    return model, np.sort(np.concatenate([ok[final.train], ok[final.val]]))
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -280,7 +413,9 @@ def run(cfg: TrainConfig, out_dir, *, progress: bool = True, backbone=None, over
                             backbone, waves) for f in progress_bar(selected, desc="folds", enabled=progress)]
         result = write_report(out, cfg, data, feats, results, t0)
         if cfg.final_model and cfg.head != "svm" and cfg.finetune is None:
-            train_final(out, cfg, data, feats, y_of_clip, backbone)
+            final, clips = train_final(out, cfg, data, feats, y_of_clip, backbone)
+            if cfg.mood_check or cfg.adaptation_heads:
+                result["adaptation"] = write_companions(out, cfg, data, feats, y_of_clip, final, clips, results)
         result["seconds"]["total"] = round(time.time() - t0, 1)
         write_json(out / "metrics.json", result)
     return result
@@ -306,4 +441,22 @@ def format_summary(result: dict) -> str:
         lines.append("  per corpus (pooled) " + ", ".join(f"{c}: UA {v['UA']:.3f}" for c, v in result["per_corpus"].items()))
     if result["unreadable"]:
         lines.append(f"  unreadable files skipped: {len(result['unreadable'])}")
+    if "adaptation" in result:
+        lines.append("  adaptation " + describe_companions(result["adaptation"]))
     return "\n".join(lines)
+
+
+def describe_companions(report: dict) -> str:
+    if report.get("fitted") is False:
+        return f"companions not fitted: {report['reason']}"
+    parts = []
+    mood = report.get("mood_check")
+    if mood is not None:
+        g = mood["groups"]
+        parts.append(f"mood check on {g['one_mood']} one-mood and {g['mixed']} mixed groups"
+                     + (f" (AUC {mood['auc_held_out_folds']:.2f} on held-out folds, the share alone "
+                        f"{mood['auc_dominant_share']:.2f})" if "auc_held_out_folds" in mood else "")
+                     if mood["fitted"] else f"no mood check ({mood['reason']})")
+    if "adaptation_heads" in report:
+        parts.append("adaptation heads (speaker, collection)")
+    return "; ".join(parts)

@@ -270,34 +270,75 @@ def test_adaptation_heads_take_the_adapted_input_on_speakers_never_heard(shared_
     assert list(speaker["label"]) != list(speaker_mm["label"]) and list(folder["label"]) != list(folder_mm["label"])
 
 
+def adaptation_ua(model, rows, **kw):
+    """UA of ``predict`` on ``rows`` [(file, speaker, label)], and its decisions."""
+    from segser.metrics import classification_metrics
+
+    classes = list(model.classes)
+    files = [f for f, _, _ in rows]
+    _, decisions, errors = predict(files, model, **kw)
+    assert not errors
+    return classification_metrics([classes.index(lab) for _, _, lab in rows],
+                                  [classes.index(v) if v in classes else -1 for v in decisions.loc[files, "label"]],
+                                  len(classes))["UA"], decisions
+
+
+def tess_mixed(shared_data, classes):
+    """TESS's two speakers (never trained on), ten words of each class each."""
+    return [(str(p), sp, label) for sp in ("OAF", "YAF") for label in classes
+            for p in sorted((shared_data / "tess").glob(f"{sp}_*_{label}.ogg"))[:10]]
+
+
+def savee_one_mood(shared_data):
+    """Four SAVEE speakers, each keeping ten clips of one emotion (DC angry, JE happy, JK neutral, KL sad)."""
+    pick = {"DC": ("a", "angry"), "JE": ("h", "happy"), "JK": ("n", "neutral"), "KL": ("sa", "sad")}
+    return [(str(p), sp, label) for sp, (code, label) in pick.items()
+            for p in sorted((shared_data / "savee").glob(f"{sp}_{code}[0-9]*.ogg"))[:10]]
+
+
 def test_the_default_model_adapts_safely_to_speakers_it_never_heard(shared_data):
     """The built-in default (six classes) carries its own mood check and adaptation heads: on TESS (never trained
     on), its two speakers mixing the six emotions, `auto` with the speakers given adapts them, well above not
-    adapting; SAVEE's four speakers each keeping one emotion (DC angry, JE happy, JK neutral, KL sad) are not
-    flattened."""
-    from segser.metrics import classification_metrics
-
+    adapting; SAVEE's four speakers each keeping one emotion are not flattened."""
     model = load_model("default")
     assert model.mood is not None and model.adaptation is not None and len(model.classes) == 6
-    classes = list(model.classes)
-
-    def run(rows, **kw):
-        files = [f for f, _, _ in rows]
-        _, decisions, errors = predict(files, model, **kw)
-        assert not errors
-        return classification_metrics([classes.index(lab) for _, _, lab in rows],
-                                      [classes.index(v) if v in classes else -1 for v in decisions.loc[files, "label"]],
-                                      len(classes))["UA"], decisions
-
-    mixed = [(str(p), sp, label) for sp in ("OAF", "YAF") for label in classes
-             for p in sorted((shared_data / "tess").glob(f"{sp}_*_{label}.ogg"))[:10]]
-    none, _ = run(mixed, adapt="none")
-    auto, decisions = run(mixed, speakers={f: sp for f, sp, _ in mixed})
+    mixed = tess_mixed(shared_data, model.classes)
+    none, _ = adaptation_ua(model, mixed, adapt="none")
+    auto, decisions = adaptation_ua(model, mixed, speakers={f: sp for f, sp, _ in mixed})
     assert set(decisions["adapt_mode"]) <= {"speaker", "speaker+collection"}, decisions["adapt_mode"].unique()
-    pick = {"DC": ("a", "angry"), "JE": ("h", "happy"), "JK": ("n", "neutral"), "KL": ("sa", "sad")}
-    moods = [(str(p), sp, label) for sp, (code, label) in pick.items()
-             for p in sorted((shared_data / "savee").glob(f"{sp}_{code}[0-9]*.ogg"))[:10]]
-    one_none, _ = run(moods, adapt="none")
-    one_auto, _ = run(moods, speakers={f: sp for f, sp, _ in moods})
+    moods = savee_one_mood(shared_data)
+    one_none, _ = adaptation_ua(model, moods, adapt="none")
+    one_auto, _ = adaptation_ua(model, moods, speakers={f: sp for f, sp, _ in moods})
     print({"mixed none": none, "mixed auto": auto, "one-mood none": one_none, "one-mood auto": one_auto})
     assert auto >= none + 0.15 and one_auto >= one_none - 0.01
+
+
+def test_a_model_trained_here_adapts_safely_too(shared_data, tmp_path):
+    """`segser train` gives its final model a mood check (coefficients from its own folds) and adaptation heads:
+    a 4-class model trained on EmoDB alone, on TESS's mixed speakers and SAVEE's one-mood ones (neither heard)."""
+    from segser.config import CorpusSpec, TrainConfig
+    from segser.train import run
+
+    cfg = TrainConfig(corpora=(CorpusSpec("emodb", str(shared_data / "emodb")),), labels="4class", backbone="whisper",
+                      backbone_options={"size": "tiny.en", "layer": "all", "context": 5}, head_options={"hidden": 200},
+                      weight_decay=1e-4, class_weights=True, corpus_balance=True, calibrate=True,
+                      protocol="speaker-kfold:5", seed=0)
+    result = run(cfg, tmp_path / "run", progress=False)
+    mood = result["adaptation"]["mood_check"]
+    assert mood["fitted"] and mood["groups"]["mixed"] == 10 and mood["groups"]["one_mood"] >= 20, mood
+    model = load_model(tmp_path / "run", runtime="torch")
+    assert model.mood is not None and model.adaptation is not None
+    moods = savee_one_mood(shared_data)
+    one_none, _ = adaptation_ua(model, moods, adapt="none")
+    one_auto, decisions = adaptation_ua(model, moods, speakers={f: sp for f, sp, _ in moods})
+    assert one_auto >= one_none - 0.01 and decisions["adapt_one_mood_probability"].notna().all()
+    # TESS's mixed speakers through segser evaluate --adapt auto (the same rule, the corpus's speakers given)
+    from segser.evaluation import evaluate_model
+
+    table = tmp_path / "tess.csv"
+    table.write_text("path,label,speaker\n" + "".join(f"{f},{lab},{sp}\n" for f, sp, lab in tess_mixed(shared_data, model.classes)))
+    spec = [CorpusSpec("csv", str(table))]
+    plain = evaluate_model(model, spec, progress=False)["conditions"]["clean"]
+    adapted = evaluate_model(model, spec, adapt="auto", progress=False)["conditions"]["clean"]
+    print({"mixed none": plain["UA"], "mixed auto": adapted["UA"], "one-mood none": one_none, "one-mood auto": one_auto})
+    assert adapted["UA"] >= plain["UA"] + 0.1 and sum(adapted["adaptation"]["csv"].values()) == 2, adapted["adaptation"]

@@ -27,22 +27,36 @@ def test_train_writes_complete_run_and_predicts(toy_corpus, tmp_path):
     result = run(toy_cfg(toy_corpus), tmp_path / "run", progress=False)
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(
         ["config.json", "metrics.json", "predictions.csv", "segments.csv", "confusion.png", "learning_curve.png",
-         "roc.png", "recall.png", "model.pt"])
+         "roc.png", "recall.png", "model.pt", "mood.npz", "adaptation_heads.npz"])
     assert result["summary"]["UA"]["mean"] > 0.9
+    mood = result["adaptation"]["mood_check"]  # each test speaker mixed, and each of their two classes alone
+    assert mood["fitted"] and mood["groups"] == {"one_mood": 8, "mixed": 4} and mood["auc_held_out_folds"] > 0.9
+    assert result["adaptation"]["adaptation_heads"]["voiced_segments"] == 96
     assert result["provenance"]["speaker_independent"] and result["provenance"]["protocol"] == "speaker-kfold:2"
     assert result["per_corpus"]["csv"]["n_clips"] == 48
     model = load_model(tmp_path / "run")
     assert model.name == "run" and model.runtime == "onnx"  # auto: onnxruntime is installed and the model exports
+    assert model.mood is not None and model.adaptation is not None  # the export carries both
     timeline, decisions, errors = predict([tmp_path / "wav" / "s0_sad_0.wav"], model)
     assert list(timeline.index.names) == ["file", "start", "end"]
     assert len(timeline) == 2 and decisions.iloc[0]["label"] == "sad"
 
 
+def test_a_mood_check_is_not_fitted_on_too_few_groups_and_the_run_says_why(toy_corpus, tmp_path):
+    result = run(toy_cfg(toy_corpus, folds=(0,)), tmp_path / "run", progress=False)
+    mood = result["adaptation"]["mood_check"]
+    assert not mood["fitted"] and mood["groups"] == {"one_mood": 4, "mixed": 2} and "fewer than 4 groups" in mood["reason"]
+    assert not (tmp_path / "run" / "mood.npz").exists() and (tmp_path / "run" / "adaptation_heads.npz").exists()
+    assert load_model(tmp_path / "run", runtime="torch").mood is None
+
+
 def test_cli_train_predict_json_and_bad_files(toy_corpus, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--speech-gate", "0", "--csv", str(toy_corpus), "--backbone", "logmel", "--epochs", "20", "--protocol", "kfold:2",
-                 "--out", str(out), "--quiet"]) == 0
+                 "--no-mood-check", "--no-adaptation-heads", "--out", str(out), "--quiet"]) == 0
     assert "NOT speaker-independent" in capsys.readouterr().out
+    assert not (out / "mood.npz").exists() and not (out / "adaptation_heads.npz").exists()
+    assert "adaptation" not in json.loads((out / "metrics.json").read_text())
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "empty.wav").write_bytes(b"")
