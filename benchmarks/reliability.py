@@ -517,18 +517,23 @@ def cli_probes(t: Table, tmp: Path):
     check("predict with adaptation heads holding NaN weights", ["predict", good, "--model", str(broken)], 2,
           "no valid speaker head")
     angry = [str(f) for f in sorted((data_dir() / "savee").glob("DC_a[0-9]*.ogg"))]
-    p = check("predict one speaker's angry clips, --speakers all (one voice, one mood)",
-              ["predict", *angry, "--model", "default-4class", "--speakers", "all", "--json", "--quiet"], 0)
-    q = check("  ... and each alone, --adapt none", ["predict", *angry, "--model", "default-4class", "--adapt", "none",
-                                                    "--json", "--quiet"], 0)
-    try:
-        files, plain = json.loads(p.stdout)["files"], json.loads(q.stdout)["files"]
-        same = [f["decision"]["label"] for f in files] == [f["decision"]["label"] for f in plain]
-        said = files[0]["adaptation"].get("one_mood_probability")
-    except (ValueError, KeyError, IndexError):
-        same, said = False, None
-    t.add("  ... not flattened: the unadapted answers, the mood check reported", "same labels, p(one mood) said",
-          f"{'same' if same else 'DIFFERENT'}, p {said}", same and said is not None)
+
+    def one_voice_in_one_mood(model, shown):
+        """One speaker's angry clips as one voice (auto): the unadapted answers, the mood check's verdict said."""
+        p = check(f"predict one speaker's angry clips, --speakers all (one voice, one mood), {shown}",
+                  ["predict", *angry, "--model", model, "--speakers", "all", "--json", "--quiet"], 0)
+        q = check("  ... and each alone, --adapt none", ["predict", *angry, "--model", model, "--adapt", "none",
+                                                        "--json", "--quiet"], 0)
+        try:
+            files, plain = json.loads(p.stdout)["files"], json.loads(q.stdout)["files"]
+            same = [f["decision"]["label"] for f in files] == [f["decision"]["label"] for f in plain]
+            said = files[0]["adaptation"].get("one_mood_probability")
+        except (ValueError, KeyError, IndexError):
+            same, said = False, None
+        t.add("  ... not flattened: the unadapted answers, the mood check reported", "same labels, p(one mood) said",
+              f"{'same' if same else 'DIFFERENT'}, p {said}", same and said is not None)
+        return q
+    q = one_voice_in_one_mood("default-4class", "default-4class")
     p = check("predict the same angry clips as a folder, no speakers (auto: one collection)",
               ["predict", *angry, "--model", "default-4class", "--json", "--quiet"], 0)
     try:
@@ -578,18 +583,7 @@ def cli_probes(t: Table, tmp: Path):
     trained = tmp / "emodb-run"
     check("train a 4-class run on EmoDB (whisper tiny.en): its mood check from its folds",
           ["train", "--config", str(recipe), "--out", str(trained), "--quiet"], 0, "mood check on")
-    p = check("predict one speaker's angry clips with that run, --speakers all (one voice, one mood)",
-              ["predict", *angry, "--model", str(trained), "--speakers", "all", "--json", "--quiet"], 0)
-    q = check("  ... and each alone, --adapt none", ["predict", *angry, "--model", str(trained), "--adapt", "none",
-                                                    "--json", "--quiet"], 0)
-    try:
-        files, plain = json.loads(p.stdout)["files"], json.loads(q.stdout)["files"]
-        same = [f["decision"]["label"] for f in files] == [f["decision"]["label"] for f in plain]
-        said = files[0]["adaptation"].get("one_mood_probability")
-    except (ValueError, KeyError, IndexError):
-        same, said = False, None
-    t.add("  ... not flattened: the unadapted answers, its mood check reported", "same labels, p(one mood) said",
-          f"{'same' if same else 'DIFFERENT'}, p {said}", same and said is not None)
+    one_voice_in_one_mood(str(trained), "a run trained here")
     # one recording alone on a model with a mood check goes through adaptation (auto): still no emotion where no speech
     quiet, tiny, noisy = tmp / "zeros.wav", tmp / "tiny.wav", tmp / "nonspeech.wav"
     sf.write(str(quiet), np.zeros(16000 * 20, np.float32), 16000)

@@ -40,7 +40,11 @@ for name in args.models:
     d, _ = resolve_model_dir(name)
     model = load_torch_model(d, name)
     results = args.results or results_for(model.classes)
-    coef = np.array(json.loads(results.read_text())["figures"]["mood_check"]["coef"])
+    try:
+        coef = np.array(json.loads(results.read_text())["figures"]["mood_check"]["coef"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"{results}: no mood check coefficients ({type(exc).__name__}: {exc}); run "
+                         "benchmarks/adaptation.py first") from None
     if model.reference is None or model.speaker_norm:
         raise SystemExit(f"{name}: its head takes no reference-standardised input; no mood check applies")
     manifest, emb, y, speakers = shipped_training_set(model)

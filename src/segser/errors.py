@@ -30,6 +30,20 @@ class LimitExceeded(AudioError):
     """Audio longer (or giving more segments) than a configured limit allows."""
 
 
+def audio_error_class(name: str | None) -> type[AudioError]:
+    """The AudioError subclass called ``name`` (what a batch's FileResult keeps of its error), else AudioError.
+
+    >>> audio_error_class("LimitExceeded").__name__, audio_error_class(None).__name__
+    ('LimitExceeded', 'AudioError')
+    """
+    todo, seen = [AudioError], []
+    while todo:
+        cls = todo.pop()
+        seen.append(cls)
+        todo += cls.__subclasses__()
+    return next((c for c in seen if c.__name__ == name), AudioError)
+
+
 class CorpusError(SegserError, ValueError):
     pass
 

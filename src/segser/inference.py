@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .audio import AUDIO_SUFFIXES, FileStream, find_audio
-from .errors import AudioError, LimitExceeded, SegserError, display_path
+from .errors import AudioError, SegserError, audio_error_class, display_path
 from .progress import progress_bar
 from .segmenters import MAX_SEGMENTS_PER_FILE, SpeechRegions
 from .timeline import DEFAULT_OPTIONS, NO_SPEECH, FileResult, PredictOptions, Timeline
@@ -170,8 +170,7 @@ def predict_file(model: EmotionModel, path, options: PredictOptions = DEFAULT_OP
     results = list(predict_groups(model, {str(path): [str(path)]}, options, plan=plan, who=lambda _: "the recording",
                                   **stream_options))
     if not results[0].ok:  # the same error class a recording streamed alone raises (a limit: LimitExceeded)
-        kind = LimitExceeded if results[0].error_kind == LimitExceeded.__name__ else AudioError
-        raise kind(path, results[0].error.split(": ", 1)[-1])
+        raise audio_error_class(results[0].error_kind)(path, results[0].error.split(": ", 1)[-1])
     return results[0]
 
 

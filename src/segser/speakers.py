@@ -285,7 +285,8 @@ def emotion_directions(Z: np.ndarray, y: np.ndarray, speakers: np.ndarray, n_cla
         m = speakers == s
         Zc[m] -= Zc[m].mean(0)
     present = [c for c in range(n_classes) if np.any(y == c)]
-    within = sum(np.cov(Zc[y == c].T) for c in present) / len(present) + ridge * np.eye(Z.shape[1])
+    spread = [np.cov(Zc[y == c].T) for c in present if np.sum(y == c) > 1]  # a class of one segment has none
+    within = sum(spread) / max(len(spread), 1) + ridge * np.eye(Z.shape[1])
     means = np.array([Zc[y == c].mean(0) for c in present]).T
     means -= means.mean(1, keepdims=True)  # np.cov of the class means is means @ means.T / (k - 1)
     projected = cho_solve(cho_factor(within), means)  # within^-1 @ means

@@ -243,19 +243,21 @@ def fold_mood_groups(cfg: TrainConfig, data: Data, feats: Features, fold, model,
     if ref is None:
         return []
     spk, n = speaker_keys(data.manifest), len(data.classes)
-    train = feats.clean.select(fold.train).voiced(cfg.speech_gate)
-    check = MoodCheck(emotion_directions((train.X - ref[0]) / ref[1], y_of_clip[train.clip], spk[train.clip], n),
-                      np.zeros(3))
     test = feats.clean.select(fold.test).voiced(cfg.speech_gate)
-    Z, logits, y, who = (test.X - ref[0]) / ref[1], logits_of(model, test.X), y_of_clip[test.clip], spk[test.clip]
-    rows = []
+    y, who = y_of_clip[test.clip], spk[test.clip]
+    groups = []
     for s in np.unique(who):
         mine = who == s
         kinds = [(False, mine)] if len(np.unique(y[mine])) > 1 else []
-        for one, m in kinds + [(True, mine & (y == c)) for c in range(n)]:
-            if m.sum() >= MIN_SPEAKER_SEGMENTS:
-                rows.append((fold.name, one, check.spread(Z[m]), one_mood(logits[m])[1]))
-    return rows
+        groups += [(one, m) for one, m in kinds + [(True, mine & (y == c)) for c in range(n)]
+                   if m.sum() >= MIN_SPEAKER_SEGMENTS]
+    if not groups:
+        return []
+    train = feats.clean.select(fold.train).voiced(cfg.speech_gate)
+    check = MoodCheck(emotion_directions((train.X - ref[0]) / ref[1], y_of_clip[train.clip], spk[train.clip], n),
+                      np.zeros(3))
+    Z, logits = (test.X - ref[0]) / ref[1], logits_of(model, test.X)
+    return [(fold.name, one, check.spread(Z[m]), one_mood(logits[m])[1]) for one, m in groups]
 
 
 MIN_MOOD_GROUPS = 4  # of each kind, for a mood check to be fitted at all

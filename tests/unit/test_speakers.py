@@ -258,3 +258,16 @@ def test_adaptation_heads_give_the_torch_heads_calibrated_logits_and_reject_a_ba
     np.savez(tmp_path / "zero.npz", **{f"{k}_{i}": a for k, v in layers.items() for i, a in enumerate(v)})
     with pytest.raises(ModelError, match="toy: adaptation_heads.npz holds no valid collection head"):
         AdaptationHeads.load(tmp_path / "zero.npz", "toy")
+
+
+def test_emotion_directions_stay_finite_when_a_class_has_one_segment():
+    """A fold of a tiny training set can hold one segment of a class (np.cov of one row is NaN): its directions
+    come from the classes that have a spread, and are finite and unit length."""
+    from segser.speakers import emotion_directions
+
+    rng = np.random.default_rng(0)
+    Z, y = rng.normal(size=(5, 4)), np.array([0, 1, 1, 1, 2])
+    B = emotion_directions(Z, y, np.zeros(5), 3)
+    assert B.shape == (4, 2) and np.all(np.isfinite(B)) and np.allclose(np.linalg.norm(B, axis=0), 1)
+    B1 = emotion_directions(Z[[0, 4]], np.array([0, 2]), np.zeros(2), 3)  # no class with a spread at all
+    assert B1.shape == (4, 1) and np.all(np.isfinite(B1))
