@@ -215,7 +215,8 @@ def run_fold(cfg: TrainConfig, data: Data, feats: Features, fold, y_of_clip: np.
     segments = pd.DataFrame({"fold": fold.name, "path": manifest["path"].to_numpy()[test.clip], "start": test.start,
                              "end": test.end, "label": manifest["label"].to_numpy()[test.clip],
                              "prediction": np.array(classes)[lg.argmax(1)]})
-    groups = fold_mood_groups(cfg, data, feats, fold, model, y_of_clip) if companions_apply(cfg) and cfg.mood_check else []
+    fits_check = cfg.final_model and cfg.mood_check and companions_apply(cfg)  # the folds' groups fit the final model's
+    groups = fold_mood_groups(cfg, data, feats, fold, model, y_of_clip) if fits_check else []
     return FoldResult(metrics, preds, segments, hist, groups)
 
 
