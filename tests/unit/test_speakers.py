@@ -271,3 +271,24 @@ def test_emotion_directions_stay_finite_when_a_class_has_one_segment():
     assert B.shape == (4, 2) and np.all(np.isfinite(B)) and np.allclose(np.linalg.norm(B, axis=0), 1)
     B1 = emotion_directions(Z[[0, 4]], np.array([0, 2]), np.zeros(2), 3)  # no class with a spread at all
     assert B1.shape == (4, 1) and np.all(np.isfinite(B1))
+
+
+def test_emotion_directions_equal_the_discriminants_solved_in_full():
+    """The k x k form (and, with fewer segments than dimensions, the Woodbury one) gives the linear discriminants
+    of the full d x d eigenproblem."""
+    from segser.speakers import emotion_directions
+
+    rng = np.random.default_rng(1)
+    for n, d in ((400, 12), (30, 50)):  # more segments than dimensions, and fewer
+        y, spk = rng.integers(0, 4, n), rng.integers(0, 3, n)
+        Z = rng.normal(size=(n, d)) + np.outer(y, rng.normal(size=d)) + np.outer(spk, rng.normal(size=d))
+        Zc = Z.copy()
+        for s in range(3):
+            Zc[spk == s] -= Zc[spk == s].mean(0)
+        within = sum(np.cov(Zc[y == c].T) for c in range(4)) / 4 + 0.1 * np.eye(d)
+        between = np.cov(np.array([Zc[y == c].mean(0) for c in range(4)]).T)
+        values, vectors = np.linalg.eig(np.linalg.solve(within, between))
+        full = vectors[:, np.argsort(-values.real)[:3]].real
+        full /= np.linalg.norm(full, axis=0)
+        B = emotion_directions(Z, y, spk, 4)
+        assert np.allclose(np.abs((B * full).sum(0)), 1, atol=1e-6), (n, d)
