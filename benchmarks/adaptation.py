@@ -89,12 +89,16 @@ def heads_dir(label_set: str) -> Path:
     return RUNS / ("adaptation-heads" if label_set == "4class" else f"adaptation-heads-{label_set}")
 
 
-def load_all(label_set: str = "4class"):
-    bb = create("whisper", size="tiny.en", layer="all", context=5)
-    seg = Segmentation(length=1.0, hop=1.0)
+def load_all(label_set: str = "4class", names=TRAINABLE + EVAL_ONLY, encoder=None, segmentation=None):
+    """The corpora's manifest (speakers as corpus:speaker, clips numbered across corpora) and segment embeddings,
+    by the v3 recipe's encoder unless given (cached)."""
+    import pandas as pd
+
+    bb = encoder or create("whisper", size="tiny.en", layer="all", context=5)
+    seg = segmentation or Segmentation(length=1.0, hop=1.0)
     frames, embs = [], []
     offset = 0
-    for name in TRAINABLE + EVAL_ONLY:
+    for name in names:
         m, _ = labelsets.apply(corpora.load(name, data_dir() / name), label_set)
         m = m.reset_index(drop=True)
         e = embed_manifest(m, bb, seg, progress=False)
@@ -102,14 +106,9 @@ def load_all(label_set: str = "4class"):
         embs.append(Embeddings(e.X, e.clip + offset, e.start, e.end, e.speech))
         offset += len(m)
         print(f"{name}: {len(m)} clips, {len(e.X)} segments", flush=True)
-    import pandas as pd
-
     manifest = pd.concat(frames, ignore_index=True)
     manifest["speaker"] = manifest["corpus"] + ":" + manifest["speaker"].astype(str)
-    emb = Embeddings(np.concatenate([e.X for e in embs]), np.concatenate([e.clip for e in embs]),
-                     np.concatenate([e.start for e in embs]), np.concatenate([e.end for e in embs]),
-                     np.concatenate([e.speech for e in embs]))
-    return manifest, emb
+    return manifest, Embeddings.concat(embs)
 
 
 def train_head(X, y, corpus, speakers, seed=0):

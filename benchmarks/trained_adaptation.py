@@ -24,16 +24,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from adaptation import one_emotion_subsets  # noqa: E402
+from adaptation import load_all, one_emotion_subsets  # noqa: E402
 from common import save  # noqa: E402
 
-from segser import corpora  # noqa: E402
-from segser import labels as labelsets  # noqa: E402
 from segser.config import TrainConfig  # noqa: E402
-from segser.embedding import Embeddings, embed_manifest  # noqa: E402
+from segser.embedding import Embeddings  # noqa: E402
 from segser.evaluation import evaluate_logits  # noqa: E402
 from segser.model import load_torch_model, resolve_model_dir  # noqa: E402
-from segser.settings import data_dir  # noqa: E402
 from segser.speakers import batch_logits, plan_for  # noqa: E402
 from segser.train import run as train_run  # noqa: E402
 
@@ -42,23 +39,6 @@ RECIPE = ROOT / "recipes" / "default" / "default-4class.json"
 HELD_OUT = ("emovo", "ased", "savee", "tess")
 CASES = ("speakers given, mixed", "speakers given, one emotion", "one voice alone, mixed",
          "one voice alone, one emotion", "folder, mixed", "folder in one mood (mean recall)")
-
-
-def load_held_out(model, classes):
-    frames, embs, offset = [], [], 0
-    for name in HELD_OUT:
-        m, _ = labelsets.apply(corpora.load(name, data_dir() / name), "4class")
-        m = m.reset_index(drop=True)
-        e = embed_manifest(m, model.encoder, model.segmentation, progress=False)
-        frames.append(m)
-        embs.append(Embeddings(e.X, e.clip + offset, e.start, e.end, e.speech))
-        offset += len(m)
-    import pandas as pd
-
-    manifest = pd.concat(frames, ignore_index=True)
-    manifest["speaker"] = manifest["corpus"] + ":" + manifest["speaker"].astype(str)
-    emb = Embeddings(*(np.concatenate([getattr(e, k) for e in embs]) for k in ("X", "clip", "start", "end", "speech")))
-    return manifest, emb
 
 
 def adapted(model, emb: Embeddings, clips, groups: dict | None):
@@ -96,7 +76,7 @@ def score(model, manifest, emb, held, draws) -> dict:
                 modes.setdefault(name, {}).setdefault(k, 0)
                 modes[name][k] += v
         lg = np.concatenate([p[0] for p in parts])
-        sub = Embeddings(*(np.concatenate([getattr(p[1], k) for p in parts]) for k in ("X", "clip", "start", "end", "speech")))
+        sub = Embeddings.concat([p[1] for p in parts])
         return ua(model, manifest, lg, sub)
 
     out["speakers given, mixed"] = case("speakers given, mixed", [(clips, by_speaker(manifest, clips))])
@@ -133,20 +113,21 @@ def main():
         "auto, mood check + adaptation heads (segser train)": trained,
         "auto, built-in default-4class (companions from the cross-corpus benchmark)": builtin,
     }
-    manifest, emb = load_held_out(trained, trained.classes)
+    manifest, emb = load_all("4class", HELD_OUT, trained.encoder, trained.segmentation)
     figures = {}
     for name, model in variants.items():
         figures[name] = {}
         for held in HELD_OUT:
-            if name == "none":
+            if name == "none":  # each clip on its own: the same in every case but the folder in one mood (mean recall)
                 clips = np.flatnonzero(manifest["corpus"].to_numpy() == held)
-                sub = emb.select(clips)
-                u = ua(model, manifest, model.logits(sub.X), sub)
-                figures[name][held] = {"ua": dict.fromkeys(CASES[:5], round(u, 4))}
                 label = manifest["label"].to_numpy()
-                figures[name][held]["ua"][CASES[5]] = round(float(np.mean([
-                    ua(model, manifest, model.logits(emb.select(clips[label[clips] == c]).X), emb.select(clips[label[clips] == c]))
-                    for c in model.classes if np.any(label[clips] == c)])), 4)
+
+                def plain(c):
+                    sub = emb.select(c)
+                    return ua(model, manifest, model.logits(sub.X), sub)
+                recall = np.mean([plain(clips[label[clips] == c]) for c in model.classes if np.any(label[clips] == c)])
+                figures[name][held] = {"ua": {**dict.fromkeys(CASES[:5], round(plain(clips), 4)),
+                                              CASES[5]: round(float(recall), 4)}}
             else:
                 figures[name][held] = score(model, manifest, emb, held, args.draws)
             print(name, held, figures[name][held]["ua"], flush=True)

@@ -410,6 +410,11 @@ class Embeddings:
     def with_features(self, X: np.ndarray) -> "Embeddings":
         return Embeddings(X, self.clip, self.start, self.end, self.speech, self.errors)
 
+    @classmethod
+    def concat(cls, parts: list["Embeddings"]) -> "Embeddings":
+        """The segments of ``parts`` one after another (clip indices kept as they are)."""
+        return cls(*(np.concatenate([getattr(e, k) for e in parts]) for k in ("X", "clip", "start", "end", "speech")))
+
 
 @dataclass(frozen=True)
 class NoiseMix:
