@@ -4,6 +4,9 @@ tiny.en v3-recipe heads per fold, 4 classes, each corpus held out once, ASED/SAV
 * **voices found in a folder**: a folder without speakers is split by voice (Resemblyzer's encoder on each
   recording, agglomerative clustering, cosine, average linkage) and each voice is adapted with the guarded rule
   (mood check; fallback: the folder's own guarded answer), against the true speakers in the same rule;
+* **neighbourhoods in the emotion encoder's speaker space**: each recording's mean Whisper embedding projected by a
+  speaker LDA fitted on the fold's training corpora (each corpus centred, so it learns voices, not corpora); each
+  recording is adapted with the statistics of its ``k`` nearest recordings in the folder (cosine), guarded alike;
 * **centroid refinement**: a group's adapted logits plus the cosine of each segment's hidden features to the
   group's soft class centroids (one step), on mixed, one-emotion and collection groups;
 * **an unadapted head made speaker-invariant**: nuisance attribute projection (the top 3 or 10 directions of the
@@ -29,18 +32,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import adaptation as A  # noqa: E402
 from common import save  # noqa: E402
 from sklearn.cluster import AgglomerativeClustering  # noqa: E402
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 from segser.audio import load  # noqa: E402
-from segser.embedding import Embeddings  # noqa: E402
+from segser.backbones import create  # noqa: E402
+from segser.embedding import Embeddings, embed_signal, save_npz_atomic  # noqa: E402
 from segser.evaluation import evaluate_logits  # noqa: E402
 from segser.loop import logits_of  # noqa: E402
+from segser.segmenters import Segmentation  # noqa: E402
+from segser.settings import cache_dir  # noqa: E402
 from segser.speakers import MIN_SPEAKER_SEGMENTS, MoodCheck, Statistics, emotion_directions, speaker_normalise, standardise  # noqa: E402
 from segser.timeline import SPEECH_GATE  # noqa: E402
 from segser.turns import WINDOW_FRAMES, gain_for, voice_encoder, voice_mel  # noqa: E402
 
 C = len(A.CLASSES)
 THRESHOLDS = (0.2, 0.3, 0.4)
+NEIGHBOURS = (20, 80)
+SPEEDS = (0.9, 1.1)
 
 
 def voice_of(path) -> np.ndarray:
@@ -54,6 +63,24 @@ def voice_of(path) -> np.ndarray:
                                                        for a in range(0, len(mel) - WINDOW_FRAMES + 1, 40)]))).numpy()
     e = E.mean(0)
     return e / np.linalg.norm(e)
+
+
+def speed_perturbed(manifest, clips, factor) -> Embeddings:
+    """Segment embeddings (the matrix's encoder) of ``clips`` resampled by ``factor``; cached beside the others."""
+    import soxr
+
+    encoder = create("whisper", size="tiny.en", layer="all", context=5)
+    root = cache_dir() / "embeddings" / f"speed-{factor:g}-{encoder.name}"
+    parts = []
+    for i in clips:
+        cached = root / f"{i}-{Path(manifest['path'].iloc[i]).stem}.npz"
+        if not cached.exists():
+            x = soxr.resample(load(manifest["path"].iloc[i]), int(round(16000 * factor)), 16000).astype(np.float32)
+            X, spans, share = embed_signal(x, encoder, Segmentation(length=1.0, hop=1.0), name=str(i))
+            save_npz_atomic(cached, X=X, spans=spans, speech=share)
+        with np.load(cached) as z:
+            parts.append(Embeddings(z["X"], np.full(len(z["X"]), i), z["spans"][:, 0], z["spans"][:, 1], z["speech"]))
+    return Embeddings.concat(parts)
 
 
 def hidden(model, Z):
@@ -74,6 +101,26 @@ def refined(head, Z, v, alpha=1.0, tau=0.1):
     return L + alpha * (F @ centres.T) / tau
 
 
+def clip_means(emb, voiced, n):
+    """Each recording's mean embedding over its segments with speech (zeros where none)."""
+    S, count = np.zeros((n, emb.X.shape[1])), np.zeros(n)
+    np.add.at(S, emb.clip[voiced], emb.X[voiced])
+    np.add.at(count, emb.clip[voiced], 1)
+    return S / np.maximum(count, 1)[:, None], count > 0
+
+
+def speaker_space(S, has, corpus_of, speaker_of, train_on):
+    """Recordings' mean embeddings projected by a speaker LDA of the training corpora (each corpus centred)."""
+    tr = np.isin(corpus_of, train_on) & has
+    mu, sd = S[tr].mean(0), S[tr].std(0) + 1e-5
+    Z = (S - mu) / sd
+    centred = Z.copy()
+    for c in train_on:
+        m = (corpus_of == c) & has
+        centred[m] -= centred[m].mean(0)
+    return LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(centred[tr], speaker_of[tr]).transform(Z)
+
+
 def main():
     manifest, emb = A.load_all()
     voiced = emb.speech >= SPEECH_GATE
@@ -84,6 +131,11 @@ def main():
     coef = np.array(json.loads((Path(__file__).parent / "results" / "adaptation.json").read_text())
                     ["figures"]["mood_check"]["coef"])
     voices = np.stack([voice_of(p) for p in manifest["path"]])
+    S, has = clip_means(emb, voiced, len(manifest))
+    trainable = np.flatnonzero(np.isin(corpus_of, A.TRAINABLE))
+    faster = {f: speed_perturbed(manifest, trainable, f) for f in SPEEDS}
+    print("speed-perturbed copies embedded", flush=True)
+    invariant_heads = {}  # (name, training corpora) -> head: the evaluation-only folds share one training set
     print("voices embedded", flush=True)
 
     views = {"raw": emb.X, "speaker": speaker_normalise(emb.X, seg_speaker, voiced),
@@ -106,6 +158,7 @@ def main():
                                              seg_speaker[train], C), coef)
         test = np.flatnonzero(corpus_of == held)
         label = manifest["label"].to_numpy()[test]
+        space = speaker_space(S, has, corpus_of, speaker_of, train_on)
         out = results[held] = {}
         # voices found in a folder
         folders = {"collection": [test], "one-emotion collection": [test[label == c] for c in A.CLASSES if np.any(label == c)],
@@ -146,6 +199,20 @@ def main():
                             lg[m] = (1 - wg) * own + wg * folder[m]
                     name = "true speakers" if th == "true speakers" else f"voices found at {th:g}"
                     scores.setdefault(f"{name}, each guarded, else the folder's answer", []).append(ua(lg, sub))
+                V = space[ids] - space[ids].mean(0)
+                V /= np.linalg.norm(V, axis=1, keepdims=True) + 1e-9
+                nearest = np.argsort(-(V @ V.T), axis=1)
+                pos = np.searchsorted(ids, sub.clip)
+                for k in NEIGHBOURS:
+                    lg = folder.copy()
+                    for i in range(len(ids)):
+                        m, mine = np.isin(pos, nearest[i, :k]), pos == i
+                        if np.sum(m & v) >= MIN_SPEAKER_SEGMENTS:
+                            wg = weight(m)
+                            own = A.calibrated(heads["speaker"], standardise(X[mine], Statistics.of(X[m & v])))
+                            lg[mine] = (1 - wg) * own + wg * folder[mine]
+                    scores.setdefault(f"each recording with its {k} nearest in the encoder's speaker space, guarded, "
+                                      "else the folder's answer", []).append(ua(lg, sub))
             out[proto] = {k: statistics.mean(x) for k, x in scores.items()}
         # centroid refinement of speaker z (speaker head) and collection z (corpus head)
         groupings = {"mixed speakers": [("speaker", test)], "collection": [("collection", test)],
@@ -179,17 +246,31 @@ def main():
             def project(Z, B=Vt[:k]):
                 Z = (Z - mu) / sd
                 return (Z - (Z @ B.T) @ B).astype(np.float32)
-            model, _ = A.train_head(project(X), y, cor, spk)
-            inv[f"speaker subspace removed (NAP, {k} directions)"] = ua(logits_of(model, project(sub.X)), sub)
+            key = (f"nap{k}", tuple(train_on))
+            if key not in invariant_heads:
+                invariant_heads[key] = A.train_head(project(X), y, cor, spk)[0]
+            inv[f"speaker subspace removed (NAP, {k} directions)"] = ua(logits_of(invariant_heads[key], project(sub.X)), sub)
         stats = {s: (means[i], X[spk == s].std(0) + 1e-5) for i, s in enumerate(names)}
         other = dict(zip(names, np.random.default_rng(0).choice(names, size=len(names))))
         moved = np.empty_like(X)
         for s in names:
             m = spk == s
             moved[m] = (X[m] - stats[s][0]) / stats[s][1] * stats[other[s]][1] + stats[other[s]][0]
-        model, _ = A.train_head(np.concatenate([X, moved]).astype(np.float32), np.concatenate([y, y]),
-                                np.concatenate([cor, cor]), np.concatenate([spk, spk]))
-        inv["trained with a copy moved into another speaker's statistics"] = ua(logits_of(model, sub.X.astype(np.float32)), sub)
+        key = ("moved", tuple(train_on))
+        if key not in invariant_heads:
+            invariant_heads[key] = A.train_head(np.concatenate([X, moved]).astype(np.float32), np.concatenate([y, y]),
+                                                np.concatenate([cor, cor]), np.concatenate([spk, spk]))[0]
+        inv["trained with a copy moved into another speaker's statistics"] = ua(
+            logits_of(invariant_heads[key], sub.X.astype(np.float32)), sub)
+        key = ("speed", tuple(train_on))
+        if key not in invariant_heads:
+            rows = [(e, np.isin(corpus_of[e.clip], train_on) & (e.speech >= SPEECH_GATE)) for e in faster.values()]
+            invariant_heads[key] = A.train_head(
+                np.concatenate([X] + [e.X[r] for e, r in rows]).astype(np.float32),
+                np.concatenate([y] + [y_clip[e.clip[r]] for e, r in rows]),
+                np.concatenate([cor] + [corpus_of[e.clip[r]] for e, r in rows]),
+                np.concatenate([spk] + [speaker_of[e.clip[r]] for e, r in rows]))[0]
+        inv["trained with speed-perturbed copies (0.9, 1.1)"] = ua(logits_of(invariant_heads[key], sub.X.astype(np.float32)), sub)
         out["unadapted"] = inv
         print(held, json.dumps(out)[:400], flush=True)
     names = [h for h, _ in folds]

@@ -421,7 +421,18 @@ def conversations() -> str:
             f"{100 * s['DER']['no_collar']:.1f} % without collar, {100 * s['DER']['with_overlap']:.1f} % with overlap "
             f"counted. Turn threshold: the shipped {f['threshold_shipped']:g} for every row (DER on the RAVDESS dev "
             f"conversations at {len(f['dev'])} thresholds: " + ", ".join(f"{t} {100 * v:.1f} %" for t, v in f['dev'].items())
-            + f"; lowest at {f['threshold']:g}). Model `{f['model']}`. " + long_run(f.get("long")) + source("conversations"))
+            + f"; lowest at {f['threshold']:g}). " + steps(f) + f"Model `{f['model']}`. " + long_run(f.get("long"))
+            + source("conversations"))
+
+
+def steps(f) -> str:
+    """The step between speaker windows at the shipped threshold: dev DER and sample.wav's."""
+    if "steps" not in f:
+        return ""
+    return (f"Step between speaker windows: the shipped {f['step_shipped']:g} s (at the shipped threshold, DER on the "
+            "RAVDESS dev conversations / sample.wav with its speakers found: " + ", ".join(
+                f"{k} s {100 * v['dev']:.1f} % / {100 * v['sample']['DER']['collar_0.25']:.1f} % "
+                f"({v['sample']['speakers_found']})" for k, v in f["steps"].items()) + "). ")
 
 
 def long_run(f) -> str:
