@@ -131,12 +131,12 @@ def main():
     coef = np.array(json.loads((Path(__file__).parent / "results" / "adaptation.json").read_text())
                     ["figures"]["mood_check"]["coef"])
     voices = np.stack([voice_of(p) for p in manifest["path"]])
+    print("voices embedded", flush=True)
     S, has = clip_means(emb, voiced, len(manifest))
     trainable = np.flatnonzero(np.isin(corpus_of, A.TRAINABLE))
     faster = {f: speed_perturbed(manifest, trainable, f) for f in SPEEDS}
     print("speed-perturbed copies embedded", flush=True)
     invariant_heads = {}  # (name, training corpora) -> head: the evaluation-only folds share one training set
-    print("voices embedded", flush=True)
 
     views = {"raw": emb.X, "speaker": speaker_normalise(emb.X, seg_speaker, voiced),
              "corpus": speaker_normalise(emb.X, seg_corpus, voiced)}

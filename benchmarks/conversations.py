@@ -119,17 +119,12 @@ def turn_labels(spans, logits, speech, reference, classes, gate):
     return out
 
 
-def sample_reference():
+def sample_wav(options=None):
+    path = data_dir() / "conversation" / "sample.wav"
     reference = []
     for line in (data_dir() / "conversation" / "sample.rttm").read_text().splitlines():
         f = line.split()
         reference.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
-    return reference
-
-
-def sample_wav(options=None):
-    path = data_dir() / "conversation" / "sample.wav"
-    reference = sample_reference()
     t = time.time()
     found = find_turns(load(path, sample_rate=16000), options)
     return {"speakers_true": len({r[2] for r in reference}), "speakers_found": len(found.speakers),
