@@ -34,27 +34,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from segser import corpora  # noqa: E402
-from segser import labels as labelsets  # noqa: E402
-from segser.backbones import create  # noqa: E402
-from segser.config import TrainConfig  # noqa: E402
-from segser.embedding import Embeddings, embed_manifest  # noqa: E402
-from segser.evaluation import evaluate_logits  # noqa: E402
-from segser.loop import fit_calibrated_head, logits_of  # noqa: E402
-from segser.segmenters import Segmentation  # noqa: E402
+from segser.adaptation.mood import MOOD_CHECK_TOP, MoodCheck, mood_weight
+from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS
+from segser.adaptation.statistics import Statistics, speaker_normalise, standardise
+from segser.encoders.backbones import create  # noqa: E402
+from segser.results.timeline import SPEECH_GATE  # noqa: E402
+from segser.segmentation.config import Segmentation  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
-from segser.speakers import (  # noqa: E402
-    MIN_SPEAKER_SEGMENTS,
-    MOOD_CHECK_TOP,
-    MoodCheck,
-    Statistics,
-    emotion_directions,
-    fit_mood_coefficients,
-    mood_weight,
-    speaker_normalise,
-    standardise,
-)
-from segser.timeline import SPEECH_GATE  # noqa: E402
+from segser.training import corpora  # noqa: E402
+from segser.training import labels as labelsets  # noqa: E402
+from segser.training.adaptation_fit import emotion_directions, fit_mood_coefficients
+from segser.training.config import TrainConfig  # noqa: E402
+from segser.training.data import Embeddings, embed_manifest  # noqa: E402
+from segser.training.evaluation import evaluate_logits  # noqa: E402
+from segser.training.loop import fit_calibrated_head, logits_of  # noqa: E402
 
 TRAINABLE = ("emodb", "ravdess", "nemo", "emovo")
 EVAL_ONLY = ("ased", "savee", "tess")

@@ -35,16 +35,20 @@ from sklearn.cluster import AgglomerativeClustering  # noqa: E402
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
-from segser.audio import load  # noqa: E402
-from segser.backbones import create  # noqa: E402
-from segser.embedding import Embeddings, embed_signal, save_npz_atomic  # noqa: E402
-from segser.evaluation import evaluate_logits  # noqa: E402
-from segser.loop import logits_of  # noqa: E402
-from segser.segmenters import Segmentation  # noqa: E402
+from segser.adaptation.mood import MoodCheck  # noqa: E402
+from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS  # noqa: E402
+from segser.adaptation.statistics import Statistics, speaker_normalise, standardise  # noqa: E402
+from segser.diarization.voice import WINDOW_FRAMES, gain_for, voice_encoder, voice_mel  # noqa: E402
+from segser.encoders.backbones import create  # noqa: E402
+from segser.encoders.engine import embed_signal  # noqa: E402
+from segser.io.audio import load  # noqa: E402
+from segser.results.timeline import SPEECH_GATE  # noqa: E402
+from segser.segmentation.config import Segmentation  # noqa: E402
 from segser.settings import cache_dir  # noqa: E402
-from segser.speakers import MIN_SPEAKER_SEGMENTS, MoodCheck, Statistics, emotion_directions, speaker_normalise, standardise  # noqa: E402
-from segser.timeline import SPEECH_GATE  # noqa: E402
-from segser.turns import WINDOW_FRAMES, gain_for, voice_encoder, voice_mel  # noqa: E402
+from segser.training.adaptation_fit import emotion_directions  # noqa: E402
+from segser.training.data import Embeddings, save_npz_atomic  # noqa: E402
+from segser.training.evaluation import evaluate_logits  # noqa: E402
+from segser.training.loop import logits_of  # noqa: E402
 
 C = len(A.CLASSES)
 THRESHOLDS = (0.2, 0.3, 0.4)

@@ -43,7 +43,7 @@ def cores() -> int:
 
 
 def machine() -> dict:
-    from segser.benchmark import machine as _machine
+    from segser.training.benchmark import machine as _machine
 
     m = _machine()
     m.pop("date")
@@ -82,7 +82,7 @@ def timed(fn, *, repeat: int = 5, warmup: int = 1) -> dict:
 
 def save(name: str, figures: dict, *, command: str | None = None, notes: str = "") -> Path:
     """Write ``benchmarks/results/<name>.json`` atomically and say where."""
-    from segser.fileio import write_json
+    from segser.io.files import write_json
 
     warning = busy()
     doc = {"name": name, "command": command or "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),

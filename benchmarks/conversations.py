@@ -29,16 +29,20 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from segser import corpora  # noqa: E402
-from segser import labels as labelsets  # noqa: E402
-from segser.audio import load  # noqa: E402
-from segser.inference import _float32, predict_conversation, stream_file  # noqa: E402
-from segser.metrics import classification_metrics  # noqa: E402
+from segser.adaptation.policy import plan_for  # noqa: E402
+from segser.diarization.turns import THRESHOLD, Turn, TurnOptions, find_turns  # noqa: E402
+from segser.io.audio import load  # noqa: E402
 from segser.model import load_model  # noqa: E402
+from segser.pipeline import (  # noqa: E402
+    PredictOptions,  # noqa: E402
+    _float32,
+    predict_conversation,
+    stream_file,
+)
 from segser.settings import data_dir  # noqa: E402
-from segser.speakers import plan_for  # noqa: E402
-from segser.timeline import PredictOptions  # noqa: E402
-from segser.turns import THRESHOLD, Turn, TurnOptions, find_turns  # noqa: E402
+from segser.training import corpora  # noqa: E402
+from segser.training import labels as labelsets  # noqa: E402
+from segser.training.metrics import classification_metrics  # noqa: E402
 
 MODEL = "default-4class"
 THRESHOLDS = (0.24, 0.26, 0.28, 0.30, 0.32, 0.34)

@@ -36,7 +36,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from segser.audio import load  # noqa: E402
+from segser.io.audio import load  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
 
 SEEN = ("emodb", "ravdess", "nemo")
@@ -51,7 +51,7 @@ if kind.startswith("torch"):
     model = load_model("default", runtime="torch")
 else:
     from segser.model import EmotionModel
-    from segser.onnx_model import load_exported
+    from segser.runtime.onnx import load_exported
     model = EmotionModel(**load_exported(export_dir, "default", precision="int8" if "int8" in kind else "fp32"))
 if kind == "torch-bf16":
     import torch
@@ -63,16 +63,16 @@ if kind == "torch-bf16":
 load_s = time.perf_counter() - t0
 if path.endswith(".csv"):
     import pandas as pd
-    from segser.embedding import embed_manifest
-    from segser.evaluation import evaluate_logits, per_corpus
+    from segser.encoders.engine import embed_manifest
+    from segser.training.evaluation import evaluate_logits, per_corpus
     manifest = pd.read_csv(path)
     emb = embed_manifest(manifest, model.encoder, model.segmentation, progress=False)
     _, preds = evaluate_logits(model.logits(emb.X), emb, manifest, model.classes, "mean_logits",
                                speech_gate=model.speech_gate)
     json.dump(per_corpus(preds, model.classes), open(out, "w"))
 else:
-    from segser.inference import predict_file
-    from segser.timeline import PredictOptions
+    from segser.pipeline import predict_file
+    from segser.pipeline import PredictOptions
     t = time.perf_counter()
     r = predict_file(model, path, options=PredictOptions(speech_gate=None if gate < 0 else gate))
     wall = time.perf_counter() - t
@@ -112,8 +112,8 @@ def clip_manifest(per_corpus: int, path: Path) -> dict:
     """Every corpus's clips with the model's labels, ``per_corpus`` of them (evenly spread; 0: all), as one CSV."""
     import pandas as pd
 
-    from segser import corpora, labels
     from segser.model import load_model
+    from segser.training import corpora, labels
 
     classes = load_model("default", runtime="onnx").classes
     parts = []
@@ -189,10 +189,10 @@ def main():
     ap.add_argument("--name", help="results file suffix (fastest_path-NAME.json)")
     ap.add_argument("--repeats", type=int, default=1, help="fresh processes per path on the hour: wall = their median")
     args = ap.parse_args()
-    from segser.export import INT8_LAYERS, export, quantize, quantize_static
-    from segser.fileio import file_digest
+    from segser.io.files import file_digest
     from segser.model import load_model
-    from segser.onnx_model import DEFAULT_PRECISION, INT8_DEFAULT
+    from segser.runtime.export import INT8_LAYERS, export, quantize, quantize_static
+    from segser.runtime.onnx import DEFAULT_PRECISION, INT8_DEFAULT
 
     ceiling = gemm_ceiling()
     gflop_s = encoder_gflop_per_audio_second()
@@ -281,7 +281,7 @@ def main():
 
 def calibration_mels(n: int = 64) -> list:
     """Log-mel windows (5 s, as the default model encodes) of training speech (EmoDB and RAVDESS)."""
-    from segser.features import WhisperLogMel
+    from segser.encoders.features import WhisperLogMel
 
     fe = WhisperLogMel()
     files = sorted((data_dir() / "emodb").glob("*.flac"))[::9] + sorted((data_dir() / "ravdess").rglob("*.flac"))[::25]

@@ -15,9 +15,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save, timed  # noqa: E402
 
-from segser.audio import load  # noqa: E402
-from segser.backbones.vggish import VGGishNet  # noqa: E402
-from segser.features import VGGishLogMel  # noqa: E402
+from segser.encoders.backbones.vggish import VGGishNet  # noqa: E402
+from segser.encoders.features import VGGishLogMel  # noqa: E402
+from segser.io.audio import load  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
 
 

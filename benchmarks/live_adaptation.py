@@ -1,5 +1,5 @@
 """Live adaptation on voices the model never heard: the guarded rule applied as a stream grows
-(:class:`segser.speakers.LiveAdaptation`, what `segser listen`, the WebSocket and the page run), against no
+(:class:`segser.adaptation.policy.LiveAdaptation`, what `segser listen`, the WebSocket and the page run), against no
 adaptation and against the same rule applied offline with the whole stream's statistics.
 
 Streams: each speaker of ASED, EMOVO, SAVEE and TESS (corpora the built-in models never trained on), their clips in
@@ -22,11 +22,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from segser import corpora, labels  # noqa: E402
-from segser.embedding import embed_manifest  # noqa: E402
+from segser.adaptation.live import LiveAdaptation  # noqa: E402
+from segser.adaptation.mood import MOOD_CHECK_TOP, ONE_MOOD_SHARE  # noqa: E402
+from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS, AdaptationPlan  # noqa: E402
 from segser.model import load_model  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
-from segser.speakers import MIN_SPEAKER_SEGMENTS, MOOD_CHECK_TOP, ONE_MOOD_SHARE, AdaptationPlan, LiveAdaptation  # noqa: E402
+from segser.training import corpora, labels  # noqa: E402
+from segser.training.data import embed_manifest  # noqa: E402
 
 HELD_OUT = ("ased", "emovo", "savee", "tess")
 AFTER_SECONDS = 30.0
@@ -35,7 +37,7 @@ MIN_SCORED = 20
 
 def offline(model, X, voiced, *, guarded=True):
     """The same rule with the whole stream's statistics: what predict does with the stream as one speaker's
-    recording (:class:`segser.speakers.AdaptationPlan`, no collection)."""
+    recording (:class:`segser.adaptation.policy.AdaptationPlan`, no collection)."""
     seconds = float(voiced.sum())  # only reported by the plan, not used by it
     return AdaptationPlan("guarded" if guarded else "speaker").adapt(model, X, voiced, seconds, who="stream")[0]
 

@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, save  # noqa: E402
 
-from segser.config import TrainConfig  # noqa: E402
-from segser.train import run  # noqa: E402
+from segser.training.config import TrainConfig  # noqa: E402
+from segser.training.train import run  # noqa: E402
 
 RECIPES = {"clean training": "recipes/noise/emodb-clean.json", "real-noise mix-up": "recipes/noise/emodb-mixup.json"}
 CONDITIONS = ("clean", "40dB", "20dB", "15dB")

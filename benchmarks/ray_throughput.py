@@ -27,9 +27,9 @@ def main():
     args = ap.parse_args()
     import ray
 
-    from segser.distributed import predict_to_parquet
-    from segser.inference import iter_results
     from segser.model import load_model
+    from segser.pipeline import iter_results
+    from segser.runtime.cluster import predict_to_parquet
 
     files = (sorted((data_dir() / "ravdess").rglob("*.flac")) + sorted((data_dir() / "emodb").glob("*.flac")))[:: 1]
     files = files[:: max(1, len(files) // args.files)][: args.files]

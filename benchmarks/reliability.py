@@ -27,9 +27,9 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, save, wait_for_health  # noqa: E402
 
+from segser.adaptation.heads import ADAPTATION_HEADS_FILE, AdaptationHeads  # noqa: E402
 from segser.model import resolve_model_dir  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
-from segser.speakers import ADAPTATION_HEADS_FILE, AdaptationHeads  # noqa: E402
 
 GOOD = data_dir() / "emodb-originals" / "03a01Wa.wav"
 PATH_LEAK = re.compile(r"(/tmp/|/root/|/home/|/work/|segser-[a-z0-9_]{6,})")
@@ -328,7 +328,7 @@ def websocket_probes(t: Table, port: int, pid: int):
 def nonspeech_noise() -> np.ndarray:
     """8 s each of eight real noises without voices (the noise bank's test split: rain, wind, train, tap,
     helicopter, waves, street, chainsaw), 46 s at 16 kHz."""
-    from segser.audio import load
+    from segser.io.audio import load
 
     root = data_dir() / "noise" / "test"
     cats = ("nature_rain", "nature_wind", "transport_train", "indoor_running_tap", "esc10_helicopter", "nature_waves",
@@ -338,7 +338,7 @@ def nonspeech_noise() -> np.ndarray:
 
 def real_noise(seconds: float) -> np.ndarray:
     """Real recorded noise (the shared noise bank's test split) at 16 kHz, looped to ``seconds``."""
-    from segser.audio import load
+    from segser.io.audio import load
 
     files = sorted((data_dir() / "noise" / "test").rglob("*.*"))
     parts, n = [], 0
@@ -354,7 +354,7 @@ def real_noise(seconds: float) -> np.ndarray:
 
 
 def load_pcm(path):
-    from segser.audio import load
+    from segser.io.audio import load
 
     return load(path)
 

@@ -24,13 +24,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from segser import corpora  # noqa: E402
-from segser import labels as labelsets  # noqa: E402
-from segser.audio import find_audio, load  # noqa: E402
-from segser.embedding import embed_spans  # noqa: E402
-from segser.metrics import classification_metrics  # noqa: E402
+from segser.encoders.engine import embed_spans  # noqa: E402
+from segser.io.audio import find_audio, load  # noqa: E402
 from segser.model import load_model  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
+from segser.training import corpora  # noqa: E402
+from segser.training import labels as labelsets  # noqa: E402
+from segser.training.metrics import classification_metrics  # noqa: E402
 
 LENGTHS = (0.02, 0.04, 0.06, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
 UNSEEN = ("ased", "savee", "tess")
@@ -38,7 +38,7 @@ UNSEEN = ("ased", "savee", "tess")
 
 def speech_share(x: np.ndarray, spans) -> np.ndarray:
     """Share of each span that Silero VAD (32 ms windows, probability >= 0.5) calls speech."""
-    from segser.segmenters import VAD_WINDOW, SileroVAD
+    from segser.segmentation.vad import VAD_WINDOW, SileroVAD
 
     vad = SileroVAD()
     n = len(x) // VAD_WINDOW

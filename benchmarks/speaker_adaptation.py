@@ -24,12 +24,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from segser import corpora  # noqa: E402
-from segser import labels as labelsets  # noqa: E402
-from segser.embedding import embed_manifest  # noqa: E402
-from segser.evaluation import evaluate_logits  # noqa: E402
+from segser.adaptation.statistics import speaker_statistics  # noqa: E402
 from segser.model import load_model  # noqa: E402
-from segser.speakers import speaker_statistics  # noqa: E402
+from segser.training import corpora  # noqa: E402
+from segser.training import labels as labelsets  # noqa: E402
+from segser.training.data import embed_manifest  # noqa: E402
+from segser.training.evaluation import evaluate_logits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 UNSEEN = ("emovo", "ased", "savee", "tess")

@@ -12,10 +12,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from segser.config import CorpusSpec  # noqa: E402
-from segser.evaluation import evaluate_model  # noqa: E402
 from segser.model import load_model  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
+from segser.training.config import CorpusSpec  # noqa: E402
+from segser.training.evaluation import evaluate_model  # noqa: E402
 
 CORPORA = ("emovo", "ased", "savee", "tess")
 GATES = (0.0, 0.1, 0.2)

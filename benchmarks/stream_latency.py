@@ -29,8 +29,8 @@ import websockets
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, save, wait_for_health  # noqa: E402
 
-from segser.audio import load  # noqa: E402
-from segser.segmenters import MIN_TAIL  # noqa: E402
+from segser.io.audio import load  # noqa: E402
+from segser.segmentation.windows import MIN_TAIL  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
 
 FRAME = 320  # 20 ms at 16 kHz

@@ -27,12 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adaptation import load_all, one_emotion_subsets  # noqa: E402
 from common import save  # noqa: E402
 
-from segser.config import TrainConfig  # noqa: E402
-from segser.embedding import Embeddings  # noqa: E402
-from segser.evaluation import evaluate_logits  # noqa: E402
+from segser.adaptation.policy import batch_logits, plan_for  # noqa: E402
 from segser.model import load_torch_model, resolve_model_dir  # noqa: E402
-from segser.speakers import batch_logits, plan_for  # noqa: E402
-from segser.train import run as train_run  # noqa: E402
+from segser.training.config import TrainConfig  # noqa: E402
+from segser.training.data import Embeddings  # noqa: E402
+from segser.training.evaluation import evaluate_logits  # noqa: E402
+from segser.training.train import run as train_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "default" / "default-4class.json"

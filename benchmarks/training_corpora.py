@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from segser.config import TrainConfig  # noqa: E402
-from segser.train import run  # noqa: E402
+from segser.training.config import TrainConfig  # noqa: E402
+from segser.training.train import run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 UNSEEN = ("ased", "savee", "tess")

@@ -22,11 +22,12 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from segser import backbones, corpora, protocols  # noqa: E402
-from segser.embedding import embed_manifest  # noqa: E402
-from segser.segmenters import Segmentation  # noqa: E402
+from segser.adaptation.statistics import speaker_normalise  # noqa: E402
+from segser.encoders import backbones  # noqa: E402
+from segser.segmentation.config import Segmentation  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
-from segser.speakers import speaker_normalise  # noqa: E402
+from segser.training import corpora, protocols  # noqa: E402
+from segser.training.data import embed_manifest  # noqa: E402
 
 
 def probe(C, y, folds):

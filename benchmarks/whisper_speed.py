@@ -18,10 +18,10 @@ from common import save  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
-from segser.audio import load
-from segser.backbones import create
-from segser.embedding import embed_signal
-from segser.segmenters import Segmentation
+from segser.io.audio import load
+from segser.encoders.backbones import create
+from segser.encoders.engine import embed_signal
+from segser.segmentation.windows import Segmentation
 from segser.settings import data_dir
 size, context, n = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 clips = [load(f) for f in sorted((data_dir() / "emodb").glob("*.flac"))[:n]]

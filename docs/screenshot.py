@@ -15,7 +15,7 @@ import soundfile as sf
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from segser.service import create_app  # noqa: E402
+from segser.serving.service import create_app  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
 from tests.integration.test_browser import browser, wait  # noqa: E402
 from tests.integration.test_service_live import free_port  # noqa: E402

@@ -12,10 +12,10 @@ Writes src/segser/models/<name>/adaptation_heads.npz.
 import argparse
 import json
 
-from segser.config import TrainConfig
+from segser.adaptation.heads import ADAPTATION_HEADS_FILE, AdaptationHeads
 from segser.model import load_torch_model, resolve_model_dir
-from segser.speakers import ADAPTATION_HEADS_FILE, AdaptationHeads
-from segser.train import fit_adaptation_heads, shipped_training_set
+from segser.training.config import TrainConfig
+from segser.training.train import fit_adaptation_heads, shipped_training_set
 
 ap = argparse.ArgumentParser()
 ap.add_argument("models", nargs="+")

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from segser.labels import LABEL_SETS
+from segser.adaptation.mood import MOOD_CHECK_FILE, MoodCheck
 from segser.model import load_torch_model, resolve_model_dir
-from segser.speakers import MOOD_CHECK_FILE, MoodCheck, emotion_directions
-from segser.train import shipped_training_set
+from segser.training.adaptation_fit import emotion_directions
+from segser.training.labels import LABEL_SETS
+from segser.training.train import shipped_training_set
 
 ROOT = Path(__file__).resolve().parents[2]
 

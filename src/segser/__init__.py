@@ -17,7 +17,7 @@ def predict(inputs, model=None, *, progress: bool = False, runtime: str = "auto"
             speakers=None, options=None, **option_values):
     """Predict every audio file in ``inputs`` (files and/or directories).
 
-    Keywords are :class:`~segser.timeline.PredictOptions` (``rule``, ``min_score``, ``segment``, ``hop``,
+    Keywords are :class:`~segser.results.timeline.PredictOptions` (``rule``, ``min_score``, ``segment``, ``hop``,
     ``vad``, ``speech_gate``, ``adapt``); ``speakers`` says which inputs share a speaker (``adapt="speaker"``).
 
     Returns ``(timeline, decisions, errors)``: timeline indexed by (file, start, end), decisions by file
@@ -26,8 +26,9 @@ def predict(inputs, model=None, *, progress: bool = False, runtime: str = "auto"
     """
     import pandas as pd
 
-    from .model import load_model
-    from .timeline import columns, decision_columns, decision_row, options_of
+    from segser.model import load_model
+    from segser.pipeline import options_of
+    from segser.results.timeline import columns, decision_columns, decision_row
 
     opts = options_of(options, **option_values)
     m = load_model(model, runtime=runtime, precision=precision)
@@ -47,5 +48,5 @@ def predict(inputs, model=None, *, progress: bool = False, runtime: str = "auto"
 
 def load_model(model=None, **options):
     """A trained model (see :func:`segser.model.load_model`)."""
-    from .model import load_model as _load
+    from segser.model import load_model as _load
     return _load(model, **options)

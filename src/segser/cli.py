@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import ConfigError, SegserError
+from segser import __version__
+from segser.errors import ConfigError, SegserError
 
 
 def _port(text: str) -> int:
@@ -29,7 +29,7 @@ def _corpus_names() -> list[str]:
     """The corpus recipes (one module each), listed without importing them: the parser is built on every run."""
     import pkgutil
 
-    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent / "corpora")])
+    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent / "training" / "corpora")])
                   if m.name not in ("base", "generic"))
 
 
@@ -42,7 +42,7 @@ def _data_args(p):
 
 
 def _corpora(args):
-    from .config import CorpusSpec
+    from segser.training.config import CorpusSpec
 
     names, roots = list(args.corpus), list(args.root)
     if args.csv:
@@ -54,11 +54,11 @@ def _corpora(args):
 
 
 def cmd_train(args) -> int:
-    from .backbones import backbone_class
-    from .config import TrainConfig
-    from .heads import parse_head_options
-    from .options import parse_pairs
-    from .train import format_summary, run
+    from segser.encoders.backbones import backbone_class
+    from segser.heads import parse_head_options
+    from segser.options import parse_pairs
+    from segser.training.config import TrainConfig
+    from segser.training.train import format_summary, run
 
     cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     changes = {k: getattr(args, k) for k in ("labels", "protocol", "backbone", "head", "lr", "weight_decay", "batch_size",
@@ -106,8 +106,8 @@ def cmd_train(args) -> int:
 
 def _embed_on_ray(cfg, address, workers) -> None:
     """Fill the embedding cache from Ray workers (clean, and noisy copies if configured)."""
-    from .distributed import embed_on_cluster
-    from .train import load_data, noise_mixes
+    from segser.runtime.cluster import embed_on_cluster
+    from segser.training.train import load_data, noise_mixes
 
     data = load_data(cfg)
     for mix in [None, *noise_mixes(cfg)]:
@@ -120,18 +120,18 @@ def _embed_on_ray(cfg, address, workers) -> None:
 def cmd_embed(args) -> int:
     import pandas as pd
 
-    from . import corpora
-    from . import labels as labelsets
-    from .backbones import backbone_class, create
-    from .distributed import embed_on_cluster, embeddings_to_parquet
-    from .embedding import embed_manifest
-    from .options import parse_pairs
+    from segser.encoders.backbones import backbone_class, create
+    from segser.options import parse_pairs
+    from segser.runtime.cluster import embed_on_cluster, embeddings_to_parquet
+    from segser.training import corpora
+    from segser.training import labels as labelsets
+    from segser.training.data import embed_manifest
 
     specs = _corpora(args)
     if not specs:
         raise ConfigError("give at least one --corpus and --root (or --csv)")
     options = parse_pairs(backbone_class(args.backbone).config_type, args.backbone_opt, where=f"--backbone-opt ({args.backbone})")
-    from .segmenters import Segmentation
+    from segser.segmentation.config import Segmentation
 
     seg = Segmentation().with_overrides(length=args.segment, hop=args.hop, vad=args.vad)
     manifest = pd.concat([corpora.load(c.name, c.root) for c in specs], ignore_index=True)
@@ -146,7 +146,7 @@ def cmd_embed(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluation import evaluate_model, format_evaluation
+    from segser.training.evaluation import evaluate_model, format_evaluation
 
     result = evaluate_model(args.run, list(_corpora(args)), labels=args.labels, out=args.out, rule=args.aggregation,
                             noise=args.noise, snrs=args.snr, seed=args.seed, progress=not args.quiet, adapt=args.adapt)
@@ -155,17 +155,17 @@ def cmd_evaluate(args) -> int:
 
 
 def prediction_options(args):
-    """The one :class:`~segser.timeline.PredictOptions` of predict, listen and the Ray path, from their shared options."""
-    from .timeline import PredictOptions
+    """The one :class:`~segser.results.timeline.PredictOptions` of predict, listen and the Ray path, from their shared options."""
+    from segser.pipeline import PredictOptions
 
     return PredictOptions(segment=args.segment, hop=args.hop, vad=args.vad, rule=args.aggregation,
                           min_score=args.min_score, speech_gate=args.speech_gate, adapt=getattr(args, "adapt", "none"))
 
 
 def cmd_predict(args) -> int:
-    from .inference import expand_inputs, iter_results
-    from .model import load_model
-    from .outputs import TableOutput, check_writable, output_for
+    from segser.model import load_model
+    from segser.pipeline import expand_inputs, iter_results
+    from segser.results.writers import TableOutput, check_writable, output_for
 
     inputs = list(args.inputs)
     model_ref = args.model
@@ -175,7 +175,7 @@ def cmd_predict(args) -> int:
     options = prediction_options(args)
     turn_options = None
     if args.speakers == "auto":
-        from .turns import TurnOptions
+        from segser.diarization.turns import TurnOptions
 
         turn_options = TurnOptions(num_speakers=args.num_speakers, max_speakers=args.max_speakers)
     elif args.num_speakers is not None:
@@ -189,10 +189,10 @@ def cmd_predict(args) -> int:
     several = len(expand_inputs(inputs)[0]) > 1
     outputs = [output_for(args.out, model, several=several)] if args.out else []
     if args.json:
-        from .outputs import JSONOutput
+        from segser.results.writers import JSONOutput
         outputs.append(JSONOutput(model, several=several))
     elif args.csv:
-        from .outputs import CSVOutput
+        from segser.results.writers import CSVOutput
         outputs.append(CSVOutput(model, several=several))
     else:
         outputs.append(TableOutput(model, several=several))
@@ -220,8 +220,8 @@ def cmd_predict(args) -> int:
 
 
 def _predict_on_ray(args, inputs, model_ref, options, turn_options=None) -> int:
-    from .distributed import predict_to_parquet
-    from .model import load_model
+    from segser.model import load_model
+    from segser.runtime.cluster import predict_to_parquet
 
     if not args.out or Path(args.out).suffix:
         raise ConfigError("with --ray, --out names the folder of the Parquet dataset (segments/, decisions/, errors/)")
@@ -241,7 +241,7 @@ def _predict_on_ray(args, inputs, model_ref, options, turn_options=None) -> int:
 
 
 def _plot(path, result, model, several: bool, index: int) -> None:
-    from .plots import plot_timeline
+    from segser.results.plots import plot_timeline
 
     out = Path(path)
     if several:
@@ -252,7 +252,7 @@ def _plot(path, result, model, several: bool, index: int) -> None:
 
 
 def cmd_benchmark(args) -> int:
-    from .benchmark import load_suite, run_suite
+    from segser.training.benchmark import load_suite, run_suite
 
     suite = load_suite(args.suite)
     folds = None
@@ -267,8 +267,8 @@ def cmd_benchmark(args) -> int:
 
 
 def cmd_corpus(args) -> int:
-    from . import corpora
-    from . import labels as labelsets
+    from segser.training import corpora
+    from segser.training import labels as labelsets
 
     df = corpora.load(args.name, args.root)
     if args.labels:
@@ -276,7 +276,7 @@ def cmd_corpus(args) -> int:
     print(f"{args.name} at {args.root}")
     print(corpora.summary(df))
     if args.out:
-        from .fileio import write_text
+        from segser.io.files import write_text
 
         write_text(Path(args.out), df.to_csv(index=False))
         print(f"manifest written to {args.out}")
@@ -284,7 +284,7 @@ def cmd_corpus(args) -> int:
 
 
 def cmd_weights(args) -> int:
-    from .weights import availability
+    from segser.weights import availability
 
     rows = availability()
     if args.json:
@@ -297,14 +297,14 @@ def cmd_weights(args) -> int:
 
 
 def cmd_listen(args) -> int:
-    from . import listen as live_input
-    from .errors import check_number
-    from .model import LIVE_MODEL, load_model
-    from .stream import Stream
+    from segser.errors import check_number
+    from segser.model import LIVE_MODEL, load_model
+    from segser.serving import listen as live_input
+    from segser.serving.stream import Stream
 
     options = prediction_options(args)
     if args.file:
-        from .audio import info
+        from segser.io.audio import info
 
         meta = info(args.file)
         blocks = live_input.file_blocks(args.file, speed=live_input.check_speed(args.speed))
@@ -321,8 +321,8 @@ def cmd_listen(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export
-    from .model import load_model
+    from segser.model import load_model
+    from segser.runtime.export import export
 
     out = export(load_model(args.model, runtime="torch"), args.out, int8=not args.no_int8, overwrite=args.overwrite)
     print(f"exported {args.model} to {out} (run it with: segser predict --model {out} FILE; onnxruntime, no torch)")
@@ -330,7 +330,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .service import serve
+    from segser.serving.service import serve
 
     serve(args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, max_audio_s=args.max_audio_s,
           runtime=args.runtime)
@@ -338,8 +338,8 @@ def cmd_serve(args) -> int:
 
 
 def _runtime_args(p, *, precision: bool = True) -> None:
-    from .onnx_model import PRECISIONS
-    from .runtime import RUNTIMES
+    from segser.runtime import RUNTIMES
+    from segser.runtime.onnx import PRECISIONS
 
     p.add_argument("--runtime", default="auto", choices=RUNTIMES,
                    help="torch, onnx (onnxruntime: an exported model, or a run exported once into the cache) or auto")
@@ -350,8 +350,9 @@ def _runtime_args(p, *, precision: bool = True) -> None:
 
 def _timeline_args(p, *, adapt: bool = True) -> None:
     """The options of a timeline (PredictOptions), declared once for predict and listen."""
-    from .aggregate import RULES
-    from .timeline import ADAPT_MODES, SPEECH_GATE
+    from segser.adaptation.policy import ADAPT_MODES
+    from segser.results.aggregate import RULES
+    from segser.results.timeline import SPEECH_GATE
 
     p.add_argument("--aggregation", default="mean_logits", choices=list(RULES), help="clip decision rule")
     p.add_argument("--segment", type=float, help="segment length (s), overriding the model's")
@@ -369,9 +370,9 @@ def _timeline_args(p, *, adapt: bool = True) -> None:
 
 
 def _add_train(sub) -> None:
-    from .aggregate import RULES
-    from .backbones import REGISTRY
-    from .heads import HEADS
+    from segser.encoders.backbones import REGISTRY
+    from segser.heads import HEADS
+    from segser.results.aggregate import RULES
 
     t = sub.add_parser("train", help="cross-validate a head on a backbone and write a run directory")
     _data_args(t)
@@ -419,7 +420,7 @@ def _ray_args(p, what: str) -> None:
 
 
 def _add_embed(sub) -> None:
-    from .backbones import REGISTRY
+    from segser.encoders.backbones import REGISTRY
 
     em = sub.add_parser("embed", help="segment embeddings of corpora as Parquet (for training elsewhere)")
     _data_args(em)
@@ -435,7 +436,7 @@ def _add_embed(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    from .aggregate import RULES
+    from segser.results.aggregate import RULES
 
     e = sub.add_parser("evaluate", help="evaluate a trained run's model on other data")
     e.add_argument("run", help="run directory (or built-in model name)")

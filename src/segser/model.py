@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .aggregate import softmax
-from .embedding import Embedder, Encoder
-from .errors import ModelError
-from .fileio import atomic_path, file_digest
-from .runtime import RUNTIMES, has
-from .segmenters import Segmentation
+from segser.encoders.engine import Embedder, Encoder
+from segser.errors import ModelError
+from segser.io.files import atomic_path, file_digest
+from segser.results.aggregate import softmax
+from segser.runtime import RUNTIMES, has
+from segser.segmentation.config import Segmentation
 
 BUILTIN_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = "default"
@@ -36,7 +36,7 @@ class EmotionModel:
     name: str  # a built-in name or the run directory's name: never a path
     classes: list[str]
     segmentation: Segmentation
-    encoder: Encoder  # the backbone (torch) or the exported encoder (ONNX): segser.embedding.Encoder
+    encoder: Encoder  # the backbone (torch) or the exported encoder (ONNX): segser.encoders.engine.Encoder
     head: object  # embeddings (n, dim) -> logits (n, classes), numpy in and out
     runtime: str
     card: dict = field(default_factory=dict)
@@ -70,7 +70,7 @@ class EmotionModel:
         """Statistics of the training population's embeddings (None for a speaker-normalised model)."""
         if self.speaker_norm or self.reference is None:
             return None
-        from .speakers import Statistics
+        from segser.adaptation.statistics import Statistics
 
         return Statistics(self.reference[0], self.reference[1], 0)
 
@@ -82,20 +82,18 @@ class EmotionModel:
                         vad_file=self.vad_file, skip_below=skip_below, context=seg.context)
 
     def classify_file(self, path, **options):
-        """The timeline and decision of one recording (:class:`~segser.timeline.FileResult`).
+        """The timeline and decision of one recording (:class:`~segser.results.timeline.FileResult`).
 
         >>> load_model("default-4class").classify_file("speech.wav").decision["label"]  # doctest: +SKIP
         """
-        from .inference import predict_file
-        from .timeline import options_of
+        from segser.pipeline import options_of, predict_file
 
         return predict_file(self, path, options_of(**options))
 
     def classify_files(self, paths, *, speakers=None, options=None, progress: bool = False, **option_values):
-        """:class:`~segser.timeline.FileResult` of each input, as each is done (folders expanded;
+        """:class:`~segser.results.timeline.FileResult` of each input, as each is done (folders expanded;
         ``speakers`` groups them for adaptation)."""
-        from .inference import iter_results
-        from .timeline import options_of
+        from segser.pipeline import iter_results, options_of
 
         yield from iter_results(paths, self, options_of(options, **option_values), speakers=speakers, progress=progress)
 
@@ -153,7 +151,7 @@ def load_model(model=None, *, runtime: str = "auto", precision: str = "auto") ->
     if (d / "export.json").exists():
         if runtime == "torch":
             raise ModelError(f"{name}: an exported (ONNX) model; it runs with --runtime onnx")
-        from .onnx_model import load_exported
+        from segser.runtime.onnx import load_exported
 
         return EmotionModel(**load_exported(d, name, precision=precision), **companions(d, name))
     if runtime == "onnx" or (runtime == "auto" and has("onnxruntime") and exportable(d)):
@@ -170,7 +168,7 @@ def exportable(d: Path) -> bool:
         cfg = json.loads((d / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    from .backbones import EXPORT_KINDS
+    from segser.encoders.backbones import EXPORT_KINDS
 
     return cfg.get("backbone") in EXPORT_KINDS and cfg.get("head") != "svm" and not cfg.get("speaker_vectors")
 
@@ -179,7 +177,7 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
     """A run directory or built-in model on the ONNX runtime: its export, made
     once (with torch) into the cache and reused while the model and its
     backbone's weight files are unchanged."""
-    from .onnx_model import cached_export, load_exported, prune_stale_exports, weights_unchanged
+    from segser.runtime.onnx import cached_export, load_exported, prune_stale_exports, weights_unchanged
 
     verify_checksum(d, name)
     beside = companions(d, name)
@@ -190,7 +188,7 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
     if not fresh:
         if not has("torch"):
             raise ModelError(f"{name}: exporting it needs torch once (pip install 'segser[torch]'), or run an exported copy")
-        from .export import export
+        from segser.runtime.export import export
 
         export(load_torch_model(d, name), target, int8=precision != "fp32", overwrite=True)
         prune_stale_exports(target, d)
@@ -200,7 +198,8 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
 def companions(d: Path, name: str) -> dict:
     """What adaptation reads beside a model's head, where its folder has them: the mood check
     (speakers.MoodCheck) and the adaptation heads (speakers.AdaptationHeads)."""
-    from .speakers import ADAPTATION_HEADS_FILE, MOOD_CHECK_FILE, AdaptationHeads, MoodCheck
+    from segser.adaptation.heads import ADAPTATION_HEADS_FILE, AdaptationHeads
+    from segser.adaptation.mood import MOOD_CHECK_FILE, MoodCheck
 
     return {"mood": MoodCheck.load(d / MOOD_CHECK_FILE, name) if (d / MOOD_CHECK_FILE).exists() else None,
             "adaptation": AdaptationHeads.load(d / ADAPTATION_HEADS_FILE, name)
@@ -251,8 +250,8 @@ def _run_config(d: Path, name: str) -> dict:
 def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
     import torch
 
-    from .backbones import create
-    from .heads import EmotionHead
+    from segser.encoders.backbones import create
+    from segser.heads import EmotionHead
 
     for f in ("model.pt", "config.json"):
         if not (d / f).exists():
@@ -289,7 +288,7 @@ def save_head(path: Path, head, *, classes: list[str], head_name: str, head_opti
     defaults are left out, so files of older recipes stay byte-identical."""
     import torch
 
-    from . import __version__
+    from segser import __version__
 
     extra = {"embedding_norm": head.embedding_norm, "layer_dim": head.layer_dim} if head.embedding_norm != "none" else {}
     if temperature != 1.0:

@@ -20,7 +20,7 @@ import types
 import typing
 from functools import lru_cache
 
-from .errors import ConfigError
+from segser.errors import ConfigError
 
 _NONE_TEXT = ("none", "null", "")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")

@@ -18,9 +18,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import WeightsNotFound
-from .fileio import atomic_path, file_digest
-from .settings import cache_dir, models_dir
+from segser.errors import WeightsNotFound
+from segser.io.files import atomic_path, file_digest
+from segser.settings import cache_dir, models_dir
 
 __all__ = ["SOURCES", "WeightsNotFound", "availability", "digest", "resolve"]
 

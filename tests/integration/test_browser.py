@@ -30,7 +30,7 @@ def need_browser():
 @pytest.fixture(scope="module")
 def server():
     need_browser()
-    from segser.service import create_app
+    from segser.serving.service import create_app
 
     for port in serve_in_thread(create_app(["default", "default-4class", "live-4class"])):
         yield f"http://127.0.0.1:{port}"

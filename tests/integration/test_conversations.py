@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from segser.audio import load
 from segser.cli import main
-from segser.turns import TurnOptions, find_turns
+from segser.diarization.turns import TurnOptions, find_turns
+from segser.io.audio import load
 
 pytestmark = pytest.mark.integration
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))

@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 
 from segser import predict
-from segser.audio import find_audio, load
-from segser.segmenters import MIN_TAIL
-from segser.timeline import NO_SPEECH
+from segser.io.audio import find_audio, load
+from segser.results.timeline import NO_SPEECH
+from segser.segmentation.windows import MIN_TAIL
 
 pytestmark = pytest.mark.integration
 

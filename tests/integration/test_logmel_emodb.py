@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from segser.config import CorpusSpec, TrainConfig
-from segser.train import run
+from segser.training.config import CorpusSpec, TrainConfig
+from segser.training.train import run
 
 pytestmark = pytest.mark.integration
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from segser.audio import load
-from segser.augment import NoiseBank, active_power, mix_at_snr
+from segser.io.audio import load
+from segser.training.augment import NoiseBank, active_power, mix_at_snr
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from segser import predict  # noqa: E402
-from segser.export import export  # noqa: E402
 from segser.model import load_model  # noqa: E402
+from segser.runtime.export import export  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ def test_int8_quantises_the_products_with_weight_matrices_only(exported, shared_
     import onnx
 
     from segser.errors import ModelError
-    from segser.export import quantize
+    from segser.runtime.export import quantize
 
     doc = json.loads((exported / "export.json").read_text())
     assert doc["encoder"]["int8_layers"] == "linear"
@@ -104,7 +104,7 @@ def test_altered_export_is_refused(exported, tmp_path):
 def test_the_service_serves_an_export(exported, shared_data):
     from fastapi.testclient import TestClient
 
-    from segser.service import create_app
+    from segser.serving.service import create_app
 
     client = TestClient(create_app([str(exported)]))
     r = client.post("/predict", files={"file": ("a.wav", (shared_data / "emodb-originals" / "03a01Wa.wav").read_bytes())})
@@ -130,7 +130,7 @@ def test_an_export_carries_the_mood_check_and_the_adaptation_heads(tmp_path):
 def test_the_cache_keeps_one_export_per_model_folder(tmp_path):
     """A new export of a folder (new model file or recipe: a new key) removes the cache's older exports of that
     folder, and only those; the export records the folder it was made from."""
-    from segser.onnx_model import prune_stale_exports
+    from segser.runtime.onnx import prune_stale_exports
 
     cache = tmp_path / "exports"
     for name, source in (("m-old", tmp_path / "run"), ("m-new", tmp_path / "run"), ("m-other", tmp_path / "elsewhere"),

@@ -65,7 +65,7 @@ def test_altered_model_file_is_refused(tmp_path):
 
 
 def test_long_file_streamed_in_blocks_gives_a_seamless_timeline(shared_data, tmp_path):
-    from segser.audio import load
+    from segser.io.audio import load
 
     x = np.concatenate([load(p) for p in sorted((shared_data / "emodb-originals").glob("*.wav"))] * 4)  # about 65 s
     sf.write(str(tmp_path / "long.flac"), x, 16000)
@@ -83,12 +83,12 @@ def test_speaker_adapted_model_on_speakers_it_never_heard(shared_data, tmp_path)
     gives the decisions `segser evaluate` gives, well above chance."""
     import pandas as pd
 
-    from segser import corpora
-    from segser import labels as labelsets
     from segser.cli import main
-    from segser.config import CorpusSpec
-    from segser.evaluation import evaluate_model
-    from segser.metrics import classification_metrics
+    from segser.training import corpora
+    from segser.training import labels as labelsets
+    from segser.training.config import CorpusSpec
+    from segser.training.evaluation import evaluate_model
+    from segser.training.metrics import classification_metrics
 
     m, classes = labelsets.apply(corpora.load("savee", shared_data / "savee"), "4class")
     m = m[m["speaker"].isin(["savee_DC", "savee_JE"])].reset_index(drop=True)
@@ -113,8 +113,8 @@ def test_the_service_runs_the_speaker_adapted_model_per_upload(shared_data, tmp_
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from segser.audio import load
-    from segser.service import create_app
+    from segser.io.audio import load
+    from segser.serving.service import create_app
 
     clips = sorted((shared_data / "savee").rglob("*.ogg"))[:8]
     assert len(clips) == 8
@@ -138,7 +138,7 @@ def test_one_emotion_speakers_do_not_collapse_under_the_default_adaptation(share
     import pandas as pd
 
     from segser.cli import main
-    from segser.metrics import classification_metrics
+    from segser.training.metrics import classification_metrics
 
     pick = {"DC": ("a", "angry"), "JE": ("h", "happy"), "JK": ("n", "neutral"), "KL": ("sa", "sad")}
     rows = [(str(p), sp, label) for sp, (code, label) in pick.items()
@@ -187,7 +187,7 @@ def test_one_voice_with_nothing_to_compare_with_is_adapted_only_when_it_mixes_em
     (one recording, and the clips as one --speakers all group), keeps exactly the unadapted answers (its own
     statistics would centre its one mood away); TESS's YAF mixing four emotions (one recording) is adapted. Both
     say how likely the check found one mood."""
-    from segser.audio import load
+    from segser.io.audio import load
 
     angry = sorted((shared_data / "savee").glob("DC_a[0-9]*.ogg"))
     words = [p for e in ("angry", "happy", "neutral", "sad") for p in sorted((shared_data / "tess").glob(f"YAF_*_{e}.ogg"))[:15]]
@@ -210,8 +210,8 @@ def test_one_voice_with_nothing_to_compare_with_is_adapted_only_when_it_mixes_em
 
 
 def test_a_mood_check_that_does_not_fit_the_model_is_refused(tmp_path):
+    from segser.adaptation.mood import MoodCheck
     from segser.model import resolve_model_dir
-    from segser.speakers import MoodCheck
 
     run = tmp_path / "run"
     shutil.copytree(resolve_model_dir("default-4class")[0], run)
@@ -224,8 +224,8 @@ def test_a_mood_check_that_does_not_fit_the_model_is_refused(tmp_path):
 
 
 def test_adaptation_heads_that_do_not_fit_the_model_are_refused(tmp_path):
+    from segser.adaptation.heads import ADAPTATION_HEADS_FILE, AdaptationHeads
     from segser.model import resolve_model_dir
-    from segser.speakers import ADAPTATION_HEADS_FILE, AdaptationHeads
 
     run = tmp_path / "run"
     shutil.copytree(resolve_model_dir("default-4class")[0], run)
@@ -244,7 +244,7 @@ def test_adaptation_heads_take_the_adapted_input_on_speakers_never_heard(shared_
     adapting; the same model without the heads (moment matching into its one head) gives other answers."""
     import dataclasses
 
-    from segser.metrics import classification_metrics
+    from segser.training.metrics import classification_metrics
 
     codes = {"a": "angry", "h": "happy", "n": "neutral", "sa": "sad"}
     rows = [(str(p), sp, label) for sp in ("DC", "JE", "JK", "KL") for code, label in codes.items()
@@ -272,7 +272,7 @@ def test_adaptation_heads_take_the_adapted_input_on_speakers_never_heard(shared_
 
 def adaptation_ua(model, rows, **kw):
     """UA of ``predict`` on ``rows`` [(file, speaker, label)], and its decisions."""
-    from segser.metrics import classification_metrics
+    from segser.training.metrics import classification_metrics
 
     classes = list(model.classes)
     files = [f for f, _, _ in rows]
@@ -316,8 +316,8 @@ def test_the_default_model_adapts_safely_to_speakers_it_never_heard(shared_data)
 def test_a_model_trained_here_adapts_safely_too(shared_data, tmp_path):
     """`segser train` gives its final model a mood check (coefficients from its own folds) and adaptation heads:
     a 4-class model trained on EmoDB alone, on TESS's mixed speakers and SAVEE's one-mood ones (neither heard)."""
-    from segser.config import CorpusSpec, TrainConfig
-    from segser.train import run
+    from segser.training.config import CorpusSpec, TrainConfig
+    from segser.training.train import run
 
     cfg = TrainConfig(corpora=(CorpusSpec("emodb", str(shared_data / "emodb")),), labels="4class", backbone="whisper",
                       backbone_options={"size": "tiny.en", "layer": "all", "context": 5}, head_options={"hidden": 200},
@@ -333,7 +333,7 @@ def test_a_model_trained_here_adapts_safely_too(shared_data, tmp_path):
     one_auto, decisions = adaptation_ua(model, moods, speakers={f: sp for f, sp, _ in moods})
     assert one_auto >= one_none - 0.01 and decisions["adapt_one_mood_probability"].notna().all()
     # TESS's mixed speakers through segser evaluate --adapt auto (the same rule, the corpus's speakers given)
-    from segser.evaluation import evaluate_model
+    from segser.training.evaluation import evaluate_model
 
     table = tmp_path / "tess.csv"
     table.write_text("path,label,speaker\n" + "".join(f"{f},{lab},{sp}\n" for f, sp, lab in tess_mixed(shared_data, model.classes)))

@@ -16,8 +16,8 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from segser import predict  # noqa: E402
-from segser.distributed import predict_to_parquet, read_results  # noqa: E402
-from segser.timeline import PredictOptions  # noqa: E402
+from segser.pipeline import PredictOptions  # noqa: E402
+from segser.runtime.cluster import predict_to_parquet, read_results  # noqa: E402
 
 NO_ADAPT = PredictOptions(adapt="none")  # each file on its own, as the single-process reference
 
@@ -130,7 +130,7 @@ def test_an_interrupted_run_resumes_without_losing_or_duplicating(folder, refere
     the folder). They are killed at the end, found by a tag in their environment."""
     out = tmp_path / "out"
     tag = f"segser-test-{os.getpid()}-{time.time_ns()}"
-    code = (f"from segser.distributed import predict_to_parquet; from segser.timeline import PredictOptions; "
+    code = (f"from segser.runtime.cluster import predict_to_parquet; from segser.pipeline import PredictOptions; "
             f"predict_to_parquet([{str(folder)!r}], {str(out)!r}, workers=1, batch_files=1, "
             "options=PredictOptions(adapt='none'))")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -164,8 +164,8 @@ def test_an_interrupted_run_resumes_without_losing_or_duplicating(folder, refere
 def test_workers_of_a_superseded_run_write_nothing(folder, tmp_path):
     """A worker left over from a killed driver finishes its file after a rerun has
     claimed the folder: its batch is dropped, so the rerun's results hold each file once."""
-    from segser.distributed import Predictor, claim
     from segser.errors import ConfigError
+    from segser.runtime.cluster import Predictor, claim
 
     out = tmp_path / "out"
     first, _ = claim(out)
@@ -201,12 +201,12 @@ def test_cluster_launcher_config_is_valid():
 def test_train_ray_fills_the_same_embedding_cache(local_ray, toy_corpus):
     """Embeddings computed by Ray workers land under the keys a local run reads:
     afterwards a local embedding pass finds every clip in the cache."""
-    from segser import corpora
-    from segser.backbones import create
-    from segser.distributed import embed_on_cluster
-    from segser.embedding import cache_key, embed_manifest
-    from segser.segmenters import Segmentation
+    from segser.encoders.backbones import create
+    from segser.runtime.cluster import embed_on_cluster
+    from segser.segmentation.config import Segmentation
     from segser.settings import cache_dir
+    from segser.training import corpora
+    from segser.training.data import cache_key, embed_manifest
 
     manifest = corpora.load("csv", toy_corpus)
     summary = embed_on_cluster(manifest, "logmel", {}, Segmentation(hop=0.5), workers=2, clips_per_task=8)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from segser import corpora
-from segser.protocols import make_folds
+from segser.training import corpora
+from segser.training.protocols import make_folds
 
 pytestmark = pytest.mark.integration
 
@@ -73,8 +73,8 @@ def test_emobox_ravdess_folds_hold_the_published_actors(shared_data):
 
 
 def test_corpus_errors_are_clear(tmp_path, shared_data):
-    from segser import labels
     from segser.errors import CorpusError, LabelError
+    from segser.training import labels
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(CorpusError, match="no nEMO files"):

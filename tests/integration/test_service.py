@@ -12,7 +12,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 import segser  # noqa: E402
-from segser.service import create_app, upload_name  # noqa: E402
+from segser.serving.service import create_app, upload_name  # noqa: E402
 from tests.conftest import tone  # noqa: E402
 
 pytestmark = pytest.mark.integration

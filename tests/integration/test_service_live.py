@@ -12,7 +12,7 @@ import soundfile as sf
 uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from segser.service import create_app  # noqa: E402
+from segser.serving.service import create_app  # noqa: E402
 from tests.conftest import serve_in_thread, tone  # noqa: E402
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ import soundfile as sf
 
 from segser import predict
 from segser.model import load_model
-from segser.stream import Stream
+from segser.serving.stream import Stream
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,7 @@ def test_memory_bounded_and_bad_chunks(model):
 
 def _voice(shared_data, tmp_path, name, files):
     """One SAVEE speaker's clips back to back (real speech, Opus copies) as one 16 kHz recording."""
-    from segser.audio import load
+    from segser.io.audio import load
 
     files = [shared_data / "savee" / f for f in files]
     path = tmp_path / f"{name}.wav"
@@ -104,7 +104,7 @@ def test_live_adaptation_grows_with_the_voice_and_says_how_much_it_heard(model4,
     """adapt=speaker on a voice that mixes four emotions (TESS's YAF, 15 words each, shuffled): the first segments
     are not adapted (too little speech), later ones report the seconds of speech their statistics come from,
     growing; the clip decision says what the adaptation did and how likely the mood check found one mood."""
-    from segser.audio import load
+    from segser.io.audio import load
 
     words = [p for e in ("angry", "happy", "neutral", "sad") for p in sorted((shared_data / "tess").glob(f"YAF_*_{e}.ogg"))[:15]]
     path = tmp_path / "YAF-mixed.wav"
@@ -155,7 +155,7 @@ def test_the_live_model_streams_equal_predict(long_file, chunk):
 def test_the_live_model_answers_as_soon_as_a_segment_ends(shared_data):
     """Trailing windows: each segment's result comes with its last sample plus at most one 32 ms VAD window (no
     segment is held back for the tail rule: a short tail is dropped), never seconds later as with tiled 5 s windows."""
-    from segser.audio import load
+    from segser.io.audio import load
 
     x = np.concatenate([load(shared_data / "emodb-originals" / "03a01Wa.wav")] * 3)
     live = Stream(sample_rate=16000)  # the live default

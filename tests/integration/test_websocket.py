@@ -14,7 +14,7 @@ websockets = pytest.importorskip("websockets")
 httpx = pytest.importorskip("httpx")
 
 from segser import predict  # noqa: E402
-from segser.service import create_app  # noqa: E402
+from segser.serving.service import create_app  # noqa: E402
 from tests.conftest import serve_in_thread  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -133,9 +133,9 @@ def test_streams_share_the_encoder_and_each_gets_its_own_windows(shared_data):
     own frames back (as from the encoder alone), and a bad call fails for its callers without stopping the rest."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from segser.audio import load
+    from segser.io.audio import load
     from segser.model import load_model
-    from segser.service import SharedWindows
+    from segser.serving.service import SharedWindows
 
     encoder = load_model("live-4class").encoder
     x = np.concatenate([load(f) for f in sorted((shared_data / "emodb").glob("*.flac"))[:20]])

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from segser.audio import load
-from segser.backbones.whisper import load_encoder
-from segser.features import WhisperLogMel
+from segser.encoders.backbones.whisper import load_encoder
+from segser.encoders.features import WhisperLogMel
+from segser.io.audio import load
 from segser.weights import resolve
 
 pytestmark = pytest.mark.integration

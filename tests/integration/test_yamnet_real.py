@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from segser.audio import load
-from segser.backbones import create
-from segser.backbones.yamnet import YAMNetNet, read_tflite
-from segser.features import VGGishLogMel, VGGishLogMelConfig
+from segser.encoders.backbones import create
+from segser.encoders.backbones.yamnet import YAMNetNet, read_tflite
+from segser.encoders.features import VGGishLogMel, VGGishLogMelConfig
+from segser.io.audio import load
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def test_float_h5_release_reader_matches_the_tflite_interpreter(tmp_path, shared
     and read back by the h5 reader give the network the TFLite interpreter runs."""
     pytest.importorskip("ai_edge_litert")
     pytest.importorskip("h5py")
-    from segser.backbones.yamnet import read_keras_h5
+    from segser.encoders.backbones.yamnet import read_keras_h5
     from tests.conftest import write_keras_yamnet_h5
 
     path = shared_models / "yamnet" / "yamnet_spectra_in.tflite"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from segser.audio import FileStream, Resampler, load, resample
 from segser.errors import AudioError
+from segser.io.audio import FileStream, Resampler, load, resample
 from tests.conftest import tone, write
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from segser.augment import NoiseBank, active_noise, active_power, mix_at_snr
+from segser.training.augment import NoiseBank, active_noise, active_power, mix_at_snr
 from tests.conftest import tone, write
 
 

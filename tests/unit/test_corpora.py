@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from segser import corpora, labels
-from segser.corpora import CorpusError
+from segser.training import corpora, labels
+from segser.training.corpora import CorpusError
 from tests.conftest import tone, write
 
 

@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from segser.backbones import create
-from segser.embedding import Embedder, embed_signal
-from segser.segmenters import Segmentation
+from segser.encoders.backbones import create
+from segser.encoders.engine import Embedder, embed_signal
+from segser.segmentation.config import Segmentation
 from tests.conftest import tiny_whisper_checkpoint, tone
 
 
@@ -79,7 +79,7 @@ def test_results_come_as_soon_as_a_window_is_encoded(whisper):
 def test_what_holds_no_speech_is_not_encoded(whisper, shared_data, seg):
     """A real utterance, 10 s of silence, the utterance again: with the speech gate, segments without speech get
     zeros and the silent windows are never encoded; every other segment's embedding is what it was."""
-    from segser.audio import load
+    from segser.io.audio import load
 
     speech = load(shared_data / "emodb-originals" / "03a01Fa.wav")
     x = np.concatenate([speech, np.zeros(160_000, np.float32), speech])
@@ -116,12 +116,13 @@ def test_a_trailing_window_is_the_segment_with_the_audio_before_it(whisper):
     np.testing.assert_allclose(rows[(0.0, 1.0)], whisper.pool(first[:, 50:]), rtol=1e-5, atol=1e-6)
 
 
-TRAINING_MODULES = ("segser.train", "segser.loop", "segser.finetune", "segser.evaluation", "segser.config",
-                    "segser.protocols", "segser.heads.modules", "segser.benchmark", "sklearn")
+TRAINING_MODULES = ("segser.training.train", "segser.training.loop", "segser.training.finetune", "segser.training.evaluation",
+                    "segser.training.config", "segser.training.protocols", "segser.heads.modules", "segser.training.benchmark",
+                    "sklearn")
 
 
 def test_inference_imports_no_training_code():
-    code = ("import sys, segser.inference, segser.model, segser.embedding, segser.service;"
+    code = ("import sys, segser.pipeline, segser.model, segser.encoders.engine, segser.serving.service;"
             f"bad = [m for m in {TRAINING_MODULES!r} if m in sys.modules]; print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

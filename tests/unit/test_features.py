@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from segser.features import VGGishLogMel, WhisperLogMel
+from segser.encoders.features import VGGishLogMel, WhisperLogMel
 from tests.conftest import tone
 
 
@@ -70,7 +70,7 @@ def test_whisper_logmel_matches_librosa_reference():
 
 def test_mfcc40_matches_librosa_on_dc_free_frames():
     librosa = pytest.importorskip("librosa")
-    from segser.features.mfcc import MFCC
+    from segser.encoders.features.mfcc import MFCC
 
     rng = np.random.default_rng(3)
     x = (0.1 * rng.standard_normal(16000)).astype(np.float32)

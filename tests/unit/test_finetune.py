@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 import torch
 
-from segser.config import CorpusSpec, FinetuneConfig, TrainConfig
-from segser.finetune import fit_finetune
 from segser.heads import EmotionHead
-from segser.train import run
+from segser.training.config import CorpusSpec, FinetuneConfig, TrainConfig
+from segser.training.finetune import fit_finetune
+from segser.training.train import run
 from tests.conftest import tiny_whisper_checkpoint, tone
 
 
@@ -25,7 +25,7 @@ def finetune_last_block(bb, network, *, n: int, f1: float, batch_size: int, pati
 
 
 def test_only_the_last_block_moves(tmp_path):
-    from segser.backbones.whisper import Whisper
+    from segser.encoders.backbones.whisper import Whisper
 
     bb = Whisper(weights=tiny_whisper_checkpoint(tmp_path / "w.pt"), layer=-1, context=2.0)
     moved, hist = finetune_last_block(bb, lambda b: b.encoder, n=16, f1=300, batch_size=8, patience=3, epochs=3)
@@ -34,7 +34,7 @@ def test_only_the_last_block_moves(tmp_path):
 
 
 def test_meanstd_fine_tuning_builds_a_head_of_the_right_width(tmp_path):
-    from segser.backbones.whisper import Whisper
+    from segser.encoders.backbones.whisper import Whisper
 
     bb = Whisper(weights=tiny_whisper_checkpoint(tmp_path / "w.pt"), layer="all", context=2.0, pooling="meanstd")
     moved, hist = finetune_last_block(bb, lambda b: b.encoder, n=8, f1=600, batch_size=4, patience=2, epochs=1)
@@ -66,8 +66,8 @@ def test_warm_start_reports_the_frozen_heads_figures(toy_corpus, tmp_path, tiny_
 
 
 def test_efficientnet_b0_partial_finetuning_moves_only_its_last_block(tmp_path, monkeypatch):
-    from segser.backbones import create
-    from segser.backbones.imagenet import EfficientNet
+    from segser.encoders.backbones import create
+    from segser.encoders.backbones.imagenet import EfficientNet
 
     torch.save(EfficientNet("b0").state_dict(), tmp_path / "b0.pth")
     monkeypatch.setenv("SEGSER_EFFICIENTNET_B0", str(tmp_path / "b0.pth"))
@@ -77,8 +77,8 @@ def test_efficientnet_b0_partial_finetuning_moves_only_its_last_block(tmp_path, 
 
 
 def test_in_context_forward_equals_the_frozen_embedding_and_trains(tmp_path):
-    from segser.backbones.whisper import Whisper
-    from segser.finetune import context_windows
+    from segser.encoders.backbones.whisper import Whisper
+    from segser.training.finetune import context_windows
 
     bb = Whisper(weights=tiny_whisper_checkpoint(tmp_path / "w.pt"), layer="all", context=2.0)
     x = np.concatenate([tone(300, 2.2, seed=1), tone(900, 1.3, seed=2)])  # 3.5 s: two windows

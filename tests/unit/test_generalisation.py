@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segser.config import CorpusSpec, TrainConfig
-from segser.evaluation import expected_calibration_error
-from segser.loop import fit_temperature, sample_weights
 from segser.model import load_model
-from segser.train import run
+from segser.training.config import CorpusSpec, TrainConfig
+from segser.training.evaluation import expected_calibration_error
+from segser.training.loop import fit_temperature, sample_weights
+from segser.training.train import run
 
 
 def test_sample_weights_make_every_corpus_and_class_weigh_the_same():
@@ -62,7 +62,7 @@ def test_balanced_calibrated_cross_corpus_run_and_its_model(toy_corpora, tmp_pat
     assert exported.runtime == "onnx" and exported.temperature == model.temperature
     timeline_onnx, _, _ = segser.predict([toy_corpora["b"].parent / "0_sad_1.wav"], exported)
     assert np.allclose(timeline_onnx[["p_angry", "p_sad"]], timeline[["p_angry", "p_sad"]], atol=1e-4)
-    from segser.evaluation import evaluate_model, format_evaluation
+    from segser.training.evaluation import evaluate_model, format_evaluation
 
     ev = evaluate_model(model, [corpora_[0]], progress=False)
     a = ev["conditions"]["clean"]["per_corpus"]["a"]
@@ -82,7 +82,7 @@ def test_leave_one_corpus_out_run_reports_each_held_out_corpus(toy_corpora, tmp_
 def test_cross_corpus_suite_fills_the_matrix_and_its_report(toy_corpora, tmp_path):
     import json
 
-    from segser.benchmark import run_suite
+    from segser.training.benchmark import run_suite
 
     suite = {"name": "toy-cross", "mode": "cross-corpus", "seed": 0, "evaluation_only": ["c"], "pairwise": True,
              "corpora": [{"name": "csv", "root": str(toy_corpora[c]), "options": {"corpus": c}} for c in "abc"],
@@ -100,7 +100,7 @@ def test_cross_corpus_suite_fills_the_matrix_and_its_report(toy_corpora, tmp_pat
 
 
 def test_a_pipeline_can_keep_a_corpus_out_of_training(toy_corpora, tmp_path):
-    from segser.benchmark import run_suite
+    from segser.training.benchmark import run_suite
 
     suite = {"name": "toy-cross", "mode": "cross-corpus", "seed": 0, "pairwise": True,
              "corpora": [{"name": "csv", "root": str(toy_corpora[c]), "options": {"corpus": c}} for c in "abc"],

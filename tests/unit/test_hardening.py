@@ -6,7 +6,7 @@ import pytest
 
 from segser.cli import main
 from segser.errors import ConfigError
-from segser.fileio import RunDirectory
+from segser.io.files import RunDirectory
 
 
 @pytest.fixture()
@@ -48,7 +48,7 @@ def test_train_overwrite_never_replaces_a_folder_that_is_not_a_run(toy_corpus, t
 
 
 def test_ray_out_refuses_a_foreign_folder(tmp_path):
-    from segser.distributed import claim
+    from segser.runtime.cluster import claim
 
     recordings = tmp_path / "recordings"
     before = folder_of_recordings(recordings)
@@ -61,7 +61,7 @@ def test_ray_out_refuses_a_foreign_folder(tmp_path):
 
 def test_a_resumed_ray_folder_accounts_for_earlier_failures(tmp_path):
     """The summary of a rerun counts what the whole folder holds, not only what this run did."""
-    from segser.distributed import _write_parquet, folder_account
+    from segser.runtime.cluster import _write_parquet, folder_account
 
     out = tmp_path / "out"
     _write_parquet(pd.DataFrame({"file": ["a.wav", "b.wav"], "label": ["sad", "sad"]}), out / "decisions" / "part-1.parquet")
@@ -85,10 +85,10 @@ def test_prediction_options_are_checked_in_the_python_api_too(toy_run, toy_corpu
 def test_the_default_adaptation_never_refuses_a_large_batch(toy_run, toy_corpus, monkeypatch):
     """Past the bound on segments held at once, an explicit collection is refused; the default (auto) gives way:
     the batch is predicted without adaptation, and each file says so."""
-    import segser.speakers
+    import segser.adaptation.policy
     from segser import predict
 
-    monkeypatch.setattr(segser.speakers, "MAX_GROUP_SEGMENTS", 10)
+    monkeypatch.setattr(segser.adaptation.policy, "MAX_GROUP_SEGMENTS", 10)
     files = sorted(str(p) for p in (toy_corpus.parent / "wav").glob("s0_*.wav"))  # 12 clips, 24 segments
     _, decisions, errors = predict(files, toy_run, adapt="collection")
     assert decisions.empty and all("more than 10 segments to adapt together" in e for e in errors.values())

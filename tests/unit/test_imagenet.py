@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from segser.backbones import create
-from segser.features.spectrogram_image import SpectrogramImage, SpectrogramImageConfig
+from segser.encoders.backbones import create
+from segser.encoders.features.spectrogram_image import SpectrogramImage, SpectrogramImageConfig
 from tests.conftest import tone
 
 
@@ -122,14 +122,14 @@ TORCHVISION_EFFICIENTNET_PARAMS = {"b0": 5288548, "b1": 7794184, "b2": 9109994, 
 
 @pytest.mark.parametrize("variant", list(TORCHVISION_EFFICIENTNET_PARAMS))
 def test_efficientnet_b0_to_b7_have_torchvisions_parameter_counts(variant):
-    from segser.backbones.imagenet import EfficientNet
+    from segser.encoders.backbones.imagenet import EfficientNet
 
     net = EfficientNet(variant)
     assert sum(p.numel() for p in net.parameters()) == TORCHVISION_EFFICIENTNET_PARAMS[variant]
 
 
 def test_efficientnet_b0_loads_torchvision_format_checkpoint(tmp_path, monkeypatch):
-    from segser.backbones.imagenet import EfficientNet
+    from segser.encoders.backbones.imagenet import EfficientNet
 
     # spot checks of torchvision's key names and shapes for efficientnet_b0
     published = {"features.0.0.weight": (32, 3, 3, 3), "features.0.1.running_var": (32,),

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from segser.aggregate import Tally, decide
-from segser.metrics import classification_metrics, segment_clip_metrics
+from segser.results.aggregate import Tally, decide
+from segser.training.metrics import classification_metrics, segment_clip_metrics
 
 
 def onehot_logits(preds, n=3):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segser.protocols import ProtocolError, make_folds, speaker_independent
+from segser.training.protocols import ProtocolError, make_folds, speaker_independent
 
 
 def manifest(n_speakers, per_speaker, n_classes, seed):
@@ -42,9 +42,9 @@ def test_no_leakage(seed, spec, per):
 def test_no_test_segment_reaches_training(toy_corpus, tmp_path, monkeypatch):
     """Through a real run: the feature rows a head is trained and validated on
     never include a segment of a test clip (overlapping 0.5 s segments)."""
-    from segser import train
-    from segser.config import CorpusSpec, TrainConfig
-    from segser.segmenters import Segmentation
+    from segser.segmentation.config import Segmentation
+    from segser.training import train
+    from segser.training.config import CorpusSpec, TrainConfig
 
     seen = []
     real_fit, real_fold = train.fit_head, train.run_fold
@@ -115,7 +115,7 @@ def test_same_seed_same_folds():
 
 
 def test_never_trained_clips_are_the_evaluation_only_and_test_corpora():
-    from segser.protocols import never_trained
+    from segser.training.protocols import never_trained
 
     m = pd.DataFrame({"corpus": ["a", "b", "c", "a"]})
     assert never_trained("leave-one-corpus-out:c", m).tolist() == [False, False, True, False]

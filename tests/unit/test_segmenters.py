@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from segser.errors import ConfigError, LimitExceeded
-from segser.segmenters import FixedWindows, Segmentation, WholeClip
+from segser.segmentation.config import Segmentation
+from segser.segmentation.windows import FixedWindows, WholeClip
 
 SR = 16000
 

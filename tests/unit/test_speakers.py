@@ -6,13 +6,15 @@ import pandas as pd
 import pytest
 
 from segser import predict
+from segser.adaptation.groups import speaker_groups
+from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS
+from segser.adaptation.statistics import speaker_normalise
 from segser.cli import main
-from segser.config import CorpusSpec, TrainConfig
-from segser.embedding import embed_manifest
 from segser.errors import ConfigError
 from segser.model import load_model
-from segser.speakers import MIN_SPEAKER_SEGMENTS, speaker_groups, speaker_normalise
-from segser.train import run
+from segser.training.config import CorpusSpec, TrainConfig
+from segser.training.data import embed_manifest
+from segser.training.train import run
 
 
 @pytest.fixture()
@@ -68,8 +70,8 @@ def test_speaker_normalised_model_needs_speakers_and_enough_speech(adapted_run, 
 
 
 def test_speakers_are_refused_where_they_cannot_apply(adapted_run, toy_corpus, tmp_path):
-    from segser.distributed import predict_to_parquet
-    from segser.stream import Stream
+    from segser.runtime.cluster import predict_to_parquet
+    from segser.serving.stream import Stream
 
     m = manifest_of(toy_corpus)
     with pytest.raises(ConfigError, match="with --adapt none each file stands alone"):
@@ -86,7 +88,7 @@ def test_a_ray_worker_takes_each_recording_as_its_own_speaker(adapted_run, toy_c
     """The Ray actor's code, run in this process: the same results as predict --speakers file."""
     import soundfile as sf
 
-    from segser.distributed import Predictor, claim, read_results
+    from segser.runtime.cluster import Predictor, claim, read_results
 
     m = manifest_of(toy_corpus)
     one = m.loc[m["speaker"] == "spk3", "path"]
@@ -108,7 +110,7 @@ def test_the_service_takes_each_upload_as_its_own_speaker(adapted_run, toy_corpu
     import soundfile as sf
     from fastapi.testclient import TestClient
 
-    from segser.service import create_app
+    from segser.serving.service import create_app
 
     m = manifest_of(toy_corpus)
     one = m.loc[m["speaker"] == "spk2", "path"]
@@ -148,9 +150,9 @@ def test_speaker_tables(tmp_path):
 
 
 def test_a_batch_over_the_segment_bound_is_refused_whole_with_a_clear_message(adapted_run, toy_corpus, monkeypatch):
-    import segser.speakers
+    import segser.adaptation.policy
 
-    monkeypatch.setattr(segser.speakers, "MAX_GROUP_SEGMENTS", 30)
+    monkeypatch.setattr(segser.adaptation.policy, "MAX_GROUP_SEGMENTS", 30)
     m = manifest_of(toy_corpus)
     m = m[m["speaker"].isin(["spk0", "spk1", "spk2"])]
     groups = {p: ("a" if s == "spk0" else "b") for p, s in zip(m["path"], m["speaker"])}
@@ -172,8 +174,10 @@ def test_a_batch_over_the_segment_bound_is_refused_whole_with_a_clear_message(ad
 def test_the_mood_check_tells_one_mood_from_a_mix_and_reads_the_same_live_as_at_once(tmp_path):
     from types import SimpleNamespace
 
+    from segser.adaptation.live import LiveAdaptation
+    from segser.adaptation.mood import MoodCheck
     from segser.errors import ModelError
-    from segser.speakers import LiveAdaptation, MoodCheck, emotion_directions
+    from segser.training.adaptation_fit import emotion_directions
 
     rng = np.random.default_rng(0)
     d = 16
@@ -222,9 +226,10 @@ def test_adaptation_heads_give_the_torch_heads_calibrated_logits_and_reject_a_ba
 
     import torch
 
+    from segser.adaptation.heads import AdaptationHeads, adapted_logits
+    from segser.adaptation.statistics import Statistics, standardise
     from segser.errors import ModelError
     from segser.heads import EmotionHead
-    from segser.speakers import AdaptationHeads, Statistics, adapted_logits, standardise
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -263,7 +268,7 @@ def test_adaptation_heads_give_the_torch_heads_calibrated_logits_and_reject_a_ba
 def test_emotion_directions_stay_finite_when_a_class_has_one_segment():
     """A fold of a tiny training set can hold one segment of a class (np.cov of one row is NaN): its directions
     come from the classes that have a spread, and are finite and unit length."""
-    from segser.speakers import emotion_directions
+    from segser.training.adaptation_fit import emotion_directions
 
     rng = np.random.default_rng(0)
     Z, y = rng.normal(size=(5, 4)), np.array([0, 1, 1, 1, 2])
@@ -276,7 +281,7 @@ def test_emotion_directions_stay_finite_when_a_class_has_one_segment():
 def test_emotion_directions_equal_the_discriminants_solved_in_full():
     """The k x k form (and, with fewer segments than dimensions, the Woodbury one) gives the linear discriminants
     of the full d x d eigenproblem."""
-    from segser.speakers import emotion_directions
+    from segser.training.adaptation_fit import emotion_directions
 
     rng = np.random.default_rng(1)
     for n, d in ((400, 12), (30, 50)):  # more segments than dimensions, and fewer

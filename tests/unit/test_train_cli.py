@@ -9,10 +9,10 @@ import soundfile as sf
 
 from segser import predict
 from segser.cli import main
-from segser.config import CorpusSpec, TrainConfig
 from segser.errors import ConfigError, LabelError, ModelError
 from segser.model import load_model
-from segser.train import run
+from segser.training.config import CorpusSpec, TrainConfig
+from segser.training.train import run
 from tests.conftest import tone, write
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -189,7 +189,7 @@ def test_cli_config_errors(tmp_path, capsys):
 
 
 def test_backbone_options_are_parsed_by_type(tmp_path):
-    from segser.backbones.whisper import WhisperConfig
+    from segser.encoders.backbones.whisper import WhisperConfig
     from segser.options import parse_pairs
 
     assert parse_pairs(WhisperConfig, ["layer=all", "context=5", "weights=123", "size=base"]) == {
@@ -200,7 +200,7 @@ def test_backbone_options_are_parsed_by_type(tmp_path):
 
 
 def test_help_lists_every_backbone_and_head(capsys):
-    from segser.backbones import REGISTRY
+    from segser.encoders.backbones import REGISTRY
     from segser.heads import HEADS
 
     with pytest.raises(SystemExit):
@@ -235,9 +235,9 @@ def test_committed_recipes_are_valid_configs():
 def test_cli_evaluate_clean_and_noisy_uses_the_training_noise_rule(toy_corpus, tmp_path, capsys):
     """Evaluating a run on its own data with the test noise gives exactly the noisy
     test set a training run with the same seed builds (one seeding rule)."""
-    from segser import corpora
-    from segser.augment import NoiseBank
-    from segser.embedding import NoiseMix, embed_manifest
+    from segser.training import corpora
+    from segser.training.augment import NoiseBank
+    from segser.training.data import NoiseMix, embed_manifest
 
     out = tmp_path / "run"
     assert main(["train", "--speech-gate", "0", "--csv", str(toy_corpus), "--backbone", "logmel", "--epochs", "20",
@@ -258,8 +258,8 @@ def test_cli_evaluate_clean_and_noisy_uses_the_training_noise_rule(toy_corpus, t
     bank = NoiseBank.from_dir(tmp_path / "noise", split="test")
     a = embed_manifest(manifest, model.encoder, model.segmentation, noise=NoiseMix.test_set(bank, 20, seed=0), use_cache=False,
                        progress=False)
-    from segser.config import NoiseConfig
-    from segser.train import embed_data, load_data
+    from segser.training.config import NoiseConfig
+    from segser.training.train import embed_data, load_data
 
     cfg = toy_cfg(toy_corpus, noise=NoiseConfig(dir=str(tmp_path / "noise"), copies=0, test_snrs=(20.0,)))
     feats = embed_data(cfg, load_data(cfg), model.encoder, progress=False)
@@ -267,7 +267,8 @@ def test_cli_evaluate_clean_and_noisy_uses_the_training_noise_rule(toy_corpus, t
 
 
 def test_speaker_normalisation_uses_each_speakers_own_segments_only():
-    from segser.speakers import append_speaker_vectors, speaker_normalise
+    from segser.adaptation.statistics import speaker_normalise
+    from segser.training.adaptation_fit import append_speaker_vectors
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6, 3)).astype(np.float32)
@@ -291,7 +292,7 @@ def test_a_model_with_speaker_vectors_is_refused_by_predict(toy_corpus, tmp_path
 def test_plot_streams_the_file_instead_of_loading_it(toy_corpus, tmp_path, monkeypatch):
     """--plot draws from a min/max envelope gathered while streaming: the whole
     signal is never loaded (a 2 h file took 2.9 GB that way)."""
-    import segser.audio
+    import segser.io.audio
 
     run(toy_cfg(toy_corpus, max_epochs=3), tmp_path / "run", progress=False)
     x = np.concatenate([tone(200 + 10 * k, 1.0, seed=k) for k in range(40)])
@@ -300,7 +301,7 @@ def test_plot_streams_the_file_instead_of_loading_it(toy_corpus, tmp_path, monke
     def refuse(*a, **kw):
         raise AssertionError("the whole file was loaded")
 
-    monkeypatch.setattr(segser.audio, "load", refuse)
+    monkeypatch.setattr(segser.io.audio, "load", refuse)
     assert main(["predict", str(tmp_path / "run"), str(tmp_path / "long.flac"), "--plot", str(tmp_path / "t.png"),
                  "--quiet"]) == 0
     assert (tmp_path / "t.png").stat().st_size > 10_000

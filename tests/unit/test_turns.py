@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from segser.diarization.turns import Turn, TurnOptions, Turns, find_turns
+from segser.diarization.voice import VoiceFeatures, voice_encoder, voice_mel
 from segser.errors import AudioError, ConfigError
-from segser.turns import Turn, TurnOptions, Turns, VoiceFeatures, find_turns, rttm_lines, voice_encoder, voice_mel
+from segser.results.writers import rttm_lines
 
 
 def test_voice_mel_is_resemblyzers_librosa_melspectrogram():
@@ -108,7 +110,7 @@ def test_speakers_of_many_spans_is_who_speaks_most_of_each():
 
 
 def test_textgrid_fills_gaps_and_cuts_overlaps():
-    from segser.outputs import textgrid
+    from segser.results.writers import textgrid
 
     text = textgrid([("emotion S1", [(0.5, 1.5, "happy"), (1.2, 2.0, "sad")])], 3.0)
     assert 'name = "emotion S1"' in text and "intervals: size = 4" in text
@@ -119,15 +121,15 @@ def test_a_conversation_longer_than_the_cap_is_refused_before_any_work(tmp_path,
     """Speaker turns hold the whole recording: its length is checked from the header first."""
     import soundfile as sf
 
-    import segser.inference
+    import segser.pipeline
     from segser.cli import main
 
-    monkeypatch.setattr(segser.inference, "MAX_CONVERSATION_SECONDS", 5.0)
+    monkeypatch.setattr(segser.pipeline, "MAX_CONVERSATION_SECONDS", 5.0)
     sf.write(tmp_path / "long.flac", np.full(16000 * 8, 1e-3, np.float32), 16000)
 
     def refuse(*a, **kw):
         raise AssertionError("the recording was decoded for turns before its length was checked")
 
-    monkeypatch.setattr("segser.audio.load", refuse)
+    monkeypatch.setattr("segser.io.audio.load", refuse)
     assert main(["predict", str(tmp_path / "long.flac"), "--speakers", "auto", "--quiet"]) == 1
     assert "long.flac: 8 s of audio is more than the limit of 5 s" in capsys.readouterr().err

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from segser.audio import load
 from segser.errors import ModelError
-from segser.segmenters import VAD_CONTEXT, VAD_WINDOW, SileroVAD, silero_weights
+from segser.io.audio import load
+from segser.segmentation.vad import VAD_CONTEXT, VAD_WINDOW, SileroVAD, silero_weights
 from segser.weights import resolve
 
 

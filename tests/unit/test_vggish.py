@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from segser.backbones import create
-from segser.backbones.vggish import VGGishNet
+from segser.encoders.backbones import create
+from segser.encoders.backbones.vggish import VGGishNet
 
 
 class TorchVGGishLike(nn.Module):

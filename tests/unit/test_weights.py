@@ -83,9 +83,9 @@ def test_embedding_cache_key_follows_the_weight_files_content_not_their_name(tmp
     """Two different checkpoints under the same file name must not share cached embeddings."""
     import shutil
 
-    from segser.backbones.whisper import Whisper
-    from segser.embedding import cache_key
-    from segser.segmenters import Segmentation
+    from segser.encoders.backbones.whisper import Whisper
+    from segser.segmentation.config import Segmentation
+    from segser.training.data import cache_key
     from tests.conftest import tiny_whisper_checkpoint
 
     (tmp_path / "a").mkdir()

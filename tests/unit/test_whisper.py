@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from segser.backbones.whisper import Whisper, WhisperDims, load_encoder, read_ct2_encoder
+from segser.encoders.backbones.whisper import Whisper, WhisperDims, load_encoder, read_ct2_encoder
 from segser.errors import ConfigError
 from tests.conftest import WHISPER_DIMS, random_openai_state, tiny_whisper_checkpoint
 
@@ -121,7 +121,7 @@ def test_layer_tapping_and_span_pooling(tmp_path):
 
 
 def test_meanstd_pooling_is_the_same_frozen_and_in_context(tmp_path):
-    from segser.finetune import context_windows
+    from segser.training.finetune import context_windows
 
     b = Whisper(weights=tiny_whisper_checkpoint(tmp_path / "m.pt"), layer="all", context=2.0, pooling="meanstd")
     x = (0.1 * np.random.default_rng(1).standard_normal(40000)).astype(np.float32)
@@ -156,7 +156,7 @@ def test_level_option_makes_embeddings_independent_of_recording_level(tmp_path):
 
 
 def test_level_gain_numpy_and_torch_frontends_agree():
-    from segser.features.whisper_logmel import WhisperLogMel, WhisperLogMelConfig, level_gain
+    from segser.encoders.features.whisper_logmel import WhisperLogMel, WhisperLogMelConfig, level_gain
 
     x = (0.002 * np.random.default_rng(3).standard_normal((2, 32000))).astype(np.float32)
     x[1, :16000] = 0.0  # half silence: the level is the speech half's

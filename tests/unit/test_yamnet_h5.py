@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from segser.backbones import create
-from segser.backbones.yamnet import YAMNetNet, _same_pad, read_keras_h5
+from segser.encoders.backbones import create
+from segser.encoders.backbones.yamnet import YAMNetNet, _same_pad, read_keras_h5
 from tests.conftest import tone, write_keras_yamnet_h5, yamnet_keras_variables
 
 h5py = pytest.importorskip("h5py")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import inspect
 
-from ..errors import ConfigError, check_number
+from segser.errors import ConfigError, check_number
 
 HEAD_CLASSES = {"segment": "SegmentClassifier", "mlp": "BaselineMLP", "linear": "Linear", "layersum": "LayerWeightedSum",
                 "tdnn": "TDNN", "efficientnet_tail": "EfficientNetTail", "svm": "SVMHead"}
@@ -47,7 +47,7 @@ def check_head(name: str, options: dict) -> dict:
 
 def parse_head_options(name: str, pairs) -> dict:
     """``["hidden=200", "dropout=0.1"]`` -> typed, checked options (no JSON quoting)."""
-    from ..options import parse_text
+    from segser.options import parse_text
 
     out = {}
     for item in pairs or []:

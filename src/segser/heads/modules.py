@@ -5,8 +5,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, check_choice
-from . import HEAD_CLASSES, check_head
+from segser.errors import ConfigError, check_choice
+from segser.heads import HEAD_CLASSES, check_head
 
 
 class SegmentClassifier(nn.Module):
@@ -127,7 +127,7 @@ class EfficientNetTail(nn.Module):
 
     def __init__(self, in_dim: int, n_classes: int, tail_blocks: int = 4, dropout: float = 0.2, weights=None):
         super().__init__()
-        from ..backbones.imagenet import lite0
+        from segser.encoders.backbones.imagenet import lite0
 
         net, _ = lite0(weights)
         self.blocks = nn.ModuleList(net._blocks[len(net._blocks) - tail_blocks:])

@@ -1,0 +1,260 @@
+"""Writing prediction results as they come: JSON, CSV, an Audacity label
+track, or a table on the terminal. Files are written to a temporary file
+opened before any work (so an unwritable place fails at once) and renamed
+into place when closed: never half-written. Failed inputs are recorded in
+every format (an ``errors`` entry, an ``error`` column, an ``ERROR`` label)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from segser.diarization.turns import Turn
+from segser.errors import ConfigError, display_path
+from segser.results.timeline import columns, file_json
+from segser.results.types import FileResult
+
+FORMATS = (".json", ".csv", ".txt", ".rttm", ".TextGrid")
+
+
+def check_writable(path, what: str) -> None:
+    """Fail before any work if ``path`` cannot be written (missing or read-only folder)."""
+    folder = Path(path).parent if str(Path(path).parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{Path(path).name}.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise ConfigError(f"{display_path(path)}: cannot write the {what} there ({exc.strerror})") from None
+
+
+class Output:
+    """Base: ``add(result)`` per file, ``close()`` at the end (or ``abort()``)."""
+
+    def __init__(self, model, *, path=None, several: bool = True):
+        self.model, self.classes, self.several = model, model.classes, several
+        self.path = Path(path) if path else None
+        if self.path is not None:
+            check_writable(self.path, "results")
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+            self.tmp = Path(tmp)
+            self.out = os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace")
+        else:
+            self.tmp, self.out = None, sys.stdout
+        self.n_ok = self.n_failed = self.n_segments = 0
+        self.begin()
+
+    def begin(self):
+        pass
+
+    def add(self, result: FileResult) -> None:
+        if result.ok:
+            self.n_ok += 1
+            self.n_segments += len(result.segments)
+        else:
+            self.n_failed += 1
+        self.write(result)
+        self.out.flush()
+
+    def write(self, result: FileResult) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def end(self):
+        pass
+
+    def close(self) -> None:
+        self.end()
+        if self.tmp is not None:
+            self.out.close()
+            os.chmod(self.tmp, 0o644)
+            os.replace(self.tmp, self.path)
+        else:
+            self.out.flush()
+
+    def abort(self) -> None:
+        if self.tmp is not None:
+            self.out.close()
+            self.tmp.unlink(missing_ok=True)
+
+
+class JSONOutput(Output):
+    """``{"model", "classes", "files": [...], "errors": {file: message}}``; each file has its
+    ``decision``, ``adaptation`` (what was adapted, with how much speech) and ``segments``."""
+
+    def begin(self):
+        self.out.write(json.dumps({"model": self.model.name, "classes": self.classes})[:-1] + ', "files": [')
+        self.first, self.errors = True, {}
+
+    def write(self, result):
+        if not result.ok:
+            self.errors[display_path(result.file)] = result.error
+            return
+        self.out.write(("\n" if self.first else ",\n") + json.dumps(file_json(result)))
+        self.first = False
+
+    def end(self):
+        self.out.write('\n], "errors": ' + json.dumps(self.errors) + "}\n")
+
+
+class CSVOutput(Output):
+    """One row per segment with its file's clip label and adaptation; a failed file is one row with ``error``."""
+
+    def begin(self):
+        self.columns = ["file"] + columns(self.classes) + ["speaker", "clip_label", "adaptation", "error"]
+        self.out.write(",".join(self.columns) + "\n")
+
+    def write(self, result):
+        name = _csv(display_path(result.file))
+        if not result.ok:
+            self.out.write(name + "," * (len(self.columns) - 2) + "," + _csv(result.error) + "\n")
+            return
+        clip, adapt = _csv(result.decision["label"]), _csv(result.adaptation.get("mode", ""))
+        for r in result.segments.to_dict("records"):
+            values = [f"{r['start']:.3f}", f"{r['end']:.3f}", _csv(r["label"]), _number(r["score"]), f"{r['speech']:.3f}"] + \
+                     [_number(r["p_" + c]) for c in self.classes]
+            self.out.write(",".join([name, *values, _csv(r.get("speaker", "")), clip, adapt, ""]) + "\n")
+
+
+def _number(x: float) -> str:
+    return "" if x != x else f"{x:.4f}"
+
+
+def _csv(text: str) -> str:
+    text = str(text)
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
+
+
+class LabelTrackOutput(Output):
+    """Audacity label track: ``start<TAB>end<TAB>label score`` per segment
+    (with the file name when there are several files); a failed file is an
+    ``ERROR`` label at 0."""
+
+    def write(self, result):
+        prefix = f"{Path(display_path(result.file)).name}: " if self.several else ""
+        if not result.ok:
+            self.out.write(f"0.000\t0.000\tERROR {prefix}{result.error}\n")
+            return
+        for r in result.segments.itertuples(index=False):
+            score = "" if r.score != r.score else f" {r.score:.2f}"
+            self.out.write(f"{r.start:.3f}\t{r.end:.3f}\t{prefix}{r.label}{score}\n")
+
+
+class TableOutput(Output):
+    """The terminal table: segments and the clip decision per file; failures to stderr."""
+
+    def write(self, result):
+        if not result.ok:
+            print(f"segser: skipped {result.error}", file=sys.stderr)
+            return
+        d, classes = result.decision, self.classes
+        w = self.out.write
+        w(f"== {display_path(result.file)}  ({d['duration']:.2f} s, {d['n_segments']} segments)\n")
+        who = "speaker" in result.segments
+        w(f"   {'start':>7} {'end':>7}  " + ("speaker " if who else "") + f"{'emotion':<9} score   "
+          + " ".join(f"{c[:7]:>7}" for c in classes) + "\n")
+        for r in result.segments.to_dict("records"):
+            head = f"   {r['start']:7.2f} {r['end']:7.2f}  " + (f"{r['speaker']:<7} " if who else "")
+            if r["score"] != r["score"]:  # no speech: no emotion
+                w(f"{head}{r['label']:<9}\n")
+                continue
+            w(f"{head}{r['label']:<9} {r['score']:.2f}    " + " ".join(f"{r['p_' + c]:7.2f}" for c in classes) + "\n")
+        for sp, summary in (result.speakers or {}).items():
+            share = ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary["share"].items(), key=lambda kv: -kv[1]))
+            w(f"   speaker {sp}: {summary['speech_seconds']:.1f} s of speech, {summary['decision']['label']}"
+              + (f" ({share})" if share else "") + "\n")
+        score = f"score {d['score']:.2f}, " if d["score"] == d["score"] else ""
+        adapted = result.adaptation.get("mode", "none")
+        adapted = "" if adapted == "none" else f", adapted: {adapted}"
+        w(f"   clip: {d['label']} ({score}rule {d['rule']}{adapted})" + (f"  [{d['notes']}]" if d["notes"] else "") + "\n")
+
+
+class RTTMOutput(Output):
+    """NIST RTTM: one ``SPEAKER`` line per speaker turn (``--speakers auto``), the format diarization tools read."""
+
+    def write(self, result):
+        if not result.ok:
+            print(f"segser: skipped {result.error}", file=sys.stderr)
+            return
+        if result.turns is None:
+            raise ConfigError(f"{display_path(self.path)}: RTTM holds speaker turns; predict with --speakers auto")
+        from segser.diarization.turns import Turn
+        from segser.results.writers import rttm_lines
+
+        turns = [Turn(t["start"], t["end"], t["speaker"], t["overlap"]) for t in result.turns]
+        for line in rttm_lines(turns, Path(display_path(result.file)).stem):
+            self.out.write(line + "\n")
+
+
+class TextGridOutput(Output):
+    """Praat TextGrid (long format): per recording an interval tier of emotions per speaker (one tier
+    ``emotion`` without speakers) and, with found speakers, a tier of their turns. Several recordings: one
+    file per recording beside the given name is not Praat's way, so several inputs are refused."""
+
+    def write(self, result):
+        if not result.ok:
+            print(f"segser: skipped {result.error}", file=sys.stderr)
+            return
+        if self.n_ok > 1:
+            raise ConfigError(f"{display_path(self.path)}: a TextGrid describes one recording; give one input")
+        seg = result.segments
+        end = float(max(seg["end"].max(), result.decision["duration"]))
+        tiers = []
+        groups = seg.groupby("speaker", sort=False) if "speaker" in seg else [("emotion", seg)]
+        for name, rows in groups:
+            tiers.append((f"{name}" if name == "emotion" else f"emotion {name}",
+                          [(r["start"], r["end"], "" if r["label"] == "no speech" else r["label"])
+                           for r in rows.to_dict("records")]))
+        if result.turns:
+            tiers.append(("speakers", [(t["start"], t["end"], t["speaker"] + (" (overlap)" if t["overlap"] else ""))
+                                       for t in result.turns]))
+        self.out.write(textgrid(tiers, end))
+
+
+def textgrid(tiers: list[tuple[str, list]], end: float) -> str:
+    """Praat's long TextGrid text: interval tiers, gaps filled with empty intervals, overlaps cut at the next start."""
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {end:.3f}",
+             "tiers? <exists>", f"size = {len(tiers)}", "item []:"]
+    for k, (name, intervals) in enumerate(tiers, start=1):
+        filled, t = [], 0.0
+        for a, b, text in sorted(intervals):
+            a = max(a, t)
+            if b <= a:
+                continue
+            if a > t:
+                filled.append((t, a, ""))
+            filled.append((a, min(b, end), text))
+            t = min(b, end)
+        if t < end:
+            filled.append((t, end, ""))
+        lines += [f"    item [{k}]:", '        class = "IntervalTier"', f'        name = "{_praat(name)}"', "        xmin = 0",
+                  f"        xmax = {end:.3f}", f"        intervals: size = {len(filled)}"]
+        for i, (a, b, text) in enumerate(filled, start=1):
+            lines += [f"        intervals [{i}]:", f"            xmin = {a:.3f}", f"            xmax = {b:.3f}",
+                      f'            text = "{_praat(text)}"']
+    return "\n".join(lines) + "\n"
+
+
+def _praat(text: str) -> str:
+    return str(text).replace('"', '""')
+
+
+def output_for(path, model, *, several: bool) -> Output:
+    suffix = Path(path).suffix.lower()
+    kinds = {".json": JSONOutput, ".csv": CSVOutput, ".txt": LabelTrackOutput, ".rttm": RTTMOutput,
+             ".textgrid": TextGridOutput}
+    if suffix not in kinds:
+        raise ConfigError(f"{display_path(path)}: unknown output format {suffix!r}; use {', '.join(FORMATS)} "
+                          "(.txt: Audacity labels)")
+    if suffix == ".textgrid" and several:
+        raise ConfigError(f"{display_path(path)}: a TextGrid describes one recording; give one input")
+    return kinds[suffix](model, path=path, several=several)
+
+
+def rttm_lines(turns: list[Turn], file_id: str) -> list[str]:
+    """NIST RTTM ``SPEAKER`` lines (one per turn; an overlap-marked turn keeps its most likely speaker)."""
+    file_id = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in file_id) or "recording"
+    return [f"SPEAKER {file_id} 1 {t.start:.3f} {t.end - t.start:.3f} <NA> <NA> {t.speaker} <NA> <NA>" for t in turns]
+
