@@ -29,16 +29,12 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from segser.adaptation.policy import plan_for  # noqa: E402
-from segser.diarization.turns import THRESHOLD, Turn, TurnOptions, find_turns  # noqa: E402
+from segser.adaptation.policy import NOBODY, adapt_rows, plan_for  # noqa: E402
+from segser.diarization.scoring import der, read_rttm  # noqa: E402
+from segser.diarization.turns import THRESHOLD, TurnOptions, find_turns  # noqa: E402
 from segser.io.audio import load  # noqa: E402
 from segser.model import load_model  # noqa: E402
-from segser.pipeline import (  # noqa: E402
-    PredictOptions,  # noqa: E402
-    _float32,
-    predict_conversation,
-    stream_file,
-)
+from segser.pipeline import Pipeline  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
 from segser.training import corpora  # noqa: E402
 from segser.training import labels as labelsets  # noqa: E402
@@ -95,21 +91,6 @@ def build(manifest, seed: int, speakers: int | None = None):
     return np.clip(total, -1, 1), turns
 
 
-def der(reference, hypothesis):
-    from pyannote.core import Annotation, Segment
-    from pyannote.metrics.diarization import DiarizationErrorRate
-
-    ref, hyp = Annotation(), Annotation()
-    for i, (a, b, sp, *_) in enumerate(reference):
-        ref[Segment(a, b), i] = sp
-    for i, tr in enumerate(hypothesis):
-        hyp[Segment(tr.start, tr.end), i] = tr.speaker
-    uem = None
-    return {"collar_0.25": DiarizationErrorRate(collar=0.25, skip_overlap=True)(ref, hyp, uem=uem),
-            "no_collar": DiarizationErrorRate(collar=0.0, skip_overlap=True)(ref, hyp, uem=uem),
-            "with_overlap": DiarizationErrorRate(collar=0.25, skip_overlap=False)(ref, hyp, uem=uem)}
-
-
 def turn_labels(spans, logits, speech, reference, classes, gate):
     """Each reference turn's emotion: the mean-logit decision of the voiced segments whose middle falls in it."""
     mids = np.array([(a + b) / 2 for a, b in spans])
@@ -125,10 +106,7 @@ def turn_labels(spans, logits, speech, reference, classes, gate):
 
 def sample_wav(options=None):
     path = data_dir() / "conversation" / "sample.wav"
-    reference = []
-    for line in (data_dir() / "conversation" / "sample.rttm").read_text().splitlines():
-        f = line.split()
-        reference.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    reference = read_rttm(data_dir() / "conversation" / "sample.rttm")
     t = time.time()
     found = find_turns(load(path, sample_rate=16000), options)
     return {"speakers_true": len({r[2] for r in reference}), "speakers_found": len(found.speakers),
@@ -164,10 +142,13 @@ def long_conversation(minutes: float) -> dict:
 
 
 def built_set(model, m, speakers, conversations, turn_options) -> dict:
-    """Turns and emotion per turn on ``conversations`` built from manifest ``m`` (seeds 0..N-1)."""
+    """Turns and emotion per turn on ``conversations`` built from manifest ``m`` (seeds 0..N-1), through the
+    shipped pipeline: found speakers (``--speakers auto``), the true speakers adapted by the same rule
+    (:func:`~segser.adaptation.policy.adapt_rows`), and none (the file's default timeline)."""
     classes = model.classes
-    options = PredictOptions()
-    gate = options.gate(model)
+    found_pipeline = Pipeline(model, speakers="auto", turns=turn_options)
+    plain = Pipeline(model)
+    gate = plain.options.gate(model)
     rows = {"DER": [], "DER_count_given": [], "count_right": [], "speakers": [], "seconds_audio": [],
             "seconds_turns": [], "seconds_predict": []}
     y, found_pred, true_pred, none_pred = [], [], [], []
@@ -178,39 +159,29 @@ def built_set(model, m, speakers, conversations, turn_options) -> dict:
             path = Path(tmp) / f"conv{seed}.wav"
             sf.write(path, x, 16000)
             t = time.time()
-            plan = plan_for(model, "auto", n_inputs=1, speakers="auto")
-            result = predict_conversation(model, path, options, plan=plan, turn_options=turn_options)
+            result = found_pipeline.run_file(path)
             rows["seconds_turns"].append(time.time() - t)
-            found = [Turn(t["start"], t["end"], t["speaker"], t["overlap"]) for t in result.turns]
-            n_found = len(result.speakers)
-            rows["DER"].append(der(reference, found))
+            rows["DER"].append(der(reference, result.turns))
             given = find_turns(x, dataclasses.replace(turn_options, num_speakers=n_true))
             rows["DER_count_given"].append(der(reference, given.turns)["collar_0.25"])
-            rows["speakers"].append((n_true, n_found))
-            rows["count_right"].append(n_true == n_found)
+            rows["speakers"].append((n_true, len(result.speakers)))
+            rows["count_right"].append(n_true == len(result.speakers))
             rows["seconds_audio"].append(len(x) / 16000)
             t = time.time()
-            s = stream_file(model, path, _float32, options=options)
+            enc = plain.encode(path)
             rows["seconds_predict"].append(time.time() - t)
-            spans, speech = s.spans, s.speech
-            seg = result.segments
-            found_logits = np.log(np.clip(np.nan_to_num(seg[[f"p_{c}" for c in classes]].to_numpy(float), nan=1e-6),
-                                          1e-9, 1))
-            mids = np.array([(a + b) / 2 for a, b in spans])
-            true_speaker = np.array([next((r[2] for r in reference if r[0] <= mid < r[1]), "-") for mid in mids])
-            true_logits = np.zeros((len(spans), len(classes)), np.float32)
-            voiced = speech >= gate
-            collection = plan.collection(model, s.values, voiced,  # the whole recording, as predict_conversation
-                                         groups=len(set(true_speaker) - {"-"}))
-            for sp in np.unique(true_speaker):
-                rws = true_speaker == sp
-                if sp == "-":
-                    true_logits[rws] = model.logits(s.values[rws])
-                    continue
-                true_logits[rws], _ = plan.adapt(model, s.values[rws], voiced[rws], 0.0, who=sp, collection=collection)
+            spans, speech, voiced = enc.spans, enc.speech, enc.speech >= gate
+            found_logits = model.temperature * np.log(np.clip(np.nan_to_num(
+                result.segments[[f"p_{c}" for c in classes]].to_numpy(float), nan=1e-6), 1e-9, 1))
+            mids = spans.mean(1)
+            true_speaker = np.array([next((r[2] for r in reference if r[0] <= mid < r[1]), NOBODY) for mid in mids],
+                                    dtype=object)
+            true_logits, _, _ = adapt_rows(model, plan_for(model, "auto", inputs=1, speakers="auto"), enc.rows,
+                                           voiced=voiced, groups=true_speaker, seconds=enc.speech_seconds)
             # no speakers: the default timeline of the file (the recording its own group)
-            none_logits, _ = plan_for(model, "auto", n_inputs=1).adapt(model, s.values, voiced, 0.0,
-                                                                       who="the recording")
+            none_logits, _, _ = adapt_rows(model, plan_for(model, "auto", inputs=1), enc.rows, voiced=voiced,
+                                           groups=np.full(len(spans), "file", dtype=object), seconds=enc.speech_seconds)
+            enc.rows.close()
             y += [classes.index(r[3]) for r in reference]
             found_pred += turn_labels(spans, found_logits, speech, reference, classes, gate)
             true_pred += turn_labels(spans, true_logits, speech, reference, classes, gate)

@@ -12,8 +12,9 @@ Writes src/segser/models/<name>/adaptation_heads.npz.
 import argparse
 import json
 
-from segser.adaptation.heads import ADAPTATION_HEADS_FILE, AdaptationHeads
+from segser.adaptation.heads import ADAPTATION_HEADS_FILE
 from segser.model import load_torch_model, resolve_model_dir
+from segser.training.adaptation_fit import heads_from_torch
 from segser.training.config import TrainConfig
 from segser.training.train import fit_adaptation_heads, shipped_training_set
 
@@ -32,7 +33,7 @@ for name in args.models:
     heads = fit_adaptation_heads(cfg, emb.X, y, voiced, speakers, corpus, len(model.classes))
     for kind, (_, temperature) in heads.items():
         print(f"{name}: {kind} head on {int(voiced.sum())} voiced segments, temperature {temperature:.3f}", flush=True)
-    AdaptationHeads.from_torch(heads).save(d / ADAPTATION_HEADS_FILE)
+    heads_from_torch(heads).save(d / ADAPTATION_HEADS_FILE)
     what = {"file": ADAPTATION_HEADS_FILE, "recipe": f"python recipes/default/adaptation_heads.py {name}",
             "trained_on": sorted(set(corpus)), "voiced_segments": int(voiced.sum()), "seed": cfg.seed,
             "temperature": {kind: round(float(t), 4) for kind, (_, t) in heads.items()}}

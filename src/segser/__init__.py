@@ -3,50 +3,36 @@
 >>> import segser
 >>> timeline, decisions, errors = segser.predict(["speech.wav", "folder/"])  # doctest: +SKIP
 
-``timeline`` has one row per segment, indexed by (file, start, end);
-``decisions`` one row per file; ``errors`` maps inputs that could not be read
-to the reason. The built-in default model is used unless ``model=`` names a
-run directory, an exported model or another built-in model.
+``timeline`` has one row per segment, indexed by (file, start, end); ``decisions`` one row per file;
+``errors`` maps inputs that could not be read to the reason. The built-in default model is used unless
+``model=`` names a run directory, an exported model or another built-in model.
 
->>> model = segser.load_model("default-4class")  # doctest: +SKIP
+>>> pipeline = segser.Pipeline("default-4class")               # doctest: +SKIP
+>>> pipeline.classify_file("speech.wav").decision.label        # doctest: +SKIP
 """
 __version__ = "0.1.0"
 
+from segser.model import EmotionModel, load_model  # noqa: E402
+from segser.pipeline import Pipeline, PredictOptions, RunLimits  # noqa: E402
+from segser.results.rows import results_frame  # noqa: E402
+
 
 def predict(inputs, model=None, *, progress: bool = False, runtime: str = "auto", precision: str = "auto",
-            speakers=None, options=None, **option_values):
+            speakers=None, turns=None, options=None, **option_values):
     """Predict every audio file in ``inputs`` (files and/or directories).
 
-    Keywords are :class:`~segser.results.timeline.PredictOptions` (``rule``, ``min_score``, ``segment``, ``hop``,
-    ``vad``, ``speech_gate``, ``adapt``); ``speakers`` says which inputs share a speaker (``adapt="speaker"``).
+    Keywords are :class:`~segser.pipeline.PredictOptions` (``rule``, ``min_score``, ``clip_min_score``,
+    ``segment``, ``hop``, ``vad``, ``speech_gate``, ``adapt``); ``speakers`` says which inputs share a speaker
+    (``all``, ``file``, a ``file,speaker`` CSV or a mapping) or, ``auto``, finds the speakers of each recording
+    (``turns``: :class:`~segser.diarization.turns.TurnOptions`).
 
-    Returns ``(timeline, decisions, errors)``: timeline indexed by (file, start, end), decisions by file
-    (with the adaptation applied to each), errors a {input: message} dict for inputs that could not be
-    processed (the others still are).
+    Returns ``(timeline, decisions, errors)``: the timeline indexed by (file, start, end) (with a ``speaker``
+    column when speakers were found), decisions by file (with the adaptation applied to each as ``adapt_*``),
+    errors a {input: message} dict for inputs that could not be processed (the others still are).
     """
-    import pandas as pd
-
-    from segser.model import load_model
-    from segser.pipeline import options_of
-    from segser.results.timeline import columns, decision_columns, decision_row
-
-    opts = options_of(options, **option_values)
-    m = load_model(model, runtime=runtime, precision=precision)
-    timelines, decisions, errors = [], [], {}
-    for r in m.classify_files(inputs, speakers=speakers, options=opts, progress=progress):
-        if not r.ok:
-            errors[r.file] = r.error
-            continue
-        timelines.append(r.segments.assign(file=r.file))
-        decisions.append(decision_row(r))
-    cols = ["file"] + columns(m.classes)
-    timeline = (pd.concat(timelines, ignore_index=True)[cols] if timelines else pd.DataFrame(columns=cols)).set_index(
-        ["file", "start", "end"])
-    dec = pd.DataFrame(decisions, columns=None if decisions else ["file"] + decision_columns(m.classes))
-    return timeline, dec.set_index("file"), errors
+    pipeline = Pipeline(model, options, speakers=speakers, turns=turns, runtime=runtime, precision=precision,
+                        **option_values)
+    return results_frame(pipeline.run(inputs, progress=progress), pipeline.classes)
 
 
-def load_model(model=None, **options):
-    """A trained model (see :func:`segser.model.load_model`)."""
-    from segser.model import load_model as _load
-    return _load(model, **options)
+__all__ = ["EmotionModel", "Pipeline", "PredictOptions", "RunLimits", "__version__", "load_model", "predict"]

@@ -8,11 +8,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import pkgutil
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from segser import __version__
-from segser.errors import ConfigError, SegserError
+from segser.adaptation.policy import ADAPT_MODES
+from segser.diarization.turns import TurnOptions
+from segser.encoders.backbones import REGISTRY, backbone_class, create
+from segser.errors import ConfigError, SegserError, check_number, display_path
+from segser.heads import HEADS, parse_head_options
+from segser.io.audio import info
+from segser.io.files import write_text
+from segser.model import LIVE_MODEL, load_model
+from segser.options import parse_pairs
+from segser.pipeline import CLIP_CHANCE_MULTIPLE, Pipeline, PredictOptions, expand_inputs
+from segser.results.aggregate import RULES
+from segser.results.plots import plot_timeline
+from segser.results.timeline import SPEECH_GATE
+from segser.results.writers import CSVOutput, JSONOutput, TableOutput, check_writable, output_for
+from segser.runtime import RUNTIMES
+from segser.runtime.cluster import predict_to_parquet
+from segser.runtime.onnx import PRECISIONS
+from segser.segmentation.config import Segmentation
+from segser.serving import listen as live_input
+from segser.serving.limits import MAX_ACTIVE, MAX_WAITING
+from segser.serving.stream import Stream
+from segser.training import corpora
+from segser.training import labels as labelsets
+from segser.training.config import CorpusSpec, TrainConfig
+from segser.training.data import embed_manifest
+from segser.training.evaluation import evaluate_model, format_evaluation
+from segser.training.ray_embed import embed_on_cluster, embeddings_to_parquet
+from segser.weights import availability
 
 
 def _port(text: str) -> int:
@@ -27,8 +57,6 @@ def _port(text: str) -> int:
 
 def _corpus_names() -> list[str]:
     """The corpus recipes (one module each), listed without importing them: the parser is built on every run."""
-    import pkgutil
-
     return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent / "training" / "corpora")])
                   if m.name not in ("base", "generic"))
 
@@ -42,7 +70,6 @@ def _data_args(p):
 
 
 def _corpora(args):
-    from segser.training.config import CorpusSpec
 
     names, roots = list(args.corpus), list(args.root)
     if args.csv:
@@ -54,10 +81,6 @@ def _corpora(args):
 
 
 def cmd_train(args) -> int:
-    from segser.encoders.backbones import backbone_class
-    from segser.heads import parse_head_options
-    from segser.options import parse_pairs
-    from segser.training.config import TrainConfig
     from segser.training.train import format_summary, run
 
     cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
@@ -106,7 +129,6 @@ def cmd_train(args) -> int:
 
 def _embed_on_ray(cfg, address, workers) -> None:
     """Fill the embedding cache from Ray workers (clean, and noisy copies if configured)."""
-    from segser.runtime.cluster import embed_on_cluster
     from segser.training.train import load_data, noise_mixes
 
     data = load_data(cfg)
@@ -118,20 +140,11 @@ def _embed_on_ray(cfg, address, workers) -> None:
 
 
 def cmd_embed(args) -> int:
-    import pandas as pd
-
-    from segser.encoders.backbones import backbone_class, create
-    from segser.options import parse_pairs
-    from segser.runtime.cluster import embed_on_cluster, embeddings_to_parquet
-    from segser.training import corpora
-    from segser.training import labels as labelsets
-    from segser.training.data import embed_manifest
 
     specs = _corpora(args)
     if not specs:
         raise ConfigError("give at least one --corpus and --root (or --csv)")
     options = parse_pairs(backbone_class(args.backbone).config_type, args.backbone_opt, where=f"--backbone-opt ({args.backbone})")
-    from segser.segmentation.config import Segmentation
 
     seg = Segmentation().with_overrides(length=args.segment, hop=args.hop, vad=args.vad)
     manifest = pd.concat([corpora.load(c.name, c.root) for c in specs], ignore_index=True)
@@ -146,90 +159,81 @@ def cmd_embed(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from segser.training.evaluation import evaluate_model, format_evaluation
-
     result = evaluate_model(args.run, list(_corpora(args)), labels=args.labels, out=args.out, rule=args.aggregation,
                             noise=args.noise, snrs=args.snr, seed=args.seed, progress=not args.quiet, adapt=args.adapt)
     print(format_evaluation(result))
     return 0
 
 
-def prediction_options(args):
-    """The one :class:`~segser.results.timeline.PredictOptions` of predict, listen and the Ray path, from their shared options."""
-    from segser.pipeline import PredictOptions
-
+def prediction_options(args) -> PredictOptions:
+    """The one :class:`~segser.pipeline.PredictOptions` of predict and listen, from their shared options."""
     return PredictOptions(segment=args.segment, hop=args.hop, vad=args.vad, rule=args.aggregation,
-                          min_score=args.min_score, speech_gate=args.speech_gate, adapt=getattr(args, "adapt", "none"))
+                          min_score=args.min_score, clip_min_score=args.clip_min_score, speech_gate=args.speech_gate,
+                          adapt=getattr(args, "adapt", "none"))
+
+
+def speaker_options(args) -> tuple[object, TurnOptions | None]:
+    """``--speakers`` and, with ``auto``, the turn options (a number of speakers given without it is an error)."""
+    if args.speakers != "auto":
+        if args.num_speakers is not None or args.max_speakers is not None:
+            raise ConfigError("--num-speakers and --max-speakers go with --speakers auto")
+        return args.speakers, None
+    given = {k: v for k, v in (("num_speakers", args.num_speakers), ("max_speakers", args.max_speakers)) if v is not None}
+    return "auto", TurnOptions(**given)
 
 
 def cmd_predict(args) -> int:
-    from segser.model import load_model
-    from segser.pipeline import expand_inputs, iter_results
-    from segser.results.writers import TableOutput, check_writable, output_for
-
     inputs = list(args.inputs)
     model_ref = args.model
     if model_ref is None and len(inputs) > 1 and Path(inputs[0]).is_dir() and (
             (Path(inputs[0]) / "model.pt").exists() or (Path(inputs[0]) / "export.json").exists()):
         model_ref = inputs.pop(0)  # segser predict RUN FILE...
     options = prediction_options(args)
-    turn_options = None
-    if args.speakers == "auto":
-        from segser.diarization.turns import TurnOptions
-
-        turn_options = TurnOptions(num_speakers=args.num_speakers, max_speakers=args.max_speakers)
-    elif args.num_speakers is not None:
-        raise ConfigError("--num-speakers goes with --speakers auto")
+    speakers, turns = speaker_options(args)
     if args.ray is not None:
-        return _predict_on_ray(args, inputs, model_ref, options, turn_options)
+        return _predict_on_ray(args, inputs, model_ref, options, speakers, turns)
     if args.plot:
         check_writable(args.plot, "plot")
-    model = load_model(model_ref, runtime=args.runtime, precision=args.precision)
-    options.segmentation(model.segmentation)
+    pipeline = Pipeline(model_ref, options, speakers=speakers, turns=turns, runtime=args.runtime, precision=args.precision,
+                        envelope=bool(args.plot))
     several = len(expand_inputs(inputs)[0]) > 1
-    outputs = [output_for(args.out, model, several=several)] if args.out else []
-    if args.json:
-        from segser.results.writers import JSONOutput
-        outputs.append(JSONOutput(model, several=several))
-    elif args.csv:
-        from segser.results.writers import CSVOutput
-        outputs.append(CSVOutput(model, several=several))
-    else:
-        outputs.append(TableOutput(model, several=several))
+    classes, name = pipeline.classes, pipeline.model.name
+    outputs = [output_for(args.out, classes, model_name=name, several=several)] if args.out else []
+    shown = JSONOutput if args.json else CSVOutput if args.csv else TableOutput
+    outputs.append(shown(classes, model_name=name, several=several))
     failed = ok = 0
     try:
-        for result in iter_results(inputs, model, options, progress=not args.quiet, speakers=args.speakers,
-                                   turn_options=turn_options, envelope=bool(args.plot)):
+        for result in pipeline.run(inputs, progress=not args.quiet):
             for o in outputs:
                 o.add(result)
             if not result.ok:
                 failed += 1
+                print(f"segser: skipped {result.error}", file=sys.stderr)
                 continue
             ok += 1
             if args.plot:
-                _plot(args.plot, result, model, several, ok - 1)
+                _plot(args.plot, result, classes, several, ok - 1)
     except BaseException:
         for o in outputs:
             o.abort()
         raise
     for o in outputs:
-        o.close()
-    if args.out:
+        if not o.close():
+            print(f"segser: {display_path(o.path)} not written: no input could be used", file=sys.stderr)
+    if args.out and outputs[0].n_ok:
         print(f"wrote {args.out} ({ok} files, {failed} failed, {outputs[0].n_segments} segments)", file=sys.stderr)
     return 1 if failed or not ok else 0
 
 
-def _predict_on_ray(args, inputs, model_ref, options, turn_options=None) -> int:
-    from segser.model import load_model
-    from segser.runtime.cluster import predict_to_parquet
-
+def _predict_on_ray(args, inputs, model_ref, options, speakers, turns) -> int:
     if not args.out or Path(args.out).suffix:
         raise ConfigError("with --ray, --out names the folder of the Parquet dataset (segments/, decisions/, errors/)")
     if args.plot or args.json or args.csv:
         raise ConfigError("with --ray the results go to --out only (no --plot, --json or --csv)")
-    options.segmentation(load_model(model_ref, runtime=args.runtime).segmentation)
     summary = predict_to_parquet(inputs, args.out, model=model_ref, address=args.ray or None, workers=args.workers,
-                                 runtime=args.runtime, options=options, speakers=args.speakers, turn_options=turn_options)
+                                 runtime=args.runtime, options=options, speakers=speakers, turn_options=turns)
+    for error in summary["failures"].values():
+        print(f"segser: failed {error}", file=sys.stderr)
     print(f"this run: {summary['processed']} files predicted ({summary['skipped_done']} already done), "
           f"{summary['segments']} segments, {summary['errors']} failed; the folder {args.out} now holds "
           f"{summary['done_in_folder']} done and {summary['failed_in_folder']} failed of the {summary['files']} inputs"
@@ -240,14 +244,12 @@ def _predict_on_ray(args, inputs, model_ref, options, turn_options=None) -> int:
     return 1 if summary["failed_in_folder"] or summary["missing_in_folder"] or summary["superseded_batches"] else 0
 
 
-def _plot(path, result, model, several: bool, index: int) -> None:
-    from segser.results.plots import plot_timeline
-
+def _plot(path, result, classes, several: bool, index: int) -> None:
     out = Path(path)
     if several:
         out = out.with_name(f"{out.stem}_{index:03d}_{Path(result.file).stem}{out.suffix}")
     d = result.decision
-    plot_timeline(result.envelope, result.segments, model.classes, out, title=f"{Path(result.file).name}: {d['label']} ({d['rule']})",
+    plot_timeline(result.envelope, result.segments, classes, out, title=f"{Path(result.file).name}: {d.label} ({d.rule})",
                   turns=result.turns)
 
 
@@ -267,8 +269,6 @@ def cmd_benchmark(args) -> int:
 
 
 def cmd_corpus(args) -> int:
-    from segser.training import corpora
-    from segser.training import labels as labelsets
 
     df = corpora.load(args.name, args.root)
     if args.labels:
@@ -276,7 +276,6 @@ def cmd_corpus(args) -> int:
     print(f"{args.name} at {args.root}")
     print(corpora.summary(df))
     if args.out:
-        from segser.io.files import write_text
 
         write_text(Path(args.out), df.to_csv(index=False))
         print(f"manifest written to {args.out}")
@@ -284,7 +283,6 @@ def cmd_corpus(args) -> int:
 
 
 def cmd_weights(args) -> int:
-    from segser.weights import availability
 
     rows = availability()
     if args.json:
@@ -297,15 +295,8 @@ def cmd_weights(args) -> int:
 
 
 def cmd_listen(args) -> int:
-    from segser.errors import check_number
-    from segser.model import LIVE_MODEL, load_model
-    from segser.serving import listen as live_input
-    from segser.serving.stream import Stream
-
     options = prediction_options(args)
     if args.file:
-        from segser.io.audio import info
-
         meta = info(args.file)
         blocks = live_input.file_blocks(args.file, speed=live_input.check_speed(args.speed))
         rate, channels = meta.sample_rate, meta.channels
@@ -316,12 +307,14 @@ def cmd_listen(args) -> int:
                   else live_input.microphone(rate, channels))
     model = load_model(args.model or LIVE_MODEL, runtime=args.runtime)
     live = Stream(model, sample_rate=rate, channels=channels, options=options)
-    live_input.listen(blocks, live, out=args.out, echo=lambda line: print(line, flush=True))
+    decision = live_input.listen(blocks, live, out=args.out, echo=lambda line: print(line, flush=True))
+    if not decision.n_segments:
+        print(f"segser: no segment: {live.seconds:.2f} s of audio came in, too little for one", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_export(args) -> int:
-    from segser.model import load_model
     from segser.runtime.export import export
 
     out = export(load_model(args.model, runtime="torch"), args.out, int8=not args.no_int8, overwrite=args.overwrite)
@@ -330,16 +323,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from segser.serving.service import serve
+    from segser.serving.service import serve  # FastAPI: the service extra
 
     serve(args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, max_audio_s=args.max_audio_s,
-          runtime=args.runtime)
+          max_active=args.max_active, max_waiting=args.max_waiting, runtime=args.runtime)
     return 0
 
 
 def _runtime_args(p, *, precision: bool = True) -> None:
-    from segser.runtime import RUNTIMES
-    from segser.runtime.onnx import PRECISIONS
 
     p.add_argument("--runtime", default="auto", choices=RUNTIMES,
                    help="torch, onnx (onnxruntime: an exported model, or a run exported once into the cache) or auto")
@@ -350,9 +341,6 @@ def _runtime_args(p, *, precision: bool = True) -> None:
 
 def _timeline_args(p, *, adapt: bool = True) -> None:
     """The options of a timeline (PredictOptions), declared once for predict and listen."""
-    from segser.adaptation.policy import ADAPT_MODES
-    from segser.results.aggregate import RULES
-    from segser.results.timeline import SPEECH_GATE
 
     p.add_argument("--aggregation", default="mean_logits", choices=list(RULES), help="clip decision rule")
     p.add_argument("--segment", type=float, help="segment length (s), overriding the model's")
@@ -360,6 +348,9 @@ def _timeline_args(p, *, adapt: bool = True) -> None:
     p.add_argument("--vad", action="store_true", help="segments follow speech (Silero VAD) instead of fixed windows")
     p.add_argument("--min-score", type=float, default=0.0,
                    help="label a segment (and the clip) 'uncertain' when its top probability is below this")
+    p.add_argument("--clip-min-score", type=float,
+                   help=f"label the clip decision 'uncertain' when its probability is below this (default "
+                        f"{CLIP_CHANCE_MULTIPLE:g} x chance: 1 / number of classes)")
     p.add_argument("--speech-gate", type=float,
                    help=f"label a segment 'no speech' (no emotion, no vote) when less than this share of it is speech "
                         f"(default: the model's own, {SPEECH_GATE} for the built-in models; 0 turns the gate off)")
@@ -370,9 +361,6 @@ def _timeline_args(p, *, adapt: bool = True) -> None:
 
 
 def _add_train(sub) -> None:
-    from segser.encoders.backbones import REGISTRY
-    from segser.heads import HEADS
-    from segser.results.aggregate import RULES
 
     t = sub.add_parser("train", help="cross-validate a head on a backbone and write a run directory")
     _data_args(t)
@@ -420,7 +408,6 @@ def _ray_args(p, what: str) -> None:
 
 
 def _add_embed(sub) -> None:
-    from segser.encoders.backbones import REGISTRY
 
     em = sub.add_parser("embed", help="segment embeddings of corpora as Parquet (for training elsewhere)")
     _data_args(em)
@@ -436,7 +423,6 @@ def _add_embed(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    from segser.results.aggregate import RULES
 
     e = sub.add_parser("evaluate", help="evaluate a trained run's model on other data")
     e.add_argument("run", help="run directory (or built-in model name)")
@@ -465,7 +451,7 @@ def _add_predict(sub) -> None:
                          "adaptation per found speaker), all (every input is one speaker), file (each recording its "
                          "own) or a CSV with columns file,speaker")
     pr.add_argument("--num-speakers", type=int, help="with --speakers auto: how many speakers there are")
-    pr.add_argument("--max-speakers", type=int, default=8, help="with --speakers auto: at most this many (default 8)")
+    pr.add_argument("--max-speakers", type=int, help="with --speakers auto: at most this many (default 8)")
     fmt = pr.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--csv", action="store_true", help="segment timeline as CSV")
@@ -487,6 +473,9 @@ def _add_serving(sub) -> None:
     s.add_argument("--port", type=_port, default=8000, help="port to listen on")
     s.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload accepted (MB)")
     s.add_argument("--max-audio-s", type=float, default=600.0, help="longest recording accepted per request (s)")
+    s.add_argument("--max-active", type=int, default=MAX_ACTIVE, help="uploads in work at once (more wait)")
+    s.add_argument("--max-waiting", type=int, default=MAX_WAITING,
+                   help="uploads that may wait for a slot; past that the service answers 503 with Retry-After")
     _runtime_args(s, precision=False)
     s.set_defaults(func=cmd_serve)
 

@@ -1,5 +1,5 @@
-"""A trained emotion model: what predict, live streams, the service, export and
-Ray workers hold. Loading it needs no training code.
+"""A trained emotion model, the artefact: what the pipeline, live streams, the service, export and Ray workers
+hold. Loading it needs no training code; predicting with it is :mod:`segser.pipeline`'s job.
 
 >>> model = load_model("default")            # doctest: +SKIP
 >>> model.classes                             # doctest: +SKIP
@@ -18,11 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+from segser.adaptation.heads import ADAPTATION_HEADS_FILE, AdaptationHeads
+from segser.adaptation.mood import MOOD_CHECK_FILE, MoodCheck
+from segser.encoders.backbones import EXPORT_KINDS, create
 from segser.encoders.engine import Embedder, Encoder
 from segser.errors import ModelError
-from segser.io.files import atomic_path, file_digest
+from segser.io.files import file_digest
 from segser.results.aggregate import softmax
 from segser.runtime import RUNTIMES, has
+from segser.runtime.onnx import EXPORT_CHECKSUM, cached_export, load_exported, prune_stale_exports, weights_unchanged
 from segser.segmentation.config import Segmentation
 
 BUILTIN_DIR = Path(__file__).parent / "models"
@@ -48,8 +52,8 @@ class EmotionModel:
     # without speaker normalisation): adaptation maps a group's moments onto them
     reference: tuple | None = field(default=None, repr=False)
     speech_gate: float = 0.0  # segments with less speech were not trained on and are labelled "no speech"
-    mood: object = field(default=None, repr=False)  # speakers.MoodCheck: does a voice hold one mood (the guard's test)
-    adaptation: object = field(default=None, repr=False)  # speakers.AdaptationHeads: heads for adapted input
+    mood: MoodCheck | None = field(default=None, repr=False)  # does a voice hold one mood (the guard's test)
+    adaptation: AdaptationHeads | None = field(default=None, repr=False)  # heads for adapted input
 
     def __post_init__(self):
         if self.mood is not None and self.reference is not None and self.mood.directions.shape[0] != len(self.reference[0]):
@@ -65,37 +69,12 @@ class EmotionModel:
     def sample_rate(self) -> int:
         return int(self.encoder.sample_rate)
 
-    @property
-    def population(self):
-        """Statistics of the training population's embeddings (None for a speaker-normalised model)."""
-        if self.speaker_norm or self.reference is None:
-            return None
-        from segser.adaptation.statistics import Statistics
-
-        return Statistics(self.reference[0], self.reference[1], 0)
-
     def embedder(self, segmentation: Segmentation | None = None, *, batch_windows: int | None = None,
                  skip_below: float = 0.0) -> Embedder:
         """The streaming engine for this model; ``skip_below``: the speech gate, so what holds no speech is not encoded."""
         seg = segmentation or self.segmentation
         return Embedder(self.encoder, seg.segmenter(vad_file=self.vad_file), batch_windows=batch_windows,
                         vad_file=self.vad_file, skip_below=skip_below, context=seg.context)
-
-    def classify_file(self, path, **options):
-        """The timeline and decision of one recording (:class:`~segser.results.timeline.FileResult`).
-
-        >>> load_model("default-4class").classify_file("speech.wav").decision["label"]  # doctest: +SKIP
-        """
-        from segser.pipeline import options_of, predict_file
-
-        return predict_file(self, path, options_of(**options))
-
-    def classify_files(self, paths, *, speakers=None, options=None, progress: bool = False, **option_values):
-        """:class:`~segser.results.timeline.FileResult` of each input, as each is done (folders expanded;
-        ``speakers`` groups them for adaptation)."""
-        from segser.pipeline import iter_results, options_of
-
-        yield from iter_results(paths, self, options_of(options, **option_values), speakers=speakers, progress=progress)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.head(np.asarray(X, dtype=np.float32)), dtype=np.float32).reshape(len(X), len(self.classes))
@@ -151,8 +130,6 @@ def load_model(model=None, *, runtime: str = "auto", precision: str = "auto") ->
     if (d / "export.json").exists():
         if runtime == "torch":
             raise ModelError(f"{name}: an exported (ONNX) model; it runs with --runtime onnx")
-        from segser.runtime.onnx import load_exported
-
         return EmotionModel(**load_exported(d, name, precision=precision), **companions(d, name))
     if runtime == "onnx" or (runtime == "auto" and has("onnxruntime") and exportable(d)):
         return exported_for(d, name, precision=precision)
@@ -168,8 +145,6 @@ def exportable(d: Path) -> bool:
         cfg = json.loads((d / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    from segser.encoders.backbones import EXPORT_KINDS
-
     return cfg.get("backbone") in EXPORT_KINDS and cfg.get("head") != "svm" and not cfg.get("speaker_vectors")
 
 
@@ -177,12 +152,10 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
     """A run directory or built-in model on the ONNX runtime: its export, made
     once (with torch) into the cache and reused while the model and its
     backbone's weight files are unchanged."""
-    from segser.runtime.onnx import cached_export, load_exported, prune_stale_exports, weights_unchanged
-
     verify_checksum(d, name)
     beside = companions(d, name)
     target = cached_export(d, name)
-    fresh = target.exists() and weights_unchanged(target)
+    fresh = target.exists() and (target / EXPORT_CHECKSUM).exists() and weights_unchanged(target)
     if fresh and precision != "fp32":
         fresh = "int8_file" in json.loads((target / "export.json").read_text()).get("encoder", {})
     if not fresh:
@@ -196,11 +169,8 @@ def exported_for(d: Path, name: str, *, precision: str = "auto") -> EmotionModel
 
 
 def companions(d: Path, name: str) -> dict:
-    """What adaptation reads beside a model's head, where its folder has them: the mood check
-    (speakers.MoodCheck) and the adaptation heads (speakers.AdaptationHeads)."""
-    from segser.adaptation.heads import ADAPTATION_HEADS_FILE, AdaptationHeads
-    from segser.adaptation.mood import MOOD_CHECK_FILE, MoodCheck
-
+    """What adaptation reads beside a model's head, where its folder has them: the mood check and the
+    adaptation heads."""
     return {"mood": MoodCheck.load(d / MOOD_CHECK_FILE, name) if (d / MOOD_CHECK_FILE).exists() else None,
             "adaptation": AdaptationHeads.load(d / ADAPTATION_HEADS_FILE, name)
             if (d / ADAPTATION_HEADS_FILE).exists() else None}
@@ -250,7 +220,6 @@ def _run_config(d: Path, name: str) -> dict:
 def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
     import torch
 
-    from segser.encoders.backbones import create
     from segser.heads import EmotionHead
 
     for f in ("model.pt", "config.json"):
@@ -278,21 +247,3 @@ def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
     return EmotionModel(name, list(state["classes"]), cfg["segmentation"], encoder, head, "torch", card, d,
                         temperature=float(state.get("temperature", 1.0)), speaker_norm=cfg["speaker_norm"],
                         reference=head.reference(), speech_gate=cfg["speech_gate"], **companions(d, name))
-
-
-def save_head(path: Path, head, *, classes: list[str], head_name: str, head_options: dict, in_dim: int,
-              temperature: float = 1.0) -> None:
-    """``model.pt``: the head's state and what rebuilds it. Written through a file
-    handle so the archive's inner names do not depend on the temporary file
-    name: the same training gives a byte-identical file. Settings at their
-    defaults are left out, so files of older recipes stay byte-identical."""
-    import torch
-
-    from segser import __version__
-
-    extra = {"embedding_norm": head.embedding_norm, "layer_dim": head.layer_dim} if head.embedding_norm != "none" else {}
-    if temperature != 1.0:
-        extra["temperature"] = float(temperature)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save({"state_dict": head.state_dict(), "in_dim": in_dim, "classes": classes, "head": head_name,
-                    "head_options": head_options, "segser_version": __version__, **extra}, f)

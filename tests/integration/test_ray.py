@@ -169,14 +169,14 @@ def test_workers_of_a_superseded_run_write_nothing(folder, tmp_path):
 
     out = tmp_path / "out"
     first, _ = claim(out)
-    leftover = Predictor("default", str(out), first, {"adapt": "none"}, "auto", 1)
+    leftover = Predictor("default", str(out), first, {"adapt": "none"}, "auto", 1, None, None)
     wav = str(sorted(folder.glob("*.wav"))[0])
     second, done = claim(out)
     assert second != first and not done
     row = leftover({"part": ["a"], "files": [[wav]]})
     assert row["superseded"].tolist() == [True] and row["files"].tolist() == [0]
     assert not list(out.glob("*/*.parquet"))
-    current = Predictor("default", str(out), second, {"adapt": "none"}, "auto", 1)
+    current = Predictor("default", str(out), second, {"adapt": "none"}, "auto", 1, None, None)
     row = current({"part": ["a"], "files": [[wav]]})
     assert row["superseded"].tolist() == [False] and row["files"].tolist() == [1]
     assert read_results(out)["decisions"]["file"].tolist() == [wav]
@@ -202,11 +202,11 @@ def test_train_ray_fills_the_same_embedding_cache(local_ray, toy_corpus):
     """Embeddings computed by Ray workers land under the keys a local run reads:
     afterwards a local embedding pass finds every clip in the cache."""
     from segser.encoders.backbones import create
-    from segser.runtime.cluster import embed_on_cluster
     from segser.segmentation.config import Segmentation
     from segser.settings import cache_dir
     from segser.training import corpora
     from segser.training.data import cache_key, embed_manifest
+    from segser.training.ray_embed import embed_on_cluster
 
     manifest = corpora.load("csv", toy_corpus)
     summary = embed_on_cluster(manifest, "logmel", {}, Segmentation(hop=0.5), workers=2, clips_per_task=8)

@@ -31,7 +31,9 @@ def stream_file(model, path, chunk_seconds, **kw):
     rows = []
     for i in range(0, len(x), n):
         rows += live.push(x[i:i + n])
-    return rows + live.finish(), live.decision()
+    rows += live.finish()
+    note = live.note()
+    return rows, {**live.decision().as_dict(), **({"adaptation": note.as_dict()} if note is not None else {})}
 
 
 def check_equal(model, path, chunk, **options):

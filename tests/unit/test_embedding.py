@@ -135,13 +135,13 @@ def test_loading_a_torch_model_and_predicting_imports_no_training_code(tmp_path)
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text('{"backbone": "logmel", "segmentation": {"length": 1.0, "hop": 1.0}, "speech_gate": 0}')
-    code = ("import torch, sys; from segser.heads.modules import EmotionHead; from segser.model import save_head;"
+    code = ("import torch, sys; from segser.heads.modules import EmotionHead; from segser.training.loop import save_head;"
             f"h = EmotionHead(6144, 2, 'linear'); save_head(__import__('pathlib').Path({str(run / 'model.pt')!r}), h,"
             "classes=['a', 'b'], head_name='linear', head_options={}, in_dim=6144)")
     subprocess.run([sys.executable, "-c", code], check=True)
     wav = write(tmp_path / "x.wav", tone(300, 1.5))
-    code = ("import sys; import segser; from segser.model import load_model;"
-            f"m = load_model({str(run)!r}, runtime='torch'); r = m.classify_file({str(wav)!r});"
+    code = ("import sys; import segser;"
+            f"r = segser.Pipeline({str(run)!r}, runtime='torch').classify_file({str(wav)!r});"
             f"assert r.ok and len(r.segments) == 2, r;"
             f"bad = [m for m in {TRAINING_MODULES[:-1]!r} if m in sys.modules]; print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

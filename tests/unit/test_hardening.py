@@ -1,5 +1,8 @@
-"""Issue 26's defects, each with a test that fails without its fix: --overwrite replaces only what is
-recognisably segser's own, a Ray result folder is accounted for whole, a speaker table lists a file once."""
+"""Defects found by hostile re-tests, each with a test that fails without its fix: --overwrite replaces only what
+is recognisably segser's own (and never a file an export did not write), an edited export is refused, a Ray
+result folder is accounted for whole, a speaker table lists a file once."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,6 +39,33 @@ def test_export_overwrite_never_replaces_a_folder_that_is_not_an_export(toy_run,
     assert (tmp_path / "exp" / "export.json").exists()
 
 
+def test_export_overwrite_never_deletes_a_file_the_export_did_not_write(toy_run, tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert main(["export", str(toy_run), "--out", str(out), "--no-int8"]) == 0
+    (out / "mynotes.txt").write_text("keep me")
+    assert main(["export", str(toy_run), "--out", str(out), "--overwrite", "--no-int8"]) == 2
+    assert "mynotes.txt, which segser export did not write" in capsys.readouterr().err
+    assert (out / "mynotes.txt").read_text() == "keep me"
+
+
+def test_an_export_whose_export_json_was_edited_is_refused(toy_run, tmp_path, capsys):
+    """Reversing the class names would relabel every prediction: export.json has a checksum of its own."""
+    out = tmp_path / "exp"
+    assert main(["export", str(toy_run), "--out", str(out), "--no-int8"]) == 0
+    wav = str(toy_run.parent / "wav" / "s0_angry_0.wav")
+    capsys.readouterr()
+    assert main(["predict", wav, "--model", str(out), "--adapt", "none"]) == 0
+    doc = json.loads((out / "export.json").read_text())
+    doc["classes"] = doc["classes"][::-1]
+    (out / "export.json").write_text(json.dumps(doc, indent=2))
+    capsys.readouterr()
+    assert main(["predict", wav, "--model", str(out), "--adapt", "none"]) == 2
+    assert "export.json is altered (sha256 mismatch" in capsys.readouterr().err
+    (out / "export.json.sha256").unlink()
+    assert main(["predict", wav, "--model", str(out)]) == 2
+    assert "no export.json.sha256" in capsys.readouterr().err
+
+
 def test_train_overwrite_never_replaces_a_folder_that_is_not_a_run(toy_corpus, tmp_path, capsys):
     recordings = tmp_path / "recordings"
     before = folder_of_recordings(recordings)
@@ -61,14 +91,16 @@ def test_ray_out_refuses_a_foreign_folder(tmp_path):
 
 def test_a_resumed_ray_folder_accounts_for_earlier_failures(tmp_path):
     """The summary of a rerun counts what the whole folder holds, not only what this run did."""
-    from segser.runtime.cluster import _write_parquet, folder_account
+    from segser.runtime.cluster import folder_account, write_parquet
 
     out = tmp_path / "out"
-    _write_parquet(pd.DataFrame({"file": ["a.wav", "b.wav"], "label": ["sad", "sad"]}), out / "decisions" / "part-1.parquet")
-    _write_parquet(pd.DataFrame({"file": ["bad.wav"], "error": ["bad.wav: not audio"]}), out / "errors" / "part-1.parquet")
+    write_parquet(pd.DataFrame({"file": ["a.wav", "b.wav"], "label": ["sad", "sad"]}), out / "decisions" / "part-1.parquet")
+    write_parquet(pd.DataFrame({"file": ["bad.wav"], "error": ["bad.wav: not audio"]}), out / "errors" / "part-1.parquet")
     account = folder_account(out, ["a.wav", "b.wav", "bad.wav", "new.wav"], {})
-    assert account == {"done_in_folder": 2, "failed_in_folder": 1, "missing_in_folder": 1}
-    assert folder_account(out, ["a.wav"], {}) == {"done_in_folder": 1, "failed_in_folder": 0, "missing_in_folder": 0}
+    assert account == {"done_in_folder": 2, "failed_in_folder": 1, "missing_in_folder": 1,
+                       "failures": {"bad.wav": "bad.wav: not audio"}}
+    assert folder_account(out, ["a.wav"], {}) == {"done_in_folder": 1, "failed_in_folder": 0, "missing_in_folder": 0,
+                                                  "failures": {}}
 
 
 def test_prediction_options_are_checked_in_the_python_api_too(toy_run, toy_corpus):
@@ -85,10 +117,10 @@ def test_prediction_options_are_checked_in_the_python_api_too(toy_run, toy_corpu
 def test_the_default_adaptation_never_refuses_a_large_batch(toy_run, toy_corpus, monkeypatch):
     """Past the bound on segments held at once, an explicit collection is refused; the default (auto) gives way:
     the batch is predicted without adaptation, and each file says so."""
-    import segser.adaptation.policy
+    import segser.pipeline
     from segser import predict
 
-    monkeypatch.setattr(segser.adaptation.policy, "MAX_GROUP_SEGMENTS", 10)
+    monkeypatch.setattr(segser.pipeline, "MAX_GROUP_SEGMENTS", 10)
     files = sorted(str(p) for p in (toy_corpus.parent / "wav").glob("s0_*.wav"))  # 12 clips, 24 segments
     _, decisions, errors = predict(files, toy_run, adapt="collection")
     assert decisions.empty and all("more than 10 segments to adapt together" in e for e in errors.values())

@@ -80,7 +80,7 @@ def test_speakers_are_refused_where_they_cannot_apply(adapted_run, toy_corpus, t
         predict([m["path"].iloc[0]], "default", speakers="all", adapt="collection")
     with pytest.raises(ConfigError, match="live streams"):
         Stream(adapted_run, sample_rate=16000)
-    with pytest.raises(ConfigError, match="--speakers file"):
+    with pytest.raises(ConfigError, match="--speakers auto or file"):
         predict_to_parquet([m["path"].iloc[0]], tmp_path / "out", model=str(adapted_run), speakers="all")
 
 
@@ -96,7 +96,7 @@ def test_a_ray_worker_takes_each_recording_as_its_own_speaker(adapted_run, toy_c
     sf.write(long, np.concatenate([sf.read(p, dtype="float32")[0] for p in one]), 16000)
     out = tmp_path / "out"
     run_id, _ = claim(out)
-    worker = Predictor(str(adapted_run), str(out), run_id, {}, "auto", 1)
+    worker = Predictor(str(adapted_run), str(out), run_id, {}, "auto", 1, "file", None)
     row = worker({"part": ["a"], "files": [[str(long), one.iloc[0]]]})
     assert row["files"].tolist() == [2] and row["errors"].tolist() == [1]  # the 1.5 s clip alone is too short
     tables = read_results(out)
@@ -136,7 +136,7 @@ def test_speaker_tables(tmp_path):
     assert speaker_groups(files, str(table)) == {"x": [files[0]], "y": [files[1]]}
     assert speaker_groups(files, {files[0]: "x", files[1]: "x"}) == {"x": files}
     with pytest.raises(ConfigError, match="none of all, file"):
-        speaker_groups(files, "everyone")
+        predict(files, "default", speakers="everyone")
     bad = [(b"file,speaker\na.wav,x\n", "b.wav: not in the speaker table"),
            (b"path;who\n", "header 'file,speaker'"),
            (b"file,speaker\na.wav,x\nb.wav,y\na.wav,y\n", "line 4: a.wav is listed twice \\(speaker 'x'\\)"),
@@ -150,9 +150,9 @@ def test_speaker_tables(tmp_path):
 
 
 def test_a_batch_over_the_segment_bound_is_refused_whole_with_a_clear_message(adapted_run, toy_corpus, monkeypatch):
-    import segser.adaptation.policy
+    import segser.pipeline
 
-    monkeypatch.setattr(segser.adaptation.policy, "MAX_GROUP_SEGMENTS", 30)
+    monkeypatch.setattr(segser.pipeline, "MAX_GROUP_SEGMENTS", 30)
     m = manifest_of(toy_corpus)
     m = m[m["speaker"].isin(["spk0", "spk1", "spk2"])]
     groups = {p: ("a" if s == "spk0" else "b") for p, s in zip(m["path"], m["speaker"])}
@@ -206,9 +206,10 @@ def test_the_mood_check_tells_one_mood_from_a_mix_and_reads_the_same_live_as_at_
     live = LiveAdaptation(model)
     _, heard = live.logits(V, np.ones(len(V)), [(i, i + 1.0) for i in range(len(V))], gate=0.2)
     share = np.bincount((V @ W).argmax(1), minlength=3).max() / len(V)
-    assert live.one_mood_probability() == pytest.approx(check.probability(check.spread((V - mean) / std), share), abs=1e-4)
+    p = live.sample.one_mood_probability()
+    assert p == pytest.approx(check.probability(check.spread((V - mean) / std), share), abs=1e-4)
     assert heard[0] == 0.0 and heard[-1] == pytest.approx(len(V))  # a mix: adapted once warmed up
-    assert live.describe()["one_mood_probability"] < 0.2
+    assert live.note().one_mood_probability == round(p, 3) < 0.2
 
     check.save(tmp_path / "mood.npz")
     back = MoodCheck.load(tmp_path / "mood.npz", "toy")
@@ -222,6 +223,7 @@ def test_adaptation_heads_give_the_torch_heads_calibrated_logits_and_reject_a_ba
     """Heads trained in torch run in numpy (every runtime has them) with the same logits, divided by their own
     temperature; adapted_logits brings them back to the model's temperature, so softmax(logits / model T) is the
     head's calibrated probability; a broken or mismatched file is a clear error."""
+    from dataclasses import replace
     from types import SimpleNamespace
 
     import torch
@@ -230,6 +232,7 @@ def test_adaptation_heads_give_the_torch_heads_calibrated_logits_and_reject_a_ba
     from segser.adaptation.statistics import Statistics, standardise
     from segser.errors import ModelError
     from segser.heads import EmotionHead
+    from segser.training.adaptation_fit import heads_from_torch
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -239,7 +242,7 @@ def test_adaptation_heads_give_the_torch_heads_calibrated_logits_and_reject_a_ba
         module.mean.copy_(torch.randn(12))
         module.std.copy_(torch.rand(12) + 0.5)
         heads[kind] = (module, t)
-    ah = AdaptationHeads.from_torch(heads)
+    ah = heads_from_torch(heads)
     X = rng.normal(size=(20, 12)).astype(np.float32)
     for kind, (module, t) in heads.items():
         with torch.no_grad():
@@ -258,9 +261,8 @@ def test_adaptation_heads_give_the_torch_heads_calibrated_logits_and_reject_a_ba
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ModelError, match="toy: adaptation_heads.npz unreadable"):
         AdaptationHeads.load(tmp_path / "bad.npz", "toy")
-    layers = {k: list(v) for k, v in back.layers.items()}
-    layers["collection"][1] = np.zeros(12, np.float32)  # a zero std
-    np.savez(tmp_path / "zero.npz", **{f"{k}_{i}": a for k, v in layers.items() for i, a in enumerate(v)})
+    AdaptationHeads({**back.heads, "collection": replace(back.heads["collection"], std=np.zeros(12, np.float32))}).save(
+        tmp_path / "zero.npz")  # a zero std
     with pytest.raises(ModelError, match="toy: adaptation_heads.npz holds no valid collection head"):
         AdaptationHeads.load(tmp_path / "zero.npz", "toy")
 

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from segser.diarization.turns import Turn, TurnOptions, Turns, find_turns
+from segser.diarization.turns import TurnOptions, Turns, find_turns
 from segser.diarization.voice import VoiceFeatures, voice_encoder, voice_mel
 from segser.errors import AudioError, ConfigError
+from segser.results.types import Turn
 from segser.results.writers import rttm_lines
 
 
@@ -19,21 +20,23 @@ def test_voice_mel_is_resemblyzers_librosa_melspectrogram():
 
 def test_the_speaker_pass_streamed_in_blocks_equals_the_whole_signal():
     """Mel frames, speech flags and level pushed in blocks of any size (1 sample to 3 s) are those of the whole
-    signal at once, so a long recording is never held whole."""
+    signal at once, so a long recording is never held whole (its frames spill to disk past 80 s)."""
     rng = np.random.default_rng(1)
     t = np.arange(16000 * 7) / 16000
     x = (0.05 * rng.standard_normal(t.size) * (np.sin(2 * np.pi * 0.5 * t) > 0)).astype(np.float32)
     whole = VoiceFeatures()
     whole.push(x)
-    want_mel, want_flags = whole.finish()
+    rows, want_gain, want_flags = whole.finish()
+    want_mel = rows.read(0, len(rows))
     assert len(want_mel) == 1 + len(x) // 160 and len(want_flags) == -(-len(x) // 512)
     for sizes in ([1, 399, 160, 48000], [16000 * 3], [511, 513, 7]):
         f, i, k = VoiceFeatures(), 0, 0
         while i < len(x):
             f.push(x[i:i + sizes[k % len(sizes)]])
             i, k = i + sizes[k % len(sizes)], k + 1
-        mel, flags = f.finish()
-        np.testing.assert_allclose(mel, want_mel, rtol=1e-5, atol=1e-9)
+        rows, gain, flags = f.finish()
+        np.testing.assert_allclose(rows.read(0, len(rows)), want_mel, rtol=1e-5, atol=1e-9)
+        assert gain == pytest.approx(want_gain, rel=1e-9)
         np.testing.assert_array_equal(flags, want_flags)
         assert f.sumsq == pytest.approx(float(np.sum(x.astype(np.float64) ** 2)), rel=1e-9)
 
@@ -117,19 +120,21 @@ def test_textgrid_fills_gaps_and_cuts_overlaps():
     assert text.count("xmin = 1.500") == 1 and 'text = ""' in text and "xmax = 3.000" in text
 
 
-def test_a_conversation_longer_than_the_cap_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
-    """Speaker turns hold the whole recording: its length is checked from the header first."""
+def test_a_conversation_over_the_segment_bound_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    """A conversation's segments wait for its speakers: a recording that would give more than the bound is refused
+    from its header, before a single block is decoded."""
     import soundfile as sf
 
     import segser.pipeline
     from segser.cli import main
+    from segser.io.audio import FileStream
 
-    monkeypatch.setattr(segser.pipeline, "MAX_CONVERSATION_SECONDS", 5.0)
+    monkeypatch.setattr(segser.pipeline, "MAX_GROUP_SEGMENTS", 5)
     sf.write(tmp_path / "long.flac", np.full(16000 * 8, 1e-3, np.float32), 16000)
 
-    def refuse(*a, **kw):
-        raise AssertionError("the recording was decoded for turns before its length was checked")
+    def refuse(self):
+        raise AssertionError("a block was decoded before the recording's length was checked")
 
-    monkeypatch.setattr("segser.io.audio.load", refuse)
+    monkeypatch.setattr(FileStream, "__iter__", refuse)
     assert main(["predict", str(tmp_path / "long.flac"), "--speakers", "auto", "--quiet"]) == 1
-    assert "long.flac: 8 s of audio is more than the limit of 5 s" in capsys.readouterr().err
+    assert "long.flac: 8 s at a 1 s hop would give up to 9 segments (limit 5)" in capsys.readouterr().err

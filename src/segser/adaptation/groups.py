@@ -1,4 +1,12 @@
-"""Which inputs share a speaker: ``all``, ``file``, a ``file,speaker`` table or a mapping."""
+"""Which inputs share a speaker: ``all`` (every input is one speaker), ``file`` (each recording its own), a
+``file,speaker`` table or a mapping {file: speaker}; ``auto`` finds the speakers inside each recording instead
+(:mod:`segser.diarization`).
+
+>>> speaker_groups(["a.wav", "b.wav"], "all")
+{'all inputs': ['a.wav', 'b.wav']}
+>>> speaker_groups(["a.wav", "b.wav"], "file")
+{'a.wav': ['a.wav'], 'b.wav': ['b.wav']}
+"""
 from __future__ import annotations
 
 import csv
@@ -8,9 +16,6 @@ from pathlib import Path
 from segser.errors import ConfigError, display_path
 
 MAX_TABLE_ROWS = 1_000_000
-
-
-
 SPEAKER_MODES = ("all", "file", "auto")
 
 
@@ -43,21 +48,18 @@ def read_speaker_table(path) -> dict[str, str]:
     return table
 
 
-
 def speaker_groups(files: list[str], speakers) -> dict[str, list[str]]:
     """The input files grouped by speaker, in input order. ``speakers``: ``"all"``
     (every input is one speaker), ``"file"`` (each recording is its own speaker),
-    a ``file,speaker`` CSV, or a mapping {file: speaker}."""
+    a ``file,speaker`` CSV, or a mapping {file: speaker} (checked by :func:`segser.adaptation.policy.plan_for`)."""
     if speakers == "all":
         return {"all inputs": list(files)} if files else {}
     if speakers == "file":
         return {f: [f] for f in files}
     if isinstance(speakers, dict):
         table = {os.path.realpath(k): str(v) for k, v in speakers.items()}
-    elif isinstance(speakers, (str, Path)) and Path(speakers).suffix.lower() == ".csv":
-        table = read_speaker_table(speakers)
     else:
-        raise ConfigError(f"speakers: {speakers!r} is none of {', '.join(SPEAKER_MODES)} or a file,speaker CSV")
+        table = read_speaker_table(speakers)
     missing = [f for f in files if os.path.realpath(f) not in table]
     if missing:
         raise ConfigError(f"{display_path(missing[0])}: not in the speaker table"

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segser.diarization.voice import CHUNK, SAMPLE_RATE, VAD_SECONDS, VOICE_BATCH, WINDOW_FRAMES, VoiceFeatures, voice_encoder
+from segser.diarization.voice import CHUNK, SAMPLE_RATE, VAD_SECONDS, VoiceFeatures, embed_windows
 from segser.errors import AudioError, check_number
+from segser.results.types import Turn
 
 MAX_WINDOWS = 3000  # bounds the clustering's memory (n^2 distances): longer recordings get a longer step
 THRESHOLD = 0.32  # cosine distance between clusters' mean embeddings: benchmarks/conversations.py
@@ -55,14 +56,6 @@ class TurnOptions:
         check_number("turn step", self.step, lo=0.1, hi=1.6, unit="s")
         check_number("min_speaker", self.min_speaker, lo=0.0, hi=600.0, unit="s")
         check_number("min_gap", self.min_gap, lo=0.0, hi=10.0, unit="s")
-
-
-@dataclass(frozen=True)
-class Turn:
-    start: float
-    end: float
-    speaker: str
-    overlap: bool = False
 
 
 @dataclass
@@ -94,9 +87,6 @@ class Turns:
                     best, most = sp, c
             out.append(best)
         return out
-
-
-# --- the voice encoder ----------------------------------------------------------------------------------
 
 
 # --- turns ------------------------------------------------------------------------------------------------
@@ -170,33 +160,25 @@ def turns_of(features: VoiceFeatures, options: TurnOptions | None = None, *, whe
              encoder_path=None) -> Turns:
     options = options or TurnOptions()
     duration = features.samples / SAMPLE_RATE
-    mel, speech = features.finish()
+    mel, gain, speech = features.finish()
     if not speech.any():
+        mel.close()
         raise AudioError(where, "no speech found by the voice activity detector: no speaker turns")
     starts = _windows(speech, duration, options.step)
     step = max(options.step, duration / MAX_WINDOWS)
     notes = []
     if len(starts) == 0:  # less than 0.8 s of speech in any 1.6 s: one speaker, nothing to tell apart
-        labels, starts = np.zeros(0, int), np.zeros(0, int)
+        labels = np.zeros(0, int)
         notes.append("too little continuous speech to tell speakers apart: one speaker")
     else:
-        import torch  # its LSTM: 1 h of windows in 15 s, a numpy LSTM took 21 s
-
-        net = voice_encoder(encoder_path)
-
-        def window(a):  # the last windows may reach past the end: zero frames there
-            w = mel[a: a + WINDOW_FRAMES]
-            return w if len(w) == WINDOW_FRAMES else np.pad(w, ((0, WINDOW_FRAMES - len(w)), (0, 0)))
-        with torch.no_grad():
-            E = [net(torch.from_numpy(np.stack([window(a) for a in starts[b:b + VOICE_BATCH]]))).numpy()
-                 for b in range(0, len(starts), VOICE_BATCH)]
-        labels = _cluster(np.concatenate(E), options, step)
+        labels = _cluster(embed_windows(mel, starts, gain=gain, encoder_path=encoder_path), options, step)
         found = len(np.unique(labels))
         if options.num_speakers is not None and found < options.num_speakers:
             notes.append(f"{found} distinct voice{'s' if found > 1 else ''} found of the {options.num_speakers} asked for")
+    mel.close()
     # votes per 32 ms speech window
     k = int(labels.max()) + 1 if len(labels) else 1
-    votes = np.zeros((len(speech), k))
+    votes = np.zeros((len(speech), k), np.float32)
     for s, lab in zip(starts, labels):
         a, b = int(s / 100 / VAD_SECONDS), int(math.ceil((s / 100 + 1.6) / VAD_SECONDS))
         votes[a:b, lab] += 1

@@ -74,8 +74,8 @@ def plot_timeline(envelope, timeline, classes, path, *, title: str = "", turns=N
             lane.add_patch(plt.Rectangle((r.start, y + 0.15), r.end - r.start, 0.6, lw=0,
                                          color=EMOTION_COLOURS.get(r.label, "#444444")))
         for tr in turns or []:
-            if tr["speaker"] == sp:
-                lane.plot([tr["start"], tr["end"]], [y + 0.08, y + 0.08], color="0.2" if not tr["overlap"] else "0.6", lw=2)
+            if tr.speaker == sp:
+                lane.plot([tr.start, tr.end], [y + 0.08, y + 0.08], color="0.2" if not tr.overlap else "0.6", lw=2)
     lane.set_ylim(0, lanes)
     lane.set_yticks([lanes - 1 - k + 0.45 for k in range(lanes)], [str(sp) if sp is not None else "emotion" for sp in speakers],
                     fontsize=8)

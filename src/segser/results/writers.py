@@ -1,8 +1,12 @@
-"""Writing prediction results as they come: JSON, CSV, an Audacity label
-track, or a table on the terminal. Files are written to a temporary file
-opened before any work (so an unwritable place fails at once) and renamed
-into place when closed: never half-written. Failed inputs are recorded in
-every format (an ``errors`` entry, an ``error`` column, an ``ERROR`` label)."""
+"""Writing prediction results as they come: JSON, CSV, an Audacity label track, NIST RTTM, a Praat TextGrid,
+or a table on the terminal, each from the rows of :mod:`segser.results.rows`.
+
+A file is written to a temporary file opened before any work (so an unwritable place fails at once) and
+renamed into place when closed: never half-written. Failed inputs are recorded where the format can say so
+(an ``errors`` entry, an ``error`` column, an ``ERROR`` label); a format that describes recordings only (RTTM,
+TextGrid) is not written at all when no input succeeded. Writers print nothing about failures: the caller
+names each failed input once.
+"""
 from __future__ import annotations
 
 import json
@@ -11,10 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from segser.diarization.turns import Turn
 from segser.errors import ConfigError, display_path
-from segser.results.timeline import columns, file_json
-from segser.results.types import FileResult
+from segser.results.rows import cells, csv_text, extra_columns, file_header, segment_rows
+from segser.results.timeline import columns
+from segser.results.types import NO_SPEECH, FileResult, Turn
 
 FORMATS = (".json", ".csv", ".txt", ".rttm", ".TextGrid")
 
@@ -32,10 +36,13 @@ def check_writable(path, what: str) -> None:
 
 
 class Output:
-    """Base: ``add(result)`` per file, ``close()`` at the end (or ``abort()``)."""
+    """Base: ``add(result)`` per file, ``close()`` at the end (False: nothing was worth writing, no file), or
+    ``abort()``."""
 
-    def __init__(self, model, *, path=None, several: bool = True):
-        self.model, self.classes, self.several = model, model.classes, several
+    needs_success = False  # a format that describes recordings: no file when every input failed
+
+    def __init__(self, classes, *, model_name: str = "", path=None, several: bool = True):
+        self.classes, self.model_name, self.several = list(classes), model_name, several
         self.path = Path(path) if path else None
         if self.path is not None:
             check_writable(self.path, "results")
@@ -65,7 +72,10 @@ class Output:
     def end(self):
         pass
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        if self.needs_success and not self.n_ok:
+            self.abort()
+            return False
         self.end()
         if self.tmp is not None:
             self.out.close()
@@ -73,6 +83,7 @@ class Output:
             os.replace(self.tmp, self.path)
         else:
             self.out.flush()
+        return True
 
     def abort(self) -> None:
         if self.tmp is not None:
@@ -81,18 +92,23 @@ class Output:
 
 
 class JSONOutput(Output):
-    """``{"model", "classes", "files": [...], "errors": {file: message}}``; each file has its
-    ``decision``, ``adaptation`` (what was adapted, with how much speech) and ``segments``."""
+    """``{"model", "classes", "files": [...], "errors": {file: message}}``; each file has its ``decision``,
+    ``adaptation`` (what was adapted, with how much speech), ``turns`` and ``speakers`` when speakers were found,
+    and ``segments``, written one by one."""
 
     def begin(self):
-        self.out.write(json.dumps({"model": self.model.name, "classes": self.classes})[:-1] + ', "files": [')
+        self.out.write(json.dumps({"model": self.model_name, "classes": self.classes})[:-1] + ', "files": [')
         self.first, self.errors = True, {}
 
     def write(self, result):
         if not result.ok:
             self.errors[display_path(result.file)] = result.error
             return
-        self.out.write(("\n" if self.first else ",\n") + json.dumps(file_json(result)))
+        head = json.dumps(file_header(result))[:-1]
+        self.out.write(("\n" if self.first else ",\n") + head + ', "segments": [')
+        for i, row in enumerate(segment_rows(result)):
+            self.out.write(("" if i == 0 else ", ") + json.dumps(row))
+        self.out.write("]}")
         self.first = False
 
     def end(self):
@@ -103,112 +119,98 @@ class CSVOutput(Output):
     """One row per segment with its file's clip label and adaptation; a failed file is one row with ``error``."""
 
     def begin(self):
-        self.columns = ["file"] + columns(self.classes) + ["speaker", "clip_label", "adaptation", "error"]
+        self.columns = ["file"] + columns(self.classes, ("speaker", "text")) + ["clip_label", "adaptation", "error"]
         self.out.write(",".join(self.columns) + "\n")
 
     def write(self, result):
-        name = _csv(display_path(result.file))
+        name = csv_text(display_path(result.file))
         if not result.ok:
-            self.out.write(name + "," * (len(self.columns) - 2) + "," + _csv(result.error) + "\n")
+            self.out.write(name + "," * (len(self.columns) - 2) + "," + csv_text(result.error) + "\n")
             return
-        clip, adapt = _csv(result.decision["label"]), _csv(result.adaptation.get("mode", ""))
-        for r in result.segments.to_dict("records"):
-            values = [f"{r['start']:.3f}", f"{r['end']:.3f}", _csv(r["label"]), _number(r["score"]), f"{r['speech']:.3f}"] + \
-                     [_number(r["p_" + c]) for c in self.classes]
-            self.out.write(",".join([name, *values, _csv(r.get("speaker", "")), clip, adapt, ""]) + "\n")
-
-
-def _number(x: float) -> str:
-    return "" if x != x else f"{x:.4f}"
-
-
-def _csv(text: str) -> str:
-    text = str(text)
-    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
+        clip = csv_text(result.decision.label)
+        adapt = csv_text(result.adaptation.label if result.adaptation is not None else "")
+        for row in segment_rows(result):
+            self.out.write(",".join([name, *cells(row, self.classes, ("speaker", "text")), clip, adapt, ""]) + "\n")
 
 
 class LabelTrackOutput(Output):
-    """Audacity label track: ``start<TAB>end<TAB>label score`` per segment
-    (with the file name when there are several files); a failed file is an
-    ``ERROR`` label at 0."""
+    """Audacity label track: ``start<TAB>end<TAB>label score`` per segment (with the file name when there are
+    several files, the speaker when speakers were found); a failed file is an ``ERROR`` label at 0."""
 
     def write(self, result):
         prefix = f"{Path(display_path(result.file)).name}: " if self.several else ""
         if not result.ok:
             self.out.write(f"0.000\t0.000\tERROR {prefix}{result.error}\n")
             return
-        for r in result.segments.itertuples(index=False):
-            score = "" if r.score != r.score else f" {r.score:.2f}"
-            self.out.write(f"{r.start:.3f}\t{r.end:.3f}\t{prefix}{r.label}{score}\n")
+        for r in segment_rows(result):
+            who = f"{r['speaker']} " if r.get("speaker") not in (None, "-") else ""
+            score = "" if r["score"] is None else f" {r['score']:.2f}"
+            self.out.write(f"{r['start']:.3f}\t{r['end']:.3f}\t{prefix}{who}{r['label']}{score}\n")
 
 
 class TableOutput(Output):
-    """The terminal table: segments and the clip decision per file; failures to stderr."""
+    """The terminal table: segments and the clip decision per file (failures are named by the caller)."""
 
     def write(self, result):
         if not result.ok:
-            print(f"segser: skipped {result.error}", file=sys.stderr)
             return
         d, classes = result.decision, self.classes
         w = self.out.write
-        w(f"== {display_path(result.file)}  ({d['duration']:.2f} s, {d['n_segments']} segments)\n")
-        who = "speaker" in result.segments
+        w(f"== {display_path(result.file)}  ({d.duration:.2f} s, {d.n_segments} segments)\n")
+        who = "speaker" in extra_columns(result)
         w(f"   {'start':>7} {'end':>7}  " + ("speaker " if who else "") + f"{'emotion':<9} score   "
           + " ".join(f"{c[:7]:>7}" for c in classes) + "\n")
-        for r in result.segments.to_dict("records"):
+        for r in segment_rows(result):
             head = f"   {r['start']:7.2f} {r['end']:7.2f}  " + (f"{r['speaker']:<7} " if who else "")
-            if r["score"] != r["score"]:  # no speech: no emotion
+            if r["score"] is None:  # no speech: no emotion
                 w(f"{head}{r['label']:<9}\n")
                 continue
             w(f"{head}{r['label']:<9} {r['score']:.2f}    " + " ".join(f"{r['p_' + c]:7.2f}" for c in classes) + "\n")
         for sp, summary in (result.speakers or {}).items():
-            share = ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary["share"].items(), key=lambda kv: -kv[1]))
-            w(f"   speaker {sp}: {summary['speech_seconds']:.1f} s of speech, {summary['decision']['label']}"
+            share = ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary.share.items(), key=lambda kv: -kv[1]))
+            w(f"   speaker {sp}: {summary.speech_seconds:.1f} s of speech, {summary.decision.label}"
               + (f" ({share})" if share else "") + "\n")
-        score = f"score {d['score']:.2f}, " if d["score"] == d["score"] else ""
-        adapted = result.adaptation.get("mode", "none")
+        score = f"score {d.score:.2f}, " if d.score == d.score else ""
+        adapted = result.adaptation.label if result.adaptation is not None else "none"
         adapted = "" if adapted == "none" else f", adapted: {adapted}"
-        w(f"   clip: {d['label']} ({score}rule {d['rule']}{adapted})" + (f"  [{d['notes']}]" if d["notes"] else "") + "\n")
+        w(f"   clip: {d.label} ({score}rule {d.rule}{adapted})" + (f"  [{d.notes}]" if d.notes else "") + "\n")
 
 
 class RTTMOutput(Output):
     """NIST RTTM: one ``SPEAKER`` line per speaker turn (``--speakers auto``), the format diarization tools read."""
 
+    needs_success = True
+
     def write(self, result):
         if not result.ok:
-            print(f"segser: skipped {result.error}", file=sys.stderr)
             return
         if result.turns is None:
             raise ConfigError(f"{display_path(self.path)}: RTTM holds speaker turns; predict with --speakers auto")
-        from segser.diarization.turns import Turn
-        from segser.results.writers import rttm_lines
-
-        turns = [Turn(t["start"], t["end"], t["speaker"], t["overlap"]) for t in result.turns]
-        for line in rttm_lines(turns, Path(display_path(result.file)).stem):
+        for line in rttm_lines(result.turns, Path(display_path(result.file)).stem):
             self.out.write(line + "\n")
 
 
 class TextGridOutput(Output):
-    """Praat TextGrid (long format): per recording an interval tier of emotions per speaker (one tier
-    ``emotion`` without speakers) and, with found speakers, a tier of their turns. Several recordings: one
-    file per recording beside the given name is not Praat's way, so several inputs are refused."""
+    """Praat TextGrid (long format) of one recording: an interval tier of emotions per speaker (one tier
+    ``emotion`` without speakers) and, with found speakers, a tier of their turns."""
+
+    needs_success = True
 
     def write(self, result):
         if not result.ok:
-            print(f"segser: skipped {result.error}", file=sys.stderr)
             return
         if self.n_ok > 1:
             raise ConfigError(f"{display_path(self.path)}: a TextGrid describes one recording; give one input")
         seg = result.segments
-        end = float(max(seg["end"].max(), result.decision["duration"]))
+        end = float(max(seg["end"].max(), result.decision.duration))
         tiers = []
         groups = seg.groupby("speaker", sort=False) if "speaker" in seg else [("emotion", seg)]
         for name, rows in groups:
             tiers.append((f"{name}" if name == "emotion" else f"emotion {name}",
-                          [(r["start"], r["end"], "" if r["label"] == "no speech" else r["label"])
-                           for r in rows.to_dict("records")]))
+                          [(a, b, "" if label == NO_SPEECH else label)
+                           for a, b, label in zip(rows["start"], rows["end"], rows["label"])]))
         if result.turns:
-            tiers.append(("speakers", [(t["start"], t["end"], t["speaker"] + (" (overlap)" if t["overlap"] else ""))
+            tiers.append(("speakers", [(t.start, t.end, t.speaker + (" (overlap)" if t.overlap else ""))
                                        for t in result.turns]))
         self.out.write(textgrid(tiers, end))
 
@@ -241,7 +243,13 @@ def _praat(text: str) -> str:
     return str(text).replace('"', '""')
 
 
-def output_for(path, model, *, several: bool) -> Output:
+def rttm_lines(turns: list[Turn], file_id: str) -> list[str]:
+    """NIST RTTM ``SPEAKER`` lines (one per turn; an overlap-marked turn keeps its most likely speaker)."""
+    file_id = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in file_id) or "recording"
+    return [f"SPEAKER {file_id} 1 {t.start:.3f} {t.end - t.start:.3f} <NA> <NA> {t.speaker} <NA> <NA>" for t in turns]
+
+
+def output_for(path, classes, *, model_name: str = "", several: bool) -> Output:
     suffix = Path(path).suffix.lower()
     kinds = {".json": JSONOutput, ".csv": CSVOutput, ".txt": LabelTrackOutput, ".rttm": RTTMOutput,
              ".textgrid": TextGridOutput}
@@ -250,11 +258,4 @@ def output_for(path, model, *, several: bool) -> Output:
                           "(.txt: Audacity labels)")
     if suffix == ".textgrid" and several:
         raise ConfigError(f"{display_path(path)}: a TextGrid describes one recording; give one input")
-    return kinds[suffix](model, path=path, several=several)
-
-
-def rttm_lines(turns: list[Turn], file_id: str) -> list[str]:
-    """NIST RTTM ``SPEAKER`` lines (one per turn; an overlap-marked turn keeps its most likely speaker)."""
-    file_id = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in file_id) or "recording"
-    return [f"SPEAKER {file_id} 1 {t.start:.3f} {t.end - t.start:.3f} <NA> <NA> {t.speaker} <NA> <NA>" for t in turns]
-
+    return kinds[suffix](classes, model_name=model_name, path=path, several=several)

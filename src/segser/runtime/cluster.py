@@ -30,7 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segser.errors import ConfigError
+from segser.adaptation.policy import plan_for
+from segser.diarization.turns import TurnOptions
+from segser.errors import AudioError, ConfigError
+from segser.options import as_dict
+from segser.pipeline import Pipeline, PredictOptions, expand_inputs
+from segser.results.rows import results_frame
+from segser.results.types import FileResult
 
 TABLES = ("segments", "decisions", "errors")
 BATCH_FILES = 16
@@ -58,7 +64,7 @@ def cluster(address: str | None = None, *, num_cpus: int | None = None):
             ray.shutdown()
 
 
-def _write_parquet(table: pd.DataFrame, path: Path) -> None:
+def write_parquet(table: pd.DataFrame, path: Path) -> None:
     """Write a Parquet file whole or not at all (temporary sibling, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -120,46 +126,29 @@ def done_files(out: Path) -> set[str]:
 
 
 class Predictor:
-    """A Ray actor: the model loaded once; each batch of files -> its three Parquet partitions."""
+    """A Ray actor: the pipeline (its model loaded once); each batch of files -> its three Parquet partitions."""
 
-    def __init__(self, model_ref, out: str, run: str, options: dict, runtime: str, threads: int, turns: dict | None = None):
-        from segser.model import load_model
-        from segser.pipeline import PredictOptions
-
-        _set_threads(threads)
-        self.model = load_model(model_ref, runtime=runtime)
-        self.out, self.run, self.options = Path(out), run, PredictOptions(**options)
-        self.turns = turns  # TurnOptions fields when each recording's speakers are to be found
-        if turns is not None:
-            from segser.diarization.turns import TurnOptions
-
-            self.turn_options = TurnOptions(**turns)
-        else:
-            self.turn_options = None
+    def __init__(self, model_ref, out: str, run: str, options: dict, runtime: str, threads: int, speakers: str | None,
+                 turns: dict | None):
+        set_threads(threads)
+        self.pipeline = Pipeline(model_ref, PredictOptions(**options), speakers=speakers,
+                                 turns=TurnOptions(**turns) if turns is not None else None, runtime=runtime)
+        self.out, self.run = Path(out), run
 
     def __call__(self, batch: dict) -> dict:
-        from segser.errors import AudioError
-        from segser.pipeline import predict_file
-        from segser.results.timeline import columns, decision_columns, decision_row
-
         rows = {"part": [], "files": [], "segments": [], "errors": [], "seconds": [], "audio_seconds": [],
                 "superseded": []}
         for part, files in zip(batch["part"], batch["files"]):
             t0 = time.time()
-            segments, decisions, errors = [], [], []
+            results = []
             for f in files:
                 try:
-                    r = predict_file(self.model, f, self.options, turn_options=self.turn_options)
+                    results.append(self.pipeline.run_file(f))
                 except AudioError as exc:
-                    errors.append({"file": f, "error": str(exc)})
-                    continue
-                segments.append(r.segments.assign(file=f))
-                decisions.append(decision_row(r))
-            cols = ["file"] + columns(self.model.classes) + (["speaker"] if self.turns is not None else [])
-            tables = {"segments": pd.concat(segments, ignore_index=True)[cols] if segments else pd.DataFrame(columns=cols),
-                      "decisions": pd.DataFrame(decisions, columns=None if decisions else
-                                                ["file"] + decision_columns(self.model.classes)),
-                      "errors": pd.DataFrame(errors, columns=["file", "error"])}
+                    results.append(FileResult(f, error=str(exc)))
+            timeline, decisions, errors = results_frame(results, self.pipeline.classes)
+            tables = {"segments": timeline.reset_index(), "decisions": decisions.reset_index(),
+                      "errors": pd.DataFrame([{"file": f, "error": e} for f, e in errors.items()], columns=["file", "error"])}
             with _locked(self.out, exclusive=False):
                 try:
                     kept = (self.out / ".owner").read_text() == self.run
@@ -167,14 +156,14 @@ class Predictor:
                     kept = False
                 if kept:  # decisions last: a file counts as done once its decision is written
                     for table in ("segments", "errors", "decisions"):
-                        _write_parquet(tables[table], self.out / table / f"part-{part}.parquet")
+                        write_parquet(tables[table], self.out / table / f"part-{part}.parquet")
             rows["part"].append(part)
             rows["superseded"].append(not kept)
             rows["files"].append(len(files) * kept)
             rows["segments"].append(len(tables["segments"]) * kept)
             rows["errors"].append(len(errors) * kept)
             rows["seconds"].append(time.time() - t0)
-            rows["audio_seconds"].append(float(tables["decisions"]["duration"].sum()) * kept if decisions else 0.0)
+            rows["audio_seconds"].append(float(tables["decisions"]["duration"].sum()) * kept if len(decisions) else 0.0)
         return {k: np.asarray(v) for k, v in rows.items()}
 
 
@@ -191,24 +180,20 @@ def batches(files: list[str], size: int = BATCH_FILES) -> list[tuple[str, list[s
 def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, workers: int | None = None,
                        batch_files: int = BATCH_FILES, runtime: str = "auto", threads: int = 1, speakers=None,
                        options=None, turn_options=None) -> dict:
-    """Predict every input file on Ray into the Parquet dataset ``out``; a summary.
-    Workers take one recording at a time, so adaptation is per recording (``adapt`` none, or auto/speaker
-    with each recording its own group); groups of recordings need all of them in one process."""
-    from segser.options import as_dict
-    from segser.pipeline import PredictOptions, expand_inputs
-
+    """Predict every input file on Ray into the Parquet dataset ``out``; a summary. Workers run
+    :meth:`Pipeline.run_file` on one recording at a time, so adaptation is per recording (``speakers``: None,
+    ``file`` or ``auto``); groups of recordings need all of them in one process."""
     options = options or PredictOptions()
-    if options.adapt == "collection" or speakers not in (None, "file", "auto"):
-        raise ConfigError("on Ray each recording is adapted on its own (--adapt none|auto|speaker with --speakers file); "
-                          "predict without --ray to adapt groups of recordings together")
+    probe = Pipeline(model, options, speakers=speakers, turns=turn_options, runtime=runtime)  # checks the options now
+    plan_for(probe.model, options.adapt, inputs=1, speakers=speakers, alone=True)
     out = Path(out)
     files, missing = expand_inputs(inputs)
     run, done = claim(out)
     todo = [f for f in files if f not in done]
     if missing:  # inputs that yield no file at all (an empty folder) go to the errors table at once
         name = f"part-inputs-{hashlib.sha1(str(sorted(missing)).encode()).hexdigest()[:12]}.parquet"
-        _write_parquet(pd.DataFrame([{"file": k, "error": v} for k, v in missing.items()]), out / "errors" / name)
-        _write_parquet(pd.DataFrame(columns=["file"]), out / "decisions" / name)
+        write_parquet(pd.DataFrame([{"file": k, "error": v} for k, v in missing.items()]), out / "errors" / name)
+        write_parquet(pd.DataFrame(columns=["file"]), out / "decisions" / name)
     summary = {"files": len(files), "skipped_done": len(files) - len(todo), "processed": 0, "segments": 0, "errors": 0,
                "superseded_batches": 0, "seconds": 0.0}
     if todo:
@@ -218,9 +203,9 @@ def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, w
             t0 = time.time()
             ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
                 Predictor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(n, len(items))),
-                fn_constructor_args=(model, str(out), run, as_dict(options), runtime, threads,
-                                     as_dict(turn_options or _default_turns()) if speakers == "auto" else None), num_cpus=1,
-                ray_remote_args_fn=_retry_forever)
+                fn_constructor_args=(model, str(out), run, as_dict(options), runtime, threads, speakers,
+                                     as_dict(probe.turns) if probe.turns is not None else None),
+                num_cpus=1)  # Ray Data restarts an actor pool's dead actors and retries their batch
             for row in ds.iter_rows():
                 summary["processed"] += int(row["files"])
                 summary["segments"] += int(row["segments"])
@@ -231,22 +216,19 @@ def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, w
     return summary
 
 
-def _default_turns():
-    from segser.diarization.turns import TurnOptions
-
-    return TurnOptions()
-
-
 def folder_account(out: Path, files: list[str], missing: dict) -> dict:
     """What the whole output folder holds for these inputs, this run's and earlier runs' work alike:
-    files with a decision, and files (or inputs) with an error."""
+    files with a decision, and files (or inputs) with an error (``failures``: each with its message)."""
     wanted = set(files) | set(missing)
-    found = {}
+    found, failures = {}, {}
     for table in ("decisions", "errors"):
-        parts = [pd.read_parquet(p, columns=["file"]) for p in sorted((out / table).glob("*.parquet"))]
-        found[table] = set(pd.concat(parts)["file"]) & wanted if parts else set()
+        parts = [pd.read_parquet(p) for p in sorted((out / table).glob("*.parquet"))]
+        rows = pd.concat(parts) if parts else pd.DataFrame(columns=["file", "error"])
+        found[table] = set(rows["file"]) & wanted
+        if table == "errors":
+            failures = {f: e for f, e in zip(rows["file"], rows["error"]) if f in wanted}
     return {"done_in_folder": len(found["decisions"]), "failed_in_folder": len(found["errors"]),
-            "missing_in_folder": len(wanted - found["decisions"] - found["errors"])}
+            "missing_in_folder": len(wanted - found["decisions"] - found["errors"]), "failures": failures}
 
 
 def read_results(out) -> dict[str, pd.DataFrame]:
@@ -262,78 +244,7 @@ def read_results(out) -> dict[str, pd.DataFrame]:
     return tables
 
 
-class CacheFiller:
-    """A Ray actor: one backbone; each batch of clips -> their embeddings in the shared cache."""
-
-    def __init__(self, backbone: str, options: dict, segmentation: dict, noise, threads: int, cache: str):
-        from segser.encoders.backbones import create
-        from segser.segmentation.config import Segmentation
-
-        _set_threads(threads)
-        os.environ["SEGSER_CACHE"] = cache
-        self.backbone = create(backbone, **options)
-        self.segmentation = Segmentation(**segmentation)
-        self.noise = noise
-
-    def __call__(self, batch: dict) -> dict:
-        from segser.training.data import embed_manifest
-
-        df = pd.DataFrame({"path": list(batch["path"])})
-        try:
-            emb = embed_manifest(df, self.backbone, self.segmentation, noise=self.noise, progress=False)
-            n, errors = len(emb.X), len(emb.errors)
-        except Exception:
-            n, errors = 0, len(df)
-        return {"segments": np.array([n]), "errors": np.array([errors])}
-
-
-def embed_on_cluster(manifest: pd.DataFrame, backbone: str, options: dict, segmentation, *, noise=None,
-                     address: str | None = None, workers: int | None = None, clips_per_task: int = 32,
-                     threads: int = 1, cache: str | os.PathLike | None = None) -> dict:
-    """Fill the embedding cache for every clip of ``manifest`` from Ray workers.
-    ``cache``: the folder they write to, by default this process's cache
-    (``SEGSER_CACHE``); on a multi-node cluster it must be storage every node
-    and this machine share, or the local run recomputes what it misses."""
-    from segser.options import as_dict
-    from segser.settings import cache_dir
-
-    paths = [str(p) for p in manifest["path"]]
-    t0 = time.time()
-    with cluster(address, num_cpus=workers) as ray:
-        n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths) // clips_per_task))
-        rows = ds.map_batches(CacheFiller, batch_size=clips_per_task, compute=ray.data.ActorPoolStrategy(size=n),
-                              fn_constructor_args=(backbone, options, as_dict(segmentation), noise, threads,
-                                                   str(Path(cache or cache_dir()).resolve())), num_cpus=1,
-                              ray_remote_args_fn=_retry_forever).take_all()
-    return {"clips": len(paths), "segments": int(sum(r["segments"] for r in rows)),
-            "errors": int(sum(r["errors"] for r in rows)), "seconds": round(time.time() - t0, 2)}
-
-
-def embeddings_to_parquet(manifest: pd.DataFrame, emb, out, *, classes=None, describe: dict | None = None) -> Path:
-    """One row per segment: corpus, path, speaker, label, start, end and the embedding (a list of float32)."""
-    out = Path(out)
-    m = manifest.reset_index(drop=True)
-    table = pd.DataFrame({"corpus": m["corpus"].to_numpy()[emb.clip], "path": m["path"].to_numpy()[emb.clip],
-                          "speaker": m["speaker"].to_numpy()[emb.clip], "label": m["label"].to_numpy()[emb.clip],
-                          "start": emb.start, "end": emb.end, "embedding": list(emb.X.astype(np.float32))})
-    for corpus, g in table.groupby("corpus", sort=False):
-        _write_parquet(g.reset_index(drop=True), out / f"corpus={corpus}" / "part-0.parquet")
-    if describe is not None:
-        from segser.io.files import write_json
-
-        write_json(out / "embeddings.json", {"backbone": describe, "dim": int(emb.X.shape[1]), "classes": classes,
-                                              "rows": int(len(table)), "unreadable": {str(m.loc[i, "path"]): e for i, e in
-                                                                                       emb.errors.items()}})
-    return out
-
-
-def _retry_forever() -> dict:
-    """Actors that die (a killed process, a lost node) are restarted and their batch retried."""
-    return {"max_restarts": -1, "max_task_retries": -1}
-
-
-def _set_threads(threads: int) -> None:
+def set_threads(threads: int) -> None:
     """One worker per CPU: each computes with ``threads`` threads (onnxruntime reads SEGSER_THREADS)."""
     os.environ["SEGSER_THREADS"] = str(threads)
     if "torch" in __import__("sys").modules or __import__("importlib").util.find_spec("torch"):

@@ -19,10 +19,14 @@ import numpy as np
 import torch
 
 from segser import __version__
-from segser.errors import ModelError
+from segser.adaptation.heads import ADAPTATION_HEADS_FILE
+from segser.adaptation.mood import MOOD_CHECK_FILE
+from segser.encoders.backbones import EXPORT_KINDS
+from segser.errors import ConfigError, ModelError
 from segser.io.files import RunDirectory, file_digest, write_json
 from segser.options import as_dict
-from segser.runtime.onnx import INT8_DEFAULT
+from segser.runtime.onnx import EXPORT_CHECKSUM, INT8_DEFAULT
+from segser.weights import resolve
 
 FORMAT = 1
 OPSET = 17
@@ -48,8 +52,6 @@ def _export_graph(module, args, path: Path, *, inputs, outputs, dynamic) -> None
 
 def _encoder(bb, folder: Path) -> dict:
     """Export the backbone as its kind in :data:`segser.encoders.backbones.EXPORT_KINDS` says; the encoder section of export.json."""
-    from segser.encoders.backbones import EXPORT_KINDS
-
     kind = EXPORT_KINDS.get(bb.name)
     if kind is None:
         raise ModelError(f"the {bb.name} backbone cannot be exported to ONNX ({', '.join(EXPORT_KINDS)} can)")
@@ -131,6 +133,8 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
         raise ModelError(f"{m.name}: already an exported model")
     head = m.head.module
     in_dim = int(head.mean.numel())
+    if overwrite and Path(out_dir).is_dir():
+        _check_overwrite(Path(out_dir))
     with RunDirectory(out_dir, overwrite=overwrite, marker="export.json", what="export") as tmp:
         encoder = _encoder(m.encoder, tmp)
         _export_graph(head, (torch.zeros(2, in_dim),), tmp / "head.onnx", inputs=["embeddings"], outputs=["logits"],
@@ -138,10 +142,6 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
         if int8 and "file" in encoder:
             quantize(tmp / encoder["file"], tmp / "encoder.int8.onnx")
             encoder["int8_file"], encoder["int8_layers"] = "encoder.int8.onnx", INT8_DEFAULT
-        from segser.adaptation.heads import ADAPTATION_HEADS_FILE
-        from segser.adaptation.mood import MOOD_CHECK_FILE
-        from segser.weights import resolve
-
         shutil.copyfile(resolve("silero-vad"), tmp / "vad.onnx")
         if m.reference is not None:  # what adaptation maps a group's statistics onto
             np.savez(tmp / "reference.npz", mean=m.reference[0], std=m.reference[1])
@@ -171,4 +171,17 @@ def export(m, out_dir, *, int8: bool = True, overwrite: bool = False) -> Path:
             doc["speaker_norm"] = True
         doc["speech_gate"] = m.speech_gate
         (tmp / "export.json").write_text(json.dumps(doc, indent=2))
+        (tmp / EXPORT_CHECKSUM).write_text(file_digest(tmp / "export.json") + "  export.json\n")
     return Path(out_dir)
+
+
+def _check_overwrite(out_dir: Path) -> None:
+    """``--overwrite`` replaces an earlier export's own files, never a file it did not write."""
+    try:
+        written = set(json.loads((out_dir / "export.json").read_text()).get("sha256", {}))
+    except (OSError, json.JSONDecodeError):
+        return  # not an export: RunDirectory refuses it
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in written | {"export.json", EXPORT_CHECKSUM})
+    if foreign:
+        raise ConfigError(f"{out_dir}: holds {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}, which segser "
+                          "export did not write; --overwrite would delete it: move it away or choose another --out")

@@ -27,6 +27,7 @@ from segser.settings import cache_dir
 PRECISIONS = ("auto", "fp32", "int8")
 DEFAULT_PRECISION = "int8"  # benchmarks/fastest_path.py
 INT8_DEFAULT = "linear"  # which layers the export's int8 copy quantises (export.quantize): the fastest that keeps the bar
+EXPORT_CHECKSUM = "export.json.sha256"  # covers export.json, which holds the checksums of every other file
 
 
 class _Encoder:
@@ -132,13 +133,20 @@ def load_exported(folder, name: str | None = None, *, precision: str = "auto") -
     folder = Path(folder)
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision {precision!r}; available: {', '.join(PRECISIONS)}")
+    shown = name or folder.name
+    check = folder / EXPORT_CHECKSUM
+    if not check.exists():
+        raise ModelError(f"{shown}: no {EXPORT_CHECKSUM} (an export made by an older segser, or altered); "
+                         "export the model again")
+    if file_digest(folder / "export.json") != check.read_text().split()[0]:
+        raise ModelError(f"{shown}: export.json is altered (sha256 mismatch with {EXPORT_CHECKSUM}); export the model again")
     try:
         doc = json.loads((folder / "export.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{name or folder.name}: export.json unreadable ({exc})") from None
+        raise ModelError(f"{shown}: export.json unreadable ({exc})") from None
     for f, digest in doc.get("sha256", {}).items():
         if not (folder / f).exists() or file_digest(folder / f) != digest:
-            raise ModelError(f"{name or folder.name}: {f} is missing or altered (sha256 mismatch); export the model again")
+            raise ModelError(f"{shown}: {f} is missing or altered (sha256 mismatch); export the model again")
     info = doc["encoder"]
     chosen = precision if precision != "auto" else DEFAULT_PRECISION if info.get("int8_file") else "fp32"
     if chosen == "int8" and not info.get("int8_file"):
@@ -149,9 +157,13 @@ def load_exported(folder, name: str | None = None, *, precision: str = "auto") -
     if doc["head"].get("reference"):
         with np.load(folder / doc["head"]["reference"]) as z:
             reference = (z["mean"].astype(np.float32), z["std"].astype(np.float32))
+    head = OnnxHead(folder / doc["head"]["file"])
+    outputs = head(np.zeros((1, int(doc["head"]["in_dim"])), np.float32)).shape[-1]
+    if outputs != len(doc["classes"]):
+        raise ModelError(f"{shown}: its head gives {outputs} classes but export.json names {len(doc['classes'])}")
     return dict(reference=reference,
                 name=name or doc["name"], classes=list(doc["classes"]), segmentation=Segmentation(**doc["segmentation"]),
-                encoder=encoder, head=OnnxHead(folder / doc["head"]["file"]), runtime="onnx", card=card, source=folder,
+                encoder=encoder, head=head, runtime="onnx", card=card, source=folder,
                 temperature=float(doc["temperature"]), vad_file=folder / doc["vad"] if doc.get("vad") else None,
                 speaker_norm=bool(doc.get("speaker_norm", False)), speech_gate=float(doc.get("speech_gate", 0.0)))
 

@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from segser.errors import AudioError, ConfigError, SegserError, check_number, display_path
+from segser.results.rows import cells
+from segser.results.timeline import columns
+from segser.results.types import Decision, plain
 from segser.serving.stream import Stream
 
 BLOCK_SECONDS = 0.1
@@ -83,10 +86,12 @@ def stdin_blocks(rate: int, channels: int, fmt: str, stream=None):
 
 
 class LineLog:
-    """Appends one complete line per segment, each in a single write call."""
+    """Appends one complete line per segment, each in a single write call: CSV (the timeline's columns, as
+    ``segser predict --csv`` writes them), JSON lines, or Audacity labels."""
 
     def __init__(self, path, classes, *, adapting: bool = False):
-        self.path, self.classes, self.adapting = Path(path), classes, adapting
+        self.path, self.classes = Path(path), classes
+        self.extra = ("adapted_on_s",) if adapting else ()
         self.kind = self.path.suffix.lower()
         if self.kind not in (".csv", ".jsonl", ".txt"):
             raise ConfigError(f"{display_path(path)}: --out must end in .csv, .jsonl or .txt")
@@ -95,36 +100,36 @@ class LineLog:
         except OSError as exc:
             raise ConfigError(f"{display_path(path)}: cannot write there ({exc.strerror})") from None
         if self.kind == ".csv" and os.fstat(self.fd).st_size == 0:
-            self._write(",".join(["start", "end", "label", "score"] + [f"p_{c}" for c in classes]
-                                 + (["adapted_on_s"] if adapting else [])))
+            self._write(",".join(columns(classes, self.extra)))
 
     def _write(self, line: str) -> None:
         os.write(self.fd, (line + "\n").encode())
 
     def add(self, r: dict) -> None:
+        row = {k: plain(v) for k, v in r.items()}
         if self.kind == ".jsonl":
-            self._write(json.dumps(r))
+            self._write(json.dumps(row))
         elif self.kind == ".csv":
-            self._write(",".join([f"{r['start']:.3f}", f"{r['end']:.3f}", r["label"], f"{r['score']:.4f}"]
-                                 + [f"{r['p_' + c]:.4f}" for c in self.classes]
-                                 + ([f"{r['adapted_on_s']:.1f}"] if self.adapting else [])))
+            self._write(",".join(cells(row, self.classes, self.extra)))
         else:
-            self._write(f"{r['start']:.3f}\t{r['end']:.3f}\t{r['label']} {r['score']:.2f}")
+            score = "" if row["score"] is None else f" {row['score']:.2f}"
+            self._write(f"{row['start']:.3f}\t{row['end']:.3f}\t{row['label']}{score}")
 
     def close(self) -> None:
         os.close(self.fd)
 
 
-def listen(blocks, live: Stream, *, out=None, echo=print) -> dict:
-    """Feed ``blocks`` to the stream, print and log each segment, and return the
-    clip decision; Ctrl-C ends the stream as if the input had ended."""
+def listen(blocks, live: Stream, *, out=None, echo=print) -> Decision:
+    """Feed ``blocks`` to the stream, print and log each segment, and return the clip decision; Ctrl-C ends the
+    stream as if the input had ended."""
     adapting = live.adaptation is not None
     log = LineLog(out, live.model.classes, adapting=adapting) if out else None
 
     def emit(results):
         for r in results:
             heard = f"  adapted on {r['adapted_on_s']:.0f} s" if adapting and r["adapted_on_s"] else ""
-            echo(f"{r['start']:8.2f} {r['end']:8.2f}  {r['label']:<10} {r['score']:.2f}{heard}")
+            score = "" if r["score"] != r["score"] else f"{r['score']:.2f}"
+            echo(f"{r['start']:8.2f} {r['end']:8.2f}  {r['label']:<10} {score}{heard}")
             if log:
                 log.add(r)
 
@@ -140,11 +145,9 @@ def listen(blocks, live: Stream, *, out=None, echo=print) -> dict:
         if log:
             log.close()
     d = live.decision()
-    if d["n_segments"]:
-        echo(f"clip: {d['label']} (score {d['score']:.2f}, rule {d['rule']}, {d['n_segments']} segments, "
-             f"{d['duration']:.1f} s)")
-    else:
-        echo(f"no segment yet ({d['duration']:.1f} s of audio)")
+    if d.n_segments:
+        score = "" if d.score != d.score else f"score {d.score:.2f}, "
+        echo(f"clip: {d.label} ({score}rule {d.rule}, {d.n_segments} segments, {d.duration:.1f} s)")
     return d
 
 

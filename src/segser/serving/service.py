@@ -10,8 +10,11 @@ per model, in turn, so a long recording does not hold up a short one for more
 than a block; live streams share the encoder, batched across streams;
 ``/health`` and ``/models`` never wait behind predictions. Limits are enforced
 before work: upload size while the body streams in (413), audio length from
-the file header (413), segments per request. A client that disconnects stops
-its work. Nothing the service returns names a path on the server.
+the file header (413), segments per request, and the number of recordings in
+work at once: past ``max_active`` a request waits, past ``max_waiting``
+waiting ones it is answered 503 with Retry-After, so the server's memory has a
+ceiling. A client that disconnects stops its work. Nothing the service returns
+names a path on the server.
 Needs the ``service`` extra: ``pip install 'segser[service]'``.
 """
 from __future__ import annotations
@@ -29,11 +32,24 @@ from pathlib import Path
 import numpy as np
 
 from segser import __version__
-from segser.errors import AudioError, ConfigError, LimitExceeded, SegserError
+from segser.diarization.turns import TurnOptions
+from segser.errors import AudioError, ConfigError, LimitExceeded, SegserError, check_number
+from segser.io.memory import limit_malloc_arenas, trim_heap
 from segser.model import DEFAULT_MODEL, LIVE_MODEL, EmotionModel, load_model
-from segser.pipeline import OPTION_NAMES, Cancelled, PredictOptions, predict_file, trim_heap
+from segser.options import parse_text
+from segser.pipeline import OPTION_NAMES, Cancelled, Pipeline, PredictOptions, RunLimits
 from segser.results.aggregate import RULES
-from segser.results.timeline import file_json, plain
+from segser.results.rows import file_json
+from segser.results.types import plain
+from segser.serving.limits import (
+    MAX_ACTIVE,
+    MAX_AUDIO_S,
+    MAX_SEGMENTS_PER_REQUEST,
+    MAX_STREAM_S,
+    MAX_STREAMS,
+    MAX_UPLOAD_MB,
+    MAX_WAITING,
+)
 from segser.serving.stream import Stream
 
 try:
@@ -46,7 +62,7 @@ except ImportError as exc:
 CHUNK = 1 << 20
 DEFAULT_MODELS = (DEFAULT_MODEL, LIVE_MODEL)  # uploads get the first, streams the live one
 CLOSE = {"Connection": "close"}
-MAX_SEGMENTS_PER_REQUEST = 20_000
+
 
 
 class BodyTooLarge(Exception):
@@ -99,17 +115,6 @@ def upload_name(filename: str | None) -> str:
 def _suffix(name: str) -> str:
     suffix = Path(name).suffix.lower()
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ".audio"
-
-
-def _limit_malloc_arenas() -> None:
-    """Many request threads each get a glibc malloc arena whose fragmentation
-    inflates RSS; two arenas keep the server's memory flat (no-op elsewhere)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
 
 
 class SharedWindows:
@@ -188,10 +193,11 @@ class Service:
     """What the endpoints share: the served models, the worker pool, the limits and the counters."""
 
     def __init__(self, models, *, runtime: str, max_upload_mb: float, max_audio_s: float, max_segments: int,
-                 workers: int, max_streams: int, max_stream_s: float):
-        from segser.errors import check_number
-
+                 workers: int, max_streams: int, max_stream_s: float, max_active: int, max_waiting: int):
         self.max_upload_mb = check_number("--max-upload-mb", max_upload_mb, lo=0.001, hi=100_000)
+        self.max_active = check_number("--max-active", max_active, lo=1, hi=256, integer=True)
+        self.max_waiting = check_number("--max-waiting", max_waiting, lo=0, hi=100_000, integer=True)
+        self.admission = asyncio.Semaphore(self.max_active)
         self.max_audio_s = check_number("--max-audio-s", max_audio_s, lo=1, hi=86_400 * 7)
         self.max_segments = check_number("max_segments", max_segments, lo=1, hi=10_000_000, integer=True)
         self.max_streams = check_number("max_streams", max_streams, lo=1, hi=10_000, integer=True)
@@ -206,7 +212,7 @@ class Service:
         self.live_name = next((n for n in self.names if self.served[n].model.segmentation.context == "trailing"),
                               self.names[0])
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segser-predict")
-        self.predictions = {"running": 0, "done": 0, "failed": 0, "cancelled": 0}
+        self.predictions = {"running": 0, "waiting": 0, "done": 0, "failed": 0, "cancelled": 0, "refused_busy": 0}
         self.streams = {"open": 0, "done": 0, "failed": 0, "disconnected": 0}
 
     def model(self, name: str | None) -> ServedModel:
@@ -227,25 +233,40 @@ class Service:
             raise HTTPException(404, str(exc)) from None
         try:
             options = PredictOptions.from_text(dict(q))
-            options.segmentation(entry.model.segmentation)
-            turn_options = _turn_options(q)
+            speakers, turns = _speakers(q)
+            pipeline = Pipeline(entry.model, options, speakers=speakers, turns=turns,
+                                limits=RunLimits(max_seconds=self.max_audio_s, max_segments=self.max_segments,
+                                                 block_windows=2))  # 10 s blocks: many requests, bounded memory
         except ConfigError as exc:
             raise HTTPException(422, str(exc)) from None
-        with tempfile.TemporaryDirectory(prefix="segser-") as tmp:
-            shown = await _receive_upload(request, Path(tmp), self.max_upload_mb)
-            path = Path(tmp) / f"audio{_suffix(shown)}"
-            result = await self._run(request, entry, path, shown, options, turn_options)
+        if self.predictions["waiting"] >= self.max_waiting:
+            self.predictions["refused_busy"] += 1
+            raise HTTPException(503, f"busy: {self.predictions['running']} recordings in work and "
+                                     f"{self.predictions['waiting']} waiting; try again shortly",
+                                headers={"Retry-After": "10", **CLOSE})
+        self.predictions["waiting"] += 1
+        admitted = False
+        try:
+            with tempfile.TemporaryDirectory(prefix="segser-") as tmp:
+                shown = await _receive_upload(request, Path(tmp), self.max_upload_mb)
+                path = Path(tmp) / f"audio{_suffix(shown)}"
+                await self.admission.acquire()
+                admitted = True
+                self.predictions["waiting"] -= 1
+                result = await self._run(request, entry, pipeline, path, shown)
+        finally:
+            if admitted:
+                self.admission.release()
+            else:
+                self.predictions["waiting"] -= 1
         return {"model": entry.model.name, "classes": entry.model.classes, **file_json(result, name=shown)}
 
-    async def _run(self, request: Request, entry: ServedModel, path: Path, shown: str, options: PredictOptions,
-                   turn_options=None):
+    async def _run(self, request: Request, entry: ServedModel, pipeline: Pipeline, path: Path, shown: str):
         cancel = threading.Event()
 
         def work():
             try:
-                return predict_file(entry.model, path, options, turn_options=turn_options, max_seconds=self.max_audio_s,
-                                    segment_limit=self.max_segments, cancelled=cancel.is_set, compute=entry.compute,
-                                    block_windows=2)  # 10 s blocks: many concurrent requests, bounded memory
+                return pipeline.run_file(path, cancelled=cancel.is_set, compute=entry.compute)
             finally:
                 trim_heap()
 
@@ -285,8 +306,6 @@ class Service:
         fmt = query.get("format", "s16le")
         if fmt not in PCM_FORMATS:
             raise ConfigError(f"format must be one of {', '.join(PCM_FORMATS)} (got {fmt!r})")
-        from segser.options import parse_text
-
         rate = parse_text(query.get("rate", "16000"), int, where="rate")
         channels = parse_text(query.get("channels", "1"), int, where="channels")
         live = Stream(entry.live, sample_rate=rate, channels=channels, options=PredictOptions.from_text(dict(query)))
@@ -344,20 +363,24 @@ class Service:
             for r in results:
                 await ws.send_json({"type": "segment", **{k: plain(v) for k, v in r.items()}})
             if live.finished:
-                await ws.send_json({"type": "decision", **{k: plain(v) for k, v in live.decision().items()}})
+                note = live.note()
+                await ws.send_json({"type": "decision", **live.decision().as_dict(),
+                                    **({"adaptation": note.as_dict()} if note is not None else {})})
                 await ws.close(1000)
                 return "done"
 
 
-def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float = 600.0,
-               max_segments: int = MAX_SEGMENTS_PER_REQUEST, workers: int = 16, max_streams: int = 64,
-               max_stream_s: float = 4 * 3600.0, runtime: str = "auto"):
-    """A FastAPI app serving ``models`` (run directories, exports or built-in
-    names; default: the built-in ``default``) on ``runtime`` (as for predict).
-    The first one answers when a request names none."""
-    _limit_malloc_arenas()
+def create_app(models=None, *, max_upload_mb: float = MAX_UPLOAD_MB, max_audio_s: float = MAX_AUDIO_S,
+               max_segments: int = MAX_SEGMENTS_PER_REQUEST, workers: int = 16, max_streams: int = MAX_STREAMS,
+               max_stream_s: float = MAX_STREAM_S, max_active: int = MAX_ACTIVE, max_waiting: int = MAX_WAITING,
+               runtime: str = "auto"):
+    """A FastAPI app serving ``models`` (run directories, exports or built-in names; default: the built-in
+    ``default`` for uploads, ``live-4class`` for streams) on ``runtime`` (as for predict). The first one answers
+    when a request names none. At most ``max_active`` uploads are in work at once, ``max_waiting`` more wait."""
+    limit_malloc_arenas()
     service = Service(models, runtime=runtime, max_upload_mb=max_upload_mb, max_audio_s=max_audio_s,
-                      max_segments=max_segments, workers=workers, max_streams=max_streams, max_stream_s=max_stream_s)
+                      max_segments=max_segments, workers=workers, max_streams=max_streams, max_stream_s=max_stream_s,
+                      max_active=max_active, max_waiting=max_waiting)
     app = FastAPI(title="segser", version=__version__,
                   description="Segment-level speech emotion recognition: an emotion timeline and a clip decision per recording.")
     app.add_middleware(BodyLimit, limit=int(service.max_upload_mb * CHUNK), limit_mb=service.max_upload_mb)
@@ -397,27 +420,25 @@ def create_app(models=None, *, max_upload_mb: float = 200.0, max_audio_s: float 
     return app
 
 
-def _turn_options(query):
+def _speakers(query) -> tuple[str | None, TurnOptions | None]:
     """``speakers=auto`` (with ``num_speakers``, ``max_speakers``): find the upload's speakers."""
-    from segser.options import parse_text
-
     speakers = query.get("speakers")
     if speakers is None:
         if "num_speakers" in query or "max_speakers" in query:
             raise ConfigError("num_speakers and max_speakers go with speakers=auto")
-        return None
+        return None, None
     if speakers != "auto":
         raise ConfigError(f"speakers must be 'auto' for an upload (got {speakers!r}): each upload is one recording")
-    from segser.diarization.turns import TurnOptions
-
     number = {k: parse_text(query[k], int, where=k) for k in ("num_speakers", "max_speakers") if k in query}
-    return TurnOptions(**number)
+    return "auto", TurnOptions(**number)
 
 
 async def _close_with_error(ws, detail: str, code: int) -> None:
+    """An error message, then the close frame with the reason (cut to the 123 bytes a close frame holds)."""
+    reason = detail.encode("utf-8")[:120].decode("utf-8", "ignore")
     try:
         await ws.send_json({"type": "error", "detail": detail})
-        await ws.close(code)
+        await ws.close(code, reason=reason)
     except Exception:  # the client is already gone
         pass
 
@@ -442,9 +463,8 @@ async def _receive_upload(request: Request, folder: Path, max_upload_mb: float) 
     return shown
 
 
-def serve(models=None, *, host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 200.0,
-          max_audio_s: float = 600.0, runtime: str = "auto") -> None:
+def serve(models=None, *, host: str = "127.0.0.1", port: int = 8000, runtime: str = "auto", **limits) -> None:
+    """Run the service with uvicorn; ``limits``: those of :func:`create_app`."""
     import uvicorn
 
-    uvicorn.run(create_app(models, max_upload_mb=max_upload_mb, max_audio_s=max_audio_s, runtime=runtime), host=host,
-                port=port)
+    uvicorn.run(create_app(models, runtime=runtime, **limits), host=host, port=port)

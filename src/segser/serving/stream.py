@@ -1,45 +1,50 @@
-"""A live emotion timeline: push audio as it arrives, get each segment's result
-as soon as it can be computed, and a running clip decision.
+"""A live emotion timeline: push audio as it arrives, get each segment's result as soon as it can be computed,
+and a running clip decision.
 
 >>> from segser.serving.stream import Stream
 >>> live = Stream(sample_rate=48000, channels=2)           # doctest: +SKIP  (live-4class)
 >>> for result in live.push(chunk): print(result["label"])  # doctest: +SKIP
->>> live.finish(); live.decision()                          # doctest: +SKIP
+>>> live.finish(); live.decision().label                    # doctest: +SKIP
 
-Chunks may have any size, sample rate and channel count (int16 or float
-samples); they are mixed to mono and resampled with the same streaming
-resampler and cut and encoded by the same engine as ``segser predict``, so the
-results equal the offline timeline of the same audio. Memory stays bounded
-however long the stream runs: the clip decision is kept as running sums.
-Without a model, the live default (``live-4class``: trailing windows, a result
-as soon as its segment's audio is there).
+Chunks may have any size, sample rate and channel count (int16 or float samples); they are mixed to mono and
+resampled with the same streaming resampler and cut and encoded by the same engine as the file pipeline, rows
+and decisions come from the same :class:`~segser.results.timeline.Timeline` and adaptation from the same plan
+(:func:`~segser.adaptation.policy.plan_for`, one voice as it is heard), so the results equal the offline
+timeline of the same audio. Memory stays bounded however long the stream runs: the clip decision is kept as
+running sums. Without a model, the live default (``live-4class``: trailing windows, a result as soon as its
+segment's audio is there).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from segser.adaptation.live import LiveAdaptation
+from segser.adaptation.policy import AdaptationNote, Policy, plan_for
 from segser.errors import AudioError, ConfigError, check_number
 from segser.io.audio import Resampler, check_samples
 from segser.model import LIVE_MODEL, EmotionModel, load_model
-from segser.pipeline import PredictOptions, options_of
-from segser.results.timeline import Timeline
+from segser.pipeline import Pipeline, PredictOptions, options_of
+from segser.results.types import Decision
 
 
 class Stream:
-    """Audio in, segment results out, as they become computable."""
+    """Audio in, segment results out, as they become computable. ``model``: a :class:`~segser.pipeline.Pipeline`
+    (its model and options), a model or a model's name."""
 
     def __init__(self, model=None, *, sample_rate: int, channels: int = 1, options: PredictOptions | None = None,
                  runtime: str = "auto", compute=None, **option_values):
+        if isinstance(model, Pipeline):
+            model, options = model.model, options or model.options
         self.model: EmotionModel = load_model(LIVE_MODEL if model is None else model, runtime=runtime)
         self.options = options_of(options, **option_values)
-        self.adaptation = live_adaptation(self.model, self.options.adapt)
+        plan = plan_for(self.model, self.options.adapt, inputs=1, live=True)
+        self.adaptation = LiveAdaptation(self.model) if plan.policy is Policy.GUARDED else None
         self.rate = int(check_number("sample rate", sample_rate, lo=8000, hi=384_000, integer=True, unit="Hz"))
         self.channels = int(check_number("channels", channels, lo=1, hi=64, integer=True))
         self.resampler = Resampler(self.rate, self.model.sample_rate)
         self.segmentation = self.options.segmentation(self.model.segmentation)
         self.embedder = self.model.embedder(self.segmentation, skip_below=self.options.gate(self.model))
-        self.timeline = Timeline.for_model(self.model, self.options, keep=False)
+        self.timeline = self.options.timeline(self.model, keep=False)
         self.received = 0  # input samples (per channel)
         self.finished = False
         self.compute = compute or (lambda fn: fn())
@@ -94,25 +99,10 @@ class Stream:
         logits, heard = self.adaptation.logits(X, speech, spans, gate=self.timeline.speech_gate)
         return self.timeline.add(spans, logits, speech, extra={"adapted_on_s": heard})
 
-    def decision(self) -> dict:
-        """The clip decision over the segments so far (and, when adapting, what the adaptation did)."""
-        out = self.timeline.decision(duration=self.seconds)
-        if self.adaptation is not None:
-            out["adaptation"] = self.adaptation.describe()
-        return out
+    def decision(self) -> Decision:
+        """The clip decision over the segments so far."""
+        return self.timeline.decision(duration=self.seconds)
 
-
-def live_adaptation(model: EmotionModel, adapt: str) -> LiveAdaptation | None:
-    """What ``adapt`` means for one live voice. ``speaker``: the guarded rule on the statistics heard so far.
-    ``auto``: the same when the model carries a mood check (measured safe: no worse than unadapted on voices that
-    keep one emotion, benchmarks/live_adaptation.py), else none, as the share alone loses 3.4 points there.
-    A stream has no collection."""
-    if adapt == "collection":
-        raise ConfigError("adapt=collection needs a collection of recordings; a stream is one voice: "
-                          "adapt=speaker|auto|none")
-    if model.speaker_norm:
-        raise ConfigError(f"{model.name}: trained on speaker-normalised embeddings, so it needs a speaker's statistics "
-                          "before it can judge any segment; live streams use a model without that (e.g. default-4class, "
-                          "with adapt=speaker to adapt to the voice as it is heard)")
-    checked = model.mood is not None and model.reference is not None
-    return LiveAdaptation(model) if adapt == "speaker" or (adapt == "auto" and checked) else None
+    def note(self) -> AdaptationNote | None:
+        """What adaptation the voice gets now (None: the stream is not adapted)."""
+        return self.adaptation.note() if self.adaptation is not None else None

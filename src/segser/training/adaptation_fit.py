@@ -4,6 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from segser.adaptation.heads import AdaptationHeads, ZHead
+
+
+def heads_from_torch(heads: dict) -> AdaptationHeads:
+    """Adaptation heads from ``{kind: (EmotionHead with a "segment" head, temperature)}``, their logits divided by
+    their own temperature."""
+    out = {}
+    for kind, (module, temperature) in heads.items():
+        first, last = module.head.net[1], module.head.net[3]
+        out[kind] = ZHead(*(t.detach().numpy().astype(np.float32) for t in (
+            module.mean, module.std, first.weight, first.bias, last.weight / temperature, last.bias / temperature)))
+    return AdaptationHeads(out)
+
 
 def fit_mood_coefficients(one_mood: np.ndarray, spread: np.ndarray, share: np.ndarray) -> np.ndarray:
     """A mood check's coefficients (bias, log spread fraction, dominant share): a logistic regression on groups
@@ -23,7 +36,6 @@ def fit_mood_coefficients(one_mood: np.ndarray, spread: np.ndarray, share: np.nd
     F = np.column_stack([np.asarray(spread, float), np.asarray(share, float)])
     lr = LogisticRegression().fit(F, one, sample_weight=np.where(one, 1 / one.mean(), 1 / (1 - one.mean())))
     return np.array([lr.intercept_[0], *lr.coef_[0]])
-
 
 
 def emotion_directions(Z: np.ndarray, y: np.ndarray, speakers: np.ndarray, n_classes: int, *,
@@ -65,7 +77,6 @@ def emotion_directions(Z: np.ndarray, y: np.ndarray, speakers: np.ndarray, n_cla
     values, vectors = np.linalg.eigh(means.T @ projected)
     B = projected @ vectors[:, np.argsort(-values)[:len(present) - 1]]
     return B / np.linalg.norm(B, axis=0)
-
 
 
 def append_speaker_vectors(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:

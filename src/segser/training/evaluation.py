@@ -2,14 +2,24 @@
 and for a trained model on other data (clean and with real noise, paper 002)."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from segser.errors import LabelError
+from segser.adaptation.heads import adapted_logits
+from segser.adaptation.policy import adapt_rows, plan_for
+from segser.adaptation.statistics import Statistics
+from segser.errors import LabelError, check_choice
 from segser.io.files import write_json
-from segser.results.aggregate import RULES, TIE, clip_label, clip_scores
+from segser.model import load_model
+from segser.results.aggregate import RULES, TIE
+from segser.results.timeline import clip_decision
+from segser.results.types import NO_SPEECH
+from segser.training import corpora
+from segser.training import labels as labelsets
+from segser.training.augment import NoiseBank
 from segser.training.data import Embeddings, NoiseMix, embed_manifest
 from segser.training.metrics import classification_metrics, roc_auc, segment_clip_metrics
 
@@ -17,9 +27,8 @@ from segser.training.metrics import classification_metrics, roc_auc, segment_cli
 def clip_predictions(logits: np.ndarray, emb: Embeddings, manifest: pd.DataFrame, classes: list[str],
                      aggregation: str, *, speech_gate: float = 0.0) -> pd.DataFrame:
     """One row per test clip: its label, the decision of every rule and the mean posteriors, over the
-    clip's segments with speech (as the timeline decides); a clip with none is predicted ``no speech``."""
-    from segser.results.timeline import NO_SPEECH
-
+    clip's segments with speech (as the timeline decides, :func:`~segser.results.timeline.clip_decision`,
+    without a minimum score); a clip with none is predicted ``no speech``."""
     rows = []
     voiced = emb.speech >= speech_gate
     for c in np.unique(emb.clip):
@@ -28,11 +37,16 @@ def clip_predictions(logits: np.ndarray, emb: Embeddings, manifest: pd.DataFrame
         row = {"clip": int(c), "path": manifest.loc[c, "path"], "corpus": manifest.loc[c, "corpus"],
                "speaker": manifest.loc[c, "speaker"], "label": manifest.loc[c, "label"], "n_segments": int(len(lg))}
         for rule in RULES:
-            row[f"pred_{rule}"] = clip_label(lg, classes, rule) if len(lg) else NO_SPEECH
+            row[f"pred_{rule}"] = clip_decision(lg, classes, rule=rule).label if len(lg) else NO_SPEECH
         row["prediction"] = row[f"pred_{aggregation}"]
-        row.update({f"p_{k}": float(s) for k, s in zip(classes, clip_scores(lg if len(lg) else logits[mine]))})
+        row.update({f"p_{k}": p for k, p in mean_posteriors(lg if len(lg) else logits[mine], classes).items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def mean_posteriors(logits: np.ndarray, classes, temperature: float = 1.0) -> dict[str, float]:
+    """A clip's mean segment posteriors (at a temperature): what its AUC and calibration are measured on."""
+    return clip_decision(logits, classes, rule="summed_posteriors", temperature=temperature).probabilities
 
 
 def label_indices(labels, classes: list[str]) -> np.ndarray:
@@ -99,8 +113,9 @@ def clip_probabilities(logits: np.ndarray, emb: Embeddings, temperature: float =
     out = []
     for c in np.unique(emb.clip):
         mine = emb.clip == c
-        out.append(clip_scores(logits[mine & voiced if np.any(mine & voiced) else mine] / temperature))
-    return np.stack(out)
+        rows = logits[mine & voiced if np.any(mine & voiced) else mine]
+        out.append(list(mean_posteriors(rows, range(logits.shape[1]), temperature).values()))
+    return np.array(out)
 
 
 def summarise(fold_metrics: list[dict]) -> dict:
@@ -120,9 +135,6 @@ def group_logits(model, emb: Embeddings, groups: np.ndarray | None, speech_gate:
     """The model's logits with each group's embeddings (``None``: no adaptation) standardised by the statistics of
     its segments with speech (:func:`segser.adaptation.policy.adapted_logits`; ``kind``: what a group is, ``speaker`` or
     ``collection``)."""
-    from segser.adaptation.heads import adapted_logits
-    from segser.adaptation.statistics import Statistics
-
     if groups is None:
         return model.logits(emb.X)
     logits, voiced = np.empty((len(emb.X), len(model.classes)), np.float32), emb.speech >= speech_gate
@@ -136,17 +148,16 @@ def group_logits(model, emb: Embeddings, groups: np.ndarray | None, speech_gate:
 def auto_logits(model, emb: Embeddings, manifest: pd.DataFrame, speech_gate: float) -> tuple[np.ndarray, dict]:
     """``--adapt auto`` on each corpus of ``manifest`` as one batch with its speakers given; per corpus, how many
     speakers took each mode."""
-    from segser.adaptation.policy import batch_logits, plan_for
-
     logits = np.empty((len(emb.X), len(model.classes)), np.float32)
     corpus = manifest["corpus"].astype(str).to_numpy()[emb.clip]
     speaker = manifest["speaker"].astype(str).to_numpy()[emb.clip]
     modes = {}
     for c in np.unique(corpus):
         m = corpus == c
-        plan = plan_for(model, "auto", n_inputs=len(np.unique(emb.clip[m])), speakers="the corpus's speakers")
-        logits[m], modes[c] = batch_logits(model, plan, emb.X[m], emb.speech[m] >= speech_gate, speaker[m],
-                                           emb.end[m] - emb.start[m])
+        plan = plan_for(model, "auto", inputs=len(np.unique(emb.clip[m])), speakers={})  # speakers given
+        logits[m], notes, _ = adapt_rows(model, plan, emb.X[m], voiced=emb.speech[m] >= speech_gate, groups=speaker[m],
+                                         seconds=(emb.end[m] - emb.start[m]) * emb.speech[m])
+        modes[c] = dict(Counter(note.label for note in notes.values()))
     return logits, modes
 
 
@@ -160,12 +171,6 @@ def evaluate_model(model, data: list, *, labels: str | None = None, out=None, ru
     clips; the default for a speaker-normalised model), ``collection`` (each
     corpus's statistics) or ``auto`` (what ``segser predict --adapt auto`` does
     with each corpus as one batch and its speakers given: the guarded rule)."""
-    from segser.errors import check_choice
-    from segser.model import load_model
-    from segser.training import corpora
-    from segser.training import labels as labelsets
-    from segser.training.augment import NoiseBank
-
     model = load_model(model, runtime="torch") if not hasattr(model, "classes") else model
     adapt = check_choice("adapt", adapt or ("speaker" if model.speaker_norm else "none"),
                          ("none", "speaker", "collection", "auto"))

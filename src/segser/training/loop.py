@@ -3,11 +3,15 @@ schedule from the config, shuffled mini-batches, early stopping on the
 validation loss with the best epoch restored."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 
+from segser import __version__
 from segser.heads import EmotionHead, SVMHead
+from segser.io.files import atomic_path
 
 
 def seed_everything(seed: int) -> None:
@@ -190,3 +194,19 @@ def fit_calibrated_head(X: np.ndarray, y: np.ndarray, corpus: np.ndarray, speake
     val = np.isin(speakers, rng.choice(names, size=max(1, round(len(names) / 9)), replace=False))
     model, _ = fit_head(X[~val], y[~val], X[val], y[val], n_classes, cfg, groups=(corpus[~val], corpus[val]))
     return model, fit_temperature(logits_of(model, X[val]), y[val])
+
+
+def save_head(path: Path, head, *, classes: list[str], head_name: str, head_options: dict, in_dim: int,
+              temperature: float = 1.0) -> None:
+    """``model.pt``: the head's state and what rebuilds it. Written through a file
+    handle so the archive's inner names do not depend on the temporary file
+    name: the same training gives a byte-identical file. Settings at their
+    defaults are left out, so files of older recipes stay byte-identical."""
+    import torch
+
+    extra = {"embedding_norm": head.embedding_norm, "layer_dim": head.layer_dim} if head.embedding_norm != "none" else {}
+    if temperature != 1.0:
+        extra["temperature"] = float(temperature)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save({"state_dict": head.state_dict(), "in_dim": in_dim, "classes": classes, "head": head_name,
+                    "head_options": head_options, "segser_version": __version__, **extra}, f)

@@ -21,18 +21,17 @@ import pandas as pd
 import torch
 
 from segser import __version__
-from segser.adaptation.heads import ADAPTATION_HEADS_FILE, AdaptationHeads
-from segser.adaptation.mood import MOOD_CHECK_FILE, MoodCheck, one_mood
+from segser.adaptation.heads import ADAPTATION_HEADS_FILE
+from segser.adaptation.mood import MOOD_CHECK_FILE, MoodCheck, dominant_share
 from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS
 from segser.adaptation.statistics import speaker_normalise
 from segser.encoders.backbones import create as create_backbone
 from segser.errors import LabelError
 from segser.io.files import RunDirectory, write_json, write_text
 from segser.io.progress import progress_bar
-from segser.model import save_head
 from segser.training import corpora, finetune, protocols
 from segser.training import labels as labelsets
-from segser.training.adaptation_fit import append_speaker_vectors, emotion_directions, fit_mood_coefficients
+from segser.training.adaptation_fit import append_speaker_vectors, emotion_directions, fit_mood_coefficients, heads_from_torch
 from segser.training.config import TrainConfig
 from segser.training.data import ENGINE_VERSION, Embeddings, NoiseMix, embed_manifest
 from segser.training.evaluation import (
@@ -44,7 +43,7 @@ from segser.training.evaluation import (
     per_corpus,
     summarise,
 )
-from segser.training.loop import fit_calibrated_head, fit_head, fit_temperature, logits_of
+from segser.training.loop import fit_calibrated_head, fit_head, fit_temperature, logits_of, save_head
 from segser.training.metrics import confusion, per_class_report
 
 # --- data ----------------------------------------------------------------------------------------
@@ -252,7 +251,7 @@ def fold_mood_groups(cfg: TrainConfig, data: Data, feats: Features, fold, model,
     check = MoodCheck(emotion_directions((train.X - ref[0]) / ref[1], y_of_clip[train.clip], spk[train.clip], n),
                       np.zeros(3))
     Z, logits = (test.X - ref[0]) / ref[1], logits_of(model, test.X)
-    return [(fold.name, one, check.spread(Z[m]), one_mood(logits[m])[1]) for one, m in groups]
+    return [(fold.name, one, check.spread(Z[m]), dominant_share(logits[m])) for one, m in groups]
 
 
 MIN_MOOD_GROUPS = 4  # of each kind, for a mood check to be fitted at all
@@ -301,7 +300,7 @@ def write_companions(out: Path, cfg: TrainConfig, data: Data, feats: Features, y
                                     **held_out_fold_auc(rows)}
     if cfg.adaptation_heads:
         heads = fit_adaptation_heads(cfg, ok.X, y, voiced, speakers, corpus, len(data.classes))
-        AdaptationHeads.from_torch(heads).save(out / ADAPTATION_HEADS_FILE)
+        heads_from_torch(heads).save(out / ADAPTATION_HEADS_FILE)
         report["adaptation_heads"] = {"fitted": True, "file": ADAPTATION_HEADS_FILE, "voiced_segments": int(voiced.sum()),
                                       "temperature": {k: round(float(t), 4) for k, (_, t) in heads.items()}}
     return report

@@ -46,13 +46,17 @@ function addSegment(s) {
   while (table.childElementCount > TABLE_ROWS) table.removeChild(table.firstElementChild);
   $("count").textContent = state.count > TABLE_ROWS ? `newest ${TABLE_ROWS} of ${state.count}` : String(state.count);
   if (s.label !== "no speech") state.heard += (s.end - s.start) * (s.speech ?? 1);
-  showNow(s);
+  if (state.live) showNow(s);  // live: the headline is what is heard now; a file's is its clip decision
   $("download-csv").disabled = $("download-json").disabled = false;
 }
 
-function showNow(s) {
+function showHeadline(label) {
   const now = $("now");
-  now.textContent = s.label; now.dataset.label = s.label; now.style.setProperty("--c", color(s.label));
+  now.textContent = label; now.dataset.label = label; now.style.setProperty("--c", color(label));
+}
+
+function showNow(s) {
+  showHeadline(s.label);
   if (s.adapted_on_s === undefined) return;
   $("heard").textContent = s.adapted_on_s > 0
     ? `Adapted to this voice on ${s.adapted_on_s.toFixed(0)} s of its speech.`
@@ -84,6 +88,7 @@ function showDecision(d) {
   const score = d.score == null ? "" : `score ${Number(d.score).toFixed(2)}, `;
   el.innerHTML = d.label ? `Clip: <b style="color:${color(d.label)}">${d.label}</b> (${score}` +
     `${d.n_speech ?? d.n_segments} of ${d.n_segments} segments with speech, rule ${d.rule})` : "No segment yet.";
+  if (d.label) showHeadline(d.label);  // the whole recording's decision ("uncertain" near chance) heads the page
 }
 
 function draw() {
