@@ -1,6 +1,8 @@
 """``segser`` command line: thin over the Python API.
 
-A :class:`~segser.errors.SegserError` (bad input, option, data or model) is
+Each training, evaluation, plotting or serving command imports its own machinery (scikit-learn, torch,
+matplotlib, FastAPI) when it runs, so ``segser predict`` starts in a fraction of a second. A
+:class:`~segser.errors.SegserError` (bad input, option, data or model) is
 printed as one line and exits with status 2; ``--debug`` shows the traceback.
 ``predict`` exits with 1 when any input failed (the others are still done).
 """
@@ -11,8 +13,6 @@ import json
 import pkgutil
 import sys
 from pathlib import Path
-
-import pandas as pd
 
 from segser import __version__
 from segser.adaptation.policy import ADAPT_MODES
@@ -26,7 +26,6 @@ from segser.model import LIVE_MODEL, load_model
 from segser.options import parse_pairs
 from segser.pipeline import CLIP_CHANCE_MULTIPLE, Pipeline, PredictOptions, expand_inputs
 from segser.results.aggregate import RULES
-from segser.results.plots import plot_timeline
 from segser.results.timeline import SPEECH_GATE
 from segser.results.writers import CSVOutput, JSONOutput, TableOutput, check_writable, output_for
 from segser.runtime import RUNTIMES
@@ -36,12 +35,6 @@ from segser.segmentation.config import Segmentation
 from segser.serving import listen as live_input
 from segser.serving.limits import MAX_ACTIVE, MAX_WAITING
 from segser.serving.stream import Stream
-from segser.training import corpora
-from segser.training import labels as labelsets
-from segser.training.config import CorpusSpec, TrainConfig
-from segser.training.data import embed_manifest
-from segser.training.evaluation import evaluate_model, format_evaluation
-from segser.training.ray_embed import embed_on_cluster, embeddings_to_parquet
 from segser.weights import availability
 
 
@@ -70,6 +63,7 @@ def _data_args(p):
 
 
 def _corpora(args):
+    from segser.training.config import CorpusSpec
 
     names, roots = list(args.corpus), list(args.root)
     if args.csv:
@@ -81,6 +75,7 @@ def _corpora(args):
 
 
 def cmd_train(args) -> int:
+    from segser.training.config import TrainConfig
     from segser.training.train import format_summary, run
 
     cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
@@ -129,6 +124,7 @@ def cmd_train(args) -> int:
 
 def _embed_on_ray(cfg, address, workers) -> None:
     """Fill the embedding cache from Ray workers (clean, and noisy copies if configured)."""
+    from segser.training.ray_embed import embed_on_cluster
     from segser.training.train import load_data, noise_mixes
 
     data = load_data(cfg)
@@ -140,6 +136,12 @@ def _embed_on_ray(cfg, address, workers) -> None:
 
 
 def cmd_embed(args) -> int:
+    import pandas as pd
+
+    from segser.training import corpora
+    from segser.training import labels as labelsets
+    from segser.training.data import embed_manifest
+    from segser.training.ray_embed import embed_on_cluster, embeddings_to_parquet
 
     specs = _corpora(args)
     if not specs:
@@ -159,6 +161,8 @@ def cmd_embed(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from segser.training.evaluation import evaluate_model, format_evaluation
+
     result = evaluate_model(args.run, list(_corpora(args)), labels=args.labels, out=args.out, rule=args.aggregation,
                             noise=args.noise, snrs=args.snr, seed=args.seed, progress=not args.quiet, adapt=args.adapt)
     print(format_evaluation(result))
@@ -245,6 +249,8 @@ def _predict_on_ray(args, inputs, model_ref, options, speakers, turns) -> int:
 
 
 def _plot(path, result, classes, several: bool, index: int) -> None:
+    from segser.results.plots import plot_timeline
+
     out = Path(path)
     if several:
         out = out.with_name(f"{out.stem}_{index:03d}_{Path(result.file).stem}{out.suffix}")
@@ -269,6 +275,8 @@ def cmd_benchmark(args) -> int:
 
 
 def cmd_corpus(args) -> int:
+    from segser.training import corpora
+    from segser.training import labels as labelsets
 
     df = corpora.load(args.name, args.root)
     if args.labels:

@@ -75,7 +75,7 @@ def test_upload_a_real_recording_and_read_the_decision(server, shared_data, tmp_
     try:
         upload(driver, server, shared_data / "emodb-originals" / "03a01Wa.wav")
         label = wait(driver, lambda d: d.find_element(By.ID, "decision").get_attribute("data-label"))
-        assert label == "angry"
+        assert label == "angry" and driver.find_element(By.ID, "now").get_attribute("data-label") == "angry"
         rows = driver.find_elements(By.CSS_SELECTOR, "#segments tr")
         assert [r.get_attribute("data-label") for r in rows] == ["angry", "angry"]
         driver.save_screenshot(str(tmp_path / "upload.png"))
@@ -172,6 +172,9 @@ def test_upload_a_conversation_and_see_its_speakers(server, shared_data, tmp_pat
         assert all("s of speech" in i.text for i in items)
         rows = driver.find_elements(By.CSS_SELECTOR, "#segments tr")
         assert [r.get_attribute("data-label") for r in rows][:6] == ["no speech"] * 6  # the silent opening
+        # a file's headline is its clip decision, not its last segment's label
+        decision = driver.find_element(By.ID, "decision").get_attribute("data-label")
+        assert driver.find_element(By.ID, "now").get_attribute("data-label") == decision
         driver.save_screenshot(str(tmp_path / "speakers.png"))
     finally:
         driver.quit()

@@ -110,6 +110,7 @@ def test_a_client_that_disconnects_frees_its_stream(server, shared_data):
     ("&rate=0", [], "sample rate"),
     ("&hop=nan", [], "segment hop"),
     ("&model=nope", [], "not served here"),
+    ("&adapt=bogus", [], "adapt must be one of"),
 ])
 def test_malformed_input_gets_an_error_and_a_clean_close(server, query, frames, needle):
     async def go():
@@ -121,10 +122,11 @@ def test_malformed_input_gets_an_error_and_a_clean_close(server, query, frames, 
                 first = json.loads(await ws.recv())
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await ws.recv()
-            return first, closed.value.rcvd.code
+            return first, closed.value.rcvd.code, closed.value.rcvd.reason
 
-    message, code = asyncio.run(go())
+    message, code, reason = asyncio.run(go())
     assert message["type"] == "error" and needle in message["detail"] and code in (1007, 1008)
+    assert reason and needle in reason  # the close frame says why too (clients that read only the close)
     assert health(server)["status"] == "ok"  # the server is fine
 
 

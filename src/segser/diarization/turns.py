@@ -27,20 +27,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from segser.diarization.voice import CHUNK, SAMPLE_RATE, VAD_SECONDS, VoiceFeatures, embed_windows
-from segser.errors import AudioError, check_number
+from segser.errors import AudioError, ConfigError, check_number
 from segser.results.types import Turn
 
-MAX_WINDOWS = 3000  # bounds the clustering's memory (n^2 distances): longer recordings get a longer step
+MAX_SPEAKERS = 8  # found at most, unless --max-speakers says otherwise
+MAX_WINDOWS = 3000  # distinct windows the clustering's tree is grown on (its memory: n^2 distances)
 THRESHOLD = 0.32  # cosine distance between clusters' mean embeddings: benchmarks/conversations.py
 REFINE_STEPS = 3
 
 
 @dataclass(frozen=True)
 class TurnOptions:
-    """``num_speakers``: how many there are (None: estimate, up to ``max_speakers``)."""
+    """``num_speakers``: how many there are (None: estimate, up to ``max_speakers``, default 8); giving both with
+    more speakers than the most allowed is an error."""
 
     num_speakers: int | None = None
-    max_speakers: int = 8
+    max_speakers: int | None = None
     threshold: float = THRESHOLD
     step: float = 0.4
     min_speaker: float = 2.0
@@ -49,9 +51,10 @@ class TurnOptions:
     def __post_init__(self):
         if self.num_speakers is not None:
             check_number("--num-speakers", self.num_speakers, lo=1, hi=50, integer=True)
-        check_number("--max-speakers", self.max_speakers, lo=1, hi=50, integer=True)
-        if self.num_speakers is not None and self.num_speakers > self.max_speakers:
-            object.__setattr__(self, "max_speakers", int(self.num_speakers))
+        if self.max_speakers is not None:
+            check_number("--max-speakers", self.max_speakers, lo=1, hi=50, integer=True)
+            if self.num_speakers is not None and self.num_speakers > self.max_speakers:
+                raise ConfigError(f"--num-speakers {self.num_speakers} is more than --max-speakers {self.max_speakers}")
         check_number("turn threshold", self.threshold, lo=0.01, hi=1.99)
         check_number("turn step", self.step, lo=0.1, hi=1.6, unit="s")
         check_number("min_speaker", self.min_speaker, lo=0.0, hi=600.0, unit="s")
@@ -92,8 +95,8 @@ class Turns:
 # --- turns ------------------------------------------------------------------------------------------------
 
 def _windows(speech: np.ndarray, duration: float, step: float) -> np.ndarray:
-    """Start frames (10 ms) of 1.6 s windows at least half speech, every ``step`` (longer when there would be too many)."""
-    step = max(step, duration / MAX_WINDOWS)
+    """Start frames (10 ms) of 1.6 s windows at least half speech, every ``step`` seconds, whatever the length (so
+    a long recording is sampled as densely as a short one)."""
     t = np.arange(0.0, max(duration - 1.6, 0.0) + 1e-9, step)
     starts = []
     for a in t:
@@ -104,30 +107,47 @@ def _windows(speech: np.ndarray, duration: float, step: float) -> np.ndarray:
 
 
 def _cluster(E: np.ndarray, options: TurnOptions, step: float) -> np.ndarray:
+    """A speaker per window. Windows with the same embedding (the same audio, repeated) count once, so a voice
+    heard again is no more evidence of another voice; the tree is grown on at most MAX_WINDOWS of the distinct
+    windows (evenly spread), the rest joining their nearest speaker, so the clustering's memory and the number of
+    voices do not grow with the recording's length."""
     from sklearn.cluster import AgglomerativeClustering
 
     if len(E) < 2:
         return np.zeros(len(E), int)
-    labels = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
-                                     distance_threshold=options.threshold).fit_predict(E)
-    labels = _merge_small(labels, E, options, step)
+    _, first, which = np.unique(np.round(E, 4), axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # distinct windows in time order
+    U = E[first[order]]
+    which = np.argsort(order)[which.reshape(-1)]
+    tree = np.linspace(0, len(U) - 1, min(len(U), MAX_WINDOWS)).round().astype(int)
+    labels = np.zeros(len(U), int)
+    if len(tree) > 1:
+        grown = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                        distance_threshold=options.threshold).fit_predict(U[tree])
+        labels = _nearest(U, grown, U[tree]) if len(tree) < len(U) else grown
+    labels = _merge_small(labels, U, options, step)
     # then each window goes to the speaker whose mean voice is nearest (k-means steps from the tree's clusters:
     # sample.wav DER 11.1 -> 8.8 %, the built conversations unchanged; benchmarks/conversations.py)
     for _ in range(REFINE_STEPS):
-        ids = np.unique(labels)
-        if len(ids) < 2:
+        if len(np.unique(labels)) < 2:
             break
-        centres = np.stack([E[labels == i].mean(0) for i in ids])
-        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-        labels = ids[np.argmax(E @ centres.T, axis=1)]
-    return _merge_small(labels, E, options, step)
+        labels = _nearest(U, labels, U)
+    return _merge_small(labels, U, options, step)[which]
+
+
+def _nearest(E: np.ndarray, labels: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """Each row of ``E`` labelled with the cluster (of the rows ``of`` labelled ``labels``) whose mean is nearest."""
+    ids = np.unique(labels)
+    centres = np.stack([of[labels == i].mean(0) for i in ids])
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    return ids[np.argmax(E @ centres.T, axis=1)]
 
 
 def _merge_small(labels: np.ndarray, E: np.ndarray, options: TurnOptions, step: float) -> np.ndarray:
     """Small clusters (less than min_speaker of speech) and clusters past the number of speakers (given, or the
     most allowed) join their nearest neighbour; a given number is never reached by splitting a voice. Each
     cluster's summed embedding is kept up to date, so an hour's hundreds of merges cost no pass over the windows."""
-    most = options.num_speakers or options.max_speakers
+    most = options.num_speakers or options.max_speakers or MAX_SPEAKERS
     ids, which = np.unique(labels, return_inverse=True)
     sums = np.zeros((len(ids), E.shape[1]))
     np.add.at(sums, which, E)
@@ -165,7 +185,7 @@ def turns_of(features: VoiceFeatures, options: TurnOptions | None = None, *, whe
         mel.close()
         raise AudioError(where, "no speech found by the voice activity detector: no speaker turns")
     starts = _windows(speech, duration, options.step)
-    step = max(options.step, duration / MAX_WINDOWS)
+    step = options.step
     notes = []
     if len(starts) == 0:  # less than 0.8 s of speech in any 1.6 s: one speaker, nothing to tell apart
         labels = np.zeros(0, int)
@@ -176,7 +196,13 @@ def turns_of(features: VoiceFeatures, options: TurnOptions | None = None, *, whe
         if options.num_speakers is not None and found < options.num_speakers:
             notes.append(f"{found} distinct voice{'s' if found > 1 else ''} found of the {options.num_speakers} asked for")
     mel.close()
-    # votes per 32 ms speech window
+    return turns_from_labels(labels, starts, speech, duration, options, notes)
+
+
+def turns_from_labels(labels: np.ndarray, starts: np.ndarray, speech: np.ndarray, duration: float, options: TurnOptions,
+                      notes=()) -> Turns:
+    """Turns from each window's speaker: every 32 ms of speech takes the speaker most of the windows covering it
+    vote for (the nearest window's where none covers it); under two thirds of the votes it is marked overlap."""
     k = int(labels.max()) + 1 if len(labels) else 1
     votes = np.zeros((len(speech), k), np.float32)
     for s, lab in zip(starts, labels):
@@ -191,8 +217,7 @@ def turns_of(features: VoiceFeatures, options: TurnOptions | None = None, *, whe
     votes[~covered] = votes[nearest[~covered]]
     who = votes.argmax(1)
     share = votes.max(1) / votes.sum(1)
-    # speaker names in order of first speech
-    order = list(dict.fromkeys(who[speech]))
+    order = list(dict.fromkeys(who[speech]))  # speaker names in order of first speech
     names = {c: f"S{i + 1}" for i, c in enumerate(order)}
     turns: list[Turn] = []
     for i in np.flatnonzero(speech):
@@ -203,6 +228,6 @@ def turns_of(features: VoiceFeatures, options: TurnOptions | None = None, *, whe
             turns[-1] = Turn(last.start, round(t1, 3), sp, ov)
         else:
             turns.append(Turn(round(t0, 3), round(t1, 3), sp, ov))
-    return Turns(turns, [names[c] for c in order], notes)
+    return Turns(turns, [names[c] for c in order], list(notes))
 
 

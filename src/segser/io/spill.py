@@ -16,7 +16,7 @@ import numpy as np
 
 
 class SpillRows:
-    def __init__(self, width: int, dtype=np.float32, *, memory_rows: int = 1024, chunk: int = 1024):
+    def __init__(self, width: int, dtype=np.float32, *, memory_rows: int = 512, chunk: int = 256):
         self.width, self.dtype = int(width), np.dtype(dtype)
         self.memory_rows, self.chunk = int(memory_rows), int(chunk)
         self.row_bytes = self.width * self.dtype.itemsize

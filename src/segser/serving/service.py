@@ -239,7 +239,7 @@ class Service:
                                                  block_windows=2))  # 10 s blocks: many requests, bounded memory
         except ConfigError as exc:
             raise HTTPException(422, str(exc)) from None
-        if self.predictions["waiting"] >= self.max_waiting:
+        if self.predictions["running"] + self.predictions["waiting"] >= self.max_active + self.max_waiting:
             self.predictions["refused_busy"] += 1
             raise HTTPException(503, f"busy: {self.predictions['running']} recordings in work and "
                                      f"{self.predictions['waiting']} waiting; try again shortly",
