@@ -26,6 +26,7 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -34,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from segser.adaptation.mood import MOOD_CHECK_TOP, MoodCheck, mood_weight
-from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS
+from segser.adaptation.mood import MOOD_CHECK_TOP, MoodCheck, Sample
+from segser.adaptation.mood import share_weight as mood_weight
+from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS, adapt_rows, plan_for
 from segser.adaptation.statistics import Statistics, speaker_normalise, standardise
 from segser.encoders.backbones import create  # noqa: E402
 from segser.results.timeline import SPEECH_GATE  # noqa: E402
@@ -43,7 +45,7 @@ from segser.segmentation.config import Segmentation  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
 from segser.training import corpora  # noqa: E402
 from segser.training import labels as labelsets  # noqa: E402
-from segser.training.adaptation_fit import emotion_directions, fit_mood_coefficients
+from segser.training.adaptation_fit import emotion_directions, fit_mood_coefficients, heads_from_torch
 from segser.training.config import TrainConfig  # noqa: E402
 from segser.training.data import Embeddings, embed_manifest  # noqa: E402
 from segser.training.evaluation import evaluate_logits  # noqa: E402
@@ -123,6 +125,15 @@ def fold_heads(train_on, label_set, emb, y_clip, seg_corpus, seg_speaker, voiced
     return heads
 
 
+def fold_model(heads, check):
+    """A fold's heads as the model the shipped adaptation code takes: the raw head (calibrated), the speaker- and
+    corpus-normalised heads as its adaptation heads, the fold's mood check and the raw head's reference."""
+    raw = heads["raw"][0]
+    return SimpleNamespace(name="fold", classes=CLASSES, temperature=1.0, speaker_norm=False, mood=check,
+                           reference=(raw.mean.numpy(), raw.std.numpy()), logits=lambda X: calibrated(heads["raw"], X),
+                           adaptation=heads_from_torch({"speaker": heads["speaker"], "collection": heads["corpus"]}))
+
+
 def calibrated(head, Z):
     """A (model, temperature) head's logits divided by its temperature: heads blended on one scale."""
     model, temperature = head
@@ -198,9 +209,11 @@ def main():
             for _, clips in runs if proto in ("mixed", "one-emotion") else []:
                 for g in np.unique(speaker_of[clips]):
                     m = np.isin(emb.clip, clips) & (seg_speaker == g) & voiced
-                    if m.sum() >= MIN_SPEAKER_SEGMENTS:
-                        share = np.bincount(logits_of(raw_model, emb.X[m]).argmax(1), minlength=len(CLASSES)).max() / m.sum()
-                        checks.append((held, proto == "one-emotion", probe.spread((emb.X[m] - ref[0]) / ref[1]), share))
+                    if m.sum() >= MIN_SPEAKER_SEGMENTS:  # what the shipped guard reads of a group alone
+                        sample = Sample(len(CLASSES), probe, ref)
+                        sample.add(emb.X[m])
+                        sample.vote(logits_of(raw_model, emb.X[m]))
+                        checks.append((held, proto == "one-emotion", *sample.features()))
 
     def fit_check(corpora_):
         """The mood check's logistic regression on these corpora's groups, both kinds weighing the same."""
@@ -337,6 +350,15 @@ def main():
                             metrics["UA"])
                 for name, (head, Z) in methods.items():
                     scores.setdefault(name, []).append(ua(head, Z))
+                # the shipped rule itself (segser.adaptation.policy), on a model made of this fold's heads: speakers
+                # given, or a folder without speakers (one group with nothing to compare with)
+                shipped = fold_model(heads, check)
+                plan = plan_for(shipped, "auto", inputs=len(clips), speakers={} if grouping == "speaker" else None)
+                lg, _, _ = adapt_rows(shipped, plan, X, voiced=v, groups=np.asarray(groups, dtype=object),
+                                      seconds=(sub.end - sub.start) * sub.speech)
+                metrics, _ = evaluate_logits(lg, sub, manifest, CLASSES, "mean_logits", speech_gate=SPEECH_GATE)
+                scores.setdefault("the shipped rule (segser.adaptation.policy): auto with the fold's heads and mood check",
+                                  []).append(metrics["UA"])
                 # collection statistics into two heads at once (an ensemble): the corpus- and speaker-normalised heads
                 # on the collection's z, and the corpus-normalised head beside the raw head moment-matched
                 zc = standardise(X, coll)

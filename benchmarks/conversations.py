@@ -113,12 +113,9 @@ def sample_wav(options=None):
             "DER": der(reference, found.turns), "seconds": round(time.time() - t, 2)}
 
 
-def long_conversation(minutes: float) -> dict:
-    """Wall time and peak RSS of `segser predict FILE` and `segser predict FILE --speakers auto` (fresh processes)
-    on one conversation of about ``minutes`` built from ASED turns."""
-    import subprocess
-
-    m, _ = labelsets.apply(corpora.load("ased", data_dir() / "ased"), "4class")
+def long_signal(minutes: float, corpus: str = "ased") -> np.ndarray:
+    """About ``minutes`` of conversation: ``corpus`` conversations (seeds 5000...) one after another."""
+    m, _ = labelsets.apply(corpora.load(corpus, data_dir() / corpus), "4class")
     m = m.reset_index(drop=True)
     pieces, seed, total = [], 0, 0.0
     while total < minutes * 60:
@@ -126,10 +123,19 @@ def long_conversation(minutes: float) -> dict:
         pieces.append(x)
         total += len(x) / 16000
         seed += 1
+    return np.concatenate(pieces)
+
+
+def long_conversation(minutes: float) -> dict:
+    """Wall time and peak RSS of `segser predict FILE` and `segser predict FILE --speakers auto` (fresh processes)
+    on one conversation of about ``minutes`` built from ASED turns."""
+    import subprocess
+
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "long.flac"
-        sf.write(path, np.concatenate(pieces), 16000)
+        x = long_signal(minutes)
+        sf.write(path, x, 16000)
         for name, extra in (("predict", []), ("predict --speakers auto", ["--speakers", "auto"])):
             rss = Path(tmp) / "rss"
             t = time.time()
@@ -137,7 +143,7 @@ def long_conversation(minutes: float) -> dict:
                             str(path), "--model", MODEL, "--quiet", "--out", str(Path(tmp) / "r.json"), *extra],
                            check=True, capture_output=True)
             out[name] = {"wall_s": round(time.time() - t, 1), "peak_rss_mb": round(float(rss.read_text().split()[-1]) / 1024)}
-    out["audio_minutes"] = round(total / 60, 1)
+    out["audio_minutes"] = round(len(x) / 16000 / 60, 1)
     return out
 
 

@@ -71,12 +71,11 @@ if path.endswith(".csv"):
                                speech_gate=model.speech_gate)
     json.dump(per_corpus(preds, model.classes), open(out, "w"))
 else:
-    from segser.pipeline import predict_file
-    from segser.pipeline import PredictOptions
+    from segser.pipeline import Pipeline, PredictOptions
     t = time.perf_counter()
-    r = predict_file(model, path, options=PredictOptions(speech_gate=None if gate < 0 else gate))
+    r = Pipeline(model, PredictOptions(speech_gate=None if gate < 0 else gate)).run_file(path)
     wall = time.perf_counter() - t
-    json.dump({"wall": wall, "load": load_s, "segments": len(r.segments), "label": r.decision["label"],
+    json.dump({"wall": wall, "load": load_s, "segments": len(r.segments), "label": r.decision.label,
                "no_speech": int((r.segments["label"] == "no speech").sum())}, open(out, "w"))
 """
 

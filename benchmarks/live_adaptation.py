@@ -1,5 +1,5 @@
 """Live adaptation on voices the model never heard: the guarded rule applied as a stream grows
-(:class:`segser.adaptation.policy.LiveAdaptation`, what `segser listen`, the WebSocket and the page run), against no
+(:class:`segser.adaptation.live.LiveAdaptation`, what `segser listen`, the WebSocket and the page run), against no
 adaptation and against the same rule applied offline with the whole stream's statistics.
 
 Streams: each speaker of ASED, EMOVO, SAVEE and TESS (corpora the built-in models never trained on), their clips in
@@ -24,7 +24,7 @@ from common import save  # noqa: E402
 
 from segser.adaptation.live import LiveAdaptation  # noqa: E402
 from segser.adaptation.mood import MOOD_CHECK_TOP, ONE_MOOD_SHARE  # noqa: E402
-from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS, AdaptationPlan  # noqa: E402
+from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS, Plan, Policy, adapt_rows  # noqa: E402
 from segser.model import load_model  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
 from segser.training import corpora, labels  # noqa: E402
@@ -37,9 +37,10 @@ MIN_SCORED = 20
 
 def offline(model, X, voiced, *, guarded=True):
     """The same rule with the whole stream's statistics: what predict does with the stream as one speaker's
-    recording (:class:`segser.adaptation.policy.AdaptationPlan`, no collection)."""
-    seconds = float(voiced.sum())  # only reported by the plan, not used by it
-    return AdaptationPlan("guarded" if guarded else "speaker").adapt(model, X, voiced, seconds, who="stream")[0]
+    recording (:func:`segser.adaptation.policy.adapt_rows`, one group, no collection)."""
+    plan = Plan(Policy.GUARDED if guarded else Policy.OWN, "file")
+    return adapt_rows(model, plan, X, voiced=voiced, groups=np.full(len(X), "stream", dtype=object),
+                      seconds=voiced.astype(float))[0]
 
 
 def stream_scores(model, emb, clips, y_clip, gate, conditions):

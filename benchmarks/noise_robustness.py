@@ -1,7 +1,7 @@
 """Paper 002's robustness study: the EmoDB leave-one-speaker-out recipe trained
 clean and with real-noise mix-up (recipes/noise/), each tested clean and on
 noisy test sets (test-split noise at 40, 20 and 15 dB). Writes the figures to
-benchmarks/results/robustness-emodb.json and the plot to robustness-emodb.png.
+benchmarks/results/robustness-emodb.json and the plot to docs/img/robustness-emodb.png.
 
     python benchmarks/noise_robustness.py [--runs runs/noise]
 """
@@ -47,7 +47,7 @@ def main():
     ax.set_xlabel("test condition (noise from noise/test only)")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.savefig(RESULTS / "robustness-emodb.png", dpi=110, bbox_inches="tight")
+    fig.savefig(RESULTS.parents[1] / "docs" / "img" / "robustness-emodb.png", dpi=110, bbox_inches="tight")
     save("robustness-emodb", {"corpus": "emodb", "runs": figures})
 
 

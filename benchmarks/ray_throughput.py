@@ -27,8 +27,7 @@ def main():
     args = ap.parse_args()
     import ray
 
-    from segser.model import load_model
-    from segser.pipeline import iter_results
+    from segser.pipeline import Pipeline
     from segser.runtime.cluster import predict_to_parquet
 
     files = (sorted((data_dir() / "ravdess").rglob("*.flac")) + sorted((data_dir() / "emodb").glob("*.flac")))[:: 1]
@@ -38,9 +37,9 @@ def main():
         folder.mkdir()
         for f in files:
             os.symlink(f, folder / f.name)
-        model = load_model("default")
+        pipeline = Pipeline("default")
         t = time.perf_counter()
-        audio = sum(r.decision["duration"] for r in iter_results([folder], model) if r.ok)
+        audio = sum(r.decision.duration for r in pipeline.run([folder]) if r.ok)
         single = time.perf_counter() - t
         rows = {"single_process": {"wall_s": single, "audio_s_per_s": audio / single, "workers": 1}}
         print(f"{len(files)} files, {audio / 60:.1f} min of audio; single process: {audio / single:.1f} s of audio per s")

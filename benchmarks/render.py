@@ -1,14 +1,17 @@
-"""Renders the README's figures from the committed result files, so that every
-number there has a file and a command behind it.
+"""Renders the figures of the README and the documentation pages (docs/) from the committed result files, so
+that every number there has a file and a command behind it; and the README's module map from the package tree.
 
-The README marks each generated part:
+A page marks each generated part:
 
     <!-- render: NAME -->
     ...generated text...
     <!-- /render -->
 
-    python benchmarks/render.py           # rewrite the marked parts of README.md
-    python benchmarks/render.py --check   # exit 1 if README.md differs from the result files
+    python benchmarks/render.py           # rewrite the marked parts of README.md and docs/**/*.md
+    python benchmarks/render.py --check   # exit 1 if any page differs from what the result files give
+
+In docs/ pages, links to files of the repository (result files, cards) become plain names (the site holds only
+docs/), and images point into docs/img/ relative to the page.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+DOCS = ROOT / "docs"
 MODELS = ROOT / "src" / "segser" / "models"
 BLOCK = re.compile(r"(<!-- render: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /render -->)", re.S)
 
@@ -162,7 +166,7 @@ def cross_corpus() -> str:
         out += (f"\n\nPairwise, {r['pipeline']} trained on one corpus (rows) and tested on each other (UA):\n\n| trained on | "
                 + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n")
         out += "\n".join(f"| {s} | " + " | ".join("" if c == s else f"{r['pairwise'][s][c]:.3f}" for c in names) + " |" for s in src)
-    out += ("\n\n![held-out UA per corpus and pipeline](benchmarks/results/cross-corpus.png)\n\n"
+    out += ("\n\n![held-out UA per corpus and pipeline](docs/img/cross-corpus.png)\n\n"
             f"Label set `{doc['results'][0]['label_set']}`; protocol `{doc['results'][0]['protocol']}` "
             f"({', '.join(doc['evaluation_only'])} never trained on: their licences forbid a shipped model); validation "
             "speakers from the training corpora only; seed 0. nEMO, ASED, EMOVO, SAVEE and TESS are OGG/Opus copies (~29 kbps). "
@@ -468,7 +472,7 @@ def noise() -> str:
         lines.append(f"| {name} (`{f['recipe']}`) | " + " | ".join(pm(f["UA"][c]) for c in conds) + " |")
     return ("\n".join(lines) + "\n\nEmoDB leave-one-speaker-out, UA mean ± std over speakers; noisy test sets from "
             "`noise/test` only, mix-up noise from `noise/train` only.\n\n"
-            "![UA vs SNR, clean vs mix-up training](benchmarks/results/robustness-emodb.png)\n\n" + source("robustness-emodb"))
+            "![UA vs SNR, clean vs mix-up training](docs/img/robustness-emodb.png)\n\n" + source("robustness-emodb"))
 
 
 def fastest_path() -> str:
@@ -668,12 +672,20 @@ def ray_throughput() -> str:
 
 def reliability() -> str:
     f = load("reliability")["figures"]
-    failed = [p for p in f["probes"] if not p["pass"]]
-    return (f"**{f['passed']} of {f['total']}** hostile and careless probes pass against a real `segser serve` and the "
-            f"command line (expected status, no HTTP 500, no traceback, no server path in an answer); server peak RSS "
-            f"{f['server_peak_rss_mb']} MB, largest process {f['max_rss_mb']} MB."
-            + (" Failing: " + "; ".join(f"{p['probe']} (expected {p['expected']}, got {p['got']})" for p in failed) + "."
-               if failed else "") + " " + source("reliability"))
+    if "known_failing" not in f:  # the harness before the probes were pytest tests
+        return (f"**{f['passed']} of {f['total']}** hostile and careless probes pass against a real `segser serve` and the "
+                f"command line; server peak RSS {f['server_peak_rss_mb']} MB, largest process {f['max_rss_mb']} MB. "
+                + source("reliability"))
+    load_lines = [f"{name}: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in figures.items()
+                                          if k in ("server_peak_rss_mb", "health_p99_ms", "peak_rss_mb", "seconds"))
+                  for name, figures in f["load"].items()]
+    return (f"**{f['passed']} of {f['total']}** hostile and careless probes pass (the `reliability` tests in "
+            "`tests/reliability/`: a real `segser serve`, WebSocket streams, the command line and Ray; each expects its "
+            "status, no traceback, no server path in an answer, under 1 GB); largest process "
+            f"{f['max_rss_mb']:.0f} MB."
+            + (" Known to fail: " + "; ".join(f["known_failing"]) + "." if f["known_failing"] else "")
+            + (" Failing: " + "; ".join(f["failed"]) + "." if f["failed"] else "")
+            + (" Under load: " + "; ".join(load_lines) + "." if load_lines else "") + " " + source("reliability"))
 
 
 def training_corpora() -> str:
@@ -710,7 +722,160 @@ def shipped_vs_previous() -> str:
             + " v4 column: `src/segser/models/default-4class/card.json`.")
 
 
+# the package in pipeline order: what a newcomer reads first
+PIPELINE_ORDER = ("settings", "errors", "options", "weights", "io", "segmentation", "encoders", "heads", "model",
+                  "adaptation", "diarization", "words", "results", "pipeline", "serving", "runtime", "training", "models",
+                  "cli")
+
+
+def module_map() -> str:
+    """The package's tree in pipeline order: each module or package with the first sentence of its docstring."""
+    import ast
+
+    src = ROOT / "src" / "segser"
+
+    def summary(path: Path) -> str:
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        first = " ".join(doc.split("\n\n")[0].split()).split(". ")[0].rstrip(".")
+        return first.split(": ")[0] if len(first) > 100 else first
+
+    lines = ["```", "src/segser/"]
+    for name in PIPELINE_ORDER:
+        pkg = src / name
+        if pkg.is_dir() and (pkg / "__init__.py").exists():
+            modules = sorted(m.stem for m in pkg.glob("*.py") if m.stem != "__init__") + sorted(
+                d.name + "/" for d in pkg.iterdir() if d.is_dir() and (d / "__init__.py").exists())
+            lines.append(f"  {name + '/':<15} {summary(pkg / '__init__.py')}")
+            lines.append(f"  {'':<15}   {', '.join(modules)}")
+        elif pkg.is_dir():
+            lines.append(f"  {name + '/':<15} the built-in models: {', '.join(sorted(d.name for d in pkg.iterdir() if d.is_dir()))}")
+        else:
+            lines.append(f"  {name + '.py':<15} {summary(src / f'{name}.py')}")
+    missing = sorted(({p.stem for p in src.glob("*.py")} | {d.name for d in src.iterdir() if d.is_dir()})
+                     - set(PIPELINE_ORDER) - {"__init__", "__pycache__"})
+    if missing:
+        raise SystemExit(f"module map: {', '.join(missing)} not in PIPELINE_ORDER")
+    return "\n".join(lines + ["```", "", "Generated from the package's docstrings by `python benchmarks/render.py`."])
+
+
+def headline() -> str:
+    """The README's few figures: what the built-in models do on speech they never heard, a conversation's speakers,
+    the words, the speed and the probes."""
+    rows = ["| what | figure | measured on |", "|---|---|---|"]
+    for name in ("default", "default-4class"):
+        c = card(name)
+        held = c["held_out_corpora"]["per_corpus"]
+        never = [k for k in ("ased", "savee", "tess") if k in held]
+        mean = sum(held[k]["UA"] for k in never) / len(never)
+        classes = round(1 / c["chance"]["UA"])
+        rows.append(f"| `{name}` ({classes} classes), unadapted UA on corpora it never trained on | {mean:.3f} (chance "
+                    f"{c['chance']['UA']:.3f}) | {', '.join(never)} (Opus copies); [card](src/segser/models/{name}/card.json) |")
+    conv = load("conversations")["figures"]["sample"]
+    rows.append(f"| speakers of a real two-speaker call | {conv['speakers_found']} of {conv['speakers_true']}, DER "
+                f"{100 * conv['DER']['collar_0.25']:.1f} % | `sample.wav` and its RTTM; `benchmarks/results/conversations.json` |")
+    if (RESULTS / "transcripts.json").exists():
+        wer = load("transcripts")["figures"]["wer"]
+        rows.append(f"| word error rate, offline | TESS {100 * wer['tess']['WER']:.1f} % (tiny.en), nEMO "
+                    f"{100 * wer['nemo']['WER']:.1f} % (base, Polish), EmoDB {100 * wer['emodb']['WER']:.1f} % (base, German) | "
+                    f"{wer['tess']['clips']} + {wer['nemo']['clips']} Opus clips, 7 unaltered EmoDB files; "
+                    "`benchmarks/results/transcripts.json` |")
+    fast = load("fastest_path")["figures"]
+    best = fast["paths"][fast["default"]]
+    rows.append(f"| one hour of speech, default runtime | {best['wall_s']:.0f} s ({best['x_realtime']:.0f}x real time), "
+                f"{best['peak_rss_mb']:.0f} MB; one clip from the command line {fast['start_up']['median_s']:.2f} s | "
+                "2 cores; `benchmarks/results/fastest_path.json` |")
+    rel = load("reliability")["figures"]
+    rows.append(f"| hostile and careless probes | {rel['passed']} of {rel['total']} pass | "
+                "`benchmarks/results/reliability.json` |")
+    return "\n".join(rows)
+
+
+def clip_confidence() -> str:
+    """Coverage and accuracy of clip decisions kept at a minimum of m times chance (benchmarks/clip_confidence.py)."""
+    f = load("clip-confidence")["figures"]
+    corpora = f["corpora"]
+    out = []
+    for name, m in f["models"].items():
+        out += [f"**`{name}`** ({len(m['classes'])} classes; clips: "
+                + ", ".join(f"{c} {m['clips'][c]}" for c in corpora) + "; accuracy of every decision: "
+                + ", ".join(f"{c} {m['accuracy_all'][c]:.3f}" for c in corpora) + ")", "",
+                "| minimum (x chance) | probability | " + " | ".join(f"{c}: kept, accuracy" for c in corpora)
+                + " | mean kept | mean accuracy kept | accuracy of the dropped |", "|---" * (5 + len(corpora)) + "|"]
+        for mult, row in m["rows"].items():
+            dropped = [row[c]["accuracy_dropped"] for c in corpora if row[c]["accuracy_dropped"] is not None]
+            cells = [f"{100 * row[c]['coverage']:.0f} %, {row[c]['accuracy_kept']:.3f}" for c in corpora]
+            out.append(f"| {mult} | {row['floor']:.3f} | " + " | ".join(cells) + f" | {100 * row['mean_coverage']:.0f} % | "
+                       f"{row['mean_accuracy_kept']:.3f} | {sum(dropped) / len(dropped):.3f} |" if dropped else
+                       f"| {mult} | {row['floor']:.3f} | " + " | ".join(cells) + f" | {100 * row['mean_coverage']:.0f} % | "
+                       f"{row['mean_accuracy_kept']:.3f} | |")
+        out.append("")
+    return "\n".join(out) + ("Each clip alone, unadapted, the default rule (softmax of the mean logit at the model's "
+                             "temperature); Opus-compressed copies of ASED, SAVEE and TESS, which no built-in model trained on. "
+                             + source("clip-confidence"))
+
+
+def transcripts() -> str:
+    """Words and feelings (benchmarks/transcripts.py): WER, emotion per utterance against per window, stability,
+    an hour of conversation."""
+    f = load("transcripts")["figures"]
+    w = f["wer"]
+    out = ["| recordings | recogniser | clips | words | word error rate |", "|---|---|---|---|---|"]
+    for name, label in (("tess", "TESS (Opus copy), carrier phrase and target word"),
+                        ("nemo", "nEMO (Opus copy), Polish, normalised transcripts"),
+                        ("emodb", "EmoDB, the 7 unaltered files, German, the corpus's sentences")):
+        out.append(f"| {label} | {w[name]['asr']} | {w[name]['clips']} | {w[name]['words']} | {100 * w[name]['WER']:.1f} % |")
+    out += ["", "Emotion per reference turn on the two-speaker conversations built from real clips (4 classes, "
+            f"`{f['model']}`, UA over turns; the rows' emotion with the speakers found and with the true speakers, each "
+            "adapted per speaker as shipped, and unadapted):", "",
+            "| rows | " + " | ".join(f"{c} ({f['conversations'][c]['turns']} turns)" for c in f["conversations"]) + " |",
+            "|---|" + "---|" * len(f["conversations"])]
+    names = list(next(iter(f["conversations"].values()))["turn_UA"])
+    for n in names:
+        out.append(f"| {n} | " + " | ".join(f"{f['conversations'][c]['turn_UA'][n]:.3f}" for c in f["conversations"]) + " |")
+    out += ["", "| how steady the timeline is (label changes per minute of speech) | windows | utterances |", "|---|---|---|",
+            f"| sample.wav (real call, speakers found) | {f['sample']['windows']:.1f} | {f['sample']['utterances']:.1f} |"]
+    for c, v in f["conversations"].items():
+        out.append(f"| {c} conversations | {v['label_changes_per_minute']['windows']:.1f} | "
+                   f"{v['label_changes_per_minute']['utterances']:.1f} |")
+    out += ["", "Which speaker an utterance names (the share of the words' time said by the speaker their utterance names, "
+            "found speakers matched to the true ones): " + "; ".join(
+                f"{c}: the speaker of most of it {v['word_time_with_the_true_speaker']['majority']:.3f}, cut at speaker "
+                f"changes {v['word_time_with_the_true_speaker']['split at changes']:.3f}" for c, v in f["conversations"].items())
+            + "."]
+    if "long" in f:
+        lg = f["long"]
+        out += ["", f"| {lg['audio_minutes']:.0f} minutes of conversation (ASED turns), fresh processes | wall | x real time "
+                "| peak RSS |", "|---|---|---|---|"]
+        for k, v in lg.items():
+            if isinstance(v, dict):
+                out.append(f"| `segser predict {k}` | {v['wall_s']:.0f} s | {lg['audio_minutes'] * 60 / v['wall_s']:.0f}x | "
+                           f"{v['peak_rss_mb']} MB |")
+    return "\n".join(out) + "\n\n" + source("transcripts")
+
+
+def long_recordings() -> str:
+    """Peak memory against a recording's length, and voices found as a call repeats (benchmarks/long_recordings.py)."""
+    f = load("long-recordings")["figures"]
+    out = ["| `segser predict` (default model and runtime, adapted as its own group) | wall | peak RSS |", "|---|---|---|"]
+    for label, v in f["predict"].items():
+        out.append(f"| the real call repeated to {label} ({v['segments']} segments) | {v['wall_s']:.0f} s | {v['peak_rss_mb']} MB |")
+    m = f["meeting"]
+    out.append(f"| a {m['hours']:g} h meeting (ASED conversations), `--speakers auto`, `default-4class` | {m['wall_s']:.0f} s | "
+               f"{m['peak_rss_mb']} MB |")
+    out += ["", "| `--speakers auto` on | voices found |", "|---|---|"]
+    for label, v in f["voices"].items():
+        out.append(f"| {label} | {v['speakers_found']} |")
+    first, *_, last = f["predict"].values()
+    return ("\n".join(out) + f"\n\nThe longest recording's peak is {100 * (last['peak_rss_mb'] / first['peak_rss_mb'] - 1):+.1f} % "
+            "of the 10-minute one's. The call is `sample.wav` (two voices). " + source("long-recordings"))
+
+
 SECTIONS = {
+    "long-recordings": long_recordings,
+    "transcripts": transcripts,
+    "clip-confidence": clip_confidence,
+    "headline": headline,
+    "module-map": module_map,
     "builtin-models": builtin_models,
     "cross-corpus": cross_corpus,
     "cross-corpus-adapted": cross_corpus_adapted,
@@ -744,33 +909,51 @@ SECTIONS = {
 }
 
 
-def render(text: str) -> str:
+def render(text: str, page: Path) -> str:
     def replace(m):
         name = m.group("name")
         if name not in SECTIONS:
-            raise SystemExit(f"README.md: unknown render section {name!r}")
-        return m.group(1) + SECTIONS[name]().rstrip() + "\n" + m.group(4)
+            raise SystemExit(f"{page}: unknown render section {name!r}")
+        body = SECTIONS[name]().rstrip()
+        if DOCS in page.parents:
+            body = for_site(body, page)
+        return m.group(1) + body + "\n" + m.group(4)
 
     return BLOCK.sub(replace, text)
 
 
+def for_site(body: str, page: Path) -> str:
+    """Repository links as plain names, image paths relative to the page."""
+    up = "../" * (len(page.relative_to(DOCS).parts) - 1)
+    body = re.sub(r"!\[([^\]]*)\]\(docs/img/", lambda m: f"![{m.group(1)}]({up}img/", body)
+    return re.sub(r"(?<!!)\[([^\]]+)\]\((?:benchmarks|src|recipes|deploy)/[^)]+\)", r"\1", body)
+
+
+def pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--check", action="store_true", help="exit 1 if README.md is not what the result files give")
-    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a page is not what the result files give")
     args = ap.parse_args()
-    text = args.readme.read_text()
-    new = render(text)
-    if args.check:
-        if new != text:
+    stale = []
+    for page in pages():
+        text = page.read_text()
+        new = render(text, page)
+        if new == text:
+            continue
+        if args.check:
             import difflib
 
-            sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), new.splitlines(True), "README.md", "rendered"))
-            print("README.md differs from the result files: run python benchmarks/render.py", file=sys.stderr)
-            return 1
-        return 0
-    args.readme.write_text(new)
-    print(f"rendered {len(BLOCK.findall(text))} sections of {args.readme}")
+            sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), new.splitlines(True), str(page), "rendered"))
+            stale.append(page.relative_to(ROOT))
+        else:
+            page.write_text(new)
+            print(f"rendered {len(BLOCK.findall(text))} sections of {page.relative_to(ROOT)}")
+    if stale:
+        print(f"{', '.join(map(str, stale))} differ from the result files: run python benchmarks/render.py", file=sys.stderr)
+        return 1
     return 0
 
 

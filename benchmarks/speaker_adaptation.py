@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
-from segser.adaptation.statistics import speaker_statistics  # noqa: E402
+from segser.adaptation.statistics import Statistics  # noqa: E402
 from segser.model import load_model  # noqa: E402
 from segser.training import corpora  # noqa: E402
 from segser.training import labels as labelsets  # noqa: E402
@@ -47,8 +47,8 @@ def normalised(X, emb, manifest, pick):
         clips = np.unique(emb.clip[rows])
         chosen = pick(clips)
         stats_rows = rows & np.isin(emb.clip, chosen)
-        mean, std = speaker_statistics(X[stats_rows])
-        out[rows] = (X[rows] - mean) / std
+        stats = Statistics.of(X[stats_rows])
+        out[rows] = (X[rows] - stats.mean) / stats.std
         n_stats.append(int(stats_rows.sum()))
     return out, n_stats
 

@@ -4,7 +4,7 @@
 its coefficients from the folds' test speakers: each as a mix, and their clips of each emotion as one mood) and
 adaptation heads. This runs the built-in recipe (recipes/default/default-4class.json: EmoDB, RAVDESS and nEMO,
 speaker 5-fold; the run is trained once into --run if missing) on the corpora it never trained on (EMOVO, ASED,
-SAVEE, TESS) through predict's own adaptation code (speakers.plan_for, AdaptationPlan.adapt) under four
+SAVEE, TESS) through predict's own adaptation code (segser.adaptation.policy: plan_for, adapt_rows) under four
 cases: speakers given (mixed, and each speaker keeping one emotion), one voice alone (a speaker's clips as the
 only input, mixed or one emotion) and a folder (every clip, no speakers; mixed, or all clips of one emotion).
 Compared: no adaptation; the run without its companions (the guard by the dominant share alone, what a trained
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adaptation import load_all, one_emotion_subsets  # noqa: E402
 from common import save  # noqa: E402
 
-from segser.adaptation.policy import batch_logits, plan_for  # noqa: E402
+from segser.adaptation.policy import adapt_rows, plan_for  # noqa: E402
 from segser.model import load_torch_model, resolve_model_dir  # noqa: E402
 from segser.training.config import TrainConfig  # noqa: E402
 from segser.training.data import Embeddings  # noqa: E402
@@ -45,11 +45,15 @@ def adapted(model, emb: Embeddings, clips, groups: dict | None):
     """Logits of ``clips``' segments as `segser predict --adapt auto` gives them: ``groups`` ({key: clips}) the
     speakers given (None: a folder without speakers); the batch's statistics are the collection."""
     sub = emb.select(clips)
-    plan = plan_for(model, "auto", n_inputs=len(clips), speakers=None if groups is None else "given")
-    keys = np.zeros(len(sub.X), int)
+    plan = plan_for(model, "auto", inputs=len(clips), speakers=None if groups is None else {})
+    keys = np.zeros(len(sub.X), dtype=object)
     for i, c in enumerate((groups or {}).values()):
         keys[np.isin(sub.clip, c)] = i
-    lg, modes = batch_logits(model, plan, sub.X, sub.speech >= model.speech_gate, keys, sub.end - sub.start)
+    lg, notes, _ = adapt_rows(model, plan, sub.X, voiced=sub.speech >= model.speech_gate, groups=keys,
+                              seconds=(sub.end - sub.start) * sub.speech)
+    modes = {}
+    for note in notes.values():
+        modes[note.label] = modes.get(note.label, 0) + 1
     return lg, sub, modes
 
 

@@ -2,7 +2,7 @@
 utterance per emotion, 16 kHz originals) uploaded to a running `segser serve`
 in headless Chromium. Needs Debian's chromium + chromium-driver and selenium.
 
-    python docs/screenshot.py            # writes docs/page.png
+    python docs/screenshot.py            # writes docs/img/page.png
 """
 import sys
 import tempfile
@@ -43,7 +43,7 @@ def main():
             driver.find_element(By.ID, "analyse").click()
             wait(driver, lambda d: d.find_element(By.ID, "decision").get_attribute("data-label"))
             driver.set_window_size(1280, 760)
-            out = Path(__file__).parent / "page.png"
+            out = Path(__file__).parent / "img" / "page.png"
             driver.save_screenshot(str(out))
             print(f"wrote {out}")
         finally:

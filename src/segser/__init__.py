@@ -10,11 +10,10 @@
 >>> pipeline = segser.Pipeline("default-4class")               # doctest: +SKIP
 >>> pipeline.classify_file("speech.wav").decision.label        # doctest: +SKIP
 """
-__version__ = "0.1.0"
-
-from segser.model import EmotionModel, load_model  # noqa: E402
-from segser.pipeline import Pipeline, PredictOptions, RunLimits  # noqa: E402
-from segser.results.rows import results_frame  # noqa: E402
+from segser.model import EmotionModel, load_model
+from segser.pipeline import Pipeline, PredictOptions, RunLimits
+from segser.results.rows import results_frame
+from segser.settings import __version__
 
 
 def predict(inputs, model=None, *, progress: bool = False, runtime: str = "auto", precision: str = "auto",

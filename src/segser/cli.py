@@ -14,7 +14,6 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from segser import __version__
 from segser.adaptation.policy import ADAPT_MODES
 from segser.diarization.turns import TurnOptions
 from segser.encoders.backbones import REGISTRY, backbone_class, create
@@ -35,7 +34,9 @@ from segser.segmentation.config import Segmentation
 from segser.serving import listen as live_input
 from segser.serving.limits import MAX_ACTIVE, MAX_WAITING
 from segser.serving.stream import Stream
+from segser.settings import __version__
 from segser.weights import availability
+from segser.words.transcribe import WordOptions
 
 
 def _port(text: str) -> int:
@@ -186,6 +187,16 @@ def speaker_options(args) -> tuple[object, TurnOptions | None]:
     return "auto", TurnOptions(**given)
 
 
+def word_options(args) -> WordOptions | None:
+    """``--transcribe`` and its options (which are errors without it)."""
+    given = {k: getattr(args, k) for k in ("language", "asr", "segments") if getattr(args, k) is not None}
+    if not args.transcribe:
+        if given:
+            raise ConfigError(f"--{next(iter(given))} goes with --transcribe")
+        return None
+    return WordOptions(**given)
+
+
 def cmd_predict(args) -> int:
     inputs = list(args.inputs)
     model_ref = args.model
@@ -194,12 +205,13 @@ def cmd_predict(args) -> int:
         model_ref = inputs.pop(0)  # segser predict RUN FILE...
     options = prediction_options(args)
     speakers, turns = speaker_options(args)
+    words = word_options(args)
     if args.ray is not None:
-        return _predict_on_ray(args, inputs, model_ref, options, speakers, turns)
+        return _predict_on_ray(args, inputs, model_ref, options, speakers, turns, words)
     if args.plot:
         check_writable(args.plot, "plot")
-    pipeline = Pipeline(model_ref, options, speakers=speakers, turns=turns, runtime=args.runtime, precision=args.precision,
-                        envelope=bool(args.plot))
+    pipeline = Pipeline(model_ref, options, speakers=speakers, turns=turns, transcribe=words or False, runtime=args.runtime,
+                        precision=args.precision, envelope=bool(args.plot))
     several = len(expand_inputs(inputs)[0]) > 1
     classes, name = pipeline.classes, pipeline.model.name
     outputs = [output_for(args.out, classes, model_name=name, several=several)] if args.out else []
@@ -229,13 +241,14 @@ def cmd_predict(args) -> int:
     return 1 if failed or not ok else 0
 
 
-def _predict_on_ray(args, inputs, model_ref, options, speakers, turns) -> int:
+def _predict_on_ray(args, inputs, model_ref, options, speakers, turns, words) -> int:
     if not args.out or Path(args.out).suffix:
         raise ConfigError("with --ray, --out names the folder of the Parquet dataset (segments/, decisions/, errors/)")
     if args.plot or args.json or args.csv:
         raise ConfigError("with --ray the results go to --out only (no --plot, --json or --csv)")
     summary = predict_to_parquet(inputs, args.out, model=model_ref, address=args.ray or None, workers=args.workers,
-                                 runtime=args.runtime, options=options, speakers=speakers, turn_options=turns)
+                                 runtime=args.runtime, options=options, speakers=speakers, turn_options=turns,
+                                 words=words)
     for error in summary["failures"].values():
         print(f"segser: failed {error}", file=sys.stderr)
     print(f"this run: {summary['processed']} files predicted ({summary['skipped_done']} already done), "
@@ -460,13 +473,22 @@ def _add_predict(sub) -> None:
                          "own) or a CSV with columns file,speaker")
     pr.add_argument("--num-speakers", type=int, help="with --speakers auto: how many speakers there are")
     pr.add_argument("--max-speakers", type=int, help="with --speakers auto: at most this many (default 8)")
+    pr.add_argument("--transcribe", action="store_true",
+                    help="the words said (Whisper, offline): a row per utterance with its text, emotion and speaker")
+    pr.add_argument("--language", help="with --transcribe: auto (detected; English for tiny.en) or a code: en, de, pl, ...")
+    pr.add_argument("--asr", choices=("auto", "tiny.en", "base"),
+                    help="with --transcribe: the recogniser: tiny.en (English, fastest), base (99 languages) or auto "
+                         "(tiny.en for --language en, else base)")
+    pr.add_argument("--segments", choices=("utterances", "windows"),
+                    help="with --transcribe: a row per utterance (default) or per fixed window with the words it overlaps")
     fmt = pr.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--csv", action="store_true", help="segment timeline as CSV")
     pr.add_argument("--plot", help="PNG path for the timeline plot")
     pr.add_argument("--out", help="also write the results (atomically): .json (as --json), .csv (segments with the "
-                                  "clip label), .txt (Audacity label track), .rttm (speaker turns, with --speakers auto) "
-                                  "or .TextGrid (Praat: a tier of emotions per speaker)")
+                                  "clip label), .txt (Audacity label track), .rttm (speaker turns, with --speakers auto), "
+                                  ".TextGrid (Praat: a tier of emotions per speaker, words and utterances), .srt or .vtt "
+                                  "(captions: speaker, emotion and text per utterance, with --transcribe)")
     _ray_args(pr, "run on a Ray cluster (a local Ray instance without ADDRESS); --out is then a Parquet folder, "
                   "and rerunning the same command resumes")
     pr.add_argument("--quiet", action="store_true", help="no progress bars")

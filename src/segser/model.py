@@ -220,7 +220,7 @@ def _run_config(d: Path, name: str) -> dict:
 def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
     import torch
 
-    from segser.heads import EmotionHead
+    from segser.heads.modules import EmotionHead
 
     for f in ("model.pt", "config.json"):
         if not (d / f).exists():

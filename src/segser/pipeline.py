@@ -32,7 +32,7 @@ from segser.adaptation.policy import (
     adapt_rows,
     plan_for,
 )
-from segser.diarization.turns import TurnOptions, turns_of
+from segser.diarization.turns import TurnOptions, Turns, turns_of
 from segser.diarization.voice import VoiceFeatures
 from segser.errors import AudioError, ConfigError, SegserError, check_choice, check_number, display_path
 from segser.io.audio import AUDIO_SUFFIXES, FileStream, find_audio
@@ -47,6 +47,8 @@ from segser.results.types import NO_SPEECH, FileResult, SpeakerSummary
 from segser.segmentation.config import MAX_LENGTH, MIN_HOP, MIN_LENGTH
 from segser.segmentation.vad import SpeechRegions
 from segser.segmentation.windows import MAX_SEGMENTS_PER_FILE
+from segser.words.transcribe import Transcriber, Transcript, WordOptions
+from segser.words.utterances import utterance_logits, utterances, wordless, words_in
 
 # A clip decision whose probability is below this multiple of chance (1 / classes) reads "uncertain":
 # benchmarks/clip_confidence.py measures coverage and the accuracy of the decisions kept on corpora the
@@ -186,6 +188,7 @@ class Encoded:
     duration: float
     notes: list = field(default_factory=list)
     envelope: tuple | None = None
+    transcript: Transcript | None = None
 
     @property
     def speech_seconds(self) -> np.ndarray:
@@ -214,11 +217,12 @@ class Pipeline:
     """A model (loaded once) and how to predict with it: ``options`` (:class:`PredictOptions`, or their keywords),
     ``speakers`` (``auto``: find each recording's speakers; ``all``, ``file``, a ``file,speaker`` CSV or a mapping:
     which inputs share a speaker, for adaptation), ``turns`` (:class:`~segser.diarization.turns.TurnOptions` for
-    ``auto``), ``limits`` (:class:`RunLimits`) and ``envelope`` (keep each waveform's outline, for plots)."""
+    ``auto``), ``transcribe`` (True, or :class:`~segser.words.transcribe.WordOptions`: the words said, and a row
+    per utterance), ``limits`` (:class:`RunLimits`) and ``envelope`` (keep each waveform's outline, for plots)."""
 
     def __init__(self, model=None, options: PredictOptions | None = None, *, speakers=None, turns: TurnOptions | None = None,
-                 limits: RunLimits | None = None, runtime: str = "auto", precision: str = "auto", envelope: bool = False,
-                 **option_values):
+                 transcribe: bool | WordOptions = False, limits: RunLimits | None = None, runtime: str = "auto",
+                 precision: str = "auto", envelope: bool = False, **option_values):
         self.model: EmotionModel = load_model(model, runtime=runtime, precision=precision)
         self.options = options_of(options, **option_values)
         self.segmentation = self.options.segmentation(self.model.segmentation)
@@ -228,6 +232,8 @@ class Pipeline:
         self.turns = turns or (TurnOptions() if speakers == "auto" else None)
         self.limits = limits or RunLimits()
         self.envelope = envelope
+        self.words = transcribe if isinstance(transcribe, WordOptions) else (WordOptions() if transcribe else None)
+        self.transcriber = Transcriber(self.words) if self.words is not None else None  # loaded once, checked now
         plan_for(self.model, self.options.adapt, inputs=2, speakers=speakers)  # refuses a wrong combination now
 
     @property
@@ -285,6 +291,7 @@ class Pipeline:
         embedder = model.embedder(self.segmentation, skip_below=self.options.gate(model))
         if voice is not None:
             voice.share_vad(embedder.speech)
+        transcript = Transcript(self.transcriber, embedder.speech) if self.transcriber is not None else None
         env = Envelope(int(stream.duration * model.sample_rate), model.sample_rate) if self.envelope else None
         rows = SpillRows(model.encoder.dim if keep_embeddings else len(model.classes))
         spans, speech = [], []
@@ -306,14 +313,18 @@ class Pipeline:
             if voice is not None:
                 voice.push(block)
             run(lambda b=block: step(b))
+            if transcript is not None:  # after the emotion pass: its speech flags for this block are there
+                run(lambda b=block: transcript.push(b))
             if i % 8 == 7:
                 trim_heap()
         run(step)
+        if transcript is not None:
+            run(transcript.finish)
         if not spans:
             raise AudioError(path, "no speech segments found" if isinstance(self.segmentation.segmenter(), SpeechRegions)
                              else "too short for one segment")
         return Encoded(str(path), np.asarray(spans, np.float64).reshape(-1, 2), np.asarray(speech, np.float32), rows,
-                       stream.duration, stream.notes, env.arrays() if env is not None else None)
+                       stream.duration, stream.notes, env.arrays() if env is not None else None, transcript)
 
     def _one(self, path: str, plan: Plan, *, cancelled=None, compute=None) -> FileResult:
         """One recording: unadapted, adapted as its own group, or a conversation (its speakers found)."""
@@ -322,8 +333,8 @@ class Pipeline:
         adapted = plan.policy is not Policy.NONE
         enc = self.encode(path, keep_embeddings=adapted, max_segments=MAX_GROUP_SEGMENTS if adapted else None,
                            cancelled=cancelled, compute=compute)
-        if not adapted:
-            return self._result(enc, None, plan.note())
+        if not adapted:  # the rows are the segments' logits already
+            return self._result(enc, enc.rows.read(0, len(enc.rows)), plan.note())
         groups = np.full(len(enc.spans), "file", dtype=object)
         logits, notes, errors = adapt_rows(self.model, plan, enc.rows, voiced=enc.speech >= self.options.gate(self.model),
                                            groups=groups, seconds=enc.speech_seconds, who=lambda _: "the recording")
@@ -334,15 +345,40 @@ class Pipeline:
     def _logits(self, rows: SpillRows) -> np.ndarray:
         return np.concatenate([self.model.logits(X) for _, X in rows.chunks()])
 
-    def _result(self, enc: Encoded, logits, note: AdaptationNote | None, *, extra: dict | None = None) -> FileResult:
-        timeline = self.options.timeline(self.model)
-        for a, values in (enc.rows.chunks() if logits is None else [(0, logits)]):
-            b = a + len(values)
-            timeline.add(enc.spans[a:b], values, enc.speech[a:b],
-                         extra={k: v[a:b] for k, v in (extra or {}).items()})
+    def _result(self, enc: Encoded, logits: np.ndarray, note: AdaptationNote | None, *, speaker: np.ndarray | None = None,
+                turns: Turns | None = None) -> FileResult:
+        """The recording's timeline and decision from its segments' logits; with words, the rows are its utterances
+        (or its windows with the words they overlap) and the decision is still its segments'."""
         enc.rows.close()
-        return FileResult(enc.file, timeline.frame(), timeline.decision(duration=enc.duration, notes=enc.notes),
-                          envelope=enc.envelope, adaptation=note)
+        extra = {"speaker": speaker} if speaker is not None else {}
+        timeline = self.options.timeline(self.model)
+        words = enc.transcript
+        by_window = words is None or self.words.segments == "windows"
+        if words is not None and by_window:
+            extra["text"] = words_in(enc.spans, words.words)
+        timeline.add(enc.spans, logits, enc.speech, extra=extra)
+        notes = list(enc.notes)
+        if words is not None and words.detected is not None:
+            notes.append(f"language {words.detected[0]} (detected, p {words.detected[1]:.2f})")
+        result = FileResult(enc.file, timeline.frame() if by_window else None,
+                            timeline.decision(duration=enc.duration, notes=notes), envelope=enc.envelope, adaptation=note)
+        if words is not None:
+            result.words, result.language = words.words, words.language
+            if not by_window:
+                result.segments = self._utterance_rows(enc, logits, turns)
+        return result
+
+    def _utterance_rows(self, enc: Encoded, logits: np.ndarray, turns: Turns | None):
+        """A row per utterance (and per stretch of speech without words): its emotion from the segments it
+        overlaps, its speaker, its text."""
+        speaker_at = (lambda times: turns.speakers_of([(t, t + 1e-3) for t in times])) if turns is not None else None
+        gate = self.options.gate(self.model)
+        utts = wordless(utterances(enc.transcript.sentences, speaker_at), enc.spans, enc.speech >= gate, speaker_at)
+        rows, share = utterance_logits(utts, enc.spans, logits, enc.speech, gate)
+        timeline = self.options.timeline(self.model)
+        extra = {"speaker": [u.speaker for u in utts]} if turns is not None else {}
+        timeline.add([(u.start, u.end) for u in utts], rows, share, extra={**extra, "text": [u.text for u in utts]})
+        return timeline.frame()
 
     # -- a recording with several voices -----------------------------------------------------------------
     def _conversation(self, path: str, plan: Plan, *, cancelled=None, compute=None) -> FileResult:
@@ -360,7 +396,7 @@ class Pipeline:
             raise AudioError(path, next(iter(errors.values())).problem)
         note = AdaptationNote(Mode.PER_SPEAKER if plan.policy is not Policy.NONE else Mode.NONE, speakers=len(turns.speakers))
         summaries = self._summaries(enc, logits, speaker, notes)
-        result = self._result(enc, logits, note, extra={"speaker": speaker})
+        result = self._result(enc, logits, note, speaker=speaker, turns=turns)
         result.turns, result.speakers = turns.turns, summaries
         if turns.notes:
             d = result.decision

@@ -1,8 +1,14 @@
-"""The one place that says where shared data, shared models and caches live."""
+"""The one place that says where shared data, shared models and caches live, and which segser this is."""
 from __future__ import annotations
 
 import os
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+try:
+    __version__ = version("segser")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 

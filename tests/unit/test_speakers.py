@@ -229,7 +229,7 @@ def test_adaptation_heads_give_the_torch_heads_calibrated_logits_and_reject_a_ba
     import torch
 
     from segser.adaptation.heads import AdaptationHeads, adapted_logits
-    from segser.adaptation.statistics import Statistics, standardise
+    from segser.adaptation.statistics import Statistics
     from segser.errors import ModelError
     from segser.heads import EmotionHead
     from segser.training.adaptation_fit import heads_from_torch
@@ -253,10 +253,16 @@ def test_adaptation_heads_give_the_torch_heads_calibrated_logits_and_reject_a_ba
     np.testing.assert_allclose(back.logits("collection", X), ah.logits("collection", X), rtol=1e-6)
     assert back.shape == (12, 3)
 
+    # through a model of another temperature, the probabilities a reader sees are still the head's calibrated ones:
+    # softmax(adapted logits / the model's T) = softmax(the torch head on the group's z-scores / its own T)
+    from segser.results.aggregate import softmax
+
     stats = Statistics.of(X[:10])
     model = SimpleNamespace(adaptation=back, temperature=2.0)
-    np.testing.assert_allclose(adapted_logits(model, X, stats, "speaker"),
-                               2.0 * ah.logits("speaker", standardise(X, stats)), rtol=1e-6)
+    module, t = heads["speaker"]
+    with torch.no_grad():
+        expected = softmax(module(torch.from_numpy((X - X[:10].mean(0)) / (X[:10].std(0) + 1e-5))).numpy() / t)
+    np.testing.assert_allclose(softmax(adapted_logits(model, X, stats, "speaker") / 2.0), expected, atol=1e-5)
 
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ModelError, match="toy: adaptation_heads.npz unreadable"):

@@ -86,7 +86,9 @@ def test_silence_and_noise_get_a_clear_answer():
 def test_turn_options_are_checked(kw, message):
     with pytest.raises(ConfigError, match=message):
         TurnOptions(**kw)
-    assert TurnOptions(num_speakers=12).max_speakers == 12  # a given number raises the cap
+    TurnOptions(num_speakers=12)  # a given number above the default most (8) is taken as given
+    with pytest.raises(ConfigError, match="--num-speakers 5 is more than --max-speakers 2"):
+        TurnOptions(num_speakers=5, max_speakers=2)
 
 
 def test_rttm_and_speaker_of_a_span():

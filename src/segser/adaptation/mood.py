@@ -131,12 +131,17 @@ class Sample:
         total = int(self.votes.sum())
         return float(self.votes.max() / total) if total else 0.0
 
-    def one_mood_probability(self) -> float:
-        """The mood check on the segments so far."""
+    def features(self) -> tuple[float, float]:
+        """What the mood check reads (and is fitted on): the log spread fraction along its directions and the
+        dominant share."""
         n = self.stats.n
         var = self.stats.variance() / np.asarray(self.reference[1], np.float64) ** 2
         along = np.maximum(self.along_sq / n - (self.along / n) ** 2, 0.0)
-        return self.check.probability(MoodCheck.spread_of(float(var.sum()), float(along.sum())), self.share())
+        return MoodCheck.spread_of(float(var.sum()), float(along.sum())), self.share()
+
+    def one_mood_probability(self) -> float:
+        """The mood check on the segments so far."""
+        return self.check.probability(*self.features())
 
     def fallback_weight(self, centre: float = ONE_MOOD_SHARE) -> tuple[float, dict]:
         """How far the group is taken to hold one mood: the fallback's weight (0: its own statistics; 1: the

@@ -12,9 +12,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from segser.encoders.features.mel import slaney_mel_matrix
 from segser.errors import ConfigError
 from segser.io.spill import SpillRows
 from segser.segmentation.vad import SpeechShare
+from segser.weights import resolve
 
 SAMPLE_RATE = 16000
 MEL_STEP = 160  # 10 ms
@@ -49,8 +51,6 @@ def voice_encoder(path: str | None = None):
     """The voice encoder with Resemblyzer's weights (``{"model_state": ...}`` as its package ships them)."""
     import torch
 
-    from segser.weights import resolve
-
     file = resolve("resemblyzer", path)
     try:
         with warnings.catch_warnings():  # a refused file is our error message, not torch's warnings
@@ -66,7 +66,6 @@ def voice_encoder(path: str | None = None):
 
 @lru_cache(maxsize=1)
 def _mel_matrix():
-    from segser.encoders.features.mel import slaney_mel_matrix
 
     return slaney_mel_matrix(n_mels=40, n_fft=400, sample_rate=SAMPLE_RATE)
 

@@ -9,6 +9,7 @@ import importlib
 import inspect
 
 from segser.errors import ConfigError, check_number
+from segser.options import parse_text
 
 HEAD_CLASSES = {"segment": "SegmentClassifier", "mlp": "BaselineMLP", "linear": "Linear", "layersum": "LayerWeightedSum",
                 "tdnn": "TDNN", "efficientnet_tail": "EfficientNetTail", "svm": "SVMHead"}
@@ -47,7 +48,6 @@ def check_head(name: str, options: dict) -> dict:
 
 def parse_head_options(name: str, pairs) -> dict:
     """``["hidden=200", "dropout=0.1"]`` -> typed, checked options (no JSON quoting)."""
-    from segser.options import parse_text
 
     out = {}
     for item in pairs or []:

@@ -9,6 +9,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from segser.errors import ConfigError
+
 
 @contextmanager
 def atomic_path(path, *, suffix: str = ""):
@@ -59,7 +61,6 @@ class RunDirectory:
     """
 
     def __init__(self, path, *, overwrite: bool = False, marker: str = "config.json", what: str = "run directory"):
-        from segser.errors import ConfigError
 
         self.path = Path(path)
         if self.path.exists() and not overwrite:

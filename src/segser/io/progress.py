@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+from tqdm.auto import tqdm
+
 
 def on_terminal(stream=None) -> bool:
     stream = stream or sys.stderr
@@ -27,6 +29,5 @@ def progress_bar(items, *, desc: str = "", enabled: bool = True, leave: bool = T
             return items
     except TypeError:
         pass
-    from tqdm.auto import tqdm
 
     return tqdm(items, desc=desc, leave=leave)

@@ -10,6 +10,7 @@ from segser.io.files import atomic_path
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import Patch
 
 
 def _save(fig, path: Path) -> None:
@@ -52,17 +53,25 @@ EMOTION_COLOURS = {"angry": "#d7263d", "disgust": "#6b8e23", "fear": "#7b2cbf", 
                    "frustrated": "#c1121f", "other": "#adb5bd", "uncertain": "#d9dde5", "no speech": "#f1f2f5"}
 
 
+MAX_TRANSCRIPT_LINES = 24  # a plot lists this many utterances; the page and the files hold them all
+
+
 def plot_timeline(envelope, timeline, classes, path, *, title: str = "", turns=None) -> None:
     """Waveform envelope (times, min, max) on top; a lane per speaker (one lane without speakers) with a colour
     strip of each segment's emotion and, when speakers were found, their turns; per-class probabilities below
-    (broken where there is no speech)."""
-    from matplotlib.patches import Patch
+    (broken where there is no speech); with words, the transcript's first lines, each in its emotion's colour."""
 
     speakers = [s for s in dict.fromkeys(timeline["speaker"]) if s != "-"] if "speaker" in timeline else [None]
     lanes = max(1, len(speakers))
-    fig, axes = plt.subplots(3, 1, figsize=(10, 4.5 + 0.35 * lanes), sharex=True,
-                             gridspec_kw={"height_ratios": [1, 0.45 * lanes, 2]})
-    a1, lane, a2 = axes
+    lines = timeline[timeline["text"].fillna("") != ""].head(MAX_TRANSCRIPT_LINES) if "text" in timeline else timeline.iloc[:0]
+    panels = 4 if len(lines) else 3
+    ratios = [1, 0.45 * lanes, 2] + ([0.16 * len(lines) + 0.2] if len(lines) else [])
+    fig, axes = plt.subplots(panels, 1, figsize=(10, 4.5 + 0.35 * lanes + 0.22 * len(lines)),
+                             gridspec_kw={"height_ratios": ratios})
+    a1, lane, a2 = axes[:3]
+    for ax in (a1, lane):
+        ax.sharex(a2)
+        ax.tick_params(labelbottom=False)
     t, lo, hi = envelope
     a1.fill_between(t, lo, hi, lw=0, color="0.3")
     a1.set_ylabel("waveform")
@@ -89,6 +98,15 @@ def plot_timeline(envelope, timeline, classes, path, *, title: str = "", turns=N
     shown = [c for c in classes] + [x for x in ("no speech", "uncertain") if (timeline["label"] == x).any()]
     lane.legend(handles=[Patch(color=EMOTION_COLOURS.get(c, "#444444"), label=c) for c in shown], fontsize=7,
                 ncol=min(len(shown), 8), loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    if len(lines):
+        text = axes[3]
+        text.axis("off")
+        for i, r in enumerate(lines.to_dict("records")):
+            who = f"{r['speaker']} " if r.get("speaker") not in (None, "-") else ""
+            emotion = r["label"] if r["score"] != r["score"] else f"{r['label']} {r['score']:.2f}"
+            text.text(0.0, 1 - (i + 0.5) / len(lines), f"{r['start']:7.1f} s  {who}({emotion}): {r['text']}"[:150],
+                      transform=text.transAxes, fontsize=8, va="center", family="monospace",
+                      color=EMOTION_COLOURS.get(r["label"], "#444444"))
     _save(fig, path)
 
 

@@ -52,6 +52,9 @@ def file_header(result: FileResult, *, name: str | None = None) -> dict:
     if result.turns is not None:
         out["turns"] = [t.as_dict() for t in result.turns]
         out["speakers"] = {sp: s.as_dict() for sp, s in (result.speakers or {}).items()}
+    if result.words is not None:
+        out["language"] = result.language
+        out["words"] = [w.as_dict() for w in result.words]
     return out
 
 

@@ -1,7 +1,8 @@
 """What a prediction returns, typed: one :class:`FileResult` per input, holding its timeline (a DataFrame,
-one row per segment), its clip :class:`Decision`, the adaptation applied
-(:class:`~segser.adaptation.policy.AdaptationNote`) and, for a conversation, its speaker :class:`Turn` s and a
-:class:`SpeakerSummary` per speaker. ``as_dict()`` gives each one's JSON form (NaN as None).
+one row per segment or per utterance), its clip :class:`Decision`, the adaptation applied
+(:class:`~segser.adaptation.policy.AdaptationNote`), for a conversation its speaker :class:`Turn` s and a
+:class:`SpeakerSummary` per speaker, and when transcribed its :class:`Word` s. ``as_dict()`` gives each one's
+JSON form (NaN as None).
 """
 from __future__ import annotations
 
@@ -66,6 +67,19 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class Word:
+    """A transcribed word and when it was said (s); ``probability``: the recogniser's confidence."""
+
+    start: float
+    end: float
+    text: str
+    probability: float = math.nan
+
+    def as_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "text": self.text, "probability": plain(self.probability)}
+
+
+@dataclass(frozen=True)
 class SpeakerSummary:
     """One found speaker: seconds of speech, the share of that speech per emotion, a clip-style decision over
     their segments and the adaptation their segments got."""
@@ -96,6 +110,8 @@ class FileResult:
     adaptation: AdaptationNote | None = None
     turns: list[Turn] | None = None  # speaker turns when speakers were found
     speakers: dict[str, SpeakerSummary] | None = None
+    words: list[Word] | None = None  # the transcript, when words were transcribed
+    language: str | None = None  # the transcript's language
 
     @property
     def ok(self) -> bool:

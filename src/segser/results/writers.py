@@ -20,7 +20,7 @@ from segser.results.rows import cells, csv_text, extra_columns, file_header, seg
 from segser.results.timeline import columns
 from segser.results.types import NO_SPEECH, FileResult, Turn
 
-FORMATS = (".json", ".csv", ".txt", ".rttm", ".TextGrid")
+FORMATS = (".json", ".csv", ".txt", ".rttm", ".TextGrid", ".srt", ".vtt")
 
 
 def check_writable(path, what: str) -> None:
@@ -149,23 +149,29 @@ class LabelTrackOutput(Output):
 
 
 class TableOutput(Output):
-    """The terminal table: segments and the clip decision per file (failures are named by the caller)."""
+    """The terminal table: segments (or, with words, a transcript: a line per utterance with its speaker, emotion
+    and text) and the clip decision per file (failures are named by the caller)."""
 
     def write(self, result):
         if not result.ok:
             return
         d, classes = result.decision, self.classes
         w = self.out.write
-        w(f"== {display_path(result.file)}  ({d.duration:.2f} s, {d.n_segments} segments)\n")
-        who = "speaker" in extra_columns(result)
-        w(f"   {'start':>7} {'end':>7}  " + ("speaker " if who else "") + f"{'emotion':<9} score   "
-          + " ".join(f"{c[:7]:>7}" for c in classes) + "\n")
+        extra = extra_columns(result)
+        who, text = "speaker" in extra, "text" in extra
+        rows = "utterances" if text and result.segments is not None and d.n_segments != len(result.segments) else "segments"
+        w(f"== {display_path(result.file)}  ({d.duration:.2f} s, {len(result.segments)} {rows})\n")
+        head = f"   {'start':>7} {'end':>7}  " + ("speaker " if who else "") + f"{'emotion':<9} score"
+        w(head + ("   text" if text else "   " + " ".join(f"{c[:7]:>7}" for c in classes)) + "\n")
         for r in segment_rows(result):
-            head = f"   {r['start']:7.2f} {r['end']:7.2f}  " + (f"{r['speaker']:<7} " if who else "")
-            if r["score"] is None:  # no speech: no emotion
-                w(f"{head}{r['label']:<9}\n")
-                continue
-            w(f"{head}{r['label']:<9} {r['score']:.2f}    " + " ".join(f"{r['p_' + c]:7.2f}" for c in classes) + "\n")
+            line = f"   {r['start']:7.2f} {r['end']:7.2f}  " + (f"{r['speaker']:<7} " if who else "") + f"{r['label']:<9}"
+            score = "     " if r["score"] is None else f" {r['score']:.2f}"
+            if text:
+                w(f"{line}{score}   {r['text']}\n")
+            elif r["score"] is None:  # no speech: no emotion
+                w(f"{line}\n")
+            else:
+                w(f"{line}{score}    " + " ".join(f"{r['p_' + c]:7.2f}" for c in classes) + "\n")
         for sp, summary in (result.speakers or {}).items():
             share = ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary.share.items(), key=lambda kv: -kv[1]))
             w(f"   speaker {sp}: {summary.speech_seconds:.1f} s of speech, {summary.decision.label}"
@@ -192,7 +198,8 @@ class RTTMOutput(Output):
 
 class TextGridOutput(Output):
     """Praat TextGrid (long format) of one recording: an interval tier of emotions per speaker (one tier
-    ``emotion`` without speakers) and, with found speakers, a tier of their turns."""
+    ``emotion`` without speakers), with found speakers a tier of their turns, and with words a tier of utterances
+    (speaker, emotion and text) and one of words."""
 
     needs_success = True
 
@@ -212,7 +219,58 @@ class TextGridOutput(Output):
         if result.turns:
             tiers.append(("speakers", [(t.start, t.end, t.speaker + (" (overlap)" if t.overlap else ""))
                                        for t in result.turns]))
+        if result.words is not None:
+            if "text" in seg:
+                tiers.append(("utterances", [(a, b, f"{caption(sp, label, score)}{text}") for a, b, sp, label, score, text in
+                                             zip(seg["start"], seg["end"], seg.get("speaker", [None] * len(seg)),
+                                                 seg["label"], seg["score"], seg["text"]) if text]))
+            tiers.append(("words", _spaced([(w.start, w.end, w.text) for w in result.words], end)))
         self.out.write(textgrid(tiers, end))
+
+
+class CaptionOutput(Output):
+    """Captions of one recording's rows that have words, so a video player shows who felt what: SubRip (``.srt``)
+    or WebVTT (``.vtt``), each cue ``S1 (angry 0.82): text``."""
+
+    needs_success = True
+
+    def __init__(self, classes, *, vtt: bool, **kwargs):
+        self.vtt = vtt
+        super().__init__(classes, **kwargs)
+
+    def begin(self):
+        if self.vtt:
+            self.out.write("WEBVTT\n\n")
+
+    def write(self, result):
+        if not result.ok:
+            return
+        if self.n_ok > 1:
+            raise ConfigError(f"{display_path(self.path)}: captions describe one recording; give one input")
+        if "text" not in extra_columns(result):
+            raise ConfigError(f"{display_path(self.path)}: captions hold the words said; predict with --transcribe")
+        n = 0
+        for r in segment_rows(result):
+            if not r["text"]:
+                continue
+            n += 1
+            cue = f"{caption(r.get('speaker'), r['label'], r['score'])}{r['text']}"
+            times = f"{_timestamp(r['start'], self.vtt)} --> {_timestamp(r['end'], self.vtt)}"
+            self.out.write(f"{times}\n{cue}\n\n" if self.vtt else f"{n}\n{times}\n{cue}\n\n")
+
+
+def caption(speaker, label, score) -> str:
+    """``S1 (angry 0.82): `` (the speaker when known, the emotion and its score when there is one)."""
+    emotion = label if score is None or score != score else f"{label} {score:.2f}"
+    return f"{speaker + ' ' if speaker not in (None, '-') else ''}({emotion}): "
+
+
+def _timestamp(seconds: float, vtt: bool) -> str:
+    ms = int(round(seconds * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{'.' if vtt else ','}{ms:03d}"
 
 
 def textgrid(tiers: list[tuple[str, list]], end: float) -> str:
@@ -239,6 +297,19 @@ def textgrid(tiers: list[tuple[str, list]], end: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _spaced(intervals: list, end: float, least: float = 0.01) -> list:
+    """Intervals that each keep at least ``least`` seconds (the recogniser gives some words no duration, or the
+    time of the word before), so every word has an interval of its own."""
+    out, t = [], 0.0
+    for a, b, text in sorted(intervals):
+        a = max(a, t)
+        b = min(max(b, a + least), end)
+        if b > a:
+            out.append((a, b, text))
+            t = b
+    return out
+
+
 def _praat(text: str) -> str:
     return str(text).replace('"', '""')
 
@@ -253,9 +324,12 @@ def output_for(path, classes, *, model_name: str = "", several: bool) -> Output:
     suffix = Path(path).suffix.lower()
     kinds = {".json": JSONOutput, ".csv": CSVOutput, ".txt": LabelTrackOutput, ".rttm": RTTMOutput,
              ".textgrid": TextGridOutput}
-    if suffix not in kinds:
+    if suffix not in kinds and suffix not in (".srt", ".vtt"):
         raise ConfigError(f"{display_path(path)}: unknown output format {suffix!r}; use {', '.join(FORMATS)} "
                           "(.txt: Audacity labels)")
-    if suffix == ".textgrid" and several:
-        raise ConfigError(f"{display_path(path)}: a TextGrid describes one recording; give one input")
+    if suffix in (".textgrid", ".srt", ".vtt") and several:
+        raise ConfigError(f"{display_path(path)}: {'a TextGrid' if suffix == '.textgrid' else 'captions'} describe one "
+                          "recording; give one input")
+    if suffix in (".srt", ".vtt"):
+        return CaptionOutput(classes, vtt=suffix == ".vtt", model_name=model_name, path=path, several=several)
     return kinds[suffix](classes, model_name=model_name, path=path, several=several)

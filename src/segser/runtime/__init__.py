@@ -1,4 +1,5 @@
-"""Which compute runtime is available, and onnxruntime sessions made one way."""
+"""Where the model runs: which compute runtime is available (torch, onnxruntime), threads, onnxruntime sessions
+made one way; the ONNX export and its torch-free runtime (export.py, onnx.py) and Ray (cluster.py)."""
 from __future__ import annotations
 
 import importlib.util

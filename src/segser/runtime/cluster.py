@@ -37,6 +37,7 @@ from segser.options import as_dict
 from segser.pipeline import Pipeline, PredictOptions, expand_inputs
 from segser.results.rows import results_frame
 from segser.results.types import FileResult
+from segser.words.transcribe import WordOptions
 
 TABLES = ("segments", "decisions", "errors")
 BATCH_FILES = 16
@@ -129,10 +130,11 @@ class Predictor:
     """A Ray actor: the pipeline (its model loaded once); each batch of files -> its three Parquet partitions."""
 
     def __init__(self, model_ref, out: str, run: str, options: dict, runtime: str, threads: int, speakers: str | None,
-                 turns: dict | None):
+                 turns: dict | None, words: dict | None = None):
         set_threads(threads)
         self.pipeline = Pipeline(model_ref, PredictOptions(**options), speakers=speakers,
-                                 turns=TurnOptions(**turns) if turns is not None else None, runtime=runtime)
+                                 turns=TurnOptions(**turns) if turns is not None else None,
+                                 transcribe=WordOptions(**words) if words is not None else False, runtime=runtime)
         self.out, self.run = Path(out), run
 
     def __call__(self, batch: dict) -> dict:
@@ -179,12 +181,13 @@ def batches(files: list[str], size: int = BATCH_FILES) -> list[tuple[str, list[s
 
 def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, workers: int | None = None,
                        batch_files: int = BATCH_FILES, runtime: str = "auto", threads: int = 1, speakers=None,
-                       options=None, turn_options=None) -> dict:
+                       options=None, turn_options=None, words: WordOptions | None = None) -> dict:
     """Predict every input file on Ray into the Parquet dataset ``out``; a summary. Workers run
     :meth:`Pipeline.run_file` on one recording at a time, so adaptation is per recording (``speakers``: None,
     ``file`` or ``auto``); groups of recordings need all of them in one process."""
     options = options or PredictOptions()
-    probe = Pipeline(model, options, speakers=speakers, turns=turn_options, runtime=runtime)  # checks the options now
+    probe = Pipeline(model, options, speakers=speakers, turns=turn_options, transcribe=words or False,
+                     runtime=runtime)  # checks the options now
     plan_for(probe.model, options.adapt, inputs=1, speakers=speakers, alone=True)
     out = Path(out)
     files, missing = expand_inputs(inputs)
@@ -204,7 +207,8 @@ def predict_to_parquet(inputs, out, *, model=None, address: str | None = None, w
             ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
                 Predictor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(n, len(items))),
                 fn_constructor_args=(model, str(out), run, as_dict(options), runtime, threads, speakers,
-                                     as_dict(probe.turns) if probe.turns is not None else None),
+                                     as_dict(probe.turns) if probe.turns is not None else None,
+                                     as_dict(words) if words is not None else None),
                 num_cpus=1)  # Ray Data restarts an actor pool's dead actors and retries their batch
             for row in ds.iter_rows():
                 summary["processed"] += int(row["files"])

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segser import __version__
 from segser.adaptation.heads import ADAPTATION_HEADS_FILE
 from segser.adaptation.mood import MOOD_CHECK_FILE
 from segser.encoders.backbones import EXPORT_KINDS
@@ -26,6 +25,7 @@ from segser.errors import ConfigError, ModelError
 from segser.io.files import RunDirectory, file_digest, write_json
 from segser.options import as_dict
 from segser.runtime.onnx import EXPORT_CHECKSUM, INT8_DEFAULT
+from segser.settings import __version__
 from segser.weights import resolve
 
 FORMAT = 1

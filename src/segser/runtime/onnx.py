@@ -18,11 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+from segser.encoders.engine import pool_frames
+from segser.encoders.features import VGGishLogMel, VGGishLogMelConfig, WhisperLogMel, WhisperLogMelConfig
+from segser.encoders.features.mfcc import MFCC, MFCCConfig
 from segser.errors import ModelError
 from segser.io.files import file_digest
 from segser.runtime import ort_session
 from segser.segmentation.config import Segmentation
 from segser.settings import cache_dir
+from segser.weights import resolve
 
 PRECISIONS = ("auto", "fp32", "int8")
 DEFAULT_PRECISION = "int8"  # benchmarks/fastest_path.py
@@ -60,7 +64,6 @@ class OnnxWhisper(_Encoder):
 
     def __init__(self, info, folder, precision):
         super().__init__(info, folder, precision)
-        from segser.encoders.features import WhisperLogMel, WhisperLogMelConfig
 
         self.frontend = WhisperLogMel(WhisperLogMelConfig(**info["frontend"]))
         self.window_seconds, self.frame_seconds = float(info["window_seconds"]), float(info["frame_seconds"])
@@ -75,7 +78,6 @@ class OnnxWhisper(_Encoder):
         return self.session.run(None, {"mel": mel})[0]
 
     def pool(self, frames: np.ndarray) -> np.ndarray:
-        from segser.encoders.engine import pool_frames
 
         return pool_frames(frames, meanstd=self.meanstd)
 
@@ -85,7 +87,6 @@ class OnnxPatches(_Encoder):
 
     def __init__(self, info, folder, precision):
         super().__init__(info, folder, precision)
-        from segser.encoders.features import VGGishLogMel, VGGishLogMelConfig
 
         self.frontend = VGGishLogMel(VGGishLogMelConfig(**info["frontend"]))
         self.pad_to = info["pad_to"]
@@ -102,12 +103,10 @@ class NumpyFeatures(_Encoder):
     def __init__(self, info, folder, precision):
         super().__init__(info, folder, precision)
         if info["kind"] == "logmel":
-            from segser.encoders.features import VGGishLogMel, VGGishLogMelConfig
 
             fe = VGGishLogMel(VGGishLogMelConfig(**info["frontend"]))
             self.features = fe.patches
         else:
-            from segser.encoders.features.mfcc import MFCC, MFCCConfig
 
             self.features = MFCC(MFCCConfig(**info["frontend"]))
         self.pad_to = info["pad_to"]
@@ -205,7 +204,6 @@ def prune_stale_exports(target: Path, made_from: Path) -> list[Path]:
 
 def weights_unchanged(target: Path) -> bool:
     """Whether the weight files a cached export was made from are still the ones the resolver finds."""
-    from segser.weights import resolve
 
     try:
         refs = json.loads((target / "export.json").read_text()).get("weights", [])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from segser.errors import ConfigError, check_choice, check_number
+from segser.errors import ConfigError, LimitExceeded, check_choice, check_number
 from segser.segmentation.vad import SpeechRegions
 from segser.segmentation.windows import (
     CLIP_PIECE_SECONDS,
@@ -77,7 +77,6 @@ class Segmentation:
         """Refuse, before any work, a file that would give more than ``limit`` segments."""
         n = self.max_segments(duration)
         if n > limit:
-            from segser.errors import LimitExceeded
             raise LimitExceeded(where, f"{duration:.0f} s at a {self.hop:g} s hop would give up to {n:,} segments "
                                     f"(limit {limit:,}); use a larger hop or cut the recording")
 

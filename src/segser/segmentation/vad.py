@@ -10,8 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from segser.errors import ConfigError, display_path
+from segser.encoders.features.base import fft
+from segser.errors import ConfigError, ModelError, display_path
+from segser.io.files import atomic_path, file_digest
 from segser.segmentation.windows import Segmenter, SegmenterState
+from segser.settings import cache_dir
+from segser.weights import resolve
 
 SILERO_LAYERS = ("stft.forward_basis_buffer", "encoder.0.reparam_conv.weight", "encoder.0.reparam_conv.bias",
                  "encoder.1.reparam_conv.weight", "encoder.1.reparam_conv.bias", "encoder.2.reparam_conv.weight",
@@ -25,10 +29,6 @@ SILERO_LAYERS = ("stft.forward_basis_buffer", "encoder.0.reparam_conv.weight", "
 def silero_weights(path: str | None = None) -> dict[str, np.ndarray]:
     """The 16 kHz branch's weights of a Silero VAD ONNX file, read once with ``onnx`` and kept in the
     cache as .npz (so later start-ups need neither onnx nor the parse)."""
-    from segser.errors import ModelError
-    from segser.io.files import atomic_path, file_digest
-    from segser.settings import cache_dir
-    from segser.weights import resolve
 
     src = Path(path) if path else resolve("silero-vad")
     if not src.is_file():
@@ -134,9 +134,8 @@ class SileroVAD:
         padded = np.concatenate([inputs, inputs[:, -2:-VAD_CONTEXT - 2:-1]], axis=1)  # reflect-padded on the right
         frames = np.stack([padded[:, k * 128: k * 128 + 256] for k in range(4)], axis=1)
         if self.window is not None:
-            import scipy.fft
 
-            h = np.abs(scipy.fft.rfft(frames * self.window, axis=-1))  # single precision (numpy's: double, 5x slower)
+            h = np.abs(fft().rfft(frames * self.window, axis=-1))  # single precision (numpy's: double, 5x slower)
         else:
             spec = frames @ self.basis
             h = np.sqrt(spec[..., :129] ** 2 + spec[..., 129:] ** 2)
@@ -268,7 +267,6 @@ class SpeechShare:
     live stream of it agree): the share of a span that is speech."""
 
     def __init__(self, sample_rate: int, vad_file=None):
-        from segser.segmentation.vad import VAD_WINDOW, SileroVAD
 
         if sample_rate != 16000:
             raise ValueError("the speech share is measured at 16 kHz")

@@ -1,0 +1,1 @@
+"""Serving the pipeline: the HTTP service with its limits, live streams, segser listen, and the page."""

@@ -8,5 +8,6 @@ MAX_SEGMENTS_PER_REQUEST = 20_000
 # ceiling under load is measured by benchmarks/reliability.py.
 MAX_ACTIVE = 4
 MAX_WAITING = 64
+SHORT_S = 60.0  # an upload no longer than this holds little and is worked on at once, never behind long ones
 MAX_STREAMS = 64
 MAX_STREAM_S = 4 * 3600.0

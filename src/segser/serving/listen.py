@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from segser.errors import AudioError, ConfigError, SegserError, check_number, display_path
+from segser.io.audio import info
 from segser.results.rows import cells
 from segser.results.timeline import columns
 from segser.results.types import Decision, plain
@@ -48,9 +50,6 @@ def microphone(rate: int, channels: int):
 
 def file_blocks(path, *, speed: float = 1.0):
     """Blocks of a file, paced at ``speed`` times real time (0: as fast as it reads)."""
-    import soundfile as sf
-
-    from segser.io.audio import info
 
     meta = info(path)
     start = time.monotonic()

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from segser import __version__
 from segser.diarization.turns import TurnOptions
 from segser.errors import AudioError, ConfigError, LimitExceeded, SegserError, check_number
+from segser.io.audio import info
 from segser.io.memory import limit_malloc_arenas, trim_heap
 from segser.model import DEFAULT_MODEL, LIVE_MODEL, EmotionModel, load_model
 from segser.options import parse_text
@@ -49,8 +49,11 @@ from segser.serving.limits import (
     MAX_STREAMS,
     MAX_UPLOAD_MB,
     MAX_WAITING,
+    SHORT_S,
 )
 from segser.serving.stream import Stream
+from segser.settings import __version__
+from segser.words.transcribe import WordOptions
 
 try:
     from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
@@ -184,9 +187,10 @@ class ServedModel:
 
 
 PCM_FORMATS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
-OPTION_DOC = ("query options as for `segser predict`: segment, hop (s), vad, rule ({rules}), min_score, speech_gate, "
-              "adapt (none | speaker | collection | auto: an upload is one recording, its own group), "
-              "speakers=auto (find the speakers: turns and a speaker column) with num_speakers or max_speakers")
+OPTION_DOC = ("query options as for `segser predict`: segment, hop (s), vad, rule ({rules}), min_score, clip_min_score, "
+              "speech_gate, adapt (none | speaker | collection | auto: an upload is one recording, its own group), "
+              "speakers=auto (find the speakers: turns and a speaker column) with num_speakers or max_speakers, "
+              "transcribe=true (the words said: a row per utterance with its text) with language, asr, segments")
 
 
 class Service:
@@ -234,7 +238,7 @@ class Service:
         try:
             options = PredictOptions.from_text(dict(q))
             speakers, turns = _speakers(q)
-            pipeline = Pipeline(entry.model, options, speakers=speakers, turns=turns,
+            pipeline = Pipeline(entry.model, options, speakers=speakers, turns=turns, transcribe=_words(q),
                                 limits=RunLimits(max_seconds=self.max_audio_s, max_segments=self.max_segments,
                                                  block_windows=2))  # 10 s blocks: many requests, bounded memory
         except ConfigError as exc:
@@ -245,19 +249,21 @@ class Service:
                                      f"{self.predictions['waiting']} waiting; try again shortly",
                                 headers={"Retry-After": "10", **CLOSE})
         self.predictions["waiting"] += 1
-        admitted = False
+        admitted, waiting = False, True
         try:
             with tempfile.TemporaryDirectory(prefix="segser-") as tmp:
                 shown = await _receive_upload(request, Path(tmp), self.max_upload_mb)
                 path = Path(tmp) / f"audio{_suffix(shown)}"
-                await self.admission.acquire()
-                admitted = True
+                if not _short(path):  # a short recording holds little: it never waits behind long ones
+                    await self.admission.acquire()
+                    admitted = True
                 self.predictions["waiting"] -= 1
+                waiting = False
                 result = await self._run(request, entry, pipeline, path, shown)
         finally:
             if admitted:
                 self.admission.release()
-            else:
+            if waiting:
                 self.predictions["waiting"] -= 1
         return {"model": entry.model.name, "classes": entry.model.classes, **file_json(result, name=shown)}
 
@@ -400,7 +406,8 @@ def create_app(models=None, *, max_upload_mb: float = MAX_UPLOAD_MB, max_audio_s
         "type": "object", "required": ["file"],
         "properties": {"file": {"type": "string", "format": "binary", "description": "an audio file (wav, flac, ogg, mp3, ...)"}}}}}},
         "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                       for n in ("model", *OPTION_NAMES, "speakers", "num_speakers", "max_speakers")]}
+                       for n in ("model", *OPTION_NAMES, "speakers", "num_speakers", "max_speakers", "transcribe",
+                                 "language", "asr", "segments")]}
 
     @app.post("/predict", openapi_extra=upload, description=OPTION_DOC.format(rules=", ".join(RULES)))
     async def predict(request: Request):
@@ -420,6 +427,14 @@ def create_app(models=None, *, max_upload_mb: float = MAX_UPLOAD_MB, max_audio_s
     return app
 
 
+def _short(path: Path) -> bool:
+    """Whether an upload's header says it is at most SHORT_S long (an unreadable one is refused by the pipeline)."""
+    try:
+        return info(path).duration <= SHORT_S
+    except AudioError:
+        return True
+
+
 def _speakers(query) -> tuple[str | None, TurnOptions | None]:
     """``speakers=auto`` (with ``num_speakers``, ``max_speakers``): find the upload's speakers."""
     speakers = query.get("speakers")
@@ -431,6 +446,16 @@ def _speakers(query) -> tuple[str | None, TurnOptions | None]:
         raise ConfigError(f"speakers must be 'auto' for an upload (got {speakers!r}): each upload is one recording")
     number = {k: parse_text(query[k], int, where=k) for k in ("num_speakers", "max_speakers") if k in query}
     return "auto", TurnOptions(**number)
+
+
+def _words(query) -> WordOptions | bool:
+    """``transcribe=true`` (with ``language``, ``asr``, ``segments``): the words said, a row per utterance."""
+    given = {k: query[k] for k in ("language", "asr", "segments") if k in query}
+    if not parse_text(query.get("transcribe", "false"), bool, where="transcribe"):
+        if given:
+            raise ConfigError(f"{next(iter(given))} goes with transcribe=true")
+        return False
+    return WordOptions(**given)
 
 
 async def _close_with_error(ws, detail: str, code: int) -> None:

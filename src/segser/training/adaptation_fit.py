@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 
 from segser.adaptation.heads import AdaptationHeads, ZHead
 
@@ -55,7 +56,6 @@ def emotion_directions(Z: np.ndarray, y: np.ndarray, speakers: np.ndarray, n_cla
     >>> B.shape, bool(abs(B[0, 0]) > 0.9)
     ((5, 2), True)
     """
-    from scipy.linalg import cho_factor, cho_solve
 
     Zc = np.asarray(Z, np.float64).copy()
     for s in np.unique(speakers):

@@ -15,14 +15,22 @@ The report has the matrix, its mean over held-out corpora, ECE, and heat-maps.
 """
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
-from segser import __version__
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
 from segser.errors import ConfigError
-from segser.io.files import write_json, write_text
+from segser.io.files import atomic_path, write_json, write_text
+from segser.settings import __version__
 from segser.training.config import TrainConfig
 from segser.training.train import run
 
@@ -31,9 +39,6 @@ REPORT_KEYS = ("UA", "WA", "macro_f1", "AUC", "ALCA", "SA", "ACA", "SCA", "BCA")
 
 def machine() -> dict:
     """Where a figure was measured: CPU, cores, library versions, load average, date."""
-    import datetime
-    import os
-    import platform
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -58,7 +63,6 @@ def machine() -> dict:
 
 def command_line() -> str:
     """The command that is running, as a reader would type it (for result files)."""
-    import sys
 
     name = Path(sys.argv[0]).name
     return " ".join(["segser" if name == "segser" else f"python {sys.argv[0]}", *sys.argv[1:]])
@@ -201,13 +205,8 @@ def cross_corpus_report(payload: dict) -> str:
 
 
 def plot_cross_corpus(payload: dict, path) -> None:
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from segser.io.files import atomic_path
 
     names, rows = payload["corpora"], payload["results"]
     m = np.array([[r["held_out"][c] for c in names] + [r["mean_held_out_UA"]] for r in rows])

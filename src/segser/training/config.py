@@ -12,10 +12,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segser.encoders.backbones import backbone_class
 from segser.errors import ConfigError, check_choice, check_number
+from segser.heads import check_head
 from segser.options import as_dict, build
 from segser.results.aggregate import RULES
 from segser.segmentation.config import Segmentation
+from segser.training import protocols
 
 
 @dataclass(frozen=True)
@@ -111,9 +114,6 @@ class TrainConfig:
     adaptation_heads: bool = True
 
     def __post_init__(self):
-        from segser.encoders.backbones import backbone_class
-        from segser.heads import check_head
-        from segser.training import protocols
 
         check_number("lr", self.lr, lo=0, hi=10, lo_open=True)
         check_number("weight_decay", self.weight_decay, lo=0, hi=1)

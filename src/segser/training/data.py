@@ -15,6 +15,7 @@ from segser.encoders.engine import embed_signal
 from segser.errors import AudioError
 from segser.io.audio import load
 from segser.io.files import atomic_path, file_digest
+from segser.io.progress import progress_bar
 from segser.options import as_dict
 from segser.segmentation.config import Segmentation
 from segser.settings import cache_dir
@@ -99,7 +100,6 @@ def cache_key(encoder, segmentation: Segmentation) -> str:
 
 def clips(paths, *, errors: dict, progress: bool = False, desc: str = "clips"):
     """``(index, path, sha1 of the file)`` for every readable path; the rest go to ``errors``."""
-    from segser.io.progress import progress_bar
 
     for i, path in enumerate(progress_bar(list(paths), desc=desc, enabled=progress, leave=False)):
         try:

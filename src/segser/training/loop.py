@@ -9,9 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from segser import __version__
 from segser.heads import EmotionHead, SVMHead
 from segser.io.files import atomic_path
+from segser.io.progress import progress_bar
+from segser.settings import __version__
 
 
 def seed_everything(seed: int) -> None:
@@ -104,7 +105,6 @@ def fit_epochs(model: nn.Module, opt, loss_fn, train: tuple[np.ndarray, np.ndarr
     wv = torch.from_numpy(val[2]) if len(val) > 2 else None
     gen = torch.Generator().manual_seed(seed)
     stopper, history = EarlyStopping(patience), []
-    from segser.io.progress import progress_bar
 
     for epoch in progress_bar(range(epochs), desc="epochs", enabled=progress, leave=False):
         model.train()

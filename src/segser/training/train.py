@@ -11,6 +11,7 @@ carved out), with mood.npz and adaptation_heads.npz beside it (what makes
 """
 from __future__ import annotations
 
+import json
 import platform
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from segser import __version__
 from segser.adaptation.heads import ADAPTATION_HEADS_FILE
 from segser.adaptation.mood import MOOD_CHECK_FILE, MoodCheck, dominant_share
 from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS
@@ -29,9 +29,13 @@ from segser.encoders.backbones import create as create_backbone
 from segser.errors import LabelError
 from segser.io.files import RunDirectory, write_json, write_text
 from segser.io.progress import progress_bar
+from segser.model import TorchHead
+from segser.results.plots import plot_confusion, plot_learning_curves, plot_recall_bars, plot_roc
+from segser.settings import __version__, data_dir
 from segser.training import corpora, finetune, protocols
 from segser.training import labels as labelsets
 from segser.training.adaptation_fit import append_speaker_vectors, emotion_directions, fit_mood_coefficients, heads_from_torch
+from segser.training.augment import NoiseBank
 from segser.training.config import TrainConfig
 from segser.training.data import ENGINE_VERSION, Embeddings, NoiseMix, embed_manifest
 from segser.training.evaluation import (
@@ -71,9 +75,6 @@ def shipped_training_set(model) -> tuple[pd.DataFrame, Embeddings, np.ndarray, n
     """A built-in model's training clips (the corpora and label set of its config.json, under the data setting),
     their segment embeddings by the model's own encoder, and each segment's class index and corpus:speaker: what
     its companions (mood check, adaptation heads) are fitted on."""
-    import json
-
-    from segser.settings import data_dir
 
     config = json.loads((model.source / "config.json").read_text())
     frames = [labelsets.apply(corpora.load(c["name"], data_dir() / c["name"], **c.get("options", {})), config["labels"])[0]
@@ -113,7 +114,6 @@ def noise_mixes(cfg: TrainConfig, sample_rate: int = 16000) -> list[NoiseMix]:
     """The noisy training copies (train noise only), then the noisy test sets (test noise only)."""
     if cfg.noise is None:
         return []
-    from segser.training.augment import NoiseBank
 
     nz = cfg.noise
     train_bank = NoiseBank.from_dir(nz.dir, split="train", sample_rate=sample_rate)
@@ -223,7 +223,6 @@ def companions_apply(cfg: TrainConfig) -> bool:
 
 
 def head_reference(module) -> tuple[np.ndarray, np.ndarray] | None:
-    from segser.model import TorchHead
 
     return TorchHead(module).reference()
 
@@ -345,7 +344,6 @@ def provenance(cfg: TrainConfig, data: Data) -> dict:
 
 
 def write_report(out: Path, cfg: TrainConfig, data: Data, feats: Features, results: list[FoldResult], t0: float) -> dict:
-    from segser.results.plots import plot_confusion, plot_learning_curves, plot_recall_bars, plot_roc
 
     classes, manifest = data.classes, data.manifest
     preds = pd.concat([r.predictions for r in results], ignore_index=True)

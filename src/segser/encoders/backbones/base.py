@@ -1,3 +1,5 @@
+"""The base class every backbone shares: a torch module with a validated config, its sample rate, dimension,
+windows or segment padding, and the weight files it reads (for cache keys and exports)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -5,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from segser.encoders.engine import embed_spans
 from segser.options import as_dict, build
-from segser.weights import digest
+from segser.weights import digest, resolve
 
 
 class Backbone(torch.nn.Module):
@@ -45,7 +48,6 @@ class Backbone(torch.nn.Module):
         return []
 
     def weight_files(self) -> list[Path]:
-        from segser.weights import resolve
 
         return [resolve(source, explicit) for source, explicit in self.weight_refs()]
 
@@ -70,7 +72,6 @@ class Backbone(torch.nn.Module):
 
     def embed(self, x: np.ndarray, spans) -> np.ndarray:
         """Embeddings of ``spans`` of the whole signal ``x`` (as training computes them)."""
-        from segser.encoders.engine import embed_spans
 
         return embed_spans(self, x, spans)
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segser.encoders.backbones.base import Backbone
+from segser.encoders.engine import pool_frames
 from segser.encoders.features import WhisperLogMel, WhisperLogMelConfig
 from segser.errors import ConfigError, check_choice, check_number
 from segser.weights import resolve
@@ -293,7 +294,6 @@ class Whisper(Backbone):
 
     def pool(self, frames: np.ndarray) -> np.ndarray:
         """Frames of one segment (taps, frames, n_state) -> its embedding (dim,), as the ONNX runtime pools them."""
-        from segser.encoders.engine import pool_frames
 
         return pool_frames(frames, meanstd=self.config.pooling == "meanstd")
 

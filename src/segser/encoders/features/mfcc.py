@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
-from segser.encoders.features.base import Frontend, frame_signal
+from segser.encoders.features.base import Frontend, fft, frame_signal
 from segser.encoders.features.mel import htk_mel_matrix
 
 
@@ -43,6 +42,6 @@ class MFCC(Frontend):
     def __call__(self, x: np.ndarray) -> np.ndarray:
         frames = frame_signal(np.asarray(x, dtype=np.float32), frame_length=self.win, hop=self.hop)
         frames = frames - frames.mean(axis=-1, keepdims=True)
-        power = np.abs(scipy.fft.rfft(frames * self.window, n=self.config.n_fft, axis=-1, workers=-1)) ** 2
+        power = np.abs(fft().rfft(frames * self.window, n=self.config.n_fft, axis=-1, workers=-1)) ** 2
         logmel = np.log(np.maximum(power @ self.mel, 1e-10))
-        return scipy.fft.dct(logmel, type=2, norm="ortho", axis=-1)[..., : self.config.n_mfcc].astype(np.float32)
+        return fft().dct(logmel, type=2, norm="ortho", axis=-1)[..., : self.config.n_mfcc].astype(np.float32)

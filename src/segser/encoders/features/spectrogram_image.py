@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib import colormaps
 
 from segser.encoders.features.base import Frontend
 from segser.encoders.features.mel import slaney_mel_matrix
@@ -36,7 +37,6 @@ class SpectrogramImageConfig:
 
 
 def _jet_lut() -> torch.Tensor:
-    from matplotlib import colormaps
 
     return torch.from_numpy(colormaps["jet"](np.linspace(0, 1, 256))[:, :3].astype(np.float32))
 

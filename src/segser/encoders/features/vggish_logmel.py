@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
-from segser.encoders.features.base import Frontend, frame_signal, periodic_hann
+from segser.encoders.features.base import Frontend, fft, frame_signal, periodic_hann
 from segser.encoders.features.mel import htk_mel_matrix
 
 
@@ -45,7 +44,7 @@ class VGGishLogMel(Frontend):
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         frames = frame_signal(np.asarray(x, dtype=np.float32), frame_length=self.win, hop=self.hop)
-        mag = np.abs(scipy.fft.rfft(frames * self.window, n=self.n_fft, axis=-1, workers=-1))
+        mag = np.abs(fft().rfft(frames * self.window, n=self.n_fft, axis=-1, workers=-1))
         return np.log(mag @ self.mel + self.config.log_offset).astype(np.float32)
 
     def patches(self, segments: np.ndarray) -> np.ndarray:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
-from segser.encoders.features.base import Frontend, frame_signal, periodic_hann
+from segser.encoders.features.base import Frontend, fft, frame_signal, periodic_hann
 from segser.encoders.features.mel import slaney_mel_matrix
 from segser.errors import check_number
 
@@ -74,7 +73,7 @@ class WhisperLogMel(Frontend):
             x = x * level_gain(x, c.level)
         pad = [(0, 0)] * (x.ndim - 1) + [(c.n_fft // 2, c.n_fft // 2)]
         frames = frame_signal(np.pad(x, pad, mode="reflect"), frame_length=c.n_fft, hop=c.hop)[..., :-1, :]
-        power = np.abs(scipy.fft.rfft(frames * self.window, axis=-1)) ** 2  # (..., frames, bins)
+        power = np.abs(fft().rfft(frames * self.window, axis=-1)) ** 2  # (..., frames, bins)
         logmel = np.log10(np.maximum(np.swapaxes(power @ self.mel.T, -1, -2), 1e-10))
         peak = logmel.max(axis=(-2, -1), keepdims=True)
         return np.ascontiguousarray((np.maximum(logmel, peak - 8.0) + 4.0) / 4.0, dtype=np.float32)

@@ -18,7 +18,7 @@ function setStatus(text) { $("status").textContent = text; }
 function reset(classes, model) {
   Object.assign(state, { classes, model: model || "", segments: [], rows: [], columns: [], decision: null,
     speakers: [], heard: 0, count: 0 });
-  $("speaker-summary").innerHTML = "";
+  $("speaker-summary").innerHTML = ""; $("transcript").innerHTML = "";
   $("segments").innerHTML = ""; $("count").textContent = "0";
   $("decision").textContent = "Listening…"; $("decision").dataset.label = "";
   $("now").textContent = "–"; $("now").dataset.label = ""; $("heard").textContent = "";
@@ -79,6 +79,17 @@ function download(name, text, type) {
   const a = document.createElement("a");
   a.href = url; a.download = name; document.body.appendChild(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+// with words, each utterance reads as a line of a transcript: who said it, how they felt, what they said
+function showTranscript(rows) {
+  const esc = (s) => String(s).replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]);
+  $("transcript").innerHTML = rows.filter((s) => s.text).map((s) => {
+    const who = s.speaker && s.speaker !== "-" ? `<b>${esc(s.speaker)}</b> ` : "";
+    const score = s.score == null ? "" : ` ${s.score.toFixed(2)}`;
+    return `<li data-label="${esc(s.label)}" style="--c:${color(s.label)}"><span class="t">${s.start.toFixed(1)}s</span> ` +
+      `${who}<span class="e">(${esc(s.label)}${score})</span> ${esc(s.text)}</li>`;
+  }).join("");
 }
 
 function showDecision(d) {
@@ -154,7 +165,8 @@ async function analyseFile() {
   setStatus(`Analysing ${f.name}…`);
   const form = new FormData(); form.append("file", f);
   const speakers = $("speakers").checked ? "&speakers=auto" : "";
-  const r = await fetch(`/predict?${picked()}${speakers}`, { method: "POST", body: form });
+  const words = $("transcribe").checked ? "&transcribe=true" : "";
+  const r = await fetch(`/predict?${picked()}${speakers}${words}`, { method: "POST", body: form });
   const doc = await r.json();
   if (!r.ok) { setStatus(`${r.status}: ${doc.detail}`); return; }
   state.live = null;
@@ -167,6 +179,7 @@ async function analyseFile() {
       `<span style="color:${color(s.decision.label)}">${s.decision.label}</span>${share ? " (" + share + ")" : ""}</li>`;
   }).join("");
   doc.segments.forEach(addSegment);
+  showTranscript(doc.segments);
   showDecision(doc.decision); draw();
   setStatus(`${doc.file}: ${doc.segments.length} segments` + (state.speakers.length ? `, ${state.speakers.length} speakers.` : "."));
 }
