@@ -779,6 +779,13 @@ def headline() -> str:
                     f"{100 * wer['nemo']['WER']:.1f} % (base, Polish), EmoDB {100 * wer['emodb']['WER']:.1f} % (base, German) | "
                     f"{wer['tess']['clips']} + {wer['nemo']['clips']} Opus clips, 7 unaltered EmoDB files; "
                     "`benchmarks/results/transcripts.json` |")
+        conv = load("transcripts")["figures"]["conversations"]
+        rows.append("| emotion per turn, a row per utterance against per 1 s window (speakers found) | " + ", ".join(
+            f"{c.upper()} {v['turn_UA']['utterances, found speakers']:.3f} vs {v['turn_UA']['windows, found speakers']:.3f}"
+            for c, v in conv.items()) + " UA; label changes per minute of speech " + ", ".join(
+            f"{v['label_changes_per_minute']['utterances']:.0f} vs {v['label_changes_per_minute']['windows']:.0f}"
+            for v in conv.values()) + " | built two-speaker conversations of real Opus clips; "
+            "`benchmarks/results/transcripts.json` |")
     fast = load("fastest_path")["figures"]
     best = fast["paths"][fast["default"]]
     rows.append(f"| one hour of speech, default runtime | {best['wall_s']:.0f} s ({best['x_realtime']:.0f}x real time), "
@@ -837,15 +844,27 @@ def transcripts() -> str:
     for c, v in f["conversations"].items():
         out.append(f"| {c} conversations | {v['label_changes_per_minute']['windows']:.1f} | "
                    f"{v['label_changes_per_minute']['utterances']:.1f} |")
+    cuts = list(next(iter(f["conversations"].values()))["turn_UA_by_cut"])
+    out += ["", "How utterances are cut (turn UA, speakers found, adapted per speaker; shipped: cut at speaker changes, "
+            "with utterances without words for the speech the recogniser left):", "",
+            "| utterances | " + " | ".join(f["conversations"]) + " |", "|---|" + "---|" * len(f["conversations"])]
+    for n in cuts:
+        out.append(f"| {n} | " + " | ".join(f"{f['conversations'][c]['turn_UA_by_cut'][n]:.3f}" for c in f["conversations"]) + " |")
     out += ["", "Which speaker an utterance names (the share of the words' time said by the speaker their utterance names, "
             "found speakers matched to the true ones): " + "; ".join(
                 f"{c}: the speaker of most of it {v['word_time_with_the_true_speaker']['majority']:.3f}, cut at speaker "
                 f"changes {v['word_time_with_the_true_speaker']['split at changes']:.3f}" for c, v in f["conversations"].items())
             + "."]
+    if "temperatures" in f:
+        out += ["", "| 3 minutes through tiny.en, fresh decoding at each temperature that fails Whisper's tests | audio | wall | words kept |",
+                "|---|---|---|---|"]
+        for k, v in f["temperatures"].items():
+            out.append(f"| {k.replace('ased', 'ASED (Amharic)').replace('savee', 'SAVEE (English)')} temperatures | "
+                       f"{v['audio_s']:.0f} s | {v['wall_s']:.0f} s | {v['words']} |")
     if "long" in f:
         lg = f["long"]
-        out += ["", f"| {lg['audio_minutes']:.0f} minutes of conversation (ASED turns), fresh processes | wall | x real time "
-                "| peak RSS |", "|---|---|---|---|"]
+        out += ["", f"| {lg['audio_minutes']:.0f} minutes of English conversation (SAVEE turns), fresh processes | wall | "
+                "x real time | peak RSS |", "|---|---|---|---|"]
         for k, v in lg.items():
             if isinstance(v, dict):
                 out.append(f"| `segser predict {k}` | {v['wall_s']:.0f} s | {lg['audio_minutes'] * 60 / v['wall_s']:.0f}x | "

@@ -26,6 +26,7 @@ how often the timeline changes its mind, and what transcribing an hour costs.
 Writes benchmarks/results/transcripts.json.
 """
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -51,7 +52,7 @@ from segser.training import corpora  # noqa: E402
 from segser.training import labels as labelsets  # noqa: E402
 from segser.training.metrics import classification_metrics  # noqa: E402
 from segser.words.transcribe import Transcriber, Transcript, WordOptions  # noqa: E402
-from segser.words.utterances import SPLIT_AT_SPEAKER, utterance_logits, utterances, wordless  # noqa: E402
+from segser.words.utterances import JOIN_WORDLESS, SPLIT_AT_SPEAKER, utterance_logits, utterances, wordless  # noqa: E402
 
 EMODB_SENTENCES = {  # the corpus's ten sentences (Burkhardt et al. 2005), by text id
     "a01": "Der Lappen liegt auf dem Eisschrank.", "a02": "Das will sie am Mittwoch abgeben.",
@@ -163,9 +164,9 @@ def conversations(n: int) -> dict:
                 at_found = lambda times, r=r: _speakers_at(r, np.array([(t, t + 1e-3) for t in times]))  # noqa: E731
                 at_true = lambda times: [next((t[2] for t in reference if t[0] <= c < t[1]), NOBODY) for c in times]  # noqa: E731
 
-                def rows(speaker_of, logits, split=SPLIT_AT_SPEAKER, fill=True):
+                def rows(speaker_of, logits, split=SPLIT_AT_SPEAKER, fill=JOIN_WORDLESS):
                     utts = utterances(sentences, speaker_of, split_at_speaker=split)
-                    utts = wordless(utts, spans, voiced, speaker_of) if fill else utts
+                    utts = wordless(utts, spans, voiced, speaker_of, join=fill) if fill is not None else utts
                     u_spans = np.array([(u.start, u.end) for u in utts]).reshape(-1, 2)
                     if not len(utts):
                         return spans, logits, speech, utts
@@ -182,8 +183,8 @@ def conversations(n: int) -> dict:
                     turn_votes(reference, u_spans, whole, np.ones(len(u_spans)), gate) if len(utts) else
                     turn_votes(reference, spans, raw, speech, gate))
                 for split in (False, True):
-                    for fill in (False, True):
-                        key = f"{'split at changes' if split else 'majority'}, {'with' if fill else 'no'} wordless speech"
+                    for fill, how in ((None, "dropped"), (True, "a row per run of one speaker"), (False, "a row per segment")):
+                        key = f"{'cut at speaker changes' if split else 'speaker of most of it'}; speech without words: {how}"
                         cuts.setdefault(key, []).extend(turn_votes(reference, *rows(at_found, win_found, split, fill)[:3], gate))
                 window_rows = pd.DataFrame({"start": spans[:, 0], "end": spans[:, 1], "speech": speech,
                                             "label": [classes[k] if v else "no speech" for k, v in
@@ -285,18 +286,27 @@ def temperatures() -> dict:
     return out
 
 
+PARTS = ("wer", "sample", "conversations", "temperatures", "long")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", type=int, default=200, help="clips of TESS and of nEMO for the word error rate")
     ap.add_argument("--conversations", type=int, default=16, help="two-speaker conversations per corpus")
     ap.add_argument("--long-minutes", type=float, default=60, help="the long conversation's length (0: skip)")
+    ap.add_argument("--only", nargs="+", choices=PARTS, help="measure these parts again, keep the others' figures")
     args = ap.parse_args()
-    figures = {"model": MODEL, "wer": word_error_rates(args.clips), "sample": sample_stability()}
-    print("sample", figures["sample"], flush=True)
-    figures["conversations"] = conversations(args.conversations)
-    figures["temperatures"] = temperatures()
-    if args.long_minutes:
-        figures["long"] = one_hour(args.long_minutes)
+    figures = {"model": MODEL}
+    if args.only:
+        figures = json.loads((Path(__file__).parent / "results" / "transcripts.json").read_text())["figures"]
+    parts = {"wer": lambda: word_error_rates(args.clips), "sample": sample_stability,
+             "conversations": lambda: conversations(args.conversations), "temperatures": temperatures,
+             "long": lambda: one_hour(args.long_minutes)}
+    for part in args.only or PARTS:
+        if part != "long" or args.long_minutes:
+            figures[part] = parts[part]()
+            figures.setdefault("measured", {})[part] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            print(part, figures[part], flush=True)
     save("transcripts", figures)
 
 

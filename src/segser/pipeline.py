@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segser.adaptation.groups import speaker_groups
+from segser.adaptation.groups import SPEAKER_MODES, read_speaker_table, speaker_groups
 from segser.adaptation.policy import (
     ADAPT_MODES,
     MAX_GROUP_SEGMENTS,
@@ -228,6 +228,8 @@ class Pipeline:
         self.segmentation = self.options.segmentation(self.model.segmentation)
         if turns is not None and speakers != "auto":
             raise ConfigError("the number of speakers (--num-speakers, --max-speakers) goes with --speakers auto")
+        if isinstance(speakers, (str, Path)) and speakers not in SPEAKER_MODES and Path(speakers).suffix.lower() == ".csv":
+            speakers = read_speaker_table(speakers)  # a table's mistakes are refused now, whatever the inputs
         self.speakers = speakers
         self.turns = turns or (TurnOptions() if speakers == "auto" else None)
         self.limits = limits or RunLimits()
@@ -245,6 +247,8 @@ class Pipeline:
         """A :class:`FileResult` per input file (and one per input that yields no file), as each is done."""
         files, errors = expand_inputs(inputs)
         plan = plan_for(self.model, self.options.adapt, inputs=len(files), speakers=self.speakers)
+        if isinstance(self.speakers, dict):
+            speaker_groups(files, self.speakers)  # every input in the table, even one alone
         for key, message in errors.items():
             yield FileResult(key, error=message)
         each_alone = plan.policy is Policy.OWN and plan.grouping == "file"  # own statistics need no collection

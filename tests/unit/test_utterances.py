@@ -29,9 +29,16 @@ def test_speech_without_words_keeps_its_rows_and_silence_gets_none():
     spans = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 6]], float)
     voiced = np.array([False, True, True, True, False, True])
     utts = utterances([_words((1.1, 1.6, "hello"))])
-    rows = wordless(utts, spans, voiced, lambda times: ["S1" if t < 3 else "S2" for t in times])
+    speaker_of = lambda times: ["S1" if t < 3 else "S2" for t in times]  # noqa: E731
+    rows = wordless(utts, spans, voiced, speaker_of, join=True)
     assert [(u.start, u.end, u.text, u.speaker) for u in rows] == [
         (1.1, 1.6, "hello", None), (2.0, 3.0, "", "S1"), (3.0, 4.0, "", "S2"), (5.0, 6.0, "", "S2")]
+    spans[4:, :] += [[0, 0], [-1, -1]]  # the last segment now follows the fourth
+    voiced[4] = False
+    joined = wordless(utts, spans[[0, 1, 2, 3, 5]], voiced[[0, 1, 2, 3, 5]], lambda t: ["S2"] * len(t), join=True)
+    assert [(u.start, u.end) for u in joined] == [(1.1, 1.6), (2.0, 5.0)]
+    apart = wordless(utts, spans[[0, 1, 2, 3, 5]], voiced[[0, 1, 2, 3, 5]], lambda t: ["S2"] * len(t), join=False)
+    assert [(u.start, u.end) for u in apart] == [(1.1, 1.6), (2.0, 3.0), (3.0, 4.0), (4.0, 5.0)]
     assert wordless([], spans, np.zeros(6, bool)) == []
 
 

@@ -203,6 +203,9 @@ def turns_from_labels(labels: np.ndarray, starts: np.ndarray, speech: np.ndarray
                       notes=()) -> Turns:
     """Turns from each window's speaker: every 32 ms of speech takes the speaker most of the windows covering it
     vote for (the nearest window's where none covers it); under two thirds of the votes it is marked overlap."""
+    # the voices numbered 0..k-1: the tree's cluster ids run into the hundreds on a long meeting, and a vote
+    # column per id made this table grow with length times ids (a 4 h meeting peaked at 909 MB)
+    labels = np.unique(labels, return_inverse=True)[1].reshape(-1) if len(labels) else labels
     k = int(labels.max()) + 1 if len(labels) else 1
     votes = np.zeros((len(speech), k), np.float32)
     for s, lab in zip(starts, labels):
