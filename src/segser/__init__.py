@@ -17,20 +17,21 @@ from segser.settings import __version__
 
 
 def predict(inputs, model=None, *, progress: bool = False, runtime: str = "auto", precision: str = "auto",
-            speakers=None, turns=None, options=None, **option_values):
+            speakers=None, turns=None, transcribe=False, options=None, **option_values):
     """Predict every audio file in ``inputs`` (files and/or directories).
 
     Keywords are :class:`~segser.pipeline.PredictOptions` (``rule``, ``min_score``, ``clip_min_score``,
     ``segment``, ``hop``, ``vad``, ``speech_gate``, ``adapt``); ``speakers`` says which inputs share a speaker
     (``all``, ``file``, a ``file,speaker`` CSV or a mapping) or, ``auto``, finds the speakers of each recording
-    (``turns``: :class:`~segser.diarization.turns.TurnOptions`).
+    (``turns``: :class:`~segser.diarization.turns.TurnOptions`); ``transcribe`` (True, or
+    :class:`~segser.words.transcribe.WordOptions`) adds the words said: a row per utterance with its ``text``.
 
     Returns ``(timeline, decisions, errors)``: the timeline indexed by (file, start, end) (with a ``speaker``
     column when speakers were found), decisions by file (with the adaptation applied to each as ``adapt_*``),
     errors a {input: message} dict for inputs that could not be processed (the others still are).
     """
-    pipeline = Pipeline(model, options, speakers=speakers, turns=turns, runtime=runtime, precision=precision,
-                        **option_values)
+    pipeline = Pipeline(model, options, speakers=speakers, turns=turns, transcribe=transcribe, runtime=runtime,
+                        precision=precision, **option_values)
     return results_frame(pipeline.run(inputs, progress=progress), pipeline.classes)
 
 
