@@ -21,6 +21,8 @@ import re
 import sys
 from pathlib import Path
 
+from segser.words.utterances import SPLIT_AT_SPEAKER
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DOCS = ROOT / "docs"
@@ -845,8 +847,9 @@ def transcripts() -> str:
         out.append(f"| {c} conversations | {v['label_changes_per_minute']['windows']:.1f} | "
                    f"{v['label_changes_per_minute']['utterances']:.1f} |")
     cuts = list(next(iter(f["conversations"].values()))["turn_UA_by_cut"])
-    out += ["", "How utterances are cut (turn UA, speakers found, adapted per speaker; shipped: cut at speaker changes, "
-            "with utterances without words for the speech the recogniser left):", "",
+    shipped = "cut at speaker changes" if SPLIT_AT_SPEAKER else "the speaker of most of it"
+    out += ["", f"How utterances are cut (turn UA, speakers found, adapted per speaker; shipped: {shipped}, "
+            "with a row per segment of the speech the recogniser left without words):", "",
             "| utterances | " + " | ".join(f["conversations"]) + " |", "|---|" + "---|" * len(f["conversations"])]
     for n in cuts:
         out.append(f"| {n} | " + " | ".join(f"{f['conversations'][c]['turn_UA_by_cut'][n]:.3f}" for c in f["conversations"]) + " |")
@@ -856,7 +859,8 @@ def transcripts() -> str:
                 f"changes {v['word_time_with_the_true_speaker']['split at changes']:.3f}" for c, v in f["conversations"].items())
             + "."]
     if "temperatures" in f:
-        out += ["", "| 3 minutes through tiny.en, fresh decoding at each temperature that fails Whisper's tests | audio | wall | words kept |",
+        out += ["", "| 3 minutes through tiny.en, fresh decoding at each temperature that fails Whisper's tests "
+                "| audio | wall | words kept |",
                 "|---|---|---|---|"]
         for k, v in f["temperatures"].items():
             out.append(f"| {k.replace('ased', 'ASED (Amharic)').replace('savee', 'SAVEE (English)')} temperatures | "
@@ -867,7 +871,8 @@ def transcripts() -> str:
                 "x real time | peak RSS |", "|---|---|---|---|"]
         for k, v in lg.items():
             if isinstance(v, dict):
-                out.append(f"| `segser predict {k}` | {v['wall_s']:.0f} s | {lg['audio_minutes'] * 60 / v['wall_s']:.0f}x | "
+                command = "segser " + k if k.startswith("predict") else "segser predict " + k
+                out.append(f"| `{command}` | {v['wall_s']:.0f} s | {lg['audio_minutes'] * 60 / v['wall_s']:.0f}x | "
                            f"{v['peak_rss_mb']} MB |")
     return "\n".join(out) + "\n\n" + source("transcripts")
 
