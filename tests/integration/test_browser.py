@@ -56,8 +56,8 @@ def wait(driver, condition, timeout=90):
     return WebDriverWait(driver, timeout).until(lambda d: condition(d))
 
 
-def upload(driver, server, path, *, speakers=False):
-    """Open the page, choose ``path`` and press Analyse (ticking "find speakers" first if asked)."""
+def upload(driver, server, path, *, speakers=False, transcribe=False):
+    """Open the page, choose ``path`` and press Analyse (ticking "find speakers" and "transcribe" first if asked)."""
     from selenium.webdriver.common.by import By
 
     driver.get(server + "/")
@@ -65,6 +65,8 @@ def upload(driver, server, path, *, speakers=False):
     driver.find_element(By.ID, "file").send_keys(str(path))
     if speakers:
         driver.find_element(By.ID, "speakers").click()
+    if transcribe:
+        driver.find_element(By.ID, "transcribe").click()
     driver.find_element(By.ID, "analyse").click()
 
 
@@ -176,5 +178,23 @@ def test_upload_a_conversation_and_see_its_speakers(server, shared_data, tmp_pat
         decision = driver.find_element(By.ID, "decision").get_attribute("data-label")
         assert driver.find_element(By.ID, "now").get_attribute("data-label") == decision
         driver.save_screenshot(str(tmp_path / "speakers.png"))
+    finally:
+        driver.quit()
+
+
+def test_a_conversation_reads_as_a_transcript_under_the_lanes(server, shared_data, tmp_path):
+    """With "transcribe" ticked, each utterance is a line: its start, its speaker, its emotion, its words."""
+    from selenium.webdriver.common.by import By
+
+    driver = browser(tmp_path)
+    try:
+        upload(driver, server, shared_data / "conversation" / "sample.wav", speakers=True, transcribe=True)
+        lines = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#transcript li"), timeout=300)
+        named = [b.text for li in lines for b in li.find_elements(By.TAG_NAME, "b")]
+        assert set(named) == {"S1", "S2"} and len(named) >= len(lines) - 2  # words where no voice was found go unnamed
+        labels = {li.get_attribute("data-label") for li in lines}
+        assert labels and labels <= {"angry", "disgust", "fear", "happy", "neutral", "sad", "uncertain"}
+        words = " ".join(li.text.split(")", 1)[1] for li in lines).split()
+        assert len(words) >= 20  # the call's first half minute is spoken English throughout
     finally:
         driver.quit()

@@ -189,6 +189,19 @@ def test_workers_of_a_superseded_run_write_nothing(folder, tmp_path):
         claim(tmp_path / "a-file")
 
 
+def test_ray_transcribes_per_file_as_a_single_process_does(local_ray, shared_data, tmp_path):
+    from segser.pipeline import Pipeline
+    from segser.words.transcribe import WordOptions
+
+    clip = shared_data / "tess" / "OAF_back_angry.ogg"
+    words = WordOptions(language="en")
+    predict_to_parquet([clip], tmp_path / "out", workers=1, options=NO_ADAPT, words=words)
+    segs = read_results(tmp_path / "out")["segments"]
+    alone = Pipeline("default", NO_ADAPT, transcribe=words).classify_file(clip)
+    assert "back" in " ".join(segs["text"].fillna("")).lower()
+    assert list(segs["text"].fillna("")) == list(alone.segments["text"].fillna(""))
+
+
 def test_cluster_launcher_config_is_valid():
     import yaml
     from ray.autoscaler._private.util import prepare_config, validate_config
