@@ -674,20 +674,20 @@ def ray_throughput() -> str:
 
 def reliability() -> str:
     f = load("reliability")["figures"]
-    if "known_failing" not in f:  # the harness before the probes were pytest tests
-        return (f"**{f['passed']} of {f['total']}** hostile and careless probes pass against a real `segser serve` and the "
-                f"command line; server peak RSS {f['server_peak_rss_mb']} MB, largest process {f['max_rss_mb']} MB. "
-                + source("reliability"))
-    load_lines = [f"{name}: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in figures.items()
-                                          if k in ("server_peak_rss_mb", "health_p99_ms", "peak_rss_mb", "seconds"))
-                  for name, figures in f["load"].items()]
-    return (f"**{f['passed']} of {f['total']}** hostile and careless probes pass (the `reliability` tests in "
+    head = (f"**{f['passed']} of {f['total']}** hostile and careless probes pass (the `reliability` tests in "
             "`tests/reliability/`: a real `segser serve`, WebSocket streams, the command line and Ray; each expects its "
-            "status, no traceback, no server path in an answer, under 1 GB); largest process "
-            f"{f['max_rss_mb']:.0f} MB."
-            + (" Known to fail: " + "; ".join(f["known_failing"]) + "." if f["known_failing"] else "")
-            + (" Failing: " + "; ".join(f["failed"]) + "." if f["failed"] else "")
-            + (" Under load: " + "; ".join(load_lines) + "." if load_lines else "") + " " + source("reliability"))
+            "status, no traceback, no server path in an answer, under 1 GB)."
+            + (" Known to fail: " + "; ".join(f"`{p}`" for p in f["known_failing"]) + "." if f["known_failing"] else "")
+            + (" Failing: " + "; ".join(f"`{p}`" for p in f["failed"]) + "." if f["failed"] else ""))
+    rows = ["| probe under load | wall | server peak RSS | /health p99 |", "|---|---|---|---|"]
+    for name, v in f["load"].items():
+        rows.append(f"| `{name.split('::')[-1]}` | {v['seconds']:.0f} s | "
+                    + (f"{v['server_peak_rss_mb']:.0f} MB" if "server_peak_rss_mb" in v else "-") + " | "
+                    + (f"{v['health_p99_ms']:.0f} ms" if "health_p99_ms" in v else "-") + " |")
+    longest = max(f["probes"], key=lambda p: p["seconds"])
+    return (head + "\n\n" + "\n".join(rows) + f"\n\nThe longest probe: `{longest['probe'].split('::')[-1]}`, "
+            f"{longest['seconds']:.0f} s" + (f", peak {longest['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in longest else "")
+            + ". " + source("reliability"))
 
 
 def training_corpora() -> str:
