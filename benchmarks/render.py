@@ -877,6 +877,22 @@ def transcripts() -> str:
     return "\n".join(out) + "\n\n" + source("transcripts")
 
 
+def default_drop() -> str:
+    """The six-class default on corpora it never trained on, v3 against v4, per class (benchmarks/default_drop.py)."""
+    f = load("default-drop")["figures"]
+    classes = sorted({c for m in f["models"].values() for v in m.values() for c in v["predicted_share"]})
+    out = ["| `default` (6 classes), inference gate | corpus | UA | " + " | ".join(f"recall {c}" for c in classes)
+           + " | lowest recall | share of decisions: disgust |", "|---|---|---|" + "---|" * len(classes) + "---|---|"]
+    for name, per in f["models"].items():
+        for corpus, v in per.items():
+            recall = v["recall"]
+            out.append(f"| {name} | {corpus} | {v['UA']:.3f} | "
+                       + " | ".join(f"{recall[c]:.2f}" if c in recall else "-" for c in classes)
+                       + f" | {min(recall.values()):.2f} | {v['predicted_share'].get('disgust', 0):.2f} |")
+    return ("\n".join(out) + f"\n\nEach clip alone, unadapted; v3 is the built-in model of commit {f['v3_commit']}. "
+            + source("default-drop"))
+
+
 def long_recordings() -> str:
     """Peak memory against a recording's length, and voices found as a call repeats (benchmarks/long_recordings.py)."""
     f = load("long-recordings")["figures"]
@@ -896,6 +912,7 @@ def long_recordings() -> str:
 
 SECTIONS = {
     "long-recordings": long_recordings,
+    "default-drop": default_drop,
     "transcripts": transcripts,
     "clip-confidence": clip_confidence,
     "headline": headline,
