@@ -11,7 +11,9 @@ import datetime as _dt
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,6 +80,17 @@ def timed(fn, *, repeat: int = 5, warmup: int = 1) -> dict:
     med = statistics.median(runs)
     return {"median": med, "min": min(runs), "max": max(runs), "spread": (max(runs) - min(runs)) / med if med else 0.0,
             "runs": runs}
+
+
+def fresh_predict(path, *extra) -> tuple[dict, dict]:
+    """``segser predict PATH EXTRA`` in a fresh process: its wall time and peak RSS, and the first file of its JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rss, out = Path(tmp) / "rss", Path(tmp) / "r.json"
+        t = time.time()
+        subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", str(rss), sys.executable, "-m", "segser.cli", "predict",
+                        str(path), "--quiet", "--out", str(out), *extra], check=True, capture_output=True)
+        figures = {"wall_s": round(time.time() - t, 1), "peak_rss_mb": round(float(rss.read_text().split()[-1]) / 1024)}
+        return figures, json.loads(out.read_text())["files"][0]
 
 
 def save(name: str, figures: dict, *, command: str | None = None, notes: str = "") -> Path:

@@ -27,7 +27,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save  # noqa: E402
+from common import fresh_predict, save  # noqa: E402
 
 from segser.adaptation.policy import NOBODY, adapt_rows, plan_for  # noqa: E402
 from segser.diarization.scoring import der, read_rttm  # noqa: E402
@@ -129,20 +129,13 @@ def long_signal(minutes: float, corpus: str = "ased") -> np.ndarray:
 def long_conversation(minutes: float) -> dict:
     """Wall time and peak RSS of `segser predict FILE` and `segser predict FILE --speakers auto` (fresh processes)
     on one conversation of about ``minutes`` built from ASED turns."""
-    import subprocess
-
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "long.flac"
         x = long_signal(minutes)
         sf.write(path, x, 16000)
         for name, extra in (("predict", []), ("predict --speakers auto", ["--speakers", "auto"])):
-            rss = Path(tmp) / "rss"
-            t = time.time()
-            subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", str(rss), sys.executable, "-m", "segser.cli", "predict",
-                            str(path), "--model", MODEL, "--quiet", "--out", str(Path(tmp) / "r.json"), *extra],
-                           check=True, capture_output=True)
-            out[name] = {"wall_s": round(time.time() - t, 1), "peak_rss_mb": round(float(rss.read_text().split()[-1]) / 1024)}
+            out[name] = fresh_predict(path, "--model", MODEL, *extra)[0]
     out["audio_minutes"] = round(len(x) / 16000 / 60, 1)
     return out
 

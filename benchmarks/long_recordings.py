@@ -15,18 +15,15 @@ however long the call.
 Writes benchmarks/results/long-recordings.json.
 """
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save  # noqa: E402
+from common import fresh_predict, save  # noqa: E402
 from conversations import long_signal  # noqa: E402
 
 from segser.io.audio import load  # noqa: E402
@@ -34,18 +31,12 @@ from segser.settings import data_dir  # noqa: E402
 
 
 def run(path: Path, *extra) -> dict:
-    """Wall time and peak RSS of ``segser predict PATH EXTRA --json`` in a fresh process, and what it found."""
-    with tempfile.TemporaryDirectory() as tmp:
-        rss, out = Path(tmp) / "rss", Path(tmp) / "r.json"
-        t = time.time()
-        subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", str(rss), sys.executable, "-m", "segser.cli", "predict",
-                        str(path), "--quiet", "--out", str(out), *extra], check=True, capture_output=True)
-        figures = {"wall_s": round(time.time() - t, 1), "peak_rss_mb": round(float(rss.read_text().split()[-1]) / 1024)}
-        doc = json.loads(out.read_text())["files"][0]
-        figures["segments"] = len(doc["segments"])
-        if "speakers" in doc:
-            figures["speakers_found"] = len(doc["speakers"])
-        return figures
+    """Wall time and peak RSS of ``segser predict PATH EXTRA`` in a fresh process, and what it found."""
+    figures, doc = fresh_predict(path, *extra)
+    figures["segments"] = len(doc["segments"])
+    if "speakers" in doc:
+        figures["speakers_found"] = len(doc["speakers"])
+    return figures
 
 
 def tile(x: np.ndarray, seconds: float, path: Path) -> Path:

@@ -28,7 +28,6 @@ Writes benchmarks/results/transcripts.json.
 import argparse
 import json
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ import pandas as pd
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save  # noqa: E402
+from common import fresh_predict, save  # noqa: E402
 from conversations import MODEL, build, turn_labels  # noqa: E402
 
 from segser.adaptation.policy import NOBODY, adapt_rows, plan_for  # noqa: E402
@@ -250,12 +249,7 @@ def one_hour(minutes: float) -> dict:
                 "--transcribe --speakers auto (tiny.en)": ["--transcribe", "--language", "en", "--speakers", "auto"],
                 "--transcribe --speakers auto (base, language detected)": ["--transcribe", "--speakers", "auto"]}
         for name, extra in runs.items():
-            rss = Path(tmp) / "rss"
-            t = time.time()
-            subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", str(rss), sys.executable, "-m", "segser.cli", "predict",
-                            str(path), "--model", MODEL, "--quiet", "--out", str(Path(tmp) / "r.json"), *extra],
-                           check=True, capture_output=True)
-            out[name] = {"wall_s": round(time.time() - t, 1), "peak_rss_mb": round(float(rss.read_text().split()[-1]) / 1024)}
+            out[name] = fresh_predict(path, "--model", MODEL, *extra)[0]
             print(name, out[name], flush=True)
     return out
 
