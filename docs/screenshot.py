@@ -6,29 +6,22 @@ in headless Chromium. Needs Debian's chromium + chromium-driver and selenium.
 """
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from segser.serving.service import create_app  # noqa: E402
 from segser.settings import data_dir  # noqa: E402
+from tests.conftest import serve_in_thread  # noqa: E402
 from tests.integration.test_browser import browser, wait  # noqa: E402
-from tests.integration.test_service_live import free_port  # noqa: E402
 
 
 def main():
     from selenium.webdriver.common.by import By
 
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(["default"]), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=srv.run, daemon=True).start()
-    while not srv.started:
-        time.sleep(0.1)
+    port = next(serve_in_thread(create_app(["default"])))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         order = ["03a01Nc", "03a01Wa", "03a04Ad", "03a01Fa", "03a02Ta", "03b10Ec", "03a04Lc"]
@@ -48,7 +41,6 @@ def main():
             print(f"wrote {out}")
         finally:
             driver.quit()
-    srv.should_exit = True
 
 
 if __name__ == "__main__":

@@ -196,5 +196,8 @@ def test_a_conversation_reads_as_a_transcript_under_the_lanes(server, shared_dat
         assert labels and labels <= {"angry", "disgust", "fear", "happy", "neutral", "sad", "uncertain"}
         words = " ".join(li.text.split(")", 1)[1] for li in lines).split()
         assert len(words) >= 20  # the call's first half minute is spoken English throughout
+        # the headline carries the probability its label stands on, as the clip line does
+        score = driver.find_element(By.CSS_SELECTOR, "#now .p").text
+        assert score and f"score {score}" in driver.find_element(By.ID, "decision").text
     finally:
         driver.quit()

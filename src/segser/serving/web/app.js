@@ -50,13 +50,19 @@ function addSegment(s) {
   $("download-csv").disabled = $("download-json").disabled = false;
 }
 
-function showHeadline(label) {
+// the label in large type, and beside it, small, the probability it stands on (a 0.28 is not a sure thing)
+function showHeadline(label, score) {
   const now = $("now");
   now.textContent = label; now.dataset.label = label; now.style.setProperty("--c", color(label));
+  if (score != null) {
+    const p = document.createElement("span");
+    p.className = "p"; p.textContent = ` ${Number(score).toFixed(2)}`;
+    now.appendChild(p);
+  }
 }
 
 function showNow(s) {
-  showHeadline(s.label);
+  showHeadline(s.label, s.score);
   if (s.adapted_on_s === undefined) return;
   $("heard").textContent = s.adapted_on_s > 0
     ? `Adapted to this voice on ${s.adapted_on_s.toFixed(0)} s of its speech.`
@@ -99,7 +105,7 @@ function showDecision(d) {
   const score = d.score == null ? "" : `score ${Number(d.score).toFixed(2)}, `;
   el.innerHTML = d.label ? `Clip: <b style="color:${color(d.label)}">${d.label}</b> (${score}` +
     `${d.n_speech ?? d.n_segments} of ${d.n_segments} segments with speech, rule ${d.rule})` : "No segment yet.";
-  if (d.label) showHeadline(d.label);  // the whole recording's decision ("uncertain" near chance) heads the page
+  if (d.label) showHeadline(d.label, d.score);  // the whole recording's decision ("uncertain" near chance) heads the page
 }
 
 function draw() {
