@@ -83,7 +83,7 @@ def check_number(name: str, value, *, lo: float | None = None, hi: float | None 
     kind = "an integer" if integer else "a finite number"
     bounds = f" in {'(' if lo_open else '['}{lo:g}, {hi:g}]" if lo is not None and hi is not None else (
         f" >= {lo:g}" if lo is not None else (f" <= {hi:g}" if hi is not None else ""))
-    text = f"{name} must be {kind}{bounds}{(' ' + unit) if unit else ''} (got {value!r})"
+    text = f"{name} must be {kind}{bounds}{(' ' + unit) if unit else ''} (got {shown(value)})"
     if isinstance(value, (bool, str, bytes)):
         raise ConfigError(text)
     try:
@@ -98,7 +98,13 @@ def check_number(name: str, value, *, lo: float | None = None, hi: float | None 
     return number
 
 
+def shown(value, limit: int = 40) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters (a hostile value can be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def check_choice(name: str, value, choices) -> str:
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))} (got {value!r})")
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))} (got {shown(value)})")
     return value

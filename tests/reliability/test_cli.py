@@ -54,10 +54,17 @@ def toy_run(work):
     (["--transcribe", "--language", "xx"], "language 'xx' is not one"),
     (["--transcribe", "--language", "Deutsch"], "language must be auto or a language code"),
     (["--transcribe", "--asr", "tiny.en", "--language", "de"], "English only"),
+    (["--transcribe", "--language", ""], "language must be auto or a language code"),
+    (["--transcribe", "--segments", "sentences"], "--segments"),
     (["--out", "/proc/x.json"], "cannot write"), (["--plot", "/proc/x.png"], "cannot write"),
 ])
 def test_bad_predict_options_are_one_clear_line(cli, opt, needle):
     clean_refusal(cli("predict", GOOD, *opt), 2, needle)
+
+
+def test_a_megabyte_option_value_is_not_echoed_whole(cli):
+    err = clean_refusal(cli("predict", GOOD, "--transcribe", "--language", "x" * 100_000), 2, "language must be")
+    assert len(err) < 300, len(err)
 
 
 def test_serve_on_a_port_that_does_not_exist(cli):

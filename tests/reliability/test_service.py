@@ -38,9 +38,13 @@ def _bounded(server, record_property):
                                    "?min_score=5", "?clip_min_score=-1", "?vad=maybe", "?rule=vote", "?speakers=all",
                                    "?num_speakers=2", "?speakers=auto&num_speakers=5&max_speakers=2",
                                    "?transcribe=true&language=xx", "?transcribe=true&language=de&asr=tiny.en",
-                                   "?language=en", "?transcribe=maybe", "?model=nope"])
+                                   "?language=en", "?transcribe=maybe", "?model=nope", "?transcribe=true&language=",
+                                   "?transcribe=true&segments=sentences", "?transcribe=true&asr=large",
+                                   "?transcribe=true&language=" + "x" * 4000])
 def test_bad_options_are_refused_before_any_work(server, query):
-    assert post(server, "a.wav", WAV, query).status_code in (404 if "model" in query else 422,)
+    r = post(server, "a.wav", WAV, query)
+    assert r.status_code in (404 if "model" in query else 422,)
+    assert len(r.content) < 1000  # a hostile value is not echoed whole
 
 
 @pytest.mark.parametrize("probe,name,data,status", [

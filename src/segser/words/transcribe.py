@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from segser.errors import ConfigError, check_choice, check_number
+from segser.errors import ConfigError, check_choice, check_number, shown
 from segser.results.types import Word
 from segser.runtime import threads
 from segser.segmentation.vad import VAD_WINDOW, SpeechShare
@@ -59,7 +59,7 @@ class WordOptions:
         check_choice("asr", self.asr, ("auto", *ASR_MODELS))
         check_choice("segments", self.segments, SEGMENT_CHOICES)
         if not isinstance(self.language, str) or not re.fullmatch(r"auto|[a-z]{2,3}", self.language):
-            raise ConfigError(f"language must be auto or a language code such as en, de, pl (got {self.language!r})")
+            raise ConfigError(f"language must be auto or a language code such as en, de, pl (got {shown(self.language)})")
         if self.size == "tiny.en" and self.language not in ("auto", "en"):
             raise ConfigError(f"the tiny.en recogniser knows English only (language {self.language!r}): "
                               "use --asr base (99 languages) or --language en")
