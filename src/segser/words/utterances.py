@@ -114,10 +114,14 @@ def utterance_logits(utts: list[Utterance], spans: np.ndarray, logits: np.ndarra
 
 
 def words_in(spans: np.ndarray, words: list[Word]) -> list[str]:
-    """The text of the words whose middle falls in each span (a fixed window's ``text`` column)."""
-    mids = np.array([(w.start + w.end) / 2 for w in words])
-    out = []
-    for a, b in spans:
-        idx = np.flatnonzero((mids >= a) & (mids < b)) if len(words) else []
-        out.append(" ".join(words[i].text for i in idx))
-    return out
+    """The text of the words whose middle falls in each span (a fixed window's ``text`` column).
+
+    >>> words_in(np.array([[0.0, 1.0], [1.0, 2.0]]), [Word(0.2, 0.6, "Hello"), Word(1.1, 1.4, "there")])
+    ['Hello', 'there']
+    """
+    spans = np.asarray(spans, float).reshape(-1, 2)
+    mids = np.array([(w.start + w.end) / 2 for w in words], float)
+    order = np.argsort(mids, kind="stable")
+    first = np.searchsorted(mids[order], spans[:, 0], "left")  # words sorted once: a 10 h timeline is not
+    stop = np.searchsorted(mids[order], spans[:, 1], "left")   # a scan of every word per window
+    return [" ".join(words[i].text for i in sorted(order[a:b])) for a, b in zip(first, stop)]
