@@ -1,10 +1,11 @@
-"""Why did the six-class ``default`` lose TESS between v3 and v4 (issue 42: 0.546 -> 0.384)?
+"""Why did the six-class ``default`` lose TESS between v3 and v4 (issue 42: 0.546 -> 0.384), and what did v5 change?
 
-Both built-in versions on the corpora they never trained on (ASED, SAVEE, TESS: Opus-compressed copies), each clip
-alone and unadapted, under the gates each could run with (0: every segment votes; 0.2: v4's training gate), with
-per-class recall and the confusion of every decision. v3 is read from the git history (commit 505d470, the last
-commit before v4 was shipped), so the two differ only in their training: v4 was retrained under the tail rule and the
-speech gate, which changed which segments it learnt from.
+The built-in versions of ``default`` (six classes) and ``default-4class`` on the corpora they never trained on (ASED,
+SAVEE, TESS: Opus-compressed copies), each clip alone and unadapted, under the gates each could run with (0: every
+segment votes; 0.2: the shipped gate), with per-class recall and the confusion of every decision. v3 and v4 are read
+from the git history (commits 505d470 and 6abf374, where each was shipped; v3 and v4 differ only in their training:
+v4 was retrained under the tail rule and the speech gate, which changed which segments it learnt from); v5 is the
+model in the working tree (five heads and a prior correction, benchmarks/default_candidates.py).
 
     python benchmarks/default_drop.py
 
@@ -29,21 +30,25 @@ from segser.training.data import embed_manifest  # noqa: E402
 from segser.training.metrics import classification_metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-V3_COMMIT = "505d470"
+VERSIONS = {"v3": "505d470", "v4": "6abf374", "v5": None}  # None: the working tree
+MODELS = {"default": "shared6", "default-4class": "4class"}
 CORPORA = ("ased", "savee", "tess")
 GATES = (0.0, 0.2)
 
 
-def v3_model(folder: Path) -> Path:
+def model_at(name: str, commit: str | None, folder: Path):
+    if commit is None:
+        return load_model(name, runtime="torch")
+    folder.mkdir(parents=True)
     for f in ("model.pt", "config.json", "card.json", "model.pt.sha256"):
-        data = subprocess.run(["git", "show", f"{V3_COMMIT}:src/segser/models/default/{f}"], cwd=ROOT, check=True,
+        data = subprocess.run(["git", "show", f"{commit}:src/segser/models/{name}/{f}"], cwd=ROOT, check=True,
                               capture_output=True).stdout
         (folder / f).write_bytes(data)
-    return folder
+    return load_model(folder, runtime="torch")
 
 
-def decisions(model, corpus: str, gate: float):
-    m, _ = labelsets.apply(corpora.load(corpus, data_dir() / corpus), "shared6")
+def decisions(model, label_set: str, corpus: str, gate: float):
+    m, _ = labelsets.apply(corpora.load(corpus, data_dir() / corpus), label_set)
     m = m[m["label"].isin(model.classes)].reset_index(drop=True)
     emb = embed_manifest(m, model.encoder, model.segmentation, progress=False)
     logits, voiced = model.logits(emb.X), emb.speech >= gate
@@ -57,27 +62,28 @@ def decisions(model, corpus: str, gate: float):
 
 
 def main():
-    figures = {"v3_commit": V3_COMMIT, "corpora": list(CORPORA), "models": {}}
+    figures = {"versions": VERSIONS, "corpora": list(CORPORA), "models": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        models = {"v3": load_model(v3_model(Path(tmp)), runtime="torch"), "v4": load_model("default", runtime="torch")}
-        for name, model in models.items():
-            classes = model.classes
-            for gate in GATES:
-                row = {}
-                for corpus in CORPORA:
-                    y, pred, spoken = decisions(model, corpus, gate)
-                    present = [k for k in range(len(classes)) if np.any(y == k)]
-                    confusion = {classes[k]: {classes[j] if j >= 0 else "no speech": int(np.sum((y == k) & (pred == j)))
-                                              for j in [*range(len(classes)), -1] if np.any((y == k) & (pred == j))}
-                                 for k in present}
-                    row[corpus] = {"UA": classification_metrics(y, pred, len(classes))["UA"],
-                                   "recall": {classes[k]: float(np.mean(pred[y == k] == k)) for k in present},
-                                   "predicted_share": {classes[j]: float(np.mean(pred == j)) for j in range(len(classes))},
-                                   "no_speech_share": float(np.mean(pred == -1)), "confusion": confusion,
-                                   "mean_speech_share": float(spoken.mean())}
-                    print(name, gate, corpus, round(row[corpus]["UA"], 3),
-                          {k: round(v, 2) for k, v in row[corpus]["recall"].items()}, flush=True)
-                figures["models"][f"{name}, gate {gate:g}"] = row
+        for builtin, label_set in MODELS.items():
+            for version, commit in VERSIONS.items():
+                model = model_at(builtin, commit, Path(tmp) / f"{builtin}-{version}")
+                classes = model.classes
+                for gate in GATES:
+                    row = {}
+                    for corpus in CORPORA:
+                        y, pred, spoken = decisions(model, label_set, corpus, gate)
+                        present = [k for k in range(len(classes)) if np.any(y == k)]
+                        confusion = {classes[k]: {classes[j] if j >= 0 else "no speech": int(np.sum((y == k) & (pred == j)))
+                                                  for j in [*range(len(classes)), -1] if np.any((y == k) & (pred == j))}
+                                     for k in present}
+                        row[corpus] = {"UA": classification_metrics(y, pred, len(classes))["UA"],
+                                       "recall": {classes[k]: float(np.mean(pred[y == k] == k)) for k in present},
+                                       "predicted_share": {classes[j]: float(np.mean(pred == j)) for j in range(len(classes))},
+                                       "no_speech_share": float(np.mean(pred == -1)), "confusion": confusion,
+                                       "mean_speech_share": float(spoken.mean())}
+                        print(builtin, version, gate, corpus, round(row[corpus]["UA"], 3),
+                              {k: round(v, 2) for k, v in row[corpus]["recall"].items()}, flush=True)
+                    figures["models"].setdefault(builtin, {})[f"{version}, gate {gate:g}"] = row
     save("default-drop", figures)
 
 

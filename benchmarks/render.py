@@ -122,9 +122,14 @@ def builtin_models() -> str:
     p = c["provenance"]
     held = c.get("held_out_corpora", {}).get("per_corpus", {})
     ece = "; ".join(f"{k} {v['ECE']:.3f} -> {v['ECE_calibrated']:.3f}" for k, v in held.items() if v.get("ECE_calibrated") is not None)
+    ens = c.get("ensemble")
+    heads = (f"{ens['members']} heads (temperatures {', '.join(f'{t:.2f}' for t in ens['temperatures'])}, each "
+             "fitted on its own validation speakers), their calibrated logits averaged, then class offsets "
+             + ", ".join(f"{k} {b:+.2f}" for k, b in ens["class_offsets"].items())
+             + " (the prior correction)" if ens else f"temperature {c['temperature']:.2f} fitted on validation speakers")
     return ("\n".join(lines) + f"\n\nTrained on {' + '.join(p['corpora'])} ({p['n_clips']} clips of the 4 classes, "
-            f"{p['n_speakers']} speakers), corpus-balanced loss, temperature {c['temperature']:.2f} fitted on validation "
-            f"speakers. ECE of `default-4class` on the corpora it never trained on, before -> after calibration: {ece}. "
+            f"{p['n_speakers']} speakers), corpus-balanced loss, {heads}. ECE of `default-4class` on the corpora it "
+            f"never trained on, before -> after calibration: {ece}. "
             f"Licence: {c['licence']} Source: `src/segser/models/*/card.json` (written by `recipes/default/ship.py`; "
             "the recipe line is in each card).")
 
@@ -878,19 +883,49 @@ def transcripts() -> str:
 
 
 def default_drop() -> str:
-    """The six-class default on corpora it never trained on, v3 against v4, per class (benchmarks/default_drop.py)."""
+    """The built-in models on corpora they never trained on, version by version, per class (benchmarks/default_drop.py)."""
     f = load("default-drop")["figures"]
-    classes = sorted({c for m in f["models"].values() for v in m.values() for c in v["predicted_share"]})
-    out = ["| `default` (6 classes), inference gate | corpus | UA | " + " | ".join(f"recall {c}" for c in classes)
-           + " | lowest recall | share of decisions: disgust |", "|---|---|---|" + "---|" * len(classes) + "---|---|"]
-    for name, per in f["models"].items():
-        for corpus, v in per.items():
-            recall = v["recall"]
-            out.append(f"| {name} | {corpus} | {v['UA']:.3f} | "
-                       + " | ".join(f"{recall[c]:.2f}" if c in recall else "-" for c in classes)
-                       + f" | {min(recall.values()):.2f} | {v['predicted_share'].get('disgust', 0):.2f} |")
-    return ("\n".join(out) + f"\n\nEach clip alone, unadapted; v3 is the built-in model of commit {f['v3_commit']}. "
-            + source("default-drop"))
+    out = []
+    for builtin, rows in f["models"].items():
+        classes = sorted({c for v in rows.values() for per in v.values() for c in per["predicted_share"]})
+        out += [f"| `{builtin}`, inference gate | corpus | UA | " + " | ".join(f"recall {c}" for c in classes)
+                + " | lowest recall | most decided class (share) |", "|---|---|---|" + "---|" * len(classes) + "---|---|"]
+        for name, per in rows.items():
+            for corpus, v in per.items():
+                recall, share = v["recall"], v["predicted_share"]
+                top = max(share, key=share.get)
+                out.append(f"| {name} | {corpus} | {v['UA']:.3f} | "
+                           + " | ".join(f"{recall[c]:.2f}" if c in recall else "-" for c in classes)
+                           + f" | {min(recall.values()):.2f} | {top} ({share[top]:.2f}) |")
+        out.append("")
+    commits = ", ".join(f"{k} {c}" for k, c in f["versions"].items() if c)
+    return ("\n".join(out) + f"\nEach clip alone, unadapted; earlier versions are the built-in models of their commits "
+            f"({commits}), v5 the models shipped now. " + source("default-drop"))
+
+
+def default_candidates() -> str:
+    """What the built-in defaults could ship, on never-trained corpora and the leave-one-corpus-out matrix
+    (benchmarks/default_candidates.py)."""
+    out = []
+    for name in ("default-candidates", "default-candidates-shared6"):
+        if not (RESULTS / f"{name}.json").exists():
+            continue
+        f = load(name)["figures"]
+        never = f["never_trained"]
+        matrix = bool(f["matrix"])
+        out += [f"Label set `{f['label_set']}`, trained on {' + '.join(f['trained_on'])}, seeds "
+                f"{f['seeds'][0]}-{f['seeds'][-1]}:", "",
+                "| candidate | " + " | ".join(f"{c} UA" for c in never) + " | **mean** | lowest class recall ("
+                + ", ".join(never) + ")" + (" | leave-one-corpus-out mean (7 corpora) |" if matrix else " |"),
+                "|---|" + "---|" * len(never) + "---|---|" + ("---|" if matrix else "")]
+        for cand, row in f["unseen"].items():
+            cells = " | ".join(f"{row[c]['UA']:.3f}" + (f" ± {row[c]['UA_std']:.3f}" if row[c]["UA_std"] else "")
+                               for c in never)
+            low = ", ".join(f"{row['lowest_recall'][c]:.2f}" for c in never)
+            m = f" | {f['matrix'][cand]['mean']:.3f} |" if cand in f["matrix"] else (" | |" if matrix else " |")
+            out.append(f"| {cand} | {cells} | **{row['mean']:.3f}** | {low}{m}")
+        out += ["", source(name), ""]
+    return "\n".join(out)
 
 
 def long_recordings() -> str:
@@ -913,6 +948,7 @@ def long_recordings() -> str:
 SECTIONS = {
     "long-recordings": long_recordings,
     "default-drop": default_drop,
+    "default-candidates": default_candidates,
     "transcripts": transcripts,
     "clip-confidence": clip_confidence,
     "headline": headline,

@@ -60,6 +60,12 @@ card = {"name": name, "sha256": digest, "provenance": p, "summary": {k: s[k] for
         "temperature": float(torch.load(dest / "model.pt", weights_only=False).get("temperature", 1.0)),
         "recipe": f"segser train --config recipes/default/{args.recipe}.json --out {run}; "
                   f"python recipes/default/ship.py {run} {name} --recipe {args.recipe}"}
+state = torch.load(dest / "model.pt", weights_only=False)
+if "members" in state:  # a seed ensemble, perhaps with a prior correction (TrainConfig.ensemble, .prior_correction)
+    card["ensemble"] = {"members": state["members"],
+                        "temperatures": [round(float(t), 4) for t in state["state_dict"]["temperatures"]],
+                        "class_offsets": dict(zip(p["classes"], (round(float(b), 4)
+                                                                  for b in state["state_dict"]["offsets"])))}
 if args.cross:
     doc = json.loads(args.cross.read_text())
     row = next(r for r in doc["results"] if r["pipeline"] == args.pipeline)
@@ -85,7 +91,14 @@ lines = [f"# segser built-in model `{name}`", "",
             if config["segmentation"].get("context") == "trailing" else ", tiled from the start."),
          "- Head: paper 001's segment classifier (one hidden layer, N = 200), class-weighted cross-entropy, Adam, early stopping"
          + ("; every training corpus weighs the same in the loss (corpus balance)" if config.get("corpus_balance") else "")
-         + ("; temperature scaling fitted on validation speakers" if config.get("calibrate") else "") + ".",
+         + ("; temperature scaling fitted on validation speakers" if config.get("calibrate") else "")
+         + (f"; {config['ensemble']} such heads (seeds {config['seed']}-{config['seed'] + config['ensemble'] - 1}, each "
+            "with its own validation speakers and temperature), their calibrated logits averaged"
+            if config.get("ensemble", 1) > 1 else "")
+         + ("; a prior correction (one logit offset per class: "
+            + ", ".join(f"{c} {b:+.2f}" for c, b in card["ensemble"]["class_offsets"].items())
+            + ") fitted on each training corpus held out from heads of the recipe trained on the others"
+            if config.get("prior_correction") else "") + ".",
          *(["- Speaker normalisation: each segment embedding is standardised with its speaker's mean and standard "
             "deviation over that speaker's unlabelled speech; predict groups of recordings with `--speakers all|file|"
             "TABLE.csv` (at least 10 segments per speaker); figures below take each test speaker's statistics from all "

@@ -12,6 +12,7 @@ runtime reads the folder ``segser export`` writes.
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from segser.adaptation.mood import MOOD_CHECK_FILE, MoodCheck
 from segser.encoders.backbones import EXPORT_KINDS, create
 from segser.encoders.engine import Embedder, Encoder
 from segser.errors import ModelError
+from segser.heads import MAX_ENSEMBLE
 from segser.io.files import file_digest
 from segser.results.aggregate import softmax
 from segser.runtime import RUNTIMES, has
@@ -220,7 +222,7 @@ def _run_config(d: Path, name: str) -> dict:
 def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
     import torch
 
-    from segser.heads.modules import EmotionHead
+    from segser.heads.modules import EmotionHead, HeadEnsemble
 
     for f in ("model.pt", "config.json"):
         if not (d / f).exists():
@@ -234,6 +236,11 @@ def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
         state = torch.load(str(d / "model.pt"), map_location="cpu", weights_only=True)
         head = EmotionHead(state["in_dim"], len(state["classes"]), state["head"], embedding_norm=state.get("embedding_norm", "none"),
                            layer_dim=state.get("layer_dim"), **state["head_options"])
+        if "members" in state:  # a seed ensemble (TrainConfig.ensemble)
+            n = state["members"]
+            if not isinstance(n, int) or not 1 <= n <= MAX_ENSEMBLE:
+                raise ModelError(f"{name}: model.pt names {str(n)[:20]} ensemble members (1-{MAX_ENSEMBLE} allowed)")
+            head = HeadEnsemble([copy.deepcopy(head) for _ in range(n)], [1.0] * n)
         head.load_state_dict(state["state_dict"])
     except ModelError:
         raise

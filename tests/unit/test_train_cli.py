@@ -314,3 +314,69 @@ def test_cli_embed_writes_parquet_per_corpus(toy_corpus, tmp_path, capsys):
     assert len(table) == 96 and set(table["label"]) == {"angry", "sad"} and len(table["embedding"].iloc[0]) == 96 * 64
     meta = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
     assert meta["dim"] == 6144 and meta["rows"] == 96 and meta["backbone"]["backbone"] == "logmel"
+
+
+def test_a_seed_ensemble_trains_saves_exports_and_averages_its_calibrated_members(toy_corpus, tmp_path):
+    import torch
+
+    from segser.heads.modules import HeadEnsemble
+
+    result = run(toy_cfg(toy_corpus, ensemble=3, calibrate=True), tmp_path / "run", progress=False)
+    assert result["summary"]["UA"]["mean"] > 0.9
+    state = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert state["members"] == 3 and "temperature" not in state  # members are calibrated one by one
+    model = load_model(tmp_path / "run", runtime="torch")
+    head = model.head.module
+    assert isinstance(head, HeadEnsemble) and len(head.members) == 3
+    assert len({float(m.head.net[1].weight.sum()) for m in head.members}) == 3  # three seeds, three heads
+    X = np.random.default_rng(0).normal(size=(5, int(head.mean.numel()))).astype(np.float32)
+    with torch.no_grad():
+        members = np.mean([(m(torch.from_numpy(X)) / t).numpy() for m, t in zip(head.members, head.temperatures)], 0)
+    np.testing.assert_allclose(model.logits(X), members, rtol=1e-5, atol=1e-6)
+    exported = load_model(tmp_path / "run", runtime="onnx")
+    np.testing.assert_allclose(exported.logits(X), model.logits(X), atol=1e-4)
+    state["members"] = 10**9
+    torch.save(state, tmp_path / "run" / "model.pt")
+    (tmp_path / "run" / "model.pt.sha256").unlink(missing_ok=True)
+    with pytest.raises(ModelError, match="ensemble members"):
+        load_model(tmp_path / "run", runtime="torch")
+    with pytest.raises(ConfigError, match="ensemble"):
+        toy_cfg(toy_corpus, ensemble=17)
+
+
+def test_a_prior_correction_is_fitted_on_corpora_held_out_from_its_heads_and_shipped_in_the_head(toy_corpus, tmp_path):
+    import torch
+
+    rows = toy_corpus.read_text().splitlines()
+    for name, speakers in (("a", ("spk0", "spk1")), ("b", ("spk2", "spk3"))):
+        (toy_corpus.parent / f"{name}.csv").write_text(
+            "\n".join([rows[0], *[r for r in rows[1:] if r.split(",")[2] in speakers]]) + "\n")
+    specs = tuple(CorpusSpec("csv", str(toy_corpus.parent / f"{n}.csv"), {"corpus": n}) for n in "ab")
+    cfg = toy_cfg(toy_corpus, corpora=specs, ensemble=2, prior_correction=True, calibrate=True,
+                  protocol="speaker-kfold:2")
+    run(cfg, tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    offsets = state["state_dict"]["offsets"].numpy()
+    assert state["members"] == 2 and offsets.shape == (2,) and abs(offsets.sum()) < 1e-5
+    model = load_model(tmp_path / "run", runtime="torch")
+    X = np.random.default_rng(1).normal(size=(4, int(model.head.module.mean.numel()))).astype(np.float32)
+    head = model.head.module
+    with torch.no_grad():
+        plain = np.mean([(m(torch.from_numpy(X)) / t).numpy() for m, t in zip(head.members, head.temperatures)], 0)
+    np.testing.assert_allclose(model.logits(X), plain + offsets, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match="at least two training corpora"):
+        run(toy_cfg(toy_corpus, prior_correction=True), tmp_path / "one", progress=False)
+
+
+def test_class_offsets_undo_a_bias_towards_one_class_and_leave_balanced_logits_alone():
+    from segser.training.loop import fit_class_offsets
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 200)
+    clean = np.eye(3)[y] * 2.0 + rng.normal(scale=1.0, size=(600, 3))
+    biased = clean + np.array([1.5, 0.0, 0.0])  # every corpus over-hears class 0
+    offsets = fit_class_offsets([(y[:300], biased[:300]), (y[300:], biased[300:])])
+    assert abs(offsets.sum()) < 1e-5 and offsets[0] < -1.0 and offsets[1] > 0.3 and offsets[2] > 0.3
+    recall0 = [np.mean((z.argmax(1) == y)[y == 1]) for z in (biased, biased + offsets)]
+    assert recall0[1] > recall0[0] + 0.2
+    assert np.abs(fit_class_offsets([(y, clean)])).max() < 0.2

@@ -14,6 +14,7 @@ from segser.options import parse_text
 HEAD_CLASSES = {"segment": "SegmentClassifier", "mlp": "BaselineMLP", "linear": "Linear", "layersum": "LayerWeightedSum",
                 "tdnn": "TDNN", "efficientnet_tail": "EfficientNetTail", "svm": "SVMHead"}
 HEADS = HEAD_CLASSES  # the names, in the registry's order
+MAX_ENSEMBLE = 16  # heads in one seed ensemble (TrainConfig.ensemble; model.pt's "members")
 
 
 def head_class(name: str):

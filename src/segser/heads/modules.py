@@ -182,3 +182,34 @@ class EmotionHead(nn.Module):
 
     def forward(self, x):
         return self.head((self.normalise_input(x) - self.mean) / self.std)
+
+
+class HeadEnsemble(nn.Module):
+    """Heads trained alike, each with its own seed and validation speakers, as one head: the mean of their
+    calibrated logits (each member's logits divided by the temperature fitted on its own validation speakers), plus
+    one offset per class (``offsets``: a prior correction fitted on corpora the members did not train on; zero
+    without one). Five small heads cost little beside the encoder pass they share, and their mean is steadier on
+    speech none of them heard than any one of them (benchmarks/default_candidates.py). ``mean``/``std``: the members'
+    average standardisation, the reference adaptation maps a group's statistics onto."""
+
+    def __init__(self, members: list[EmotionHead], temperatures: list[float], offsets=None):
+        super().__init__()
+        if not members or len(members) != len(temperatures):
+            raise ConfigError("an ensemble needs at least one head and one temperature per head")
+        self.members = nn.ModuleList(members)
+        with torch.no_grad():
+            n_classes = members[0].eval()(torch.zeros(1, members[0].mean.numel())).shape[1]
+        self.register_buffer("temperatures", torch.tensor([float(t) for t in temperatures]))
+        self.register_buffer("offsets", torch.zeros(n_classes) if offsets is None
+                             else torch.as_tensor(np.asarray(offsets, np.float32)))
+        self.register_buffer("mean", torch.stack([m.mean for m in members]).mean(0))
+        self.register_buffer("std", torch.stack([m.std for m in members]).mean(0))
+        self.embedding_norm = members[0].embedding_norm
+        self.layer_dim = members[0].layer_dim
+
+    @property
+    def head(self) -> nn.Module:
+        return self.members[0].head
+
+    def forward(self, x):
+        return torch.stack([m(x) / self.temperatures[i] for i, m in enumerate(self.members)]).mean(0) + self.offsets

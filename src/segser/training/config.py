@@ -14,7 +14,7 @@ from pathlib import Path
 
 from segser.encoders.backbones import backbone_class
 from segser.errors import ConfigError, check_choice, check_number
-from segser.heads import check_head
+from segser.heads import MAX_ENSEMBLE, check_head
 from segser.options import as_dict, build
 from segser.results.aggregate import RULES
 from segser.segmentation.config import Segmentation
@@ -104,6 +104,8 @@ class TrainConfig:
     aggregation: str = "mean_logits"
     speech_gate: float = 0.2  # segments with less speech (Silero VAD share) neither train nor vote (timeline.SPEECH_GATE)
     seed: int = 0
+    ensemble: int = 1  # heads per model, seeds seed..seed+ensemble-1, each with its own validation speakers; mean logits
+    prior_correction: bool = False  # class offsets fitted on each training corpus held out from heads of the others
     folds: tuple[int, ...] | None = None  # run only these fold indices (smoke runs)
     noise: NoiseConfig | None = None
     finetune: FinetuneConfig | None = None
@@ -124,6 +126,7 @@ class TrainConfig:
         check_number("max_epochs", self.max_epochs, lo=1, hi=100_000, integer=True)
         check_number("patience", self.patience, lo=1, hi=100_000, integer=True)
         check_number("seed", self.seed, lo=0, hi=2**32 - 1, integer=True)
+        check_number("ensemble", self.ensemble, lo=1, hi=MAX_ENSEMBLE, integer=True)
         check_choice("aggregation", self.aggregation, tuple(RULES))
         check_number("speech_gate", self.speech_gate, lo=0.0, hi=1.0)
         check_number("label_smoothing", self.label_smoothing, lo=0.0, hi=0.5)
@@ -138,6 +141,9 @@ class TrainConfig:
                                           or self.corpus_balance or self.calibrate or self.embedding_norm != "none"):
             raise ConfigError("fine-tuning does not combine with speaker_norm, speaker_vectors, noise, corpus_balance, "
                               "calibrate, embedding_norm or the svm head")
+        if (self.ensemble > 1 or self.prior_correction) and (self.finetune is not None or self.head == "svm"):
+            raise ConfigError("ensemble and prior_correction take frozen-backbone torch heads (not fine-tuning, not the "
+                              "svm head)")
 
     def to_dict(self) -> dict:
         return as_dict(self)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from segser.heads import EmotionHead, SVMHead
+from segser.heads import EmotionHead, HeadEnsemble, SVMHead
 from segser.io.files import atomic_path
 from segser.io.progress import progress_bar
 from segser.settings import __version__
@@ -185,6 +185,30 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.clip(log_t.exp().item(), 0.05, 20.0))
 
 
+def fit_class_offsets(parts) -> np.ndarray:
+    """A prior correction: one logit offset per class (summing to zero) minimising the class-balanced log loss of
+    ``parts``, ``[(clip labels, clip logits)]`` of corpora each scored by heads that never trained on it, every corpus
+    weighing the same. Fitted across corpora, it moves decisions towards the classes models over-hear on speech
+    they never heard (benchmarks/default_candidates.py)."""
+    terms = []
+    for y, z in parts:
+        _, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+        w = 1.0 / counts[inverse]
+        terms.append((torch.from_numpy(np.asarray(z, np.float64)), torch.from_numpy(np.asarray(y, np.int64)),
+                      torch.from_numpy(w / w.sum())))
+    b = torch.zeros(np.asarray(parts[0][1]).shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([b], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = sum((w * nn.functional.cross_entropy(z + b - b.mean(), y, reduction="none")).sum() for z, y, w in terms)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return (b - b.mean()).detach().numpy().astype(np.float32)
+
+
 def fit_calibrated_head(X: np.ndarray, y: np.ndarray, corpus: np.ndarray, speakers: np.ndarray, n_classes: int, cfg):
     """The config's head on all of (X, y) but one training speaker in nine (``cfg.seed`` draws them), on which it
     stops early and fits its temperature: (EmotionHead, temperature). What a head beside a model is trained with
@@ -205,6 +229,8 @@ def save_head(path: Path, head, *, classes: list[str], head_name: str, head_opti
     import torch
 
     extra = {"embedding_norm": head.embedding_norm, "layer_dim": head.layer_dim} if head.embedding_norm != "none" else {}
+    if isinstance(head, HeadEnsemble):
+        extra["members"] = len(head.members)
     if temperature != 1.0:
         extra["temperature"] = float(temperature)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:

@@ -26,7 +26,8 @@ from segser.adaptation.mood import MOOD_CHECK_FILE, MoodCheck, dominant_share
 from segser.adaptation.policy import MIN_SPEAKER_SEGMENTS
 from segser.adaptation.statistics import speaker_normalise
 from segser.encoders.backbones import create as create_backbone
-from segser.errors import LabelError
+from segser.errors import ConfigError, LabelError
+from segser.heads import HeadEnsemble
 from segser.io.files import RunDirectory, write_json, write_text
 from segser.io.progress import progress_bar
 from segser.model import TorchHead
@@ -47,7 +48,14 @@ from segser.training.evaluation import (
     per_corpus,
     summarise,
 )
-from segser.training.loop import fit_calibrated_head, fit_head, fit_temperature, logits_of, save_head
+from segser.training.loop import (
+    fit_calibrated_head,
+    fit_class_offsets,
+    fit_head,
+    fit_temperature,
+    logits_of,
+    save_head,
+)
 from segser.training.metrics import confusion, per_class_report
 
 # --- data ----------------------------------------------------------------------------------------
@@ -156,7 +164,49 @@ def training_set(feats: Features, clips: np.ndarray, y_of_clip: np.ndarray, spee
 
 def fit_fold_head(cfg: TrainConfig, data: Data, feats: Features, train_clips, val_clips, y_of_clip, backbone):
     """A head trained on ``train_clips`` (early stopping on ``val_clips``), and its
-    temperature fitted on the validation segments when the config calibrates."""
+    temperature fitted on the validation segments when the config calibrates. With ``cfg.ensemble`` > 1, that many
+    heads (seeds ``cfg.seed``, ``cfg.seed`` + 1, ...; after the first, validation speakers drawn afresh from the
+    same clips) as one :class:`~segser.heads.modules.HeadEnsemble`, calibrated member by member (temperature 1);
+    with ``cfg.prior_correction``, its class offsets fitted on the same clips (:func:`prior_offsets`)."""
+    model, hist, temperature = fit_member(cfg, data, feats, train_clips, val_clips, y_of_clip, backbone)
+    if cfg.ensemble == 1 and not cfg.prior_correction:
+        return model, hist, temperature
+    members, temperatures = [model], [temperature]
+    pool = np.sort(np.concatenate([train_clips, val_clips]))
+    for k in range(1, cfg.ensemble):
+        split = protocols.final_split(data.manifest.loc[pool].reset_index(drop=True), data.protocol, seed=cfg.seed + k)
+        member, _, t = fit_member(cfg.replace(seed=cfg.seed + k), data, feats, pool[split.train], pool[split.val],
+                                  y_of_clip, backbone)
+        members.append(member)
+        temperatures.append(t)
+    offsets = prior_offsets(cfg, data, feats, pool, y_of_clip, backbone) if cfg.prior_correction else None
+    return HeadEnsemble(members, temperatures, offsets).eval(), hist, 1.0
+
+
+def prior_offsets(cfg: TrainConfig, data: Data, feats: Features, clips, y_of_clip, backbone) -> np.ndarray:
+    """The class offsets of ``clips`` (:func:`~segser.training.loop.fit_class_offsets`): each of their corpora held
+    out in turn and scored, clip by clip (mean logit of its segments with speech), by heads of this recipe trained on
+    the others."""
+    corpus = data.manifest["corpus"].to_numpy()
+    names = list(dict.fromkeys(corpus[clips]))
+    if len(names) < 2:
+        raise ConfigError(f"prior_correction needs at least two training corpora; this training set has {names[0]}")
+    parts = []
+    for name in names:
+        rest, held = clips[corpus[clips] != name], clips[corpus[clips] == name]
+        split = protocols.final_split(data.manifest.loc[rest].reset_index(drop=True), data.protocol, seed=cfg.seed)
+        head, _, temperature = fit_fold_head(cfg.replace(prior_correction=False), data, feats, rest[split.train],
+                                             rest[split.val], y_of_clip, backbone)
+        test = feats.clean.select(held).voiced(cfg.speech_gate)
+        seg = logits_of(head, test.X) / temperature  # calibrated, as the members are in the ensemble
+        kept, inverse = np.unique(test.clip, return_inverse=True)
+        z = np.zeros((len(kept), seg.shape[1]))
+        np.add.at(z, inverse, seg)
+        parts.append((y_of_clip[kept], z / np.bincount(inverse)[:, None]))
+    return fit_class_offsets(parts)
+
+
+def fit_member(cfg: TrainConfig, data: Data, feats: Features, train_clips, val_clips, y_of_clip, backbone):
     X_tr, y_tr, c_tr = training_set(feats, train_clips, y_of_clip, cfg.speech_gate)
     if not len(X_tr):
         raise LabelError(f"no training segment has speech (at least {cfg.speech_gate:g} of it, Silero VAD); for data "
