@@ -190,6 +190,7 @@ def main():
     ap.add_argument("--only", help="only the candidates whose name holds this text")
     ap.add_argument("--matrix", action="store_true", help="also the leave-one-corpus-out matrix for every candidate")
     ap.add_argument("--fusion", action="store_true", help="the shipped recipe on each encoder and their late fusions")
+    ap.add_argument("--encoders", default=",".join(ENCODERS), help="with --fusion: the encoders (comma-separated)")
     args = ap.parse_args()
     seeds = range(args.seeds)
     CLASSES[:] = list(labelsets.LABEL_SETS[args.labels][0])
@@ -197,10 +198,14 @@ def main():
     figures = {"label_set": args.labels, "trained_on": list(SHIPPED_ON), "never_trained": list(EVAL_ONLY),
                "seeds": list(seeds), "speech_gate": SPEECH_GATE, "unseen": {}, "matrix": {}}
     if args.fusion:
-        datas = {name: Data(args.labels, name) for name in ENCODERS}
-        figures["seconds_per_clip"] = encoder_seconds(list(ENCODERS))
-        for k in range(1, len(ENCODERS) + 1):
-            for combo in itertools.combinations(ENCODERS, k):
+        names = [e for e in args.encoders.split(",") if e]
+        unknown = sorted(set(names) - set(ENCODERS))
+        if unknown:
+            raise SystemExit(f"--encoders: unknown {', '.join(unknown)}; known: {', '.join(ENCODERS)}")
+        datas = {name: Data(args.labels, name) for name in names}
+        figures["seconds_per_clip"] = encoder_seconds(names)
+        for k in range(1, len(names) + 1):
+            for combo in itertools.combinations(names, k):
                 name = " + ".join(combo) + "; seed ensemble; prior correction"
                 print(name, flush=True)
                 row, m = scored([datas[c] for c in combo], SPEECH_GATE, RULES[0], seeds, ensemble=True, prior=True,

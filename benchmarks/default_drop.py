@@ -5,7 +5,7 @@ SAVEE, TESS: Opus-compressed copies), each clip alone and unadapted, under the g
 segment votes; 0.2: the shipped gate), with per-class recall and the confusion of every decision. v3 and v4 are read
 from the git history (commits 505d470 and 6abf374, where each was shipped; v3 and v4 differ only in their training:
 v4 was retrained under the tail rule and the speech gate, which changed which segments it learnt from); v5 is the
-model in the working tree (five heads and a prior correction, benchmarks/default_candidates.py).
+model in the working tree where it changed (benchmarks/default_candidates.py).
 
     python benchmarks/default_drop.py
 
@@ -65,8 +65,13 @@ def main():
     figures = {"versions": VERSIONS, "corpora": list(CORPORA), "models": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for builtin, label_set in MODELS.items():
+            shipped = {}
             for version, commit in VERSIONS.items():
                 model = model_at(builtin, commit, Path(tmp) / f"{builtin}-{version}")
+                digest = model.card.get("sha256")
+                if digest in shipped.values():  # this version did not change the model
+                    continue
+                shipped[version] = digest
                 classes = model.classes
                 for gate in GATES:
                     row = {}

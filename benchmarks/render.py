@@ -464,11 +464,11 @@ def in_corpus_pooled() -> str:
     lines.append("| v2 | " + f"{pm(v2['summary']['UA'])} | {pm(v2['summary']['WA'])} | "
                  + " | ".join(f"{v['UA']:.3f}" for v in v2["per_corpus"].values()) + " |")
     pc = c["per_corpus_pooled_over_folds"]
-    lines.append("| v3 (`default-4class`) | " + f"{pm(c['summary']['UA'])} | {pm(c['summary']['WA'])} | "
+    lines.append("| `default-4class` as shipped (v5) | " + f"{pm(c['summary']['UA'])} | {pm(c['summary']['WA'])} | "
                  + " | ".join(f"{pc[k]['UA']:.3f}" if k in pc else "" for k in v2["per_corpus"]) + " |")
     d = 100 * (c["summary"]["UA"]["mean"] - v2["summary"]["UA"]["mean"])
-    return ("\n".join(lines) + f"\n\nIn-corpus change v3 - v2: {d:+.1f} points (target: no worse than -1). "
-            + source("in-corpus-pooled") + " v3 row: `src/segser/models/default-4class/card.json`.")
+    return ("\n".join(lines) + f"\n\nIn-corpus change, shipped - v2: {d:+.1f} points (target: no worse than -1). "
+            + source("in-corpus-pooled") + " Shipped row: `src/segser/models/default-4class/card.json`.")
 
 
 def noise() -> str:
@@ -712,21 +712,27 @@ def training_corpora() -> str:
 def shipped_vs_previous() -> str:
     old = load("v2-shipped-heldout")["figures"]["conditions"]["clean"]["per_corpus"]
     v3 = load("v3-shipped-heldout")["figures"]
-    v3_held = v3["conditions"]["clean"]["per_corpus"]
+    v4 = load("v4-shipped-heldout")["figures"]
     new = card("default-4class")
-    held = new.get("held_out_corpora", {}).get("per_corpus", {})
+    columns = [old, v3["conditions"]["clean"]["per_corpus"], v4["conditions"]["clean"]["per_corpus"],
+               new.get("held_out_corpora", {}).get("per_corpus", {})]
     trained = new["provenance"]["corpora"]
     lines = ["| corpus (never trained on unless marked) | v2 (EmoDB + RAVDESS) | v3 (+ nEMO, corpus balance, calibration) | "
-             "v4 `default-4class` (v3 + tail rule + speech gate) |", "|---|---|---|---|"]
+             "v4 (v3 + tail rule + speech gate) | v5 `default-4class` (v4 + five heads + prior correction) |",
+             "|---|---|---|---|---|"]
     for c in ("nemo", "emovo", "ased", "savee", "tess"):
-        o = f"{old[c]['UA']:.3f}" if c in old else ""
-        m = f"{v3_held[c]['UA']:.3f}" if c in v3_held else ("trained on" if c in trained else "")
-        n = f"{held[c]['UA']:.3f}" if c in held else ("trained on" if c in trained else "")
-        lines.append(f"| {c} | {o} | {m} | {n} |")
-    lines.append(f"| in-corpus (pooled, speaker 5-fold) | | {pm(v3['summary']['UA'])} | {pm(new['summary']['UA'])} |")
+        cells = [f"{col[c]['UA']:.3f}" if c in col else ("trained on" if i and c in trained else "")
+                 for i, col in enumerate(columns)]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    never = ("ased", "savee", "tess")
+    means = [f"**{sum(col[c]['UA'] for c in never) / 3:.3f}**" if all(c in col for c in never) else "" for col in columns]
+    lines.append("| mean ASED/SAVEE/TESS | " + " | ".join(means) + " |")
+    lines.append(f"| in-corpus (pooled, speaker 5-fold) | | {pm(v3['summary']['UA'])} | {pm(v4['summary']['UA'])} | "
+                 f"{pm(new['summary']['UA'])} |")
     return ("\n".join(lines) + "\n\nUA over angry, happy, neutral, sad; ECE in the model cards. v2 column: "
             + source("v2-shipped-heldout")[len("Source: "):] + " v3 column: " + source("v3-shipped-heldout")[len("Source: "):]
-            + " v4 column: `src/segser/models/default-4class/card.json`.")
+            + " v4 column: " + source("v4-shipped-heldout")[len("Source: "):]
+            + " v5 column: `src/segser/models/default-4class/card.json`.")
 
 
 # the package in pipeline order: what a newcomer reads first
@@ -903,29 +909,59 @@ def default_drop() -> str:
             f"({commits}), v5 the models shipped now. " + source("default-drop"))
 
 
+def candidates_table(name: str) -> list[str]:
+    """One result file of benchmarks/default_candidates.py as a table."""
+    f = load(name)["figures"]
+    never, matrix, seconds = f["never_trained"], bool(f["matrix"]), f.get("seconds_per_clip")
+    out = [f"Label set `{f['label_set']}`, trained on {' + '.join(f['trained_on'])}, seeds {f['seeds'][0]}-{f['seeds'][-1]}:",
+           "", "| candidate | " + " | ".join(f"{c} UA" for c in never) + " | **mean** | lowest class recall ("
+           + ", ".join(never) + ")" + (" | leave-one-corpus-out mean (7 corpora)" if matrix else "")
+           + (" | encoder time per clip" if seconds else "") + " |",
+           "|---|" + "---|" * len(never) + "---|---|" + ("---|" if matrix else "") + ("---|" if seconds else "")]
+    for cand, row in f["unseen"].items():
+        cells = " | ".join(f"{row[c]['UA']:.3f}" + (f" ± {row[c]['UA_std']:.3f}" if row[c]["UA_std"] else "") for c in never)
+        low = ", ".join(f"{row['lowest_recall'][c]:.2f}" for c in never)
+        extra = (f" | {f['matrix'][cand]['mean']:.3f}" if cand in f["matrix"] else " |" if matrix else "") + (
+            f" | {1000 * row['seconds_per_clip']:.0f} ms" if seconds else "")
+        out.append(f"| {cand} | {cells} | **{row['mean']:.3f}** | {low}{extra} |")
+    return out + ["", source(name)]
+
+
 def default_candidates() -> str:
     """What the built-in defaults could ship, on never-trained corpora and the leave-one-corpus-out matrix
     (benchmarks/default_candidates.py)."""
     out = []
     for name in ("default-candidates", "default-candidates-shared6"):
-        if not (RESULTS / f"{name}.json").exists():
-            continue
-        f = load(name)["figures"]
-        never = f["never_trained"]
-        matrix = bool(f["matrix"])
-        out += [f"Label set `{f['label_set']}`, trained on {' + '.join(f['trained_on'])}, seeds "
-                f"{f['seeds'][0]}-{f['seeds'][-1]}:", "",
-                "| candidate | " + " | ".join(f"{c} UA" for c in never) + " | **mean** | lowest class recall ("
-                + ", ".join(never) + ")" + (" | leave-one-corpus-out mean (7 corpora) |" if matrix else " |"),
-                "|---|" + "---|" * len(never) + "---|---|" + ("---|" if matrix else "")]
-        for cand, row in f["unseen"].items():
-            cells = " | ".join(f"{row[c]['UA']:.3f}" + (f" ± {row[c]['UA_std']:.3f}" if row[c]["UA_std"] else "")
-                               for c in never)
-            low = ", ".join(f"{row['lowest_recall'][c]:.2f}" for c in never)
-            m = f" | {f['matrix'][cand]['mean']:.3f} |" if cand in f["matrix"] else (" | |" if matrix else " |")
-            out.append(f"| {cand} | {cells} | **{row['mean']:.3f}** | {low}{m}")
-        out += ["", source(name), ""]
+        if (RESULTS / f"{name}.json").exists():
+            out += candidates_table(name) + [""]
     return "\n".join(out)
+
+
+def default_candidates_fusion() -> str:
+    """Late fusion of encoders that install offline (benchmarks/default_candidates.py --fusion)."""
+    return "\n".join(candidates_table("default-candidates-fusion"))
+
+
+def default_shared6_candidates() -> str:
+    """The six-class v5 candidates, which did not ship."""
+    f = load("default-shared6-v5-candidates")["figures"]
+    plain, prior = f["five heads"]["per_corpus"], f["five heads + prior correction"]["per_corpus"]
+    never = ("ased", "savee", "tess")
+    out = ["| corpus | v4 (shipped) | five heads | five heads + prior correction | disgust recall with the correction |",
+           "|---|---|---|---|---|"]
+    v4 = card("default")["held_out_corpora"]["per_corpus"]
+    for c in never:
+        out.append(f"| {c} | {v4[c]['UA']:.3f} | {plain[c]['UA']:.3f} | {prior[c]['UA']:.3f} | "
+                   + (f"{prior[c]['recall']['disgust']:.2f}" if "disgust" in prior[c]["recall"] else "-") + " |")
+    means = [sum(x[c]["UA"] for c in never) / 3 for x in (v4, plain, prior)]
+    out.append("| mean | " + " | ".join(f"**{m:.3f}**" for m in means) + " | |")
+    adapt = f["adaptation, UA"]
+    out += ["", "| default adaptation (`--adapt auto`, speakers given) | " + " | ".join(adapt) + " |",
+            "|---|" + "---|" * len(adapt)]
+    for row in next(iter(adapt.values())):
+        out.append(f"| {row} | " + " | ".join(f"{v[row]:.3f}" for v in adapt.values()) + " |")
+    offsets = ", ".join(f"{k} {v:+.2f}" for k, v in f["five heads + prior correction"]["offsets"].items())
+    return "\n".join(out) + f"\n\nThe correction's offsets: {offsets}. " + source("default-shared6-v5-candidates")
 
 
 def long_recordings() -> str:
@@ -949,6 +985,8 @@ SECTIONS = {
     "long-recordings": long_recordings,
     "default-drop": default_drop,
     "default-candidates": default_candidates,
+    "default-candidates-fusion": default_candidates_fusion,
+    "default-shared6-candidates": default_shared6_candidates,
     "transcripts": transcripts,
     "clip-confidence": clip_confidence,
     "headline": headline,

@@ -338,3 +338,27 @@ def test_two_hours_transcribed_in_bounded_memory(cli, work, record_property):
     p = cli("predict", work / "call-2h.flac", "--transcribe", "--language", "en", "--quiet", "--out", work / "2h.json",
             timeout=3600)
     assert p.returncode == 0 and len(json.loads((work / "2h.json").read_text())["files"][0]["words"]) > 10_000
+
+
+@pytest.mark.parametrize("members", [10**9, 0, "five"])
+def test_a_model_file_claiming_absurd_ensemble_members_is_refused_before_any_is_built(cli, broken, members):
+    import torch
+
+    shutil.rmtree(broken, ignore_errors=True)
+    shutil.copytree(resolve_model_dir("default-4class")[0], broken)
+    state = torch.load(broken / "model.pt", weights_only=True)
+    state["members"] = members
+    torch.save(state, broken / "model.pt")
+    (broken / "model.pt.sha256").unlink()
+    clean_refusal(cli("predict", GOOD, "--model", broken, "--runtime", "torch"), 2, "ensemble members")
+
+
+@pytest.mark.parametrize("change,needle", [({"ensemble": 0}, "ensemble"), ({"ensemble": 10**9}, "ensemble"),
+                                           ({"ensemble": "five"}, "ensemble"),
+                                           ({"prior_correction": True}, "at least two training corpora")])
+def test_bad_ensemble_and_prior_correction_settings_are_one_clear_line(cli, work, change, needle):
+    config = {"corpora": [{"name": "csv", "root": str(work / "toy.csv")}], "backbone": "logmel", "max_epochs": 2,
+              "protocol": "kfold:2", "speech_gate": 0, **change}
+    (work / "bad.json").write_text(json.dumps(config))
+    clean_refusal(cli("train", "--config", work / "bad.json", "--out", work / "never"), 2, needle)
+    assert not (work / "never").exists()
