@@ -242,6 +242,9 @@ def load_torch_model(d: Path, name: str, *, backbone=None) -> EmotionModel:
                 raise ModelError(f"{name}: model.pt names {str(n)[:20]} ensemble members (1-{MAX_ENSEMBLE} allowed)")
             head = HeadEnsemble([copy.deepcopy(head) for _ in range(n)], [1.0] * n)
         head.load_state_dict(state["state_dict"])
+        if isinstance(head, HeadEnsemble) and not (torch.isfinite(head.offsets).all() and (head.temperatures > 0).all()
+                                                   and torch.isfinite(head.temperatures).all()):
+            raise ModelError(f"{name}: model.pt has non-finite class offsets or non-positive ensemble temperatures")
     except ModelError:
         raise
     except Exception as exc:

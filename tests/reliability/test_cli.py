@@ -362,3 +362,16 @@ def test_bad_ensemble_and_prior_correction_settings_are_one_clear_line(cli, work
     (work / "bad.json").write_text(json.dumps(config))
     clean_refusal(cli("train", "--config", work / "bad.json", "--out", work / "never"), 2, needle)
     assert not (work / "never").exists()
+
+
+@pytest.mark.parametrize("tensor,value", [("offsets", float("nan")), ("temperatures", 0.0), ("temperatures", float("inf"))])
+def test_a_model_file_with_broken_ensemble_calibration_is_refused(cli, broken, tensor, value):
+    import torch
+
+    shutil.rmtree(broken, ignore_errors=True)
+    shutil.copytree(resolve_model_dir("default-4class")[0], broken)
+    state = torch.load(broken / "model.pt", weights_only=True)
+    state["state_dict"][tensor][0] = value
+    torch.save(state, broken / "model.pt")
+    (broken / "model.pt.sha256").unlink()
+    clean_refusal(cli("predict", GOOD, "--model", broken, "--runtime", "torch"), 2, "non-finite class offsets")
